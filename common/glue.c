@@ -1,0 +1,219 @@
+/* xdisk: nbdkit callbacks shared by every plugin, see xd-glue.h.
+ *
+ * The image is opened and parsed once, in .get_ready (before nbdkit
+ * forks, so errors reach the user), into a disk handle that every
+ * connection shares.  Drivers are read-only for now, which makes
+ * multi-conn trivially consistent.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "xd-glue.h"
+#include "xd-math.h"
+#include "xd-report.h"
+
+#define DEFAULT_CACHE_BYTES (UINT64_C (32) << 20)
+
+/* Parameters. */
+static char *filename;                  /* real path */
+static const char *allow_external;      /* allow-external-files= */
+static uint64_t cache_bytes = DEFAULT_CACHE_BYTES;
+
+/* Opened in .get_ready. */
+static struct xd_path_policy policy;
+static void *disk;
+static const char *description;         /* interned */
+
+void
+xd_glue_load (void)
+{
+  xd_set_reporters (nbdkit_verror, nbdkit_vdebug);
+}
+
+void
+xd_glue_unload (void)
+{
+  free (filename);
+}
+
+int
+xd_glue_config (const char *key, const char *value)
+{
+  if (strcmp (key, "file") == 0) {
+    free (filename);
+    filename = nbdkit_realpath (value);
+    return filename ? 0 : -1;
+  }
+  if (strcmp (key, "allow-external-files") == 0) {
+    allow_external = value;
+    return 0;
+  }
+  if (strcmp (key, "cache") == 0) {
+    int64_t r = nbdkit_parse_size (value);
+    if (r == -1)
+      return -1;
+    cache_bytes = (uint64_t) r;
+    return 0;
+  }
+  if (xd_glue_driver->config) {
+    int r = xd_glue_driver->config (key, value);
+    if (r <= 0)
+      return r;
+  }
+  nbdkit_error ("unknown parameter '%s' (see '%s --help')",
+                key, xd_glue_name);
+  return -1;
+}
+
+int
+xd_glue_config_complete (void)
+{
+  if (filename == NULL) {
+    nbdkit_error ("you must supply the file=<FILENAME> parameter");
+    return -1;
+  }
+  return 0;
+}
+
+/* Clip the description to what NBD allows (4096 bytes) at a UTF-8
+ * character boundary, and intern it so it lives as long as nbdkit.
+ */
+static void
+set_description (char *text)
+{
+  size_t len;
+
+  if (text == NULL)
+    return;
+  len = strlen (text);
+  if (len > 4096) {
+    len = 4096;
+    while (len > 0 && ((unsigned char) text[len] & 0xC0) == 0x80)
+      len--;
+    text[len] = '\0';
+  }
+  description = nbdkit_strdup_intern (text);
+  free (text);
+}
+
+int
+xd_glue_get_ready (void)
+{
+  struct xd_open_opts opts;
+
+  if (xd_path_policy_init (&policy, filename, allow_external) == -1)
+    return -1;
+  opts.policy = &policy;
+  opts.cache_bytes = cache_bytes;
+  disk = xd_glue_driver->open (filename, &opts);
+  if (disk == NULL)
+    return -1;
+  if (xd_glue_driver->describe)
+    set_description (xd_glue_driver->describe (disk));
+  return 0;
+}
+
+void
+xd_glue_cleanup (void)
+{
+  if (disk)
+    xd_glue_driver->close (disk);
+  disk = NULL;
+  xd_path_policy_free (&policy);
+}
+
+void
+xd_glue_dump_plugin (void)
+{
+  printf ("%s_version=%s\n", xd_glue_name, PACKAGE_VERSION);
+  printf ("%s_format=%s\n", xd_glue_name, xd_glue_driver->format);
+  printf ("%s_zlib=%s\n", xd_glue_name, zlibVersion ());
+#ifdef __VERSION__
+  printf ("%s_compiler=%s\n", xd_glue_name, __VERSION__);
+#endif
+  printf ("%s_nbdkit_headers=%s\n", xd_glue_name, NBDKIT_VERSION_STRING);
+  if (xd_glue_driver->dump)
+    xd_glue_driver->dump ();
+}
+
+void *
+xd_glue_open (int readonly XD_UNUSED)
+{
+  /* All state is in the shared disk handle. */
+  return NBDKIT_HANDLE_NOT_NEEDED;
+}
+
+int64_t
+xd_glue_get_size (void *handle XD_UNUSED)
+{
+  return (int64_t) xd_glue_driver->size (disk);
+}
+
+/* Advertise the grain or block size as the preferred request size, so
+ * that clients such as nbdcopy read whole grains.  NBD requires a power
+ * of two between 512 and 32M.
+ */
+int
+xd_glue_block_size (void *handle XD_UNUSED, uint32_t *minimum, uint32_t *preferred,
+                    uint32_t *maximum)
+{
+  uint32_t pref = 0;
+
+  if (xd_glue_driver->preferred_block)
+    pref = xd_glue_driver->preferred_block (disk);
+  if (pref < 4096 || !xd_is_power_of_2 (pref))
+    pref = 4096;
+  if (pref > (UINT32_C (32) << 20))
+    pref = UINT32_C (32) << 20;
+  *minimum = 1;
+  *preferred = pref;
+  *maximum = 0xffffffff;
+  return 0;
+}
+
+int
+xd_glue_can_multi_conn (void *handle XD_UNUSED)
+{
+  return 1;
+}
+
+int
+xd_glue_can_extents (void *handle XD_UNUSED)
+{
+  return xd_glue_driver->extents != NULL;
+}
+
+int
+xd_glue_pread (void *handle XD_UNUSED, void *buf, uint32_t count, uint64_t offset,
+               uint32_t flags XD_UNUSED)
+{
+  return xd_glue_driver->pread (disk, buf, count, offset);
+}
+
+static int
+add_extent (void *opaque, uint64_t offset, uint64_t length, uint32_t type)
+{
+  return nbdkit_add_extent (opaque, offset, length, type);
+}
+
+int
+xd_glue_extents (void *handle XD_UNUSED, uint32_t count, uint64_t offset,
+                 uint32_t flags, struct nbdkit_extents *extents)
+{
+  return xd_glue_driver->extents (disk, count, offset,
+                                  (flags & NBDKIT_FLAG_REQ_ONE) != 0,
+                                  add_extent, extents);
+}
+
+const char *
+xd_glue_export_description (void *handle XD_UNUSED)
+{
+  return description;
+}

@@ -1,0 +1,278 @@
+/* xdisk: local-file and memory implementations of struct xd_io. */
+
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "xd-io.h"
+#include "xd-math.h"
+#include "xd-report.h"
+
+struct file_priv {
+  int fd;
+  bool can_seek_data;           /* SEEK_DATA/SEEK_HOLE worked at open */
+};
+
+struct memory_priv {
+  const unsigned char *buf;
+};
+
+static struct xd_io *
+io_new (const struct xd_io_ops *ops, const char *name, uint64_t size,
+        void *priv)
+{
+  struct xd_io *io = calloc (1, sizeof *io);
+
+  if (io == NULL || (io->name = strdup (name)) == NULL) {
+    xd_error ("%s: calloc: %m", name);
+    free (io);
+    return NULL;
+  }
+  io->ops = ops;
+  io->size = size;
+  io->priv = priv;
+  return io;
+}
+
+/* pread(2) may return less than asked for: loop until done.  A read of
+ * zero bytes means the file shrank under us, which is an I/O error.
+ */
+static int
+file_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
+{
+  struct file_priv *fp = io->priv;
+  char *p = buf;
+
+  while (count > 0) {
+    ssize_t r = pread (fp->fd, p, count, (off_t) offset);
+    if (r == -1) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    if (r == 0) {
+      errno = EIO;
+      return -1;
+    }
+    p += r;
+    count -= (size_t) r;
+    offset += (uint64_t) r;
+  }
+  return 0;
+}
+
+/* Report holes in sparse files with SEEK_DATA / SEEK_HOLE, so that flat
+ * extents and raw files report their holes to NBD clients.
+ */
+static int
+file_allocation (struct xd_io *io, uint64_t offset, bool *is_data,
+                 uint64_t *run)
+{
+  struct file_priv *fp = io->priv;
+  off_t data, hole;
+
+  if (!fp->can_seek_data) {
+    *is_data = true;
+    *run = io->size - offset;
+    return 0;
+  }
+  data = lseek (fp->fd, (off_t) offset, SEEK_DATA);
+  if (data == -1) {
+    if (errno != ENXIO)
+      return -1;
+    /* No data from here to the end of the file. */
+    *is_data = false;
+    *run = io->size - offset;
+    return 0;
+  }
+  if ((uint64_t) data > offset) {
+    *is_data = false;
+    *run = (uint64_t) data - offset;
+    return 0;
+  }
+  hole = lseek (fp->fd, (off_t) offset, SEEK_HOLE);
+  if (hole == -1)
+    return -1;
+  *is_data = true;
+  *run = (uint64_t) hole > offset ? (uint64_t) hole - offset : 1;
+  return 0;
+}
+
+static void
+file_close (struct xd_io *io)
+{
+  struct file_priv *fp = io->priv;
+
+  close (fp->fd);
+  free (fp);
+}
+
+static const struct xd_io_ops file_ops = {
+  .pread = file_pread,
+  .allocation = file_allocation,
+  .close = file_close,
+};
+
+struct xd_io *
+xd_io_open_file (const char *path)
+{
+  struct file_priv *fp;
+  struct stat st;
+  struct xd_io *io;
+  int fd;
+
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd == -1) {
+    xd_error ("%s: open: %m", path);
+    return NULL;
+  }
+  if (fstat (fd, &st) == -1) {
+    xd_error ("%s: fstat: %m", path);
+    close (fd);
+    return NULL;
+  }
+  if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode)) {
+    xd_error ("%s: not a regular file or block device", path);
+    close (fd);
+    return NULL;
+  }
+  if (S_ISBLK (st.st_mode)) {
+    off_t end = lseek (fd, 0, SEEK_END);
+    if (end == -1) {
+      xd_error ("%s: lseek: %m", path);
+      close (fd);
+      return NULL;
+    }
+    st.st_size = end;
+  }
+
+  fp = calloc (1, sizeof *fp);
+  if (fp == NULL) {
+    xd_error ("%s: calloc: %m", path);
+    close (fd);
+    return NULL;
+  }
+  fp->fd = fd;
+  /* ENXIO means "no data after offset 0": an all-hole file. */
+  fp->can_seek_data = S_ISREG (st.st_mode) &&
+    (lseek (fd, 0, SEEK_DATA) != -1 || errno == ENXIO);
+
+  io = io_new (&file_ops, path, (uint64_t) st.st_size, fp);
+  if (io == NULL) {
+    close (fd);
+    free (fp);
+  }
+  return io;
+}
+
+static int
+memory_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
+{
+  struct memory_priv *mp = io->priv;
+
+  memcpy (buf, mp->buf + offset, count);
+  return 0;
+}
+
+static void
+memory_close (struct xd_io *io)
+{
+  free (io->priv);
+}
+
+static const struct xd_io_ops memory_ops = {
+  .pread = memory_pread,
+  .close = memory_close,
+};
+
+struct xd_io *
+xd_io_open_memory (const void *buf, size_t len, const char *name)
+{
+  struct memory_priv *mp = calloc (1, sizeof *mp);
+  struct xd_io *io;
+
+  if (mp == NULL) {
+    xd_error ("%s: calloc: %m", name);
+    return NULL;
+  }
+  mp->buf = buf;
+  io = io_new (&memory_ops, name, len, mp);
+  if (io == NULL)
+    free (mp);
+  return io;
+}
+
+void
+xd_io_close (struct xd_io *io)
+{
+  if (io == NULL)
+    return;
+  if (io->ops->close)
+    io->ops->close (io);
+  free (io->name);
+  free (io);
+}
+
+bool
+xd_io_contains (const struct xd_io *io, uint64_t offset, uint64_t count)
+{
+  uint64_t end;
+
+  return !xd_add_overflow (offset, count, &end) && end <= io->size;
+}
+
+int
+xd_io_read (struct xd_io *io, void *buf, size_t count, uint64_t offset,
+            const char *what)
+{
+  if (!xd_io_contains (io, offset, count)) {
+    errno = EIO;
+    xd_error ("%s: %s at offset %" PRIu64 " (%zu bytes) is beyond the end "
+              "of the file (size %" PRIu64 ")",
+              io->name, what, offset, count, io->size);
+    return -1;
+  }
+  if (io->ops->pread (io, buf, count, offset) == -1) {
+    if (errno == 0)
+      errno = EIO;
+    xd_error ("%s: reading %s at offset %" PRIu64 ": %m",
+              io->name, what, offset);
+    return -1;
+  }
+  return 0;
+}
+
+int
+xd_io_allocation (struct xd_io *io, uint64_t offset, bool *is_data,
+                  uint64_t *run)
+{
+  if (offset >= io->size) {
+    /* Past the end of a short backing object: reads would fail, but
+     * callers only ask inside the object, so treat this as data.
+     */
+    *is_data = true;
+    *run = UINT64_MAX - offset;
+    return 0;
+  }
+  if (io->ops->allocation == NULL) {
+    *is_data = true;
+    *run = io->size - offset;
+    return 0;
+  }
+  if (io->ops->allocation (io, offset, is_data, run) == -1) {
+    xd_error ("%s: finding allocated ranges at offset %" PRIu64 ": %m",
+              io->name, offset);
+    return -1;
+  }
+  if (*run > io->size - offset)
+    *run = io->size - offset;
+  if (*run == 0)
+    *run = 1;
+  return 0;
+}

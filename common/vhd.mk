@@ -1,0 +1,1 @@
+# VHD and VHDX parsing (included from common/Makefile.am).

@@ -1,0 +1,1 @@
+# VMDK parsing (included from common/Makefile.am).

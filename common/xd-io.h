@@ -1,0 +1,69 @@
+/* xdisk: the I/O interface the format code reads images through.
+ *
+ * Parsers and read paths never touch file descriptors or nbdkit: they
+ * read through a struct xd_io, which may be a local file, a memory
+ * buffer (unit tests, fuzzers) or, later, another nbdkit backend.
+ *
+ * Every read is checked against the size of the underlying object, and
+ * a failed or out-of-range read is reported with the object's name and
+ * the name of the structure being read, with errno set to EIO for
+ * corrupt or truncated images.
+ */
+#ifndef XDISK_IO_H
+#define XDISK_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct xd_io;
+
+struct xd_io_ops {
+  /* Read exactly COUNT bytes at OFFSET (already range-checked).
+   * Returns 0, or -1 with errno set (without reporting).
+   */
+  int (*pread) (struct xd_io *io, void *buf, size_t count, uint64_t offset);
+  /* Optional: find the allocation state at OFFSET.  Sets *IS_DATA and
+   * *RUN, the number of bytes from OFFSET with the same state (at least
+   * 1, clipped to the object size).  Without it everything is data.
+   */
+  int (*allocation) (struct xd_io *io, uint64_t offset,
+                     bool *is_data, uint64_t *run);
+  void (*close) (struct xd_io *io);
+};
+
+struct xd_io {
+  const struct xd_io_ops *ops;
+  char *name;                   /* for messages: the path as resolved */
+  uint64_t size;                /* bytes */
+  void *priv;                   /* the implementation's own state */
+};
+
+/* Open a local file read-only with O_CLOEXEC.  PATH is used as the name
+ * in messages.  Returns NULL after reporting an error.
+ */
+extern struct xd_io *xd_io_open_file (const char *path);
+
+/* Wrap a memory buffer (not copied; it must outlive the io). */
+extern struct xd_io *xd_io_open_memory (const void *buf, size_t len,
+                                        const char *name);
+
+extern void xd_io_close (struct xd_io *io);
+
+/* Read COUNT bytes at OFFSET.  WHAT names the structure being read
+ * ("grain table 3", "footer").  Reads that fall outside the object are
+ * refused: "NAME: WHAT at offset X (N bytes) is beyond the end of the
+ * file (size S)".  Returns 0 or -1 with errno set and the error reported.
+ */
+extern int xd_io_read (struct xd_io *io, void *buf, size_t count,
+                       uint64_t offset, const char *what);
+
+/* True if [OFFSET, OFFSET+COUNT) lies inside the object. */
+extern bool xd_io_contains (const struct xd_io *io,
+                            uint64_t offset, uint64_t count);
+
+/* Allocation state of the object at OFFSET; see xd_io_ops.allocation. */
+extern int xd_io_allocation (struct xd_io *io, uint64_t offset,
+                             bool *is_data, uint64_t *run);
+
+#endif /* XDISK_IO_H */

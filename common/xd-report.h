@@ -1,0 +1,25 @@
+/* xdisk: error and debug messages from format code.
+ *
+ * The format code in common/ and the read paths in plugins/ do not call
+ * nbdkit directly, so that the same code runs in unit tests and fuzzers.
+ * The nbdkit glue routes these to nbdkit_verror / nbdkit_vdebug; by
+ * default errors go to stderr and debug messages are dropped.
+ *
+ * Both functions preserve errno, so a caller can set errno, report,
+ * and return -1.
+ */
+#ifndef XDISK_REPORT_H
+#define XDISK_REPORT_H
+
+#include <stdarg.h>
+
+typedef void (*xd_report_fn) (const char *fmt, va_list args);
+
+extern void xd_set_reporters (xd_report_fn error, xd_report_fn debug);
+
+extern void xd_error (const char *fmt, ...)
+  __attribute__ ((format (printf, 1, 2)));
+extern void xd_debug (const char *fmt, ...)
+  __attribute__ ((format (printf, 1, 2)));
+
+#endif /* XDISK_REPORT_H */

@@ -1,0 +1,143 @@
+# xdisk test helpers, sourced by every shell test:
+#
+#   source "$srcdir/functions.sh"
+#   set -e -x
+#
+# Environment (set by tests/Makefile.am): top_builddir, top_srcdir,
+# srcdir, XDISK_SHARED (the ../shared directory, which may be absent).
+
+# Exit 77 (automake: SKIP) unless COMMAND... succeeds.
+requires ()
+{
+  if ! "$@" >/dev/null 2>&1; then
+    echo "$0: test skipped because '$*' failed"
+    exit 77
+  fi
+}
+
+# Run COMMAND... when the test exits, however it exits.
+_cleanup_cmds=()
+_run_cleanup ()
+{
+  local status=$? i
+  for (( i = ${#_cleanup_cmds[@]} - 1; i >= 0; i-- )); do
+    eval "${_cleanup_cmds[$i]}" || :
+  done
+  exit $status
+}
+trap _run_cleanup EXIT INT TERM
+cleanup_fn ()
+{
+  local q
+  printf -v q '%q ' "$@"
+  _cleanup_cmds+=("$q")
+}
+
+# A scratch directory, removed at exit.  Sets $tmp.
+make_tmpdir ()
+{
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/xdisk-test.XXXXXX")
+  cleanup_fn rm -rf "$tmp"
+}
+
+# The built plugin NAME, as a path nbdkit can dlopen.
+plugin ()
+{
+  echo "$top_builddir/plugins/$1/.libs/nbdkit-$1-plugin.so"
+}
+
+requires_plugin ()
+{
+  requires test -f "$(plugin "$1")"
+  requires nbdkit --version
+}
+
+# Decompress corpus file REL (relative to ../shared/corpus, ending in
+# .gz, .bz2 or nothing) to DEST; skip the test if the corpus is absent.
+corpus_file ()
+{
+  local src="$XDISK_SHARED/corpus/$1" dest=$2
+  if [ ! -e "$src" ]; then
+    echo "$0: test skipped because $src is not present"
+    exit 77
+  fi
+  case "$src" in
+    *.gz)  gzip -dc "$src" > "$dest" ;;
+    *.bz2) bzip2 -dc "$src" > "$dest" ;;
+    *)     cp "$src" "$dest" ;;
+  esac
+}
+
+# Raw bytes served by PLUGIN for image IMG (plus extra params) to OUT.
+serve_to_raw ()
+{
+  local p=$1 img=$2 out=$3
+  shift 3
+  nbdkit -U - -r "$(plugin "$p")" file="$img" "$@" \
+    --run "nbdcopy --synchronous \"\$uri\" \"$out\""
+}
+
+# Check that PLUGIN serves IMG byte for byte as qemu-img decodes it
+# with format FMT (qemu's name: vmdk, vpc, vhdx, ...).
+compare_with_qemu ()
+{
+  local p=$1 img=$2 fmt=$3
+  shift 3
+  nbdkit -U - -r "$(plugin "$p")" file="$img" "$@" \
+    --run "qemu-img compare -q -f $fmt -F raw \"$img\" \"\$uri\""
+}
+
+# Check that the extents PLUGIN reports for IMG agree with qemu-img map
+# on whether each byte reads as zero.  qemu and nbdkit split ranges
+# differently, so both maps are reduced to (start, length, zero) runs of
+# merged neighbours before comparing.
+_merge_map='[.[] | {start, length, zero: (.zero or (.data|not))}]
+  | reduce .[] as $e ([];
+      if length > 0 and (.[-1].zero == $e.zero)
+         and (.[-1].start + .[-1].length == $e.start)
+      then .[-1].length += $e.length else . + [$e] end)
+  | .[] | "\(.start) \(.length) \(.zero)"'
+compare_map_with_qemu ()
+{
+  local p=$1 img=$2 fmt=$3
+  shift 3
+  qemu-img map -f "$fmt" --output=json "$img" | jq -r "$_merge_map" \
+    > "$tmp/map.qemu"
+  nbdkit -U - -r "$(plugin "$p")" file="$img" "$@" \
+    --run "qemu-img map -f raw --output=json \"\$uri\"" |
+    jq -r "$_merge_map" > "$tmp/map.plugin"
+  diff -u "$tmp/map.qemu" "$tmp/map.plugin"
+}
+
+# SHA-256 of what PLUGIN serves for IMG.
+served_sha256 ()
+{
+  local p=$1 img=$2
+  shift 2
+  nbdkit -U - -r "$(plugin "$p")" file="$img" "$@" \
+    --run 'nbdcopy --synchronous "$uri" - | sha256sum' | cut -d' ' -f1
+}
+
+# Check that opening IMG with PLUGIN fails and that the error contains
+# the extended regular expression PATTERN.
+expect_open_error ()
+{
+  local p=$1 img=$2 pattern=$3
+  shift 3
+  if nbdkit -U - -r "$(plugin "$p")" file="$img" "$@" --run 'true' \
+       2> "$tmp/err"; then
+    echo "$0: opening $img unexpectedly succeeded"
+    return 1
+  fi
+  cat "$tmp/err"
+  if ! grep -Eq -- "$pattern" "$tmp/err"; then
+    echo "$0: expected an error matching: $pattern"
+    return 1
+  fi
+  # A crash is never a clean refusal.
+  if grep -Eq 'Segmentation|Aborted|AddressSanitizer|core dumped' "$tmp/err"
+  then
+    echo "$0: the plugin crashed"
+    return 1
+  fi
+}

@@ -1,0 +1,1 @@
+# VHD and VHDX tests (included from tests/Makefile.am).

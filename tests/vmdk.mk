@@ -1,0 +1,1 @@
+# VMDK tests (included from tests/Makefile.am).

@@ -24,22 +24,7 @@
 #include "xd-math.h"
 #include "xd-path.h"
 #include "xd-report.h"
-
-/* Capture the last error instead of printing it. */
-static char last_error[1024];
-
-static void
-capture_error (const char *fmt, va_list args)
-{
-  vsnprintf (last_error, sizeof last_error, fmt, args);
-}
-
-static void
-setup (void)
-{
-  last_error[0] = '\0';
-  xd_set_reporters (capture_error, NULL);
-}
+#include "xd-test.h"
 
 START_TEST (test_bytes)
 {

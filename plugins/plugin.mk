@@ -21,3 +21,8 @@ SUFFIXES = .pod .1
 .pod.1:
 	$(AM_V_GEN)pod2man --section=1 --center="xdisk" \
 	  --release="xdisk $(PACKAGE_VERSION)" --name="$*" $< > $@.tmp && mv $@.tmp $@
+
+# Without the .la, libtool's uninstall cannot find the module: remove it
+# here.
+uninstall-local:
+	rm -f $(DESTDIR)$(plugindir)/nbdkit-$(PLUGIN_NAME)-plugin.so

@@ -1,0 +1,38 @@
+/* xdisk: shared set-up for the libcheck unit tests.
+ *
+ * The library reports errors through xd_error; the tests capture the
+ * last message instead of printing it, so that they can check it names
+ * the file and the field.
+ */
+#ifndef XD_TEST_H
+#define XD_TEST_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "xd-report.h"
+
+static char last_error[1024];
+
+static void
+capture_error (const char *fmt, va_list args)
+{
+  vsnprintf (last_error, sizeof last_error, fmt, args);
+}
+
+/* Checked fixture: run before each test. */
+static void
+setup (void)
+{
+  last_error[0] = '\0';
+  xd_set_reporters (capture_error, NULL);
+}
+
+#define ck_error_has(word) \
+  ck_assert_msg (strstr (last_error, (word)) != NULL, \
+                 "error \"%s\" lacks \"%s\"", last_error, (word))
+
+#endif /* XD_TEST_H */

@@ -1,1 +1,11 @@
 # VMDK parsing (included from common/Makefile.am).
+
+libxdisk_la_SOURCES += vmdk.h vmdk-descriptor.c vmdk-sparse.c
+
+if HAVE_CHECK
+check_PROGRAMS += test-vmdk
+TESTS += test-vmdk
+test_vmdk_SOURCES = test-vmdk.c
+test_vmdk_CFLAGS = $(UNIT_CFLAGS)
+test_vmdk_LDADD = $(UNIT_LDADD)
+endif

@@ -1,1 +1,17 @@
 # VMDK tests (included from tests/Makefile.am).
+
+TESTS += \
+	test-vmdk-subformats.sh \
+	test-vmdk-chain.sh \
+	test-vmdk-descriptor.sh \
+	test-vmdk-stream.sh \
+	test-vmdk-bad.sh \
+	test-vmdk-corpus.sh \
+	test-vmdk-surface.sh \
+	test-vmdk-parallel.sh \
+	$(NULL)
+
+EXTRA_DIST += \
+	vmdk-functions.sh \
+	vmdk-stream-edit.py \
+	$(NULL)

@@ -1,0 +1,110 @@
+/* xdisk: VMDK metadata parsing (VMware "Virtual Disk Format 1.1").
+ *
+ * The descriptor parser works on text in memory; the sparse-extent code
+ * reads hosted sparse (KDMV) and ESX redo-log (COWD) headers, loads and
+ * validates the grain directory and walks streamOptimized markers when
+ * the footer is missing.  Everything here is nbdkit-free.
+ */
+#ifndef XDISK_VMDK_H
+#define XDISK_VMDK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xd-io.h"
+
+/* Descriptor text larger than this is refused (real ones are < 10 KiB). */
+#define VMDK_MAX_DESCRIPTOR (1024 * 1024)
+/* Largest grain accepted: 2^16 sectors = 32 MiB (the spec only says a
+ * power of 2 greater than 8 sectors; VMware uses 128 sectors).
+ */
+#define VMDK_MAX_GRAIN_SECTORS 65536
+#define VMDK_MAX_GTES_PER_GT 65536
+#define VMDK_COWD_GTES_PER_GT 4096
+#define VMDK_GD_AT_END UINT64_C (0xffffffffffffffff)
+#define VMDK_SECTOR 512
+
+#define VMDK_MAGIC_KDMV 0x564d444bU     /* "KDMV" read as le32 */
+#define VMDK_MAGIC_COWD 0x44574f43U     /* "COWD" */
+#define VMDK_MAGIC_SESPARSE 0xcafebabeU
+
+#define VMDK_FLAG_NEWLINE_TEST (1U << 0)
+#define VMDK_FLAG_REDUNDANT_GT (1U << 1)
+#define VMDK_FLAG_ZERO_GTE (1U << 2)
+#define VMDK_FLAG_COMPRESSED (1U << 16)
+#define VMDK_FLAG_MARKERS (1U << 17)
+
+enum vmdk_access { VMDK_RW, VMDK_RDONLY, VMDK_NOACCESS };
+enum vmdk_kind { VMDK_FLAT, VMDK_SPARSE, VMDK_ZERO, VMDK_VMFSSPARSE };
+
+struct vmdk_desc_extent {
+  enum vmdk_access access;
+  enum vmdk_kind kind;
+  uint64_t sectors;
+  char *filename;               /* NULL for ZERO */
+  uint64_t offset;              /* in sectors, FLAT only */
+  unsigned line;
+};
+
+struct vmdk_descriptor {
+  unsigned version;
+  uint32_t cid, parent_cid;
+  bool has_parent_cid;
+  char *create_type;
+  char *parent_hint;            /* parentFileNameHint, or NULL */
+  char *adapter;                /* ddb.adapterType, or NULL */
+  struct vmdk_desc_extent *extents;
+  size_t nr_extents;
+};
+
+/* Parse LEN bytes of descriptor TEXT (stops at the first NUL).  NAME is
+ * the file, for messages.  Returns 0, or -1 (errno EIO) after reporting
+ * "NAME: descriptor line N: ...".
+ */
+extern int vmdk_parse_descriptor (const char *text, size_t len,
+                                  const char *name,
+                                  struct vmdk_descriptor *desc);
+extern void vmdk_descriptor_free (struct vmdk_descriptor *desc);
+extern const char *vmdk_kind_name (enum vmdk_kind kind);
+extern const char *vmdk_access_name (enum vmdk_access access);
+
+/* A parsed and validated sparse extent header (KDMV or COWD). */
+struct vmdk_sparse {
+  bool cowd;
+  uint32_t version, flags;
+  uint64_t capacity;            /* sectors */
+  uint64_t grain_sectors;
+  uint64_t desc_offset, desc_size;      /* sectors */
+  uint32_t gtes_per_gt;
+  uint64_t gd_offset, rgd_offset;       /* sectors */
+  uint64_t overhead;            /* sectors */
+  uint64_t nr_grains, nr_gd_entries;
+  bool compressed, markers;
+  bool footer_used;             /* header came from a stream footer */
+};
+
+/* Read and validate the header at offset 0 of IO.  Returns 0 or -1
+ * (errno EIO) after reporting an error naming the field.
+ */
+extern int vmdk_read_sparse_header (struct xd_io *io, struct vmdk_sparse *sp);
+
+/* Load the grain directory into *GD (malloc'd, nr_gd_entries entries of
+ * GT sector offsets), falling back to the redundant one when the primary
+ * is unusable, checking every entry.  Returns 0 or -1.
+ */
+extern int vmdk_load_gd (struct xd_io *io, const struct vmdk_sparse *sp,
+                         uint32_t **gd);
+
+/* Check one grain table: in the file, not overlapping the header. */
+extern int vmdk_check_gt_offset (struct xd_io *io,
+                                 const struct vmdk_sparse *sp,
+                                 uint64_t gd_index, uint64_t gt_sector);
+
+/* Walk the markers of a streamOptimized extent from the first grain and
+ * build *MAP: one entry per grain, the sector of its grain marker or 0.
+ */
+extern int vmdk_walk_stream (struct xd_io *io, const struct vmdk_sparse *sp,
+                             uint64_t **map);
+
+#endif /* XDISK_VMDK_H */

@@ -1,0 +1,61 @@
+/* xdisk vhdx: the read path for VHD and VHDX images (nbdkit-free). */
+#ifndef XDISK_VHD_READ_H
+#define XDISK_VHD_READ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vhd.h"
+#include "vhdx.h"
+#include "xd-cache.h"
+#include "xd-driver.h"
+#include "xd-io.h"
+
+#define VD_MAX_CHAIN 256
+#define VD_BAT_PAGE 4096
+
+enum vd_kind { VD_VHD_FIXED, VD_VHD_DYNAMIC, VD_VHD_DIFF, VD_VHDX };
+
+/* One image of a chain. */
+struct vd_layer {
+  struct xd_io *io;
+  enum vd_kind kind;
+  uint64_t size;                /* virtual size served */
+  uint64_t data_end;            /* VHD: end of usable data in the file */
+  uint32_t block_size;
+  bool diff;                    /* reads some sectors from the parent */
+  /* VHD */
+  struct vhd_footer footer;
+  struct vhd_dyn_header dyn;
+  uint32_t bitmap_bytes;        /* sector bitmap before each block */
+  /* VHDX */
+  struct vhdx_info x;
+  unsigned log_entries;         /* log entries replayed in memory */
+  /* BAT */
+  uint64_t bat_offset, bat_entries;
+  struct xd_cache *bat_cache;
+  struct vd_layer *parent;
+};
+
+struct vd_options {
+  enum vhd_size_mode size_mode;
+  bool ignore_parent_mismatch;
+};
+
+struct vd_disk {
+  struct vd_layer *top;
+  unsigned depth;               /* parents below the top */
+};
+
+extern struct vd_disk *vd_disk_open (const char *path,
+                                     const struct xd_open_opts *opts,
+                                     const struct vd_options *vopts);
+extern void vd_disk_close (struct vd_disk *disk);
+extern int vd_disk_read (struct vd_disk *disk, void *buf, uint32_t count,
+                         uint64_t offset);
+extern int vd_disk_extents (struct vd_disk *disk, uint32_t count,
+                            uint64_t offset, bool req_one,
+                            xd_extent_fn add, void *opaque);
+extern char *vd_disk_describe (struct vd_disk *disk);
+
+#endif /* XDISK_VHD_READ_H */

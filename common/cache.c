@@ -184,21 +184,42 @@ unpin_locked (struct xd_cache *c, struct entry *e)
   evict_while_full (c);
 }
 
+/* Memory for a new entry: when the cache is full, the least recently
+ * used unpinned entry, evicted and reused rather than freed and
+ * allocated again.  Freed memory goes back to the kernel and faults in
+ * again, zeroed: with 64K inflated grains that was a fifth of the time
+ * of copying a streamOptimized VMDK.  The loader fills the data.
+ */
+static struct entry *
+entry_alloc (struct xd_cache *c)
+{
+  struct entry *e = c->lru_tail;
+
+  if (c->nr_entries >= c->max_entries && e) {
+    lru_unlink (c, e);
+    hash_remove (c, e);
+    c->stats.evictions++;
+    return e;
+  }
+  return malloc (sizeof *e + c->entry_size);
+}
+
 static struct entry *
 load_new_entry (struct xd_cache *c, uint64_t key,
                 xd_cache_load_fn load, void *opaque)
 {
-  struct entry *e = calloc (1, sizeof *e + c->entry_size);
+  struct entry *e = entry_alloc (c);
   size_t b;
   int r;
 
   if (e == NULL) {
-    xd_error ("table cache: calloc: %m");
+    xd_error ("table cache: malloc: %m");
     return NULL;
   }
   e->key = key;
   e->state = LOADING;
   e->refs = 1;
+  e->prev = e->next = NULL;
   b = bucket_of (c, key);
   e->hnext = c->buckets[b];
   c->buckets[b] = e;

@@ -135,6 +135,11 @@ xd_glue_dump_plugin (void)
   printf ("%s_version=%s\n", xd_glue_name, PACKAGE_VERSION);
   printf ("%s_format=%s\n", xd_glue_name, xd_glue_driver->format);
   printf ("%s_zlib=%s\n", xd_glue_name, zlibVersion ());
+#ifdef HAVE_LIBDEFLATE
+  printf ("%s_inflate=libdeflate\n", xd_glue_name);
+#else
+  printf ("%s_inflate=zlib\n", xd_glue_name);
+#endif
 #ifdef __VERSION__
   printf ("%s_compiler=%s\n", xd_glue_name, __VERSION__);
 #endif
@@ -159,7 +164,18 @@ xd_glue_get_size (void *handle XD_UNUSED)
 /* Advertise the grain or block size as the preferred request size, so
  * that clients such as nbdcopy read whole grains.  NBD requires a power
  * of two between 512 and 32M.
+ *
+ * But no more than XD_PREFERRED_MAX: nbdcopy makes every request at
+ * least the preferred size, and nbdkit allocates a fresh buffer for
+ * each; buffers of several MiB (VHD 2M, VHDX 8M-32M blocks) come from
+ * mmap or trimmed heaps, so every request page-faults its whole buffer
+ * in.  Measured with nbdcopy on a 512M disk: 256K requests took 0.14 s,
+ * 2M 0.21 s, 8M 0.31 s.  A read-only plugin gains nothing from whole
+ * blocks: a request spanning blocks is still one pread per contiguous
+ * run.
  */
+#define XD_PREFERRED_MAX (UINT32_C (256) << 10)
+
 int
 xd_glue_block_size (void *handle XD_UNUSED, uint32_t *minimum, uint32_t *preferred,
                     uint32_t *maximum)
@@ -170,8 +186,8 @@ xd_glue_block_size (void *handle XD_UNUSED, uint32_t *minimum, uint32_t *preferr
     pref = xd_glue_driver->preferred_block (disk);
   if (pref < 4096 || !xd_is_power_of_2 (pref))
     pref = 4096;
-  if (pref > (UINT32_C (32) << 20))
-    pref = UINT32_C (32) << 20;
+  if (pref > XD_PREFERRED_MAX)
+    pref = XD_PREFERRED_MAX;
   *minimum = 1;
   *preferred = pref;
   *maximum = 0xffffffff;

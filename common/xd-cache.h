@@ -15,8 +15,9 @@
 
 struct xd_cache;
 
-/* Fill BUF (entry_size bytes) with the table for KEY.  Returns 0, or -1
- * after reporting an error.
+/* Fill BUF (entry_size bytes) with the table for KEY: all of it, as BUF
+ * may hold another key's old table.  Returns 0, or -1 after reporting
+ * an error.
  */
 typedef int (*xd_cache_load_fn) (void *opaque, uint64_t key, void *buf);
 

@@ -4,13 +4,14 @@
 # the debug flags are exported.
 
 PLUGIN_CPPFLAGS = -I$(top_srcdir)/common -I$(top_builddir)
-PLUGIN_CFLAGS = $(NBDKIT_CFLAGS) $(ZLIB_CFLAGS) $(WARNINGS_CFLAGS)
+PLUGIN_CFLAGS = $(NBDKIT_CFLAGS) $(ZLIB_CFLAGS) $(LIBDEFLATE_CFLAGS) \
+	$(WARNINGS_CFLAGS)
 PLUGIN_LDFLAGS = -module -avoid-version -shared \
 	-Wl,--version-script=$(top_srcdir)/plugins/plugins.syms
 PLUGIN_LIBADD = \
 	$(top_builddir)/common/libxdiskglue.la \
 	$(top_builddir)/common/libxdisk.la \
-	$(ZLIB_LIBS) -lpthread
+	$(ZLIB_LIBS) $(LIBDEFLATE_LIBS) -lpthread
 
 # The .la file is of no use to nbdkit.
 install-data-hook:

@@ -35,7 +35,8 @@ info "$tmp/d.vhdx" > "$tmp/info.json"
 cat "$tmp/info.json"
 jq -e '.description | test("VHDX") and test("dynamic")
        and test("8 MiB")' "$tmp/info.json"
-jq -e '."block_size_preferred" == 8388608' "$tmp/info.json"
+# Preferred request size: the block size, capped at 256K (common/glue.c).
+jq -e '."block_size_preferred" == 262144' "$tmp/info.json"
 jq -e '."can_multi_conn" == true' "$tmp/info.json"
 jq -e '."is_read_only" == true' "$tmp/info.json"
 jq -e '."export-size" == 104857600' "$tmp/info.json"
@@ -48,7 +49,7 @@ info "$tmp/d.vhd" > "$tmp/info.json"
 cat "$tmp/info.json"
 jq -e '.description | test("VHD") and test("dynamic")
        and test("2 MiB")' "$tmp/info.json"
-jq -e '."block_size_preferred" == 2097152' "$tmp/info.json"
+jq -e '."block_size_preferred" == 262144' "$tmp/info.json"
 qemu-img create -q -f vpc -o subformat=fixed,force_size=on "$tmp/f.vhd" 10M
 info "$tmp/f.vhd" > "$tmp/info.json"
 jq -e '.description | test("VHD") and test("fixed")' "$tmp/info.json"

@@ -4,6 +4,7 @@
 #ifndef VMDKX_VMDK_READ_H
 #define VMDKX_VMDK_READ_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -26,6 +27,11 @@ struct vmdk_extent {
   uint64_t *stream_map;         /* footer-less stream: grain -> sector */
   struct xd_cache *gt_cache;
   struct xd_cache *grain_cache; /* inflated grains (compressed) */
+  /* Compressed extents: idle inflaters (see vmdk-read.c), under the
+   * lock, which exists iff grain_cache does.
+   */
+  pthread_mutex_t inflaters_lock;
+  struct inflater *inflaters;
 };
 
 struct vmdk_disk {

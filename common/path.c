@@ -209,9 +209,10 @@ report_not_found (const char *from, const char *name, const char *what,
   xd_error ("%s: %s \"%s\" not found (tried: %s)", from, what, name, list);
 }
 
-char *
-xd_resolve_ref (const struct xd_path_policy *policy, const char *from,
-                const char *name, const char *what)
+/* xd_resolve_ref, and xd_try_resolve_ref when REPORT is false. */
+static char *
+resolve (const struct xd_path_policy *policy, const char *from,
+         const char *name, const char *what, bool report)
 {
   char *tried[MAX_CANDIDATES] = { NULL };
   char *dir, *real = NULL;
@@ -219,7 +220,8 @@ xd_resolve_ref (const struct xd_path_policy *policy, const char *from,
 
   if (name[0] == '\0') {
     errno = EINVAL;
-    xd_error ("%s: %s name is empty", from, what);
+    if (report)
+      xd_error ("%s: %s name is empty", from, what);
     return NULL;
   }
   dir = dir_of (from);
@@ -233,18 +235,36 @@ xd_resolve_ref (const struct xd_path_policy *policy, const char *from,
   for (i = 0; i < n && real == NULL; ++i)
     if (tried[i])
       real = realpath (tried[i], NULL);
-  if (real == NULL)
-    report_not_found (from, name, what, tried, n);
+  if (real == NULL) {
+    errno = ENOENT;
+    if (report)
+      report_not_found (from, name, what, tried, n);
+  }
   else if (!policy_permits (policy, real)) {
     errno = EPERM;
-    xd_error ("%s: %s \"%s\" resolves to %s, which is outside the image's "
-              "directory %s; use allow-external-files=true (or a list of "
-              "directories) to allow it",
-              from, what, name, real, policy->root_dir);
+    if (report)
+      xd_error ("%s: %s \"%s\" resolves to %s, which is outside the "
+                "image's directory %s; use allow-external-files=true (or a "
+                "list of directories) to allow it",
+                from, what, name, real, policy->root_dir);
     free (real);
     real = NULL;
   }
   for (i = 0; i < n; ++i)
     free (tried[i]);
   return real;
+}
+
+char *
+xd_resolve_ref (const struct xd_path_policy *policy, const char *from,
+                const char *name, const char *what)
+{
+  return resolve (policy, from, name, what, true);
+}
+
+char *
+xd_try_resolve_ref (const struct xd_path_policy *policy, const char *from,
+                    const char *name)
+{
+  return resolve (policy, from, name, "", false);
 }

@@ -307,7 +307,46 @@ START_TEST (test_path_policy)
   ck_assert_ptr_nonnull (r);
   free (r);
   xd_path_policy_free (&pol);
+
+  /* xd_try_resolve_ref reports nothing, and says why in errno. */
+  ck_assert_int_eq (xd_path_policy_init (&pol, from, NULL), 0);
+  last_error[0] = '\0';
+  ck_assert_ptr_null (xd_try_resolve_ref (&pol, from, "../outside"));
+  ck_assert_int_eq (errno, EPERM);
+  ck_assert_ptr_null (xd_try_resolve_ref (&pol, from, "nosuch.vhd"));
+  ck_assert_int_eq (errno, ENOENT);
+  ck_assert_str_eq (last_error, "");
+  r = xd_try_resolve_ref (&pol, from, "sub/x");
+  ck_assert_ptr_nonnull (r);
+  free (r);
+  xd_path_policy_free (&pol);
   remove_tree ();
+}
+END_TEST
+
+/* Held errors: only the first is reported, once, and only if asked. */
+START_TEST (test_error_hold)
+{
+  xd_error_hold ();
+  xd_error ("first %d", 1);
+  xd_error ("second");
+  ck_assert_str_eq (last_error, "");
+  xd_error_release (false);
+  ck_assert_str_eq (last_error, "");
+
+  xd_error_hold ();
+  xd_error_hold ();
+  xd_error ("first %d", 2);
+  xd_error_release (true);
+  ck_assert_str_eq (last_error, "");      /* still held: nested */
+  xd_error ("second");
+  errno = EIO;
+  xd_error_release (true);
+  ck_assert_int_eq (errno, EIO);
+  ck_assert_str_eq (last_error, "first 2");
+
+  xd_error ("not held");
+  ck_assert_str_eq (last_error, "not held");
 }
 END_TEST
 
@@ -366,6 +405,7 @@ common_suite (void)
   tcase_add_test (tc, test_cache_pinned_survive);
   tcase_add_test (tc, test_cache_threads);
   tcase_add_test (tc, test_path_policy);
+  tcase_add_test (tc, test_error_hold);
   tcase_add_test (tc, test_crc32c);
   tcase_add_test (tc, test_utf16);
   suite_add_tcase (s, tc);

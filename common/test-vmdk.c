@@ -194,8 +194,11 @@ START_TEST (test_rgd_fallback)
   ck_assert_int_eq (vmdk_read_sparse_header (io, &sp), 0);
   ck_assert_int_eq (vmdk_load_gd (io, &sp, &gd), 0);
   ck_assert_uint_eq (gd[0], 3);
+  /* The directory in use is the redundant one. */
+  ck_assert_uint_eq (sp.gd_offset, 2);
   free (gd);
   /* Without the redundant-GT flag there is no fallback. */
+  sp.gd_offset = 1;
   sp.flags &= ~VMDK_FLAG_REDUNDANT_GT;
   ck_assert_int_eq (vmdk_load_gd (io, &sp, &gd), -1);
   ck_assert_ptr_nonnull (strstr (last_error, "beyond the end of the file"));

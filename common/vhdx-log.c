@@ -120,10 +120,24 @@ static const struct xd_io_ops overlay_ops = {
 
 /* ---- parsing the log ---- */
 
+/* What is known of the entry starting at one 4 KiB slot of the log. */
+struct log_slot {
+  enum { SLOT_UNKNOWN, SLOT_INVALID, SLOT_VALID } state;
+  uint32_t len, tail;
+  uint64_t seq;
+};
+
 struct log_ctx {
   struct xd_io *io;
   const struct vhdx_header *h;
   uint8_t *log;                 /* the whole log region */
+  struct log_slot *slots;       /* log_length / LOG_SECTOR of them */
+  bool bad_crc;                 /* some entry failed its CRC */
+  /* Entry bytes checksummed, and the most we are willing to: see
+   * entry_at.
+   */
+  uint64_t checked, budget;
+  bool over_budget;
 };
 
 /* Copy LEN bytes at circular offset OFF of the log. */
@@ -142,8 +156,8 @@ log_copy (const struct log_ctx *c, void *dst, uint64_t off, uint64_t len)
  * if the entry's signature, CRC, LogGuid and descriptors are valid.
  */
 static bool
-entry_valid (const struct log_ctx *c, uint64_t off, uint64_t *seq,
-             uint32_t *len, uint32_t *tail, bool *bad_crc)
+entry_valid (struct log_ctx *c, uint64_t off, uint64_t *seq,
+             uint32_t *len, uint32_t *tail)
 {
   uint8_t hdr[LOG_HEADER_SIZE];
   uint8_t *entry;
@@ -166,13 +180,17 @@ entry_valid (const struct log_ctx *c, uint64_t off, uint64_t *seq,
   desc_sectors = xd_div_round_up (desc_bytes, LOG_SECTOR);
   if (desc_sectors * LOG_SECTOR > *len)
     return false;
+  if (*len > c->budget - c->checked) {
+    c->over_budget = true;
+    return false;
+  }
+  c->checked += *len;
   entry = malloc (*len);
   if (entry == NULL)
     return false;
   log_copy (c, entry, off, *len);
   if (xd_le32 (entry + 4) != xd_crc32c_skip_field (entry, *len, 4)) {
-    if (bad_crc)
-      *bad_crc = true;
+    c->bad_crc = true;
     goto out;
   }
   for (i = 0; i < count; i++) {
@@ -194,6 +212,29 @@ entry_valid (const struct log_ctx *c, uint64_t off, uint64_t *seq,
  out:
   free (entry);
   return ok;
+}
+
+/* entry_valid, remembered per slot (every entry starts at a slot).
+ * Without this the search below checksums the same entries again for
+ * every candidate, and crafted headers claiming huge overlapping entries
+ * at every slot make it quadratic in the log's size (hours for a log of
+ * a few hundred MiB); the budget bounds what is left to a few times the
+ * log's size, which a real log, its entries laid end to end, never needs.
+ */
+static bool
+entry_at (struct log_ctx *c, uint64_t off, uint64_t *seq, uint32_t *len,
+          uint32_t *tail)
+{
+  struct log_slot *sl = &c->slots[off / LOG_SECTOR];
+
+  if (sl->state == SLOT_UNKNOWN) {
+    sl->state = entry_valid (c, off, &sl->seq, &sl->len, &sl->tail)
+      ? SLOT_VALID : SLOT_INVALID;
+  }
+  *seq = sl->seq;
+  *len = sl->len;
+  *tail = sl->tail;
+  return sl->state == SLOT_VALID;
 }
 
 static int
@@ -240,6 +281,13 @@ apply_entry (const struct log_ctx *c, struct overlay *ov, uint64_t off,
   *last_file_offset = xd_max_u64 (*last_file_offset, xd_le64 (entry + 56));
   if (flushed > c->io->size) {
     bad_log (c, "FlushedFileOffset is beyond the end of the file");
+    goto out;
+  }
+  /* LastFileOffset becomes the replayed file's size: keep it within the
+   * 1 PiB the writes themselves are held to.
+   */
+  if (*last_file_offset > (UINT64_C (1) << 50)) {
+    bad_log (c, "LastFileOffset is beyond 1 PiB");
     goto out;
   }
   desc_sectors = xd_div_round_up (LOG_HEADER_SIZE +
@@ -290,7 +338,7 @@ apply_entry (const struct log_ctx *c, struct overlay *ov, uint64_t off,
  * the number of entries (0: nothing to replay) and its tail in *TAIL_OFF.
  */
 static unsigned
-find_sequence (const struct log_ctx *c, uint64_t *tail_off, bool *bad_crc)
+find_sequence (struct log_ctx *c, uint64_t *tail_off)
 {
   uint64_t best_seq = 0, off;
   unsigned best_n = 0;
@@ -300,15 +348,15 @@ find_sequence (const struct log_ctx *c, uint64_t *tail_off, bool *bad_crc)
     uint32_t len, tail, l, t;
     unsigned n = 0;
 
-    if (!entry_valid (c, off, &seq, &len, &tail, bad_crc) || seq <= best_seq)
+    if (!entry_at (c, off, &seq, &len, &tail) || seq <= best_seq)
       continue;
     /* Walk from the tail to this entry. */
     pos = tail;
-    if (!entry_valid (c, pos, &s, &l, &t, NULL))
+    if (!entry_at (c, pos, &s, &l, &t))
       continue;
     expect = s;
     for (;;) {
-      if (!entry_valid (c, pos, &s, &l, &t, NULL) || s != expect)
+      if (!entry_at (c, pos, &s, &l, &t) || s != expect)
         break;
       n++;
       if (pos == off)
@@ -336,7 +384,6 @@ vhdx_replay_log (struct xd_io *io, const struct vhdx_header *h,
   struct xd_io *oio = NULL;
   uint64_t end, tail = 0, pos, last = 0;
   unsigned n, i;
-  bool bad_crc = false;
 
   *out = io;
   *entries = 0;
@@ -357,8 +404,20 @@ vhdx_replay_log (struct xd_io *io, const struct vhdx_header *h,
   }
   if (xd_io_read (io, c.log, h->log_length, h->log_offset, "VHDX log") == -1)
     goto err;
-  n = find_sequence (&c, &tail, &bad_crc);
-  if (n == 0 && bad_crc) {
+  /* Real logs are laid end to end: four times the log is plenty. */
+  c.budget = 4 * (uint64_t) h->log_length + (16u << 20);
+  c.slots = calloc (h->log_length / LOG_SECTOR, sizeof *c.slots);
+  if (c.slots == NULL) {
+    xd_error ("calloc: %m");
+    goto err;
+  }
+  n = find_sequence (&c, &tail);
+  if (c.over_budget) {
+    bad_log (&c, "the entry headers claim overlapping entries of more "
+             "bytes than any log holds (crafted or corrupt log)");
+    goto err;
+  }
+  if (n == 0 && c.bad_crc) {
     /* Entries of this log exist but none is intact: refuse rather than
      * serve data Hyper-V may have written only to the log.
      */
@@ -368,6 +427,7 @@ vhdx_replay_log (struct xd_io *io, const struct vhdx_header *h,
   if (n == 0) {
     xd_debug ("%s: VHDX log has no valid entries: nothing to replay",
               io->name);
+    free (c.slots);
     free (c.log);
     return 0;
   }
@@ -381,7 +441,7 @@ vhdx_replay_log (struct xd_io *io, const struct vhdx_header *h,
   for (i = 0, pos = tail; i < n; i++) {
     uint64_t seq;
     uint32_t len, t;
-    entry_valid (&c, pos, &seq, &len, &t, NULL);
+    entry_at (&c, pos, &seq, &len, &t);
     if (apply_entry (&c, ov, pos, len, &last) == -1)
       goto err;
     pos = (pos + len) % h->log_length;
@@ -391,6 +451,7 @@ vhdx_replay_log (struct xd_io *io, const struct vhdx_header *h,
   oio->size = xd_max_u64 (io->size, last);
   xd_debug ("%s: VHDX log replayed in memory: %u entries, %zu writes",
             io->name, n, ov->nr_ops);
+  free (c.slots);
   free (c.log);
   *out = oio;
   *entries = n;
@@ -406,6 +467,7 @@ vhdx_replay_log (struct xd_io *io, const struct vhdx_header *h,
   if (oio)
     free (oio->name);
   free (oio);
+  free (c.slots);
   free (c.log);
   return -1;
 }

@@ -76,8 +76,10 @@ parse_kdmv (struct xd_io *io, const unsigned char *h, struct vmdk_sparse *sp)
     bad ("grain size 0 is invalid");
   if (check_geometry (io, sp) == -1)
     return -1;
+  /* descriptorOffset is 64 bits: a huge one must not wrap into the file. */
   if (sp->desc_offset != 0 &&
       (sp->desc_size > VMDK_MAX_DESCRIPTOR / VMDK_SECTOR ||
+       sp->desc_offset > UINT64_MAX / VMDK_SECTOR ||
        !xd_io_contains (io, sp->desc_offset * VMDK_SECTOR,
                         sp->desc_size * VMDK_SECTOR)))
     bad ("embedded descriptor (offset %" PRIu64 ", %" PRIu64 " sectors) is "
@@ -244,7 +246,7 @@ load_one_gd (struct xd_io *io, const struct vmdk_sparse *sp,
 }
 
 int
-vmdk_load_gd (struct xd_io *io, const struct vmdk_sparse *sp, uint32_t **gdp)
+vmdk_load_gd (struct xd_io *io, struct vmdk_sparse *sp, uint32_t **gdp)
 {
   uint32_t *gd;
   bool has_rgd = !sp->cowd && (sp->flags & VMDK_FLAG_REDUNDANT_GT) &&
@@ -261,7 +263,14 @@ vmdk_load_gd (struct xd_io *io, const struct vmdk_sparse *sp, uint32_t **gdp)
   gd = calloc (sp->nr_gd_entries ? sp->nr_gd_entries : 1, sizeof *gd);
   if (gd == NULL)
     return -1;
+  /* With a redundant copy to fall back on, a damaged primary is only
+   * reported if the copy is damaged too (and then once, not twice).
+   */
+  if (has_rgd)
+    xd_error_hold ();
   if (load_one_gd (io, sp, sp->gd_offset, gd) == 0) {
+    if (has_rgd)
+      xd_error_release (false);
     *gdp = gd;
     return 0;
   }
@@ -270,9 +279,15 @@ vmdk_load_gd (struct xd_io *io, const struct vmdk_sparse *sp, uint32_t **gdp)
               "redundant grain directory at sector %" PRIu64,
               io->name, sp->rgd_offset);
     if (load_one_gd (io, sp, sp->rgd_offset, gd) == 0) {
+      xd_error_release (false);
+      /* The read path checks grains against the directory in use; the
+       * primary's offset may be anything, even one that overflows.
+       */
+      sp->gd_offset = sp->rgd_offset;
       *gdp = gd;
       return 0;
     }
+    xd_error_release (true);
   }
   free (gd);
   errno = EIO;
@@ -297,6 +312,10 @@ vmdk_walk_stream (struct xd_io *io, const struct vmdk_sparse *sp,
   if (sp->nr_grains > io->size / 12 + 1)
     bad ("capacity %" PRIu64 " is absurd for a stream of %" PRIu64 " bytes",
          sp->capacity, io->size);
+  /* The walk starts at overHead, a 64-bit sector count from the header. */
+  if (sp->overhead > io->size / VMDK_SECTOR)
+    bad ("overHead %" PRIu64 " sectors (where the grains start) is beyond "
+         "the end of the stream (%" PRIu64 " bytes)", sp->overhead, io->size);
   map = calloc (sp->nr_grains ? sp->nr_grains : 1, sizeof *map);
   if (map == NULL)
     return -1;

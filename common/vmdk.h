@@ -91,9 +91,11 @@ extern int vmdk_read_sparse_header (struct xd_io *io, struct vmdk_sparse *sp);
 
 /* Load the grain directory into *GD (malloc'd, nr_gd_entries entries of
  * GT sector offsets), falling back to the redundant one when the primary
- * is unusable, checking every entry.  Returns 0 or -1.
+ * is unusable, checking every entry.  SP->gd_offset becomes the sector
+ * of the directory loaded (the redundant one after a fallback), which
+ * grains must not overlap.  Returns 0 or -1.
  */
-extern int vmdk_load_gd (struct xd_io *io, const struct vmdk_sparse *sp,
+extern int vmdk_load_gd (struct xd_io *io, struct vmdk_sparse *sp,
                          uint32_t **gd);
 
 /* Check one grain table: in the file, not overlapping the header. */

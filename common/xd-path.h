@@ -43,6 +43,13 @@ extern char *xd_resolve_ref (const struct xd_path_policy *policy,
                              const char *from, const char *name,
                              const char *what);
 
+/* Like xd_resolve_ref, but reports nothing: NULL with errno ENOENT (no
+ * candidate exists), EPERM (the policy refuses it) or EINVAL (empty
+ * name).  For callers that try several names and report once.
+ */
+extern char *xd_try_resolve_ref (const struct xd_path_policy *policy,
+                                 const char *from, const char *name);
+
 /* True if PATH (a real path) is inside DIR (a real path). */
 extern bool xd_path_is_inside (const char *path, const char *dir);
 

@@ -12,6 +12,7 @@
 #define XDISK_REPORT_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 typedef void (*xd_report_fn) (const char *fmt, va_list args);
 
@@ -21,5 +22,15 @@ extern void xd_error (const char *fmt, ...)
   __attribute__ ((format (printf, 1, 2)));
 extern void xd_debug (const char *fmt, ...)
   __attribute__ ((format (printf, 1, 2)));
+
+/* For code that tries a fallback (a redundant table, a second header):
+ * between xd_error_hold and xd_error_release, errors reported by this
+ * thread are held back.  xd_error_release (true) then reports the first
+ * of them, once; xd_error_release (false) passes it to the debug channel
+ * (the fallback worked).  Later held errors only go to debug.  Holds
+ * nest; the outermost release decides.  Both preserve errno.
+ */
+extern void xd_error_hold (void);
+extern void xd_error_release (bool report);
 
 #endif /* XDISK_REPORT_H */

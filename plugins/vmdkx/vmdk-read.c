@@ -15,6 +15,9 @@
 #include <string.h>
 
 #include <zlib.h>
+#ifdef HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 #include "vmdk-read.h"
 #include "xd-bytes.h"
@@ -57,16 +60,163 @@ struct grain_load {
   uint64_t marker_sector;
 };
 
+/* ---- inflating grains ---------------------------------------------------
+ *
+ * Setting up a decompressor (a libdeflate_decompressor or a z_stream)
+ * and a buffer for the compressed bytes costs more than inflating a
+ * small grain, so each compressed extent keeps the idle ones on a list.
+ * A thread takes one for one grain and gives it back: grains inflate in
+ * parallel, and the list never holds more inflaters than there were
+ * requests in flight at once.
+ */
+
+struct inflater {
+  struct inflater *next;        /* on the idle list */
+  unsigned char *in;            /* compressed bytes */
+  size_t in_cap;
+#ifdef HAVE_LIBDEFLATE
+  struct libdeflate_decompressor *d;
+#else
+  z_stream zs;
+#endif
+};
+
+static void
+inflater_free (struct inflater *inf)
+{
+#ifdef HAVE_LIBDEFLATE
+  libdeflate_free_decompressor (inf->d);
+#else
+  inflateEnd (&inf->zs);
+#endif
+  free (inf->in);
+  free (inf);
+}
+
+static struct inflater *
+inflater_new (void)
+{
+  struct inflater *inf = calloc (1, sizeof *inf);
+
+  if (inf == NULL)
+    return NULL;
+#ifdef HAVE_LIBDEFLATE
+  inf->d = libdeflate_alloc_decompressor ();
+  if (inf->d == NULL) {
+    free (inf);
+    return NULL;
+  }
+#else
+  if (inflateInit (&inf->zs) != Z_OK) {
+    free (inf);
+    return NULL;
+  }
+#endif
+  return inf;
+}
+
+/* An idle inflater of E whose buffer holds SIZE bytes, or NULL. */
+static struct inflater *
+inflater_get (struct vmdk_extent *e, size_t size)
+{
+  struct inflater *inf;
+  unsigned char *p;
+
+  pthread_mutex_lock (&e->inflaters_lock);
+  inf = e->inflaters;
+  if (inf)
+    e->inflaters = inf->next;
+  pthread_mutex_unlock (&e->inflaters_lock);
+  if (inf == NULL && (inf = inflater_new ()) == NULL)
+    goto nomem;
+  if (inf->in_cap < size) {
+    p = realloc (inf->in, size);
+    if (p == NULL) {
+      inflater_free (inf);
+      goto nomem;
+    }
+    inf->in = p;
+    inf->in_cap = size;
+  }
+  return inf;
+ nomem:
+  xd_error ("%s: cannot allocate an inflater: %m", e->io->name);
+  return NULL;
+}
+
+/* Idle inflaters keep input buffers up to this size (64K grains need
+ * 64K + a little); those for huge grains are freed after each use.
+ */
+#define INFLATER_KEEP_MAX (1u << 20)
+
+static void
+inflater_put (struct vmdk_extent *e, struct inflater *inf)
+{
+  if (inf->in_cap > INFLATER_KEEP_MAX) {
+    free (inf->in);
+    inf->in = NULL;
+    inf->in_cap = 0;
+  }
+  pthread_mutex_lock (&e->inflaters_lock);
+  inf->next = e->inflaters;
+  e->inflaters = inf;
+  pthread_mutex_unlock (&e->inflaters_lock);
+}
+
+static void
+inflaters_free (struct vmdk_extent *e)
+{
+  while (e->inflaters) {
+    struct inflater *next = e->inflaters->next;
+    inflater_free (e->inflaters);
+    e->inflaters = next;
+  }
+}
+
+/* Inflate the zlib stream of SIZE bytes in INF->in into OUT (at most
+ * CAP bytes).  Returns 0 and the length in *GOT, or the library's error
+ * code: it must be a complete stream, fitting in CAP.
+ */
+static int
+inflate_stream (struct inflater *inf, size_t size, unsigned char *out,
+                size_t cap, size_t *got)
+{
+#ifdef HAVE_LIBDEFLATE
+  return (int) libdeflate_zlib_decompress (inf->d, inf->in, size, out, cap,
+                                           got);
+#else
+  int r;
+
+  if (inflateReset (&inf->zs) != Z_OK)
+    return Z_STREAM_ERROR;
+  inf->zs.next_in = inf->in;
+  inf->zs.avail_in = size;
+  inf->zs.next_out = out;
+  inf->zs.avail_out = cap;
+  r = inflate (&inf->zs, Z_FINISH);
+  *got = inf->zs.total_out;
+  if (r == Z_OK)                /* progress, but the stream goes on */
+    r = Z_BUF_ERROR;
+  return r == Z_STREAM_END ? 0 : r;
+#endif
+}
+
+#ifdef HAVE_LIBDEFLATE
+#define INFLATE_LIB "libdeflate"
+#else
+#define INFLATE_LIB "zlib"
+#endif
+
 /* Inflate GRAIN, whose marker is at SECTOR, into OUT (one grain). */
 static int
 inflate_grain (struct vmdk_extent *e, uint64_t grain, uint64_t sector,
                unsigned char *out)
 {
   unsigned char m[12];
-  unsigned char *in = NULL;
+  struct inflater *inf;
   uint64_t off = sector * VMDK_SECTOR, want, tail;
   uint32_t size;
-  z_stream zs;
+  size_t got = 0;
   int r;
 
   if (xd_io_read (e->io, m, sizeof m, off, "grain marker") == -1)
@@ -83,43 +233,28 @@ inflate_grain (struct vmdk_extent *e, uint64_t grain, uint64_t sector,
   if (xd_le64 (m) != grain * e->sp.grain_sectors)
     xd_debug ("%s: grain %" PRIu64 " marker says lba %" PRIu64,
               e->io->name, grain, xd_le64 (m));
-  in = malloc (size);
-  if (in == NULL)
+  inf = inflater_get (e, size);
+  if (inf == NULL)
     return -1;
-  if (xd_io_read (e->io, in, size, off + 12, "compressed grain") == -1)
-    goto fail;
-  memset (&zs, 0, sizeof zs);
-  if (inflateInit (&zs) != Z_OK)
-    goto fail_inflate;
-  zs.next_in = in;
-  zs.avail_in = size;
-  zs.next_out = out;
-  zs.avail_out = e->grain_bytes;
-  r = inflate (&zs, Z_FINISH);
+  if (xd_io_read (e->io, inf->in, size, off + 12, "compressed grain") == -1) {
+    inflater_put (e, inf);
+    return -1;
+  }
+  r = inflate_stream (inf, size, out, e->grain_bytes, &got);
+  inflater_put (e, inf);
   want = e->grain_bytes;
   tail = e->sp.capacity * VMDK_SECTOR - grain * e->grain_bytes;
   if (tail < want)
     want = tail;                /* the last grain of a partial capacity */
-  if (r != Z_STREAM_END ||
-      (zs.total_out != e->grain_bytes && zs.total_out != want)) {
+  if (r != 0 || (got != e->grain_bytes && got != want)) {
     xd_error ("%s: grain %" PRIu64 " at offset %" PRIu64 " does not inflate "
-              "to a grain (%lu bytes, zlib %d, expected %" PRIu64 ")",
-              e->io->name, grain, off, zs.total_out, r, e->grain_bytes);
-    inflateEnd (&zs);
-    goto fail_eio;
+              "to a grain (%zu bytes, %s error %d, expected %" PRIu64 ")",
+              e->io->name, grain, off, got, INFLATE_LIB, r, e->grain_bytes);
+    errno = EIO;
+    return -1;
   }
-  memset (out + zs.total_out, 0, e->grain_bytes - zs.total_out);
-  inflateEnd (&zs);
-  free (in);
+  memset (out + got, 0, e->grain_bytes - got);
   return 0;
- fail_inflate:
-  xd_error ("%s: grain %" PRIu64 " at offset %" PRIu64 ": cannot inflate",
-            e->io->name, grain, off);
- fail_eio:
-  errno = EIO;
- fail:
-  free (in);
-  return -1;
 }
 
 static int
@@ -161,6 +296,7 @@ open_sparse (struct vmdk_extent *e, const struct xd_open_opts *opts,
                                    ? MAX_INFLATED_GRAINS : n);
     if (e->grain_cache == NULL)
       return -1;
+    pthread_mutex_init (&e->inflaters_lock, NULL);
   }
   return 0;
 }
@@ -188,7 +324,9 @@ open_extent (struct vmdk_disk *d, const struct vmdk_desc_extent *de,
                            "extent file");
   if (real == NULL)
     return -1;
-  if (text_descriptor && strcmp (real, d->path) == 0) {
+  /* ... but no descriptor may make a FLAT extent of its own file. */
+  if ((text_descriptor || de->kind == VMDK_FLAT) &&
+      strcmp (real, d->path) == 0) {
     xd_error ("%s: descriptor line %u: extent \"%s\" is the descriptor "
               "itself (loop / overlaps the descriptor)",
               d->path, de->line, de->filename);
@@ -464,7 +602,11 @@ vmdk_disk_close (struct vmdk_disk *d)
   for (i = 0; i < d->nr_extents; ++i) {
     struct vmdk_extent *e = &d->extents[i];
     if (e->gt_cache) xd_cache_free (e->gt_cache);
-    if (e->grain_cache) xd_cache_free (e->grain_cache);
+    if (e->grain_cache) {
+      xd_cache_free (e->grain_cache);
+      inflaters_free (e);
+      pthread_mutex_destroy (&e->inflaters_lock);
+    }
     free (e->gd);
     free (e->stream_map);
     if (e->io) xd_io_close (e->io);

@@ -1,0 +1,174 @@
+# Fuzzing (included from tests/Makefile.am); see fuzz/README.md.
+#
+# make check: every fuzz target is linked by the normal compiler with
+# fuzz/run-inputs.c (fuzz/run-TARGET) and test-fuzz-regress.sh replays
+# the inputs kept in fuzz/regress/TARGET/ and the seed corpus.
+#
+# make fuzz: the same targets linked with libFuzzer by clang, when
+# configure found one that links -fsanitize=fuzzer,address,undefined.
+# They get their own clang build of common/ and of the read paths, by
+# the explicit rules below, so the normal build keeps its compiler.
+
+FUZZ_TARGETS = \
+	fuzz-vmdk-descriptor \
+	fuzz-vmdk-sparse \
+	fuzz-vhd \
+	fuzz-vhdx \
+	fuzz-vmdk-disk \
+	fuzz-vhd-disk \
+	$(NULL)
+
+FUZZ_CPPFLAGS = \
+	-I$(top_srcdir)/tests/fuzz \
+	-I$(top_srcdir)/common \
+	-I$(top_srcdir)/plugins/vmdkx \
+	-I$(top_srcdir)/plugins/vhdx \
+	-I$(top_builddir) \
+	$(NULL)
+FUZZ_RUN_CFLAGS = $(ZLIB_CFLAGS) $(LIBDEFLATE_CFLAGS) $(WARNINGS_CFLAGS)
+FUZZ_RUN_LDADD = $(top_builddir)/common/libxdisk.la $(ZLIB_LIBS) \
+	$(LIBDEFLATE_LIBS) -lpthread
+FUZZ_RUN_SOURCES = fuzz/fuzz.h fuzz/fuzz-common.c fuzz/run-inputs.c
+
+TESTS += test-fuzz-regress.sh
+
+check_PROGRAMS += \
+	fuzz/fuzz-pack \
+	fuzz/run-fuzz-vmdk-descriptor \
+	fuzz/run-fuzz-vmdk-sparse \
+	fuzz/run-fuzz-vhd \
+	fuzz/run-fuzz-vhdx \
+	fuzz/run-fuzz-vmdk-disk \
+	fuzz/run-fuzz-vhd-disk \
+	$(NULL)
+
+fuzz_fuzz_pack_SOURCES = fuzz/fuzz.h fuzz/fuzz-pack.c
+fuzz_fuzz_pack_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_fuzz_pack_CFLAGS = $(WARNINGS_CFLAGS)
+
+fuzz_run_fuzz_vmdk_descriptor_SOURCES = \
+	fuzz/fuzz-vmdk-descriptor.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_vmdk_descriptor_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_vmdk_descriptor_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_vmdk_descriptor_LDADD = $(FUZZ_RUN_LDADD)
+
+fuzz_run_fuzz_vmdk_sparse_SOURCES = \
+	fuzz/fuzz-vmdk-sparse.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_vmdk_sparse_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_vmdk_sparse_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_vmdk_sparse_LDADD = $(FUZZ_RUN_LDADD)
+
+fuzz_run_fuzz_vhd_SOURCES = fuzz/fuzz-vhd.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_vhd_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_vhd_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_vhd_LDADD = $(FUZZ_RUN_LDADD)
+
+fuzz_run_fuzz_vhdx_SOURCES = fuzz/fuzz-vhdx.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_vhdx_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_vhdx_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_vhdx_LDADD = $(FUZZ_RUN_LDADD)
+
+fuzz_run_fuzz_vmdk_disk_SOURCES = \
+	fuzz/fuzz-vmdk-disk.c fuzz/read-vmdk.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_vmdk_disk_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_vmdk_disk_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_vmdk_disk_LDADD = $(FUZZ_RUN_LDADD)
+
+fuzz_run_fuzz_vhd_disk_SOURCES = \
+	fuzz/fuzz-vhd-disk.c fuzz/read-vhd.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_vhd_disk_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_vhd_disk_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_vhd_disk_LDADD = $(FUZZ_RUN_LDADD)
+
+EXTRA_DIST += \
+	fuzz.mk \
+	fuzz/README.md \
+	fuzz/make-seeds \
+	fuzz/run-fuzzers \
+	fuzz/ubsan-ignore.txt \
+	fuzz/regress \
+	$(NULL)
+
+# Seeds for the fuzzers, from qemu-img images and ../shared/corpus.
+fuzz-seeds: fuzz/fuzz-pack$(EXEEXT) vhd-mkdiff$(EXEEXT)
+	rm -rf fuzz/seeds
+	$(SHELL) $(srcdir)/fuzz/make-seeds --pack fuzz/fuzz-pack$(EXEEXT) \
+	  --mkdiff vhd-mkdiff$(EXEEXT) \
+	  --shared "$${XDISK_SHARED:-$(abs_top_srcdir)/../shared}" fuzz/seeds
+
+FUZZ_BINS = \
+	fuzz/fuzz-vmdk-descriptor \
+	fuzz/fuzz-vmdk-sparse \
+	fuzz/fuzz-vhd \
+	fuzz/fuzz-vhdx \
+	fuzz/fuzz-vmdk-disk \
+	fuzz/fuzz-vhd-disk \
+	$(NULL)
+
+if HAVE_FUZZ
+# Coverage and sanitizers for the library; the targets add libFuzzer.
+# Unsigned wrap-around is well defined C but, for a size or an offset
+# from an image, a bug: catch it too (fuzz/ubsan-ignore.txt lists the
+# functions that wrap on purpose).
+FUZZ_SANITIZE = -fsanitize=address,undefined,unsigned-integer-overflow \
+	-fsanitize-ignorelist=$(srcdir)/fuzz/ubsan-ignore.txt \
+	-fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CLANG_FLAGS = -g -O1 -std=gnu11 $(FUZZ_SANITIZE) $(FUZZ_CPPFLAGS) \
+	$(ZLIB_CFLAGS) $(LIBDEFLATE_CFLAGS) $(WARNINGS_CFLAGS)
+FUZZ_LIB = fuzz/libxdisk-fuzz.a
+
+# Everything in common/ but its unit tests and the nbdkit glue.
+$(FUZZ_LIB): $(top_srcdir)/common/*.c $(top_srcdir)/common/*.h \
+		$(srcdir)/fuzz/ubsan-ignore.txt
+	$(AM_V_GEN)rm -rf fuzz/obj && $(MKDIR_P) fuzz/obj && \
+	for f in $(top_srcdir)/common/*.c; do \
+	  b=`basename $$f .c`; \
+	  case $$b in test-*|glue) continue ;; esac; \
+	  $(CLANG) $(FUZZ_CLANG_FLAGS) -fsanitize=fuzzer-no-link \
+	    -c $$f -o fuzz/obj/$$b.o || exit 1; \
+	done && \
+	rm -f $@ && $(AR) cr $@ fuzz/obj/*.o
+
+FUZZ_DEPS = $(FUZZ_LIB) $(srcdir)/fuzz/fuzz.h $(srcdir)/fuzz/fuzz-common.c \
+	$(srcdir)/fuzz/ubsan-ignore.txt
+FUZZ_LINK = $(AM_V_CCLD)$(CLANG) $(FUZZ_CLANG_FLAGS) -fsanitize=fuzzer \
+	-o $@ $(srcdir)/fuzz/fuzz-common.c
+FUZZ_LIBS = $(FUZZ_LIB) $(ZLIB_LIBS) $(LIBDEFLATE_LIBS) -lpthread
+
+fuzz/fuzz-vmdk-descriptor: $(srcdir)/fuzz/fuzz-vmdk-descriptor.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vmdk-descriptor.c $(FUZZ_LIBS)
+fuzz/fuzz-vmdk-sparse: $(srcdir)/fuzz/fuzz-vmdk-sparse.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vmdk-sparse.c $(FUZZ_LIBS)
+fuzz/fuzz-vhd: $(srcdir)/fuzz/fuzz-vhd.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vhd.c $(FUZZ_LIBS)
+fuzz/fuzz-vhdx: $(srcdir)/fuzz/fuzz-vhdx.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vhdx.c $(FUZZ_LIBS)
+fuzz/fuzz-vmdk-disk: $(srcdir)/fuzz/fuzz-vmdk-disk.c $(FUZZ_DEPS) \
+		$(top_srcdir)/plugins/vmdkx/vmdk-read.c \
+		$(top_srcdir)/plugins/vmdkx/vmdk-read.h
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vmdk-disk.c \
+	  $(top_srcdir)/plugins/vmdkx/vmdk-read.c $(FUZZ_LIBS)
+fuzz/fuzz-vhd-disk: $(srcdir)/fuzz/fuzz-vhd-disk.c $(FUZZ_DEPS) \
+		$(top_srcdir)/plugins/vhdx/vhd-read.c \
+		$(top_srcdir)/plugins/vhdx/vhd-read.h
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vhd-disk.c \
+	  $(top_srcdir)/plugins/vhdx/vhd-read.c $(FUZZ_LIBS)
+
+fuzz: $(FUZZ_BINS) fuzz/fuzz-pack$(EXEEXT)
+	@echo "make fuzz: libFuzzer targets built in $(abs_builddir)/fuzz:"
+	@echo "  $(FUZZ_TARGETS)"
+	@echo "see $(abs_top_srcdir)/tests/fuzz/README.md to run them"
+else
+fuzz:
+	@echo "make fuzz: configure found no clang that links" \
+	  "-fsanitize=fuzzer,address,undefined (install clang, or set" \
+	  "CLANG=/path/to/clang, and run configure again)" >&2; \
+	exit 1
+endif
+
+clean-local: clean-fuzz
+clean-fuzz:
+	rm -rf fuzz/obj fuzz/seeds
+	rm -f fuzz/libxdisk-fuzz.a $(FUZZ_BINS)
+
+.PHONY: fuzz fuzz-seeds clean-fuzz

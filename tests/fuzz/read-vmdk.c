@@ -1,0 +1,4 @@
+/* The vmdkx read path, compiled into the make check fuzz drivers (it
+ * has no nbdkit calls).  make fuzz compiles the file itself with clang.
+ */
+#include "../../plugins/vmdkx/vmdk-read.c"

@@ -1,0 +1,20 @@
+# Robustness tests (included from tests/Makefile.am): the path policy
+# for names stored in images, and damaged images through every plugin.
+# tests/run-sanitizers runs the whole suite under ASan/UBSan and the
+# unit tests under valgrind.
+
+TESTS += \
+	test-path-policy.sh \
+	test-bad-inputs.sh \
+	$(NULL)
+
+# mutate: the damaged-image generator for test-bad-inputs.sh.
+check_PROGRAMS += mutate
+mutate_SOURCES = mutate.c
+mutate_CPPFLAGS = -I$(top_builddir)
+mutate_CFLAGS = $(WARNINGS_CFLAGS)
+
+EXTRA_DIST += \
+	lsan-nbdkit.supp \
+	run-sanitizers \
+	$(NULL)

@@ -83,7 +83,8 @@ offset_of ()
 # CID in place (same length), so top's parentCID no longer matches.
 cp -r "$tmp/monolithicSparse" "$tmp/cid"
 cid=$(grep -a '^CID=' "$tmp/cid/mid.vmdk" | head -n1 | cut -d= -f2 | tr -d '\r')
-newcid=$(printf '%08x' $(( 0x$cid ^ 1 )))
+# qemu writes the CID without leading zeros: keep its length.
+newcid=$(printf '%0*x' ${#cid} $(( 0x$cid ^ 1 )))
 vmdk_patch "$tmp/cid/mid.vmdk" $(( $(offset_of "$tmp/cid/mid.vmdk" "CID=$cid") + 4 )) \
   "$newcid"
 grep -aq "^CID=$newcid" "$tmp/cid/mid.vmdk"

@@ -221,7 +221,8 @@ START_TEST (test_stream_walk)
   static unsigned char img[16 * 512];
   struct vmdk_sparse sp;
   struct xd_io *io;
-  uint64_t *map = NULL;
+  struct vmdk_stream_index ix;
+  static uint64_t table[512];
 
   memset (img, 0, sizeof img);
   make_header (img, 128, 512);
@@ -237,18 +238,39 @@ START_TEST (test_stream_walk)
   /* No footer: the header leaves the GD to the walk. */
   ck_assert_int_eq (vmdk_read_sparse_header (io, &sp), 0);
   ck_assert_uint_eq (sp.gd_offset, 0);
-  ck_assert_int_eq (vmdk_walk_stream (io, &sp, &map), 0);
-  ck_assert_uint_eq (map[0], 5);
-  ck_assert_uint_eq (map[1], 0);
-  ck_assert_uint_eq (map[2], 2);
-  free (map);
+  /* One grain table's range (512 grains): indexed by where its run of
+   * markers starts, the table rebuilt from the run.
+   */
+  ck_assert_int_eq (vmdk_index_stream (io, &sp, &ix), 0);
+  ck_assert_ptr_nonnull (ix.run_start);
+  ck_assert_ptr_null (ix.map);
+  ck_assert_uint_eq (ix.run_start[0], 2);
+  ck_assert_int_eq (vmdk_stream_table (io, &sp, &ix, 0, table), 0);
+  ck_assert_uint_eq (table[0], 5);
+  ck_assert_uint_eq (table[1], 0);
+  ck_assert_uint_eq (table[2], 2);
+  vmdk_stream_index_free (&ix);
+  /* 2 grains per table: grain 2's range, then grain 0's, then grain 2's
+   * again is out of order, and mapped grain by grain.
+   */
+  xd_put_le32 (img + 44, 2);
+  put_marker (img, 7 * 512, 256, 20, 0);        /* grain 2 at sector 7 */
+  put_marker (img, 8 * 512, 0, 0, 0);           /* EOS */
+  ck_assert_int_eq (vmdk_read_sparse_header (io, &sp), 0);
+  ck_assert_int_eq (vmdk_index_stream (io, &sp, &ix), 0);
+  ck_assert_ptr_null (ix.run_start);
+  ck_assert_ptr_nonnull (ix.map);
+  ck_assert_int_eq (vmdk_stream_table (io, &sp, &ix, 1, table), 0);
+  ck_assert_uint_eq (table[0], 7);
+  ck_assert_uint_eq (table[1], 0);
+  vmdk_stream_index_free (&ix);
   /* An absurd grain marker size. */
   put_marker (img, 5 * 512, 0, 0x7fffffff, 0);
-  ck_assert_int_eq (vmdk_walk_stream (io, &sp, &map), -1);
+  ck_assert_int_eq (vmdk_index_stream (io, &sp, &ix), -1);
   ck_assert_ptr_nonnull (strstr (last_error, "absurd"));
   /* A grain marker whose lba is not a grain boundary. */
   put_marker (img, 5 * 512, 3, 20, 0);
-  ck_assert_int_eq (vmdk_walk_stream (io, &sp, &map), -1);
+  ck_assert_int_eq (vmdk_index_stream (io, &sp, &ix), -1);
   ck_assert_ptr_nonnull (strstr (last_error, "lba"));
   xd_io_close (io);
 }

@@ -103,10 +103,26 @@ extern int vmdk_check_gt_offset (struct xd_io *io,
                                  const struct vmdk_sparse *sp,
                                  uint64_t gd_index, uint64_t gt_sector);
 
-/* Walk the markers of a streamOptimized extent from the first grain and
- * build *MAP: one entry per grain, the sector of its grain marker or 0.
+/* The index of a streamOptimized extent without a usable footer, made
+ * by walking its markers: where each grain table's run of grain
+ * markers starts (RUN_START, a sector per grain table, 0 for none), or,
+ * for a stream whose grains are out of order, MAP, the sector of every
+ * grain's marker (0 for none).  Exactly one of the two is set.
  */
-extern int vmdk_walk_stream (struct xd_io *io, const struct vmdk_sparse *sp,
-                             uint64_t **map);
+struct vmdk_stream_index {
+  uint64_t *run_start;
+  uint64_t *map;
+};
+
+extern int vmdk_index_stream (struct xd_io *io, const struct vmdk_sparse *sp,
+                              struct vmdk_stream_index *ix);
+
+/* Fill TABLE (gtes_per_gt entries) with the sector of the marker of
+ * each grain of grain table GROUP, or 0.  Returns 0 or -1.
+ */
+extern int vmdk_stream_table (struct xd_io *io, const struct vmdk_sparse *sp,
+                              const struct vmdk_stream_index *ix,
+                              uint64_t group, uint64_t *table);
+extern void vmdk_stream_index_free (struct vmdk_stream_index *ix);
 
 #endif /* XDISK_VMDK_H */

@@ -87,6 +87,27 @@ f=$(endcopy grainsonly)
 truncate -s "$last" $f
 check_raw $f
 
+# A footer-less stream over several grain tables (512 grains of 64K,
+# 32 MiB each): the index keeps where each table's run of markers
+# starts and rebuilds the tables from the runs.  Data in four of the
+# ranges, one range empty, and grains at the edges of ranges.
+mkdir multi
+big=$(( 160 * 1024 * 1024 ))
+qemu-img create -q -f vmdk multi/s.vmdk $big
+vmdk_io multi/s.vmdk 'write -P 0x21 0 1M' 'write -P 0x22 32704k 128k' \
+  'write -P 0x23 70M 3M' "write -P 0x24 $(( big - 65536 )) 65536"
+qemu-img convert -f vmdk -O vmdk -o subformat=streamOptimized \
+  multi/s.vmdk multi/m.vmdk
+qemu-img convert -f vmdk -O raw multi/m.vmdk multi/expected.raw
+mkdir multi/cut
+$edit gd-at-end multi/m.vmdk multi/cut/m.vmdk
+mfooter=$(( $(stat -c %s multi/cut/m.vmdk) - 1024 ))
+truncate -s $(( mfooter - 512 )) multi/cut/m.vmdk
+rm -f served.raw
+serve_to_raw vmdkx multi/cut/m.vmdk served.raw
+cmp served.raw multi/expected.raw
+rm -rf multi served.raw
+
 # Corrupted compressed grain (zlib header destroyed): the open works,
 # the read fails with EIO naming inflate.
 first=$($edit grain-offsets stream.vmdk | head -n1 | cut -d" " -f1)

@@ -52,6 +52,17 @@ load_gt (void *opaque, uint64_t key, void *buf)
                      (uint64_t) e->gd[key] * VMDK_SECTOR, what);
 }
 
+/* Grain tables of a footer-less stream, rebuilt from its markers:
+ * gtes_per_gt sectors of 64 bits each (a stream may exceed 2 TiB).
+ */
+static int
+load_stream_gt (void *opaque, uint64_t key, void *buf)
+{
+  struct vmdk_extent *e = opaque;
+
+  return vmdk_stream_table (e->io, &e->sp, &e->stream, key, buf);
+}
+
 /* What the inflated-grain cache loader needs besides the grain number
  * (the cache key): the sector of the grain's marker, from the lookup.
  */
@@ -277,8 +288,16 @@ open_sparse (struct vmdk_extent *e, const struct xd_open_opts *opts,
   e->kind = e->sp.cowd ? VMDK_VMFSSPARSE : VMDK_SPARSE;
   e->grain_bytes = e->sp.grain_sectors * VMDK_SECTOR;
   if (e->sp.gd_offset == 0 && e->sp.markers) {
-    if (vmdk_walk_stream (e->io, &e->sp, &e->stream_map) == -1)
+    if (vmdk_index_stream (e->io, &e->sp, &e->stream) == -1)
       return -1;
+    e->streamed = true;
+    if (e->stream.run_start) {
+      gt_size = (size_t) e->sp.gtes_per_gt * sizeof (uint64_t);
+      n = xd_cache_entries_for (budget, gt_size, 4);
+      e->gt_cache = xd_cache_new (gt_size, n);
+      if (e->gt_cache == NULL)
+        return -1;
+    }
   }
   else {
     if (vmdk_load_gd (e->io, &e->sp, &e->gd) == -1)
@@ -608,7 +627,7 @@ vmdk_disk_close (struct vmdk_disk *d)
       pthread_mutex_destroy (&e->inflaters_lock);
     }
     free (e->gd);
-    free (e->stream_map);
+    vmdk_stream_index_free (&e->stream);
     if (e->io) xd_io_close (e->io);
   }
   free (d->extents);
@@ -653,8 +672,18 @@ lookup_grain (struct vmdk_extent *e, uint64_t grain, enum grain_state *st,
   *st = GRAIN_UNALLOCATED;
   if (grain >= e->sp.nr_grains)
     return 0;
-  if (e->stream_map) {
-    gte = e->stream_map[grain];
+  if (e->streamed && e->stream.map) {
+    gte = e->stream.map[grain];
+  }
+  else if (e->streamed) {
+    gti = grain / e->sp.gtes_per_gt;
+    if (e->stream.run_start[gti] == 0)
+      return 0;
+    gt = xd_cache_pin (e->gt_cache, gti, load_stream_gt, e);
+    if (gt == NULL)
+      return -1;
+    memcpy (&gte, gt + (grain % e->sp.gtes_per_gt) * sizeof gte, sizeof gte);
+    xd_cache_unpin (e->gt_cache, gt);
   }
   else {
     gti = grain / e->sp.gtes_per_gt;

@@ -24,7 +24,8 @@ struct vmdk_extent {
   struct vmdk_sparse sp;        /* sparse extents */
   uint64_t grain_bytes;
   uint32_t *gd;                 /* grain directory, or NULL */
-  uint64_t *stream_map;         /* footer-less stream: grain -> sector */
+  bool streamed;                /* footer-less stream, indexed at open */
+  struct vmdk_stream_index stream;
   struct xd_cache *gt_cache;
   struct xd_cache *grain_cache; /* inflated grains (compressed) */
   /* Compressed extents: idle inflaters (see vmdk-read.c), under the

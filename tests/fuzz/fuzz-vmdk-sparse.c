@@ -79,18 +79,34 @@ static void
 stream (struct xd_io *io, const struct vmdk_sparse *sp)
 {
   unsigned long before = fz_errors ();
-  uint64_t *map = NULL, i;
+  struct vmdk_stream_index ix;
+  uint64_t *table, g, i, groups;
   int r;
 
-  r = vmdk_walk_stream (io, sp, &map);
-  fz_check_failure (r, before, "vmdk_walk_stream");
+  r = vmdk_index_stream (io, sp, &ix);
+  fz_check_failure (r, before, "vmdk_index_stream");
   if (r == -1)
     return;
-  for (i = 0; i < sp->nr_grains; i++)
-    if (map[i] >= io->size / VMDK_SECTOR + 1)
-      fz_fail ("stream grain %" PRIu64 " at sector %" PRIu64 " is beyond "
-               "the end of the file", i, map[i]);
-  free (map);
+  if ((ix.run_start == NULL) == (ix.map == NULL))
+    fz_fail ("stream index has %s", ix.map ? "both forms" : "neither form");
+  table = malloc (sp->gtes_per_gt * sizeof *table);
+  if (table == NULL)
+    abort ();
+  /* Rebuild a bounded number of tables, spread over the disk. */
+  groups = sp->nr_gd_entries;
+  for (g = 0; g < groups; g += groups / 16 + 1) {
+    before = fz_errors ();
+    r = vmdk_stream_table (io, sp, &ix, g, table);
+    fz_check_failure (r, before, "vmdk_stream_table");
+    if (r == -1)
+      continue;
+    for (i = 0; i < sp->gtes_per_gt; i++)
+      if (table[i] >= io->size / VMDK_SECTOR + 1)
+        fz_fail ("stream grain %" PRIu64 " at sector %" PRIu64 " is beyond "
+                 "the end of the file", g * sp->gtes_per_gt + i, table[i]);
+  }
+  free (table);
+  vmdk_stream_index_free (&ix);
 }
 
 int

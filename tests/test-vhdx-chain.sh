@@ -17,14 +17,7 @@ mkdiff=$top_builddir/tests/vhd-mkdiff
 requires test -x "$mkdiff"
 M=$(( 1 << 20 ))
 
-# As in test-vhd-chain.sh: write into CHILD and into the expectation.
-put ()
-{
-  local child=$1 raw=$2 off=$3 len=$4 byte=$5
-  "$mkdiff" write "$child" $off $len $byte --fill-from "$raw"
-  head -c $len /dev/zero | tr '\0' "\\$(printf %03o $byte)" |
-    dd of="$raw" bs=64K oflag=seek_bytes seek=$off conv=notrunc status=none
-}
+source "$srcdir/vhd-functions.sh"
 
 check ()
 {

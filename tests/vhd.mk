@@ -9,6 +9,7 @@ TESTS += \
 	test-vhd-surface.sh \
 	test-vhdx-chain.sh \
 	$(NULL)
+EXTRA_DIST += vhd-functions.sh
 
 # vhd-mkdiff: makes differencing VHD children for test-vhd-chain.sh and
 # patches footers for test-vhd-size.sh / test-vhd-bad.sh.

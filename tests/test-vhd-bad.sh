@@ -74,6 +74,15 @@ cp "$tmp/d.vhd" "$tmp/x.vhd"
 expect_error "$tmp/x.vhd" 'beyond the end of the file'
 grep -q BAT "$tmp/err"
 
+# BAT entries pointing at the footer copy (sector 0) and at the BAT
+# itself: the image's own metadata must not be served as data.
+for sector in 0 $(( bat / 512 )); do
+  cp "$tmp/d.vhd" "$tmp/x.vhd"
+  "$mkdiff" poke "$tmp/x.vhd" $bat $sector
+  expect_error "$tmp/x.vhd" 'overlaps'
+  grep -q BAT "$tmp/err"
+done
+
 # Block sizes: not a power of 2, too small, too large, zero.
 for bs in 3000000 3145728 256 0 $(( 512 << 20 )) 2147483648; do
   cp "$tmp/d.vhd" "$tmp/x.vhd"

@@ -70,37 +70,56 @@ beyond_eof (struct vd_layer *l, uint64_t block, uint64_t where)
 
 /* Read the sector bitmap bits for sectors FIRST.. of a block and count
  * how many in a row share the bit of FIRST, up to MAX.  MSB_FIRST: VHD
- * numbers bits from the top of each byte, VHDX from the bottom.
+ * numbers bits from the top of each byte, VHDX from the bottom.  The
+ * bits are read a piece at a time into a buffer on the stack, and only
+ * as far as the run goes: no allocation on the read path.
  */
 static int
 bitmap_run (struct vd_layer *l, uint64_t bitmap_off, uint64_t first,
             uint64_t max, bool msb_first, bool *set, uint64_t *run)
 {
-  uint64_t byte0 = first / 8, nbytes = (first + max + 7) / 8 - byte0;
-  uint8_t *bits = malloc (nbytes);
-  uint64_t i;
+  uint8_t bits[512];
+  uint64_t i = 0, byte0, nbytes, stop, s;
+  unsigned bit;
+  bool b;
 
-  if (bits == NULL) {
-    xd_error ("malloc: %m");
-    return -1;
+  while (i < max) {
+    byte0 = (first + i) / 8;
+    nbytes = xd_min_u64 ((first + max + 7) / 8 - byte0, sizeof bits);
+    stop = xd_min_u64 (max, (byte0 + nbytes) * 8 - first);
+    if (xd_io_read (l->io, bits, nbytes, bitmap_off + byte0,
+                    "sector bitmap") == -1)
+      return -1;
+    for (; i < stop; i++) {
+      s = first + i - byte0 * 8;
+      bit = msb_first ? 7 - s % 8 : s % 8;
+      b = (bits[s / 8] >> bit) & 1;
+      if (i == 0)
+        *set = b;
+      else if (b != *set) {
+        *run = i;
+        return 0;
+      }
+    }
   }
-  if (xd_io_read (l->io, bits, nbytes, bitmap_off + byte0,
-                  "sector bitmap") == -1) {
-    free (bits);
-    return -1;
-  }
-  for (i = 0; i < max; i++) {
-    uint64_t s = first + i - byte0 * 8;
-    unsigned bit = msb_first ? 7 - s % 8 : s % 8;
-    bool b = (bits[s / 8] >> bit) & 1;
-    if (i == 0)
-      *set = b;
-    else if (b != *set)
-      break;
-  }
-  free (bits);
   *run = i;
   return 0;
+}
+
+/* A VHD block (bitmap and data, [BASE, END) in the file) must not
+ * overlap the footer copy, the dynamic header or the BAT: a crafted BAT
+ * could otherwise serve the image's own metadata as disk data.
+ */
+static bool
+vhd_block_overlaps_metadata (const struct vd_layer *l, uint64_t base,
+                             uint64_t end)
+{
+  uint64_t hdr = l->footer.data_offset;
+  uint64_t bat_end = l->bat_offset + l->bat_entries * 4;
+
+  return base < VHD_FOOTER_SIZE ||
+    (base < hdr + VHD_DYN_HEADER_SIZE && hdr < end) ||
+    (base < bat_end && l->bat_offset < end);
 }
 
 static int
@@ -135,6 +154,13 @@ map_vhd (struct vd_layer *l, uint64_t off, uint64_t len, int *kind,
   if (xd_add_overflow (base, l->bitmap_bytes + (uint64_t) l->block_size,
                        &end) || end > l->data_end)
     return beyond_eof (l, block, base);
+  if (vhd_block_overlaps_metadata (l, base, end)) {
+    xd_error ("%s: BAT entry for block %" PRIu64 " (file offset %" PRIu64
+              ") overlaps the footer copy, the dynamic header or the BAT",
+              l->io->name, block, base);
+    errno = EIO;
+    return -1;
+  }
   *kind = RUN_DATA;
   *file_off = base + l->bitmap_bytes + in_block;
   if (l->diff) {

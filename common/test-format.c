@@ -128,6 +128,7 @@ static const struct probe_case cases[] = {
   { "seSparse", "vmdk", fill_sesparse, IMG_SIZE },
   { "descriptor", "vmdk", fill_descriptor, TEXT_SIZE },
   { "descriptor without its comment", "vmdk", fill_bare_descriptor, TEXT_SIZE },
+  { "descriptor padded with NULs", "vmdk", fill_descriptor, 1024 },
   { "VHDX", "vhdx", fill_vhdx, IMG_SIZE },
   { "dynamic VHD", "vhd", fill_vhd_dynamic, IMG_SIZE },
   { "fixed VHD", "vhd", fill_vhd_fixed, IMG_SIZE },

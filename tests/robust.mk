@@ -7,6 +7,7 @@ TESTS += \
 	test-path-policy.sh \
 	test-bad-inputs.sh \
 	test-format-hint.sh \
+	test-diskx.sh \
 	$(NULL)
 
 # mutate: the damaged-image generator for test-bad-inputs.sh.

@@ -21,9 +21,6 @@ diskx_debug_flags (void)
 
 XD_REGISTER_PLUGIN ("diskx", "any virtual disk, format detected by content",
                     xd_formats,
-                    "\nformat=NAME  Serve the file as this format (vmdk, vhd, "
-                    "vhdx, raw, ...)\n"
-                    "             instead of the detected one.\n"
-                    "and every parameter of the format plugins: "
+                    "\nand every parameter of the format plugins: "
                     "ignore-parent-mismatch=true,\n"
                     "size=current|geometry|auto (VHD), ...")

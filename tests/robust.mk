@@ -20,3 +20,11 @@ EXTRA_DIST += \
 	lsan-nbdkit.supp \
 	run-sanitizers \
 	$(NULL)
+
+# The filters (filters/NAME): over the file plugin, and over real
+# transports (curl against lighttpd, ssh against sshd, both started by
+# the tests on 127.0.0.1).
+TESTS += \
+	test-filters.sh \
+	$(NULL)
+EXTRA_DIST += filter-functions.sh

@@ -231,6 +231,29 @@ pool_close (void)
   pool.nr_slots = 0;
 }
 
+/* A prepared context into the layer below, or NULL.  nbdkit checks
+ * each request against the size a context has seen, so each asks for
+ * it once.
+ */
+static nbdkit_next *
+open_context (void)
+{
+  nbdkit_next *next = nbdkit_next_context_open (backend, 1, "", 1);
+
+  if (next == NULL)
+    return NULL;
+  if (next->prepare (next) == -1) {
+    nbdkit_next_context_close (next);
+    return NULL;
+  }
+  if (next->get_size (next) == -1) {
+    next->finalize (next);
+    nbdkit_next_context_close (next);
+    return NULL;
+  }
+  return next;
+}
+
 /* Contexts into the layer below: several when it serves one request per
  * connection at a time, one when it is parallel (it needs no more) or
  * when the whole server takes one request at a time (more would break
@@ -244,10 +267,8 @@ pool_open (void)
 
   pool.serialize = final_thread_model != NBDKIT_THREAD_MODEL_PARALLEL;
   while (pool.nr_slots < want) {
-    nbdkit_next *next = nbdkit_next_context_open (backend, 1, "", 1);
-    if (next == NULL || next->prepare (next) == -1) {
-      if (next)
-        nbdkit_next_context_close (next);
+    nbdkit_next *next = open_context ();
+    if (next == NULL) {
       if (pool.nr_slots > 0)
         break;                  /* fewer contexts will do */
       nbdkit_error ("%s: cannot open the layer below the filter",

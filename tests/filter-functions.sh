@@ -34,6 +34,7 @@ server.port = $web_port
 server.pid-file = "$tmp/lighttpd.pid"
 server.errorlog = "$tmp/lighttpd.log"
 mimetype.assign = ( "" => "application/octet-stream" )
+server.stat-cache-engine = "disable"
 EOC
     rm -f "$tmp/lighttpd.pid"
     if lighttpd -f "$conf" && wait_for_file "$tmp/lighttpd.pid"; then
@@ -50,6 +51,9 @@ EOC
 start_sshd ()
 {
   local d=$tmp/ssh try
+  # sshd wants its privilege separation directory, made by the service
+  # scripts that a test machine may never have run.
+  mkdir -p /run/sshd 2>/dev/null || :
   mkdir -p "$d"
   chmod 700 "$d"
   ssh-keygen -q -t ed25519 -N '' -f "$d/host_key"

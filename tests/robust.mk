@@ -26,5 +26,6 @@ EXTRA_DIST += \
 # the tests on 127.0.0.1).
 TESTS += \
 	test-filters.sh \
+	test-filter-transports.sh \
 	$(NULL)
 EXTRA_DIST += filter-functions.sh

@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <check.h>
 
 #include "vdi.h"
 #include "xd-bytes.h"
 #include "xd-io.h"
+#include "xd-path.h"
 #include "xd-report.h"
 #include "xd-test.h"
 
@@ -260,6 +262,72 @@ START_TEST (test_vdi_uuid)
 }
 END_TEST
 
+static void
+touch (const char *dir, const char *name)
+{
+  char p[256];
+  FILE *f;
+
+  snprintf (p, sizeof p, "%s/%s", dir, name);
+  f = fopen (p, "w");
+  ck_assert_ptr_nonnull (f);
+  fclose (f);
+}
+
+/* An image in MACHINE/Snapshots/ with a .vbox file in MACHINE may name
+ * files anywhere in MACHINE, but not beside it.
+ */
+START_TEST (test_vdi_machine_folder)
+{
+  char tree[] = "/tmp/xdisk-vdi.XXXXXX", p[256], from[256], cmd[300], *r;
+  struct xd_path_policy pol;
+
+  ck_assert_ptr_nonnull (mkdtemp (tree));
+  snprintf (p, sizeof p, "%s/M", tree);
+  ck_assert_int_eq (mkdir (p, 0700), 0);
+  snprintf (p, sizeof p, "%s/M/Snapshots", tree);
+  ck_assert_int_eq (mkdir (p, 0700), 0);
+  touch (tree, "M/base.vdi");
+  touch (tree, "M/Snapshots/c.vdi");
+  touch (tree, "outside.vdi");
+  snprintf (from, sizeof from, "%s/M/Snapshots/c.vdi", tree);
+
+  /* No .vbox file: confined to Snapshots/. */
+  ck_assert_int_eq (xd_path_policy_init (&pol, from, NULL), 0);
+  ck_assert_ptr_nonnull (strstr (pol.root_dir, "/M/Snapshots"));
+  ck_assert_ptr_null (xd_try_resolve_ref (&pol, from, "../base.vdi"));
+  ck_assert_int_eq (errno, EPERM);
+  xd_path_policy_free (&pol);
+
+  /* A directory called x.vbox is not a machine file. */
+  snprintf (p, sizeof p, "%s/M/x.vbox", tree);
+  ck_assert_int_eq (mkdir (p, 0700), 0);
+  ck_assert_int_eq (xd_path_policy_init (&pol, from, NULL), 0);
+  ck_assert_ptr_nonnull (strstr (pol.root_dir, "/M/Snapshots"));
+  xd_path_policy_free (&pol);
+
+  /* With M/M.vbox the machine folder is the root. */
+  touch (tree, "M/M.vbox");
+  ck_assert_int_eq (xd_path_policy_init (&pol, from, NULL), 0);
+  ck_assert_ptr_null (strstr (pol.root_dir, "Snapshots"));
+  r = xd_try_resolve_ref (&pol, from, "../base.vdi");
+  ck_assert_ptr_nonnull (r);
+  free (r);
+  ck_assert_ptr_null (xd_try_resolve_ref (&pol, from, "../../outside.vdi"));
+  ck_assert_int_eq (errno, EPERM);
+  xd_path_policy_free (&pol);
+
+  /* Only a folder called Snapshots widens. */
+  snprintf (from, sizeof from, "%s/M/base.vdi", tree);
+  ck_assert_int_eq (xd_path_policy_init (&pol, from, NULL), 0);
+  ck_assert_ptr_null (xd_try_resolve_ref (&pol, from, "../outside.vdi"));
+  xd_path_policy_free (&pol);
+
+  snprintf (cmd, sizeof cmd, "rm -rf %s", tree);
+  ck_assert_int_eq (system (cmd), 0);
+}
+END_TEST
+
 static Suite *
 vdi_suite (void)
 {
@@ -274,6 +342,7 @@ vdi_suite (void)
   tcase_add_test (tc, test_vdi_refused);
   tcase_add_test (tc, test_vdi_read_header);
   tcase_add_test (tc, test_vdi_uuid);
+  tcase_add_test (tc, test_vdi_machine_folder);
   suite_add_tcase (s, tc);
   return s;
 }

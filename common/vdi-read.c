@@ -29,6 +29,7 @@
 #include "xd-format.h"
 #include "xd-math.h"
 #include "xd-report.h"
+#include "xd-text.h"
 
 /* Block map pages in the cache, and the largest map kept whole. */
 #define VDI_MAP_PAGE (64u << 10)
@@ -520,10 +521,11 @@ vdi_find_parent (struct vdi_layer *l, const struct xd_resolver *res,
     l->found_by = "parent=";
     return open_user_parent (l, res, opts->parent);
   }
-  for (up = 0; up <= 1 && r == 0; up++)
+  /* Listing stops at a match but returns 0 for it, as for no match. */
+  for (up = 0; up <= 1 && r == 0 && s.found == NULL; up++)
     r = xd_resolver_list (res, l->io->name, up, search_dir_entry, &s);
   l->found_by = "directory search";
-  for (up = 0; up <= 1 && r == 0; up++)
+  for (up = 0; up <= 1 && r == 0 && s.found == NULL && s.vbox == NULL; up++)
     r = xd_resolver_list (res, l->io->name, up, search_vbox_entry, &s);
   if (s.found)
     io = s.found;
@@ -752,7 +754,15 @@ static int
 vdi_config (struct xd_open_opts *opts, const char *key, const char *value)
 {
   char *path;
+  int r;
 
+  if (strcmp (key, "ignore-parent-mismatch") == 0) {
+    r = xd_parse_bool (key, value);
+    if (r == -1)
+      return -1;
+    opts->ignore_parent_mismatch = r;
+    return 0;
+  }
   if (strcmp (key, "parent") != 0)
     return 1;
   /* Relative to the current directory, which nbdkit leaves later. */
@@ -765,9 +775,14 @@ vdi_config (struct xd_open_opts *opts, const char *key, const char *value)
   return 0;
 }
 
-#define VDI_HELP \
-  "parent=FILE                  The parent of a differencing VDI (else\n" \
-  "                             searched by UUID)."
+static void
+vdi_dump (const char *prefix)
+{
+  printf ("%sformats=vdi\n", prefix);
+  printf ("%smax_chain_depth=%d\n", prefix, XD_MAX_CHAIN);
+  printf ("%sparent_search=parent=,directory,directory-above,vbox-registry\n",
+          prefix);
+}
 
 const struct xd_format xd_format_vdi = {
   .name = "vdi",
@@ -775,7 +790,7 @@ const struct xd_format xd_format_vdi = {
   .plugin = "vdix",
   .probe = vdi_probe_fn,
   .config = vdi_config,
-  .config_help = VDI_HELP,
+  .dump = vdi_dump,
   .open = vdi_open,
   .close = vdi_close,
   .size = vdi_size,

@@ -2,6 +2,7 @@
 libxdisk_la_SOURCES += \
 	vdi.h \
 	vdi-header.c \
+	vdi-read.c \
 	$(NULL)
 
 if HAVE_CHECK

@@ -276,6 +276,7 @@ struct search {
   const uint8_t *uuid;          /* the parent's creation UUID */
   struct xd_io *found;
   char *refused;                /* a VDI the path policy kept us from */
+  size_t nr_refused;            /* ... of this many */
   char *vbox_location;          /* the parent's location in a .vbox */
   struct xd_io *vbox;           /* ... and the .vbox file, open */
 };
@@ -317,7 +318,7 @@ search_dir_entry (void *opaque, const char *name)
   struct xd_io *io = xd_resolver_try_open (s->res, s->from, name);
 
   if (io == NULL) {
-    if (errno == EPERM && s->refused == NULL && has_suffix (name, ".vdi"))
+    if (errno == EPERM && has_suffix (name, ".vdi") && s->nr_refused++ == 0)
       s->refused = strdup (name);
     return 0;
   }
@@ -496,10 +497,10 @@ report_not_found (struct vdi_layer *l, const struct search *s)
 
   vdi_uuid_format (l->h.uuid_linkage, uuid);
   if (s->refused)
-    snprintf (refused, sizeof refused, "; %s was not looked at, as it is "
-              "outside the directories the path policy permits "
-              "(allow-external-files=true or a list of directories allows "
-              "it)", s->refused);
+    snprintf (refused, sizeof refused, "; %zu VDI file(s) outside the "
+              "directories the path policy permits were not looked at "
+              "(such as %s): allow-external-files=true or a list of "
+              "directories allows them", s->nr_refused, s->refused);
   xd_error ("%s: VDI differencing image: parent {%s} not found in this "
             "directory, the one above, or the media registry of a .vbox "
             "file there; give it with parent=FILE%s", l->io->name, uuid,
@@ -543,10 +544,13 @@ vdi_find_parent (struct vdi_layer *l, const struct xd_resolver *res,
 
 /* ---- opening ---- */
 
+/* Is P the parent child L records?  Checked before P's own parents are
+ * looked for, so that a wrong parent is named as such.
+ */
 static int
-check_parent (struct vdi_layer *l, const struct xd_open_opts *opts)
+check_parent (const struct vdi_layer *l, const struct vdi_layer *p,
+              const struct xd_open_opts *opts)
 {
-  const struct vdi_layer *p = l->parent;
   const char *why = NULL;
 
   if (memcmp (p->h.uuid_create, l->h.uuid_linkage, 16) != 0)
@@ -570,7 +574,9 @@ check_parent (struct vdi_layer *l, const struct xd_open_opts *opts)
 static struct vdi_layer *layer_open (struct xd_io *io,
                                      const struct xd_resolver *res,
                                      const struct xd_open_opts *opts,
-                                     const struct vdi_seen *above);
+                                     const struct vdi_seen *above,
+                                     const struct vdi_layer *child,
+                                     const struct xd_open_opts *child_opts);
 
 static int
 open_parent (struct vdi_layer *l, const struct xd_resolver *res,
@@ -601,15 +607,18 @@ open_parent (struct vdi_layer *l, const struct xd_resolver *res,
     return -1;
   popts.depth++;
   popts.parent = NULL;          /* parent= names the top's parent only */
-  l->parent = layer_open (io, res, &popts, &me);
-  if (l->parent == NULL)
-    return -1;
-  return check_parent (l, opts);
+  l->parent = layer_open (io, res, &popts, &me, l, opts);
+  return l->parent ? 0 : -1;
 }
 
+/* Open the image in IO; CHILD (with its options) is the image whose
+ * parent it is, or NULL.
+ */
 static struct vdi_layer *
 layer_open (struct xd_io *io, const struct xd_resolver *res,
-            const struct xd_open_opts *opts, const struct vdi_seen *above)
+            const struct xd_open_opts *opts, const struct vdi_seen *above,
+            const struct vdi_layer *child,
+            const struct xd_open_opts *child_opts)
 {
   struct vdi_layer *l = calloc (1, sizeof *l);
 
@@ -619,7 +628,8 @@ layer_open (struct xd_io *io, const struct xd_resolver *res,
     return NULL;
   }
   l->io = io;
-  if (vdi_read_header (io, &l->h) == -1)
+  if (vdi_read_header (io, &l->h) == -1 ||
+      (child && check_parent (child, l, child_opts) == -1))
     goto fail;
   l->size = l->h.disk_size;
   l->blocks = vdi_blocks_in_use (&l->h);
@@ -656,7 +666,7 @@ static void *
 vdi_open (struct xd_io *io, const struct xd_resolver *res,
           const struct xd_open_opts *opts)
 {
-  return layer_open (io, res, opts, NULL);
+  return layer_open (io, res, opts, NULL, NULL, NULL);
 }
 
 static void

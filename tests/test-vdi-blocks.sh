@@ -27,7 +27,9 @@ make ()
   truncate -s 0 "$raw"; truncate -s $size "$raw"
   put "$img" "$raw" 0 100 0x11
   put "$img" "$raw" $(( bs - 10 )) 20 0x22
-  put "$img" "$raw" $(( 3 * bs + bs / 2 )) $(( bs )) 0x33
+  if (( 4 * bs + bs / 2 <= size )); then
+    put "$img" "$raw" $(( 3 * bs + bs / 2 )) $(( bs )) 0x33
+  fi
   put "$img" "$raw" $(( size - 7 )) 7 0x44
   # Block 1 was written: make it a zero block.  Block 2 stays free.
   zero_block "$img" "$raw" 1 $bs
@@ -75,7 +77,7 @@ expect_raw "$img" "$raw"
 # The description names the type, block size, UUIDs.
 uuid=$($mkdiff uuid "$tmp/map.vdi")
 nbdkit -U - -r "$(plugin vdix)" file="$tmp/map.vdi" \
-  --run 'nbdinfo --json "$uri"' | jq -r '.exports[0]."export-description"' \
+  --run 'nbdinfo --json "$uri"' | jq -r '.exports[0].description' \
   > "$tmp/desc"
 cat "$tmp/desc"
 grep -q "VDI dynamic" "$tmp/desc"

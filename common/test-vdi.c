@@ -13,6 +13,7 @@
 
 #include "vdi.h"
 #include "xd-bytes.h"
+#include "xd-format.h"
 #include "xd-io.h"
 #include "xd-path.h"
 #include "xd-report.h"
@@ -262,6 +263,139 @@ START_TEST (test_vdi_uuid)
 }
 END_TEST
 
+/* ---- detection and the read path, from memory ---- */
+
+extern const struct xd_format xd_format_vdi;
+
+/* A qemu-style image of 4 blocks of 4 KiB (the last one half inside the
+ * disk): block 0 stored second, block 1 free, block 2 zero, block 3
+ * stored first.
+ */
+#define T_BS 4096
+#define T_DATA 1024
+static uint8_t *
+make_image (size_t *len)
+{
+  size_t n = T_DATA + 2 * T_BS;
+  uint8_t *f = calloc (1, n);
+
+  ck_assert_ptr_nonnull (f);
+  make_v1 (f, false, VDI_TYPE_NORMAL, 3 * T_BS + T_BS / 2, T_BS, 4);
+  xd_put_le32 (f + VDI1_DATA_OFFSET, T_DATA);
+  xd_put_le32 (f + VDI1_BLOCKS_ALLOCATED, 2);
+  xd_put_le32 (f + 512, 1);
+  xd_put_le32 (f + 516, VDI_BLOCK_FREE);
+  xd_put_le32 (f + 520, VDI_BLOCK_ZERO);
+  xd_put_le32 (f + 524, 0);
+  memset (f + T_DATA, 0x33, T_BS);
+  memset (f + T_DATA + T_BS, 0x11, T_BS);
+  *len = n;
+  return f;
+}
+
+static struct xd_image *
+open_image (const uint8_t *f, size_t len, struct xd_resolver **res)
+{
+  struct xd_open_opts opts = { .cache_bytes = 1 << 20 };
+  struct xd_io *io = xd_io_open_memory (f, len, "mem.vdi");
+
+  ck_assert_ptr_nonnull (io);
+  *res = xd_resolver_new_stream ("a test buffer");
+  ck_assert_ptr_nonnull (*res);
+  return xd_image_open (io, *res, &opts, NULL);
+}
+
+START_TEST (test_vdi_detect)
+{
+  size_t len;
+  uint8_t *f = make_image (&len);
+  struct xd_io *io = xd_io_open_memory (f, len, "mem.vdi");
+
+  ck_assert_ptr_eq (xd_detect (io), &xd_format_vdi);
+  ck_assert_ptr_eq (xd_format_by_name ("VDI"), &xd_format_vdi);
+  xd_io_close (io);
+  /* The banner does not matter; the signature does. */
+  memset (f, 0, 64);
+  io = xd_io_open_memory (f, len, "mem.vdi");
+  ck_assert_ptr_eq (xd_detect (io), &xd_format_vdi);
+  xd_io_close (io);
+  f[VDI_SIGNATURE_OFFSET] ^= 1;
+  io = xd_io_open_memory (f, len, "mem.vdi");
+  ck_assert_ptr_ne (xd_detect (io), &xd_format_vdi);
+  xd_io_close (io);
+  free (f);
+}
+END_TEST
+
+static int
+collect (void *opaque, uint64_t offset, uint64_t length, uint32_t type)
+{
+  char *out = opaque;
+  size_t n = strlen (out);
+
+  snprintf (out + n, 256 - n, "%u:%u:%u ", (unsigned) offset,
+            (unsigned) length, (unsigned) type);
+  return 0;
+}
+
+START_TEST (test_vdi_read)
+{
+  size_t len, i;
+  uint8_t *f = make_image (&len), buf[4 * T_BS];
+  struct xd_resolver *res;
+  struct xd_image *img = open_image (f, len, &res);
+  char map[256] = "", *desc;
+
+  ck_assert_ptr_nonnull (img);
+  ck_assert_uint_eq (xd_image_size (img), 3 * T_BS + T_BS / 2);
+  ck_assert_int_eq (xd_image_read (img, buf, 3 * T_BS + T_BS / 2, 0), 0);
+  for (i = 0; i < 3 * T_BS + T_BS / 2; i++)
+    ck_assert_uint_eq (buf[i], i < T_BS ? 0x11 : i >= 3 * T_BS ? 0x33 : 0);
+  ck_assert_int_eq (xd_image_extents (img, 3 * T_BS + T_BS / 2, 0, false,
+                                      collect, map), 0);
+  ck_assert_str_eq (map, "0:4096:0 4096:8192:3 12288:2048:0 ");
+  desc = xd_image_describe (img);
+  ck_assert_ptr_nonnull (strstr (desc, "VDI dynamic, header 1.1 (384 bytes)"));
+  ck_assert_ptr_nonnull (strstr (desc, "4 KiB blocks"));
+  free (desc);
+  xd_image_close (img);
+  xd_resolver_free (res);
+
+  /* An entry past the end of the file: EIO on the read that needs it. */
+  xd_put_le32 (f + 512, 2);
+  img = open_image (f, len, &res);
+  ck_assert_ptr_nonnull (img);
+  ck_assert_int_eq (xd_image_read (img, buf, 100, T_BS * 3), 0);
+  errno = 0;
+  ck_assert_int_eq (xd_image_read (img, buf, 100, 10), -1);
+  ck_assert_int_eq (errno, EIO);
+  ck_error_has ("block map entry 2 for block 0");
+  xd_image_close (img);
+  xd_resolver_free (res);
+
+  /* The last block needs only its part inside the disk. */
+  xd_put_le32 (f + 512, 1);
+  img = open_image (f, len - T_BS / 2, &res);
+  ck_assert_ptr_nonnull (img);
+  xd_image_close (img);
+  xd_resolver_free (res);
+  xd_put_le32 (f + 524, 1);
+  img = open_image (f, len - T_BS / 2 - 1, &res);
+  ck_assert_ptr_nonnull (img);
+  ck_assert_int_eq (xd_image_read (img, buf, 1, 3 * T_BS), -1);
+  xd_image_close (img);
+  xd_resolver_free (res);
+
+  /* A differencing image in a stream: its parent cannot be searched. */
+  xd_put_le32 (f + VDI1_TYPE, VDI_TYPE_DIFF);
+  memcpy (f + VDI1_UUID_LINKAGE, uuid_b, 16);
+  ck_assert_ptr_null (open_image (f, len, &res));
+  ck_error_has ("parent {04030201-0605-0807-090a-0b0c0d0e0f10} not found");
+  xd_resolver_free (res);
+  free (f);
+}
+END_TEST
+
 static void
 touch (const char *dir, const char *name)
 {
@@ -343,6 +477,8 @@ vdi_suite (void)
   tcase_add_test (tc, test_vdi_read_header);
   tcase_add_test (tc, test_vdi_uuid);
   tcase_add_test (tc, test_vdi_machine_folder);
+  tcase_add_test (tc, test_vdi_detect);
+  tcase_add_test (tc, test_vdi_read);
   suite_add_tcase (s, tc);
   return s;
 }

@@ -248,24 +248,32 @@ layer_extent (struct vdi_layer *l, uint64_t off, uint64_t len,
   }
 }
 
+/* Neighbouring runs of the same type are merged into one extent. */
 static int
 vdi_extents (void *h, uint32_t count, uint64_t offset, bool req_one,
              xd_extent_fn add, void *opaque)
 {
-  uint64_t end = offset + count;
+  uint64_t end = offset + count, start = offset, len = 0;
+  uint32_t type, last = 0;
 
   while (offset < end) {
-    uint32_t type;
     uint64_t run;
 
-    if (layer_extent (h, offset, end - offset, &type, &run) == -1 ||
-        add (opaque, offset, run, type) == -1)
+    if (layer_extent (h, offset, end - offset, &type, &run) == -1)
       return -1;
+    if (len > 0 && type != last) {
+      if (add (opaque, start, len, last) == -1)
+        return -1;
+      if (req_one)
+        return 0;
+      start = offset;
+      len = 0;
+    }
+    last = type;
+    len += run;
     offset += run;
-    if (req_one)
-      break;
   }
-  return 0;
+  return len > 0 ? add (opaque, start, len, last) : 0;
 }
 
 /* ---- finding the parent ---- */
@@ -379,7 +387,7 @@ xml_attr (const char *p, const char *name)
     if (quote != '"' && quote != '\'')
       return NULL;
     v = p + 2;
-    e = strchr (v, quote);
+    e = memchr (v, quote, strnlen (v, 4096));   /* names are short */
     if (e == NULL)
       return NULL;
     if (match) {
@@ -397,8 +405,8 @@ xml_attr (const char *p, const char *name)
  * TEXT (NUL-terminated), or NULL.  Differencing images are HardDisk
  * elements nested in their parent's; the nesting does not matter here.
  */
-static char *
-vbox_location (const char *text, const uint8_t uuid[16])
+char *
+vdi_vbox_location (const char *text, const uint8_t uuid[16])
 {
   const char *p = text;
 
@@ -422,6 +430,8 @@ vbox_location (const char *text, const uint8_t uuid[16])
     free (u);
     if (loc)
       return loc;
+    if ((p = strchr (p, '>')) == NULL)
+      return NULL;
   }
   return NULL;
 }
@@ -445,7 +455,7 @@ search_vbox_entry (void *opaque, const char *name)
   xd_error_hold ();
   if (xd_io_read (io, text, io->size, 0, ".vbox file") == 0) {
     text[io->size] = '\0';
-    s->vbox_location = vbox_location (text, s->uuid);
+    s->vbox_location = vdi_vbox_location (text, s->uuid);
   }
   xd_error_release (false);
   free (text);

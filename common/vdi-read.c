@@ -699,19 +699,6 @@ vdi_preferred_block (void *h)
 
 /* ---- description ---- */
 
-static void
-human_size (uint64_t v, char *out, size_t len)
-{
-  static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB" };
-  size_t u = 0;
-
-  while (u < 4 && v >= 1024 && v % 1024 == 0) {
-    v /= 1024;
-    u++;
-  }
-  snprintf (out, len, "%" PRIu64 " %s", v, units[u]);
-}
-
 /* Append to the description in BUF (LEN bytes), truncating. */
 static void
 add (char *buf, size_t len, const char *fmt, ...)
@@ -739,8 +726,8 @@ vdi_describe (void *h)
 
   for (l = top->parent; l; l = l->parent)
     depth++;
-  human_size (top->size, size, sizeof size);
-  human_size (top->h.block_size, block, sizeof block);
+  xd_human_size (top->size, size, sizeof size);
+  xd_human_size (top->h.block_size, block, sizeof block);
   vdi_uuid_format (top->h.uuid_create, u1);
   vdi_uuid_format (top->h.uuid_modify, u2);
   add (buf, sizeof buf, "VDI %s, header %u.%u (%" PRIu32 " bytes), %s "

@@ -52,6 +52,11 @@ chain ()
 
 # ---- Same directory, 3 deep -------------------------------------------
 chain "$tmp/same"
+# The search skips what is not a VDI: a FIFO (never waited on), a
+# directory, a short file.
+mkfifo "$tmp/same/fifo.vdi"
+mkdir "$tmp/same/dir.vdi"
+echo x > "$tmp/same/short.vdi"
 for i in base s1 s2 s3; do
   expect_raw "$tmp/same/$i.vdi" "$tmp/same/$i.raw"
 done

@@ -757,6 +757,18 @@ vdi_probe_fn (struct xd_io *io XD_UNUSED, const uint8_t *head, size_t len)
   return vdi_probe (head, len);
 }
 
+/* parent=, as a real path: the current directory is the user's only
+ * while the parameters are parsed.  Freed when the plugin is unloaded.
+ */
+static char *user_parent;
+
+static void __attribute__ ((destructor))
+vdi_free_user_parent (void)
+{
+  free (user_parent);
+  user_parent = NULL;
+}
+
 static int
 vdi_config (struct xd_open_opts *opts, const char *key, const char *value)
 {
@@ -772,13 +784,13 @@ vdi_config (struct xd_open_opts *opts, const char *key, const char *value)
   }
   if (strcmp (key, "parent") != 0)
     return 1;
-  /* Relative to the current directory, which nbdkit leaves later. */
   path = realpath (value, NULL);
   if (path == NULL) {
     xd_error ("parent: %s: %m", value);
     return -1;
   }
-  opts->parent = path;          /* kept for the plugin's lifetime */
+  free (user_parent);
+  opts->parent = user_parent = path;
   return 0;
 }
 

@@ -81,3 +81,11 @@ done
 # Detection by signature, not by name.
 cp "$tmp/q-16M-off.vdi" "$tmp/renamed.img"
 compare_with_qemu vdix "$tmp/renamed.img" vdi
+
+# The other plugins refuse a VDI, naming vdix; diskx serves it.
+expect_open_error vmdkx "$tmp/renamed.img" \
+  'renamed.img: this is a VDI file, not VMDK: use the vdix plugin'
+if [ -f "$(plugin diskx)" ]; then
+  compare_with_qemu diskx "$tmp/q-16M-on.vdi" vdi
+  compare_map_with_qemu diskx "$tmp/vbox-16M.vdi" vdi
+fi

@@ -128,7 +128,11 @@ xd_io_open_file (const char *path)
   struct xd_io *io;
   int fd;
 
-  fd = open (path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: opening a FIFO (met when a parent search opens the
+   * files of a directory) must not wait for a writer; it is refused
+   * below.  Reads of regular files and block devices ignore it.
+   */
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd == -1) {
     xd_error ("%s: open: %m", path);
     return NULL;

@@ -2,11 +2,13 @@
 
 #include <config.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "xd-path.h"
@@ -77,11 +79,58 @@ parse_allowed_dirs (struct xd_path_policy *policy, const char *list)
   return r;
 }
 
+/* True if DIR holds a regular file whose name ends in ".vbox". */
+static bool
+has_vbox_file (const char *dir)
+{
+  DIR *d = opendir (dir);
+  struct dirent *e;
+  struct stat st;
+  bool found = false;
+
+  if (d == NULL)
+    return false;
+  while (!found && (e = readdir (d)) != NULL) {
+    size_t n = strlen (e->d_name);
+    char *path;
+    if (n <= 5 || strcmp (e->d_name + n - 5, ".vbox") != 0)
+      continue;
+    if (asprintf (&path, "%s/%s", dir, e->d_name) == -1)
+      break;
+    found = stat (path, &st) == 0 && S_ISREG (st.st_mode);
+    free (path);
+  }
+  closedir (d);
+  return found;
+}
+
+/* VirtualBox keeps a machine's differencing images in the Snapshots
+ * folder of its machine folder, which holds the .vbox file and usually
+ * the base image.  For an image in such a Snapshots folder, the machine
+ * folder is the confinement root, so that the chain opens without
+ * allow-external-files.  Returns the new root (malloc'd) or NULL.
+ */
+static char *
+machine_folder (const char *dir)
+{
+  const char *slash = strrchr (dir, '/');
+  char *parent;
+
+  if (slash == NULL || strcmp (slash + 1, "Snapshots") != 0 || slash == dir)
+    return NULL;
+  parent = strndup (dir, (size_t) (slash - dir));
+  if (parent && !has_vbox_file (parent)) {
+    free (parent);
+    parent = NULL;
+  }
+  return parent;
+}
+
 int
 xd_path_policy_init (struct xd_path_policy *policy, const char *image_path,
                      const char *allow)
 {
-  char *real;
+  char *real, *machine;
 
   memset (policy, 0, sizeof *policy);
   real = realpath (image_path, NULL);
@@ -94,6 +143,11 @@ xd_path_policy_init (struct xd_path_policy *policy, const char *image_path,
   if (policy->root_dir == NULL) {
     xd_error ("strdup: %m");
     return -1;
+  }
+  machine = machine_folder (policy->root_dir);
+  if (machine) {
+    free (policy->root_dir);
+    policy->root_dir = machine;
   }
 
   if (allow == NULL || strcmp (allow, "false") == 0)

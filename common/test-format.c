@@ -93,6 +93,19 @@ fill_vhd_old (uint8_t *img, size_t size)
   memcpy (img + size - 511, "conectix", 8);
 }
 
+/* VDI: the signature at 0x40 decides; the banner before it is text. */
+static void
+fill_vdi (uint8_t *img, size_t size XD_UNUSED)
+{
+  xd_put_le32 (img + 0x40, 0xbeda107f);
+}
+
+static void
+fill_vdi_banner_only (uint8_t *img, size_t size XD_UNUSED)
+{
+  strcpy ((char *) img, "<<< Oracle VM VirtualBox Disk Image >>>\n");
+}
+
 static void
 fill_text (uint8_t *img, size_t size XD_UNUSED)
 {
@@ -133,6 +146,8 @@ static const struct probe_case cases[] = {
   { "dynamic VHD", "vhd", fill_vhd_dynamic, IMG_SIZE },
   { "fixed VHD", "vhd", fill_vhd_fixed, IMG_SIZE },
   { "fixed VHD, 511-byte footer", "vhd", fill_vhd_old, IMG_SIZE },
+  { "VDI", "vdi", fill_vdi, IMG_SIZE },
+  { "VDI banner without signature", "raw", fill_vdi_banner_only, IMG_SIZE },
   { "text file", "raw", fill_text, TEXT_SIZE },
   { "boot sector", "raw", fill_boot_sector, IMG_SIZE },
   { "truncated magic", "raw", fill_short_magic, 7 },

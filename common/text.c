@@ -3,6 +3,8 @@
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,4 +105,17 @@ xd_parse_bool (const char *key, const char *value)
   }
   xd_error ("%s=%s: expected true or false", key, value);
   return -1;
+}
+
+void
+xd_human_size (uint64_t v, char *out, size_t len)
+{
+  static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB" };
+  size_t u = 0;
+
+  while (u < 4 && v >= 1024 && v % 1024 == 0) {
+    v /= 1024;
+    u++;
+  }
+  snprintf (out, len, "%" PRIu64 " %s", v, units[u]);
 }

@@ -7,6 +7,7 @@
 #define XDISK_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Convert LEN bytes of UTF-16LE (LEN/2 code units; an odd last byte is an
  * error) to a malloc'd, NUL-terminated UTF-8 string.  Decoding stops at
@@ -24,5 +25,10 @@ extern char *xd_strndup_field (const void *buf, size_t len);
  * case).  Returns 1, 0, or -1 after reporting an error naming KEY.
  */
 extern int xd_parse_bool (const char *key, const char *value);
+
+/* Write V in the largest unit that divides it ("8 MiB", "1474560 bytes")
+ * into OUT (LEN bytes), for export descriptions.
+ */
+extern void xd_human_size (uint64_t v, char *out, size_t len);
 
 #endif /* XDISK_TEXT_H */

@@ -16,6 +16,8 @@ FUZZ_TARGETS = \
 	fuzz-vhdx \
 	fuzz-vmdk-disk \
 	fuzz-vhd-disk \
+	fuzz-vdi \
+	fuzz-vdi-disk \
 	$(NULL)
 
 FUZZ_CPPFLAGS = \
@@ -38,6 +40,8 @@ check_PROGRAMS += \
 	fuzz/run-fuzz-vhdx \
 	fuzz/run-fuzz-vmdk-disk \
 	fuzz/run-fuzz-vhd-disk \
+	fuzz/run-fuzz-vdi \
+	fuzz/run-fuzz-vdi-disk \
 	$(NULL)
 
 fuzz_fuzz_pack_SOURCES = fuzz/fuzz.h fuzz/fuzz-pack.c
@@ -78,6 +82,16 @@ fuzz_run_fuzz_vhd_disk_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_run_fuzz_vhd_disk_CFLAGS = $(FUZZ_RUN_CFLAGS)
 fuzz_run_fuzz_vhd_disk_LDADD = $(FUZZ_RUN_LDADD)
 
+fuzz_run_fuzz_vdi_SOURCES = fuzz/fuzz-vdi.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_vdi_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_vdi_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_vdi_LDADD = $(FUZZ_RUN_LDADD)
+
+fuzz_run_fuzz_vdi_disk_SOURCES = fuzz/fuzz-vdi-disk.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_vdi_disk_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_vdi_disk_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_vdi_disk_LDADD = $(FUZZ_RUN_LDADD)
+
 EXTRA_DIST += \
 	fuzz.mk \
 	fuzz/README.md \
@@ -101,6 +115,8 @@ FUZZ_BINS = \
 	fuzz/fuzz-vhdx \
 	fuzz/fuzz-vmdk-disk \
 	fuzz/fuzz-vhd-disk \
+	fuzz/fuzz-vdi \
+	fuzz/fuzz-vdi-disk \
 	$(NULL)
 
 if HAVE_FUZZ
@@ -145,6 +161,10 @@ fuzz/fuzz-vmdk-disk: $(srcdir)/fuzz/fuzz-vmdk-disk.c $(FUZZ_DEPS)
 	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vmdk-disk.c $(FUZZ_LIBS)
 fuzz/fuzz-vhd-disk: $(srcdir)/fuzz/fuzz-vhd-disk.c $(FUZZ_DEPS)
 	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vhd-disk.c $(FUZZ_LIBS)
+fuzz/fuzz-vdi: $(srcdir)/fuzz/fuzz-vdi.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vdi.c $(FUZZ_LIBS)
+fuzz/fuzz-vdi-disk: $(srcdir)/fuzz/fuzz-vdi-disk.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vdi-disk.c $(FUZZ_LIBS)
 
 fuzz: $(FUZZ_BINS) fuzz/fuzz-pack$(EXEEXT)
 	@echo "make fuzz: libFuzzer targets built in $(abs_builddir)/fuzz:"

@@ -5,7 +5,7 @@
  *         region START LENGTH NAME   a header or table (flip targets)
  *         cut OFFSET NAME            a structure boundary (truncations)
  *       for VMDK sparse and streamOptimized extents, VHD (dynamic,
- *       differencing, fixed) and VHDX.  Only the first few grains and
+ *       differencing, fixed), VHDX and VDI.  Only the first few grains and
  *       blocks are listed.  Written independently of common/: it reads
  *       the fixed fields of each format's headers and nothing else.
  *   mutate flip IN OUT SEED COUNT START:LENGTH...
@@ -273,6 +273,45 @@ vhdx (void)
   }
 }
 
+/* ---- VDI ------------------------------------------------------------- */
+
+static void
+vdi (void)
+{
+  uint64_t version = LE (0x44, 4), map, data, block, extra, blocks, i;
+  unsigned listed = 0;
+
+  region (0, 72, "pre-header");
+  if (version >> 16 == 0) {         /* 0.x: the map follows the header */
+    region (72, 348, "header");
+    map = 420;
+    block = LE (0x168, 4);
+    extra = 0;
+    blocks = LE (0x16c, 4);
+    data = map + blocks * 4;
+  }
+  else {
+    region (72, LE (0x48, 4), "header");
+    map = LE (0x154, 4);
+    data = LE (0x158, 4);
+    block = LE (0x178, 4);
+    extra = LE (0x17c, 4);
+    blocks = LE (0x180, 4);
+  }
+  cut (72, "header");
+  region (map, blocks * 4, "block map");
+  cut (map, "block map");
+  cut (map + blocks * 4, "block map end");
+  cut (data, "data");
+  for (i = 0; i < blocks && listed < MAX_LISTED; i++) {
+    uint64_t e = LE (map + i * 4, 4);
+    if (e >= 0xfffffffe)
+      continue;
+    cut (data + e * (block + extra) + extra, "block data");
+    listed++;
+  }
+}
+
 static int
 layout (const char *path)
 {
@@ -285,6 +324,8 @@ layout (const char *path)
     vhd (0);
   else if (img_size >= 512 && memcmp (img + img_size - 512, "conectix", 8) == 0)
     vhd (img_size - 512);
+  else if (img_size >= 72 && LE (0x40, 4) == 0xbeda107f)
+    vdi ();
   else {
     fprintf (stderr, "mutate: %s: not a format this tool knows\n", path);
     return EXIT_FAILURE;

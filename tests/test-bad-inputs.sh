@@ -16,6 +16,7 @@ set -e -x
 
 requires_plugin vmdkx
 requires_plugin vhdx
+requires_plugin vdix
 requires_plugin diskx
 requires qemu-img --version
 requires qemu-io --version
@@ -28,7 +29,7 @@ requires test -x "$mkdiff"
 make_tmpdir
 cd "$tmp"
 
-plugins="vmdkx vhdx diskx"
+plugins="vmdkx vhdx vdix diskx"
 # In the sanitizer build every nbdkit run costs half a second more (the
 # leak check at exit symbolizes the stacks lsan-nbdkit.supp matches), so
 # fewer flips are made there: one seed per table instead of two, three
@@ -140,7 +141,14 @@ qemu-io -f vhdx -c "write -P 0x31 0 100k" -c "write -P 0x32 $((5 * M)) 64k" \
 "$mkdiff" vhdx child.vhdx dyn.vhdx --block-size 1M
 "$mkdiff" write child.vhdx 5000 3000 0x33
 "$mkdiff" write child.vhdx $((7 * M)) 4096 0x34
-images="sparse.vmdk stream.vmdk snap.vmdk dyn.vhd child.vhd dyn.vhdx child.vhdx"
+qemu-img create -q -f vdi dyn.vdi 8M
+qemu-io -f vdi -c "write -P 0x41 0 100k" -c "write -P 0x42 $((5 * M)) 64k" \
+  dyn.vdi >/dev/null
+python3 "$srcdir/vdi-mkdiff.py" create child.vdi $((8 * M)) --parent dyn.vdi
+python3 "$srcdir/vdi-mkdiff.py" write child.vdi 5000 3000 0x43
+python3 "$srcdir/vdi-mkdiff.py" write child.vdi $((7 * M)) 4096 0x44
+images="sparse.vmdk stream.vmdk snap.vmdk dyn.vhd child.vhd dyn.vhdx child.vhdx
+        dyn.vdi child.vdi"
 
 # The intact images are served (by their own plugin) without errors.
 for img in $images; do
@@ -165,7 +173,7 @@ for img in $images; do
   # Damaged copies keep their signature, so only the image's own plugin
   # gets past it (every plugin had its turn on the intact images), which
   # keeps the test well under a minute even in the sanitizer build.
-  case "$ext" in vmdk) own=vmdkx ;; *) own=vhdx ;; esac
+  case "$ext" in vmdk) own=vmdkx ;; vdi) own=vdix ;; *) own=vhdx ;; esac
 
   # Flips: two seeds per header or table, four bytes each; then six
   # seeds spread over all of them at once (fewer with sanitizers).
@@ -193,13 +201,14 @@ for img in $images; do
 
   # A damaged parent under an intact child.
   case "$img" in
-    sparse.vmdk|dyn.vhd|dyn.vhdx)
+    sparse.vmdk|dyn.vhd|dyn.vhdx|dyn.vdi)
       cp "$img" "$img.orig"
       "$mutate" flip "$img.orig" "$img" 77 8 "${ranges[@]}"
       case "$img" in
         sparse.vmdk) check "$tmp/good/snap.vmdk" "snap.vmdk over a flipped parent" $own ;;
         dyn.vhd)     check "$tmp/good/child.vhd" "child.vhd over a flipped parent" $own ;;
         dyn.vhdx)    check "$tmp/good/child.vhdx" "child.vhdx over a flipped parent" $own ;;
+        dyn.vdi)     check "$tmp/good/child.vdi" "child.vdi over a flipped parent" $own ;;
       esac
       mv "$img.orig" "$img"
       ;;

@@ -11,7 +11,7 @@ set -e
 fuzz=$top_builddir/tests/fuzz
 seeds=$fuzz/seeds
 targets="fuzz-vmdk-descriptor fuzz-vmdk-sparse fuzz-vhd fuzz-vhdx
-         fuzz-vmdk-disk fuzz-vhd-disk"
+         fuzz-vmdk-disk fuzz-vhd-disk fuzz-vdi fuzz-vdi-disk"
 
 if [ ! -d "$seeds" ] && qemu-img --version >/dev/null 2>&1; then
   make_tmpdir

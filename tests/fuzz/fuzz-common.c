@@ -597,6 +597,18 @@ static const struct fz_disk_ops image_ops = {
 };
 
 void
+fz_exercise_image (struct xd_image *img)
+{
+  uint64_t size = xd_image_size (img);
+
+  if (size > INT64_MAX)
+    fz_fail ("disk of %" PRIu64 " bytes", size);
+  free (xd_image_describe (img));
+  fz_exercise_disk (img, size, &image_ops);
+  xd_image_close (img);
+}
+
+void
 fz_serve_file (const char *path, const struct xd_format *format,
                const struct xd_open_opts *opts)
 {
@@ -616,14 +628,8 @@ fz_serve_file (const char *path, const struct xd_format *format,
   if (io)
     img = xd_image_open (io, res, opts, format);
   fz_check_failure (img ? 0 : -1, before, "xd_image_open");
-  if (img) {
-    uint64_t size = xd_image_size (img);
-    if (size > INT64_MAX)
-      fz_fail ("disk of %" PRIu64 " bytes", size);
-    free (xd_image_describe (img));
-    fz_exercise_disk (img, size, &image_ops);
-    xd_image_close (img);
-  }
+  if (img)
+    fz_exercise_image (img);
   xd_resolver_free (res);
   xd_path_policy_free (&policy);
 }

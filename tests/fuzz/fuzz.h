@@ -133,4 +133,8 @@ struct xd_open_opts;
 extern void fz_serve_file (const char *path, const struct xd_format *format,
                            const struct xd_open_opts *opts);
 
+/* Describe, read and query IMG as fz_serve_file does, then close it. */
+struct xd_image;
+extern void fz_exercise_image (struct xd_image *img);
+
 #endif /* XDISK_FUZZ_H */

@@ -1,0 +1,22 @@
+/* xdisk vdix: the nbdkit plugin serving VirtualBox VDI disks and their
+ * differencing (snapshot) chains.
+ *
+ * All of VDI is in common/vdi-*.c; the plugin is its format list.
+ */
+
+#include <config.h>
+
+#include "xd-glue.h"
+
+extern const struct xd_format xd_format_vdi;
+
+static const struct xd_format *const vdix_formats[] = {
+  &xd_format_vdi, NULL
+};
+
+XD_REGISTER_PLUGIN ("vdix", "VirtualBox VDI virtual disk plugin",
+                    vdix_formats,
+                    "\nparent=<FILENAME>   The parent of a differencing VDI "
+                    "(else searched by UUID).\n"
+                    "ignore-parent-mismatch=true  Serve a differencing disk "
+                    "whose parent UUIDs do not match.")

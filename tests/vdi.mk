@@ -1,0 +1,10 @@
+# VirtualBox VDI tests (included from tests/Makefile.am).
+
+TESTS += \
+	test-vdi-qemu.sh \
+	test-vdi-blocks.sh \
+	test-vdi-chain.sh \
+	test-vdi-bad.sh \
+	test-vdi-corpus.sh \
+	$(NULL)
+EXTRA_DIST += vdi-functions.sh vdi-mkdiff.py

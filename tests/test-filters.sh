@@ -10,7 +10,7 @@ source "$srcdir/functions.sh"
 source "$srcdir/filter-functions.sh"
 set -e -x
 
-for f in vmdkx vhdx diskx; do requires_filter $f; requires_plugin $f; done
+for f in vmdkx vhdx vdix diskx; do requires_filter $f; requires_plugin $f; done
 requires qemu-img --version
 requires qemu-io --version
 requires nbdcopy --version
@@ -38,6 +38,8 @@ make_image dynamic.vhd vhdx vpc subformat=dynamic,force_size=on
 make_image fixed.vhd vhdx vpc subformat=fixed,force_size=on
 make_image dynamic.vhdx vhdx vhdx subformat=dynamic
 make_image fixed.vhdx vhdx vhdx subformat=fixed
+make_image dynamic.vdi vdix vdi
+make_image static.vdi vdix vdi static=on
 
 # Serve IMG through filter F over the file plugin; further --filter=
 # options go in front of the plugin, parameters after it.

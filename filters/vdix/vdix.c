@@ -1,0 +1,19 @@
+/* xdisk vdix filter: VirtualBox VDI decoded from the layer below.
+ *
+ * All of VDI is in common/vdi-*.c; the filter is its format list.  A
+ * differencing VDI names its parent by UUID only, which a stream cannot
+ * search for: the plugin serves those.
+ */
+
+#include <config.h>
+
+#include "xd-filter-glue.h"
+
+extern const struct xd_format xd_format_vdi;
+
+static const struct xd_format *const vdix_formats[] = {
+  &xd_format_vdi, NULL
+};
+
+XD_REGISTER_FILTER ("vdix", "VirtualBox VDI decoding filter", vdix_formats,
+                    "")

@@ -1,8 +1,8 @@
 /* xdisk: nbdkit callbacks shared by every plugin, see xd-glue.h.
  *
  * The image is opened and parsed once, in .get_ready (before nbdkit
- * forks, so errors reach the user), into a disk handle that every
- * connection shares.  Drivers are read-only for now, which makes
+ * forks, so errors reach the user), into an image that every
+ * connection shares.  Formats are read-only for now, which makes
  * multi-conn trivially consistent.
  */
 
@@ -16,7 +16,9 @@
 #include <zlib.h>
 
 #include "xd-glue.h"
+#include "xd-inflate.h"
 #include "xd-math.h"
+#include "xd-path.h"
 #include "xd-report.h"
 
 #define DEFAULT_CACHE_BYTES (UINT64_C (32) << 20)
@@ -24,12 +26,64 @@
 /* Parameters. */
 static char *filename;                  /* real path */
 static const char *allow_external;      /* allow-external-files= */
-static uint64_t cache_bytes = DEFAULT_CACHE_BYTES;
+static const struct xd_format *pinned;  /* format= */
+struct xd_open_opts xd_glue_opts = { .cache_bytes = DEFAULT_CACHE_BYTES };
+#define opts xd_glue_opts
 
 /* Opened in .get_ready. */
 static struct xd_path_policy policy;
-static void *disk;
+static struct xd_resolver *resolver;
+static struct xd_image *disk;
 static const char *description;         /* interned */
+
+static bool
+serves (const struct xd_format *format)
+{
+  size_t i;
+
+  for (i = 0; xd_glue_formats[i]; i++)
+    if (xd_glue_formats[i] == format)
+      return true;
+  return false;
+}
+
+/* format=NAME: one of the plugin's formats. */
+static int
+config_format (const char *value)
+{
+  const struct xd_format *format = xd_format_by_name (value);
+
+  if (format == NULL || !serves (format)) {
+    nbdkit_error ("format=%s: %s does not serve that format (see '%s "
+                  "--help')", value, xd_glue_name, xd_glue_name);
+    return -1;
+  }
+  pinned = format;
+  return 0;
+}
+
+/* Offer KEY to each format of the plugin; several may take the same
+ * key (ignore-parent-mismatch), and each then sees it.
+ */
+static int
+config_formats (const char *key, const char *value)
+{
+  bool taken = false;
+  size_t i;
+
+  for (i = 0; xd_glue_formats[i]; i++) {
+    const struct xd_format *f = xd_glue_formats[i];
+    int r;
+    if (f->config == NULL)
+      continue;
+    r = f->config (&opts, key, value);
+    if (r == -1)
+      return -1;
+    if (r == 0)
+      taken = true;
+  }
+  return taken ? 0 : 1;
+}
 
 void
 xd_glue_load (void)
@@ -59,13 +113,14 @@ xd_glue_config (const char *key, const char *value)
     int64_t r = nbdkit_parse_size (value);
     if (r == -1)
       return -1;
-    cache_bytes = (uint64_t) r;
+    opts.cache_bytes = (uint64_t) r;
     return 0;
   }
-  if (xd_glue_driver->config) {
-    int r = xd_glue_driver->config (key, value);
-    if (r <= 0)
-      return r;
+  if (strcmp (key, "format") == 0)
+    return config_format (value);
+  switch (config_formats (key, value)) {
+  case -1: return -1;
+  case 0: return 0;
   }
   nbdkit_error ("unknown parameter '%s' (see '%s --help')",
                 key, xd_glue_name);
@@ -103,49 +158,90 @@ set_description (char *text)
   free (text);
 }
 
+/* The format to open IO as: format= if given; else the detected one if
+ * this plugin serves it; else, for a file with no known signature, the
+ * plugin's first format, whose parser then says what is wrong.  A file
+ * of another known format is refused with the name of its plugin.
+ */
+static const struct xd_format *
+choose_format (struct xd_io *io)
+{
+  const struct xd_format *found;
+
+  if (pinned)
+    return pinned;
+  found = xd_detect (io);
+  if (found == NULL)
+    return NULL;
+  if (serves (found))
+    return found;
+  if (found == &xd_format_raw)
+    return xd_glue_formats[0];
+  nbdkit_error ("%s: this is a %s file, not %s: use the %s plugin "
+                "(or diskx, which serves every format)", io->name,
+                found->display, xd_glue_formats[0]->display, found->plugin);
+  errno = EINVAL;
+  return NULL;
+}
+
 int
 xd_glue_get_ready (void)
 {
-  struct xd_open_opts opts;
+  const struct xd_format *format;
+  struct xd_io *io;
 
   if (xd_path_policy_init (&policy, filename, allow_external) == -1)
     return -1;
-  opts.policy = &policy;
-  opts.cache_bytes = cache_bytes;
-  disk = xd_glue_driver->open (filename, &opts);
+  resolver = xd_resolver_new_dir (&policy);
+  if (resolver == NULL)
+    return -1;
+  io = xd_io_open_file (filename);
+  if (io == NULL)
+    return -1;
+  format = choose_format (io);
+  if (format == NULL) {
+    xd_io_close (io);
+    return -1;
+  }
+  nbdkit_debug ("%s: opening as %s", filename, format->display);
+  disk = xd_image_open (io, resolver, &opts, format);
   if (disk == NULL)
     return -1;
-  if (xd_glue_driver->describe)
-    set_description (xd_glue_driver->describe (disk));
+  set_description (xd_image_describe (disk));
   return 0;
 }
 
 void
 xd_glue_cleanup (void)
 {
-  if (disk)
-    xd_glue_driver->close (disk);
+  xd_image_close (disk);
   disk = NULL;
+  xd_resolver_free (resolver);
+  resolver = NULL;
   xd_path_policy_free (&policy);
 }
 
 void
 xd_glue_dump_plugin (void)
 {
+  size_t i;
+  char prefix[64];
+
   printf ("%s_version=%s\n", xd_glue_name, PACKAGE_VERSION);
-  printf ("%s_format=%s\n", xd_glue_name, xd_glue_driver->format);
+  printf ("%s_format=", xd_glue_name);
+  for (i = 0; xd_glue_formats[i]; i++)
+    printf ("%s%s", i ? "/" : "", xd_glue_formats[i]->display);
+  printf ("\n");
   printf ("%s_zlib=%s\n", xd_glue_name, zlibVersion ());
-#ifdef HAVE_LIBDEFLATE
-  printf ("%s_inflate=libdeflate\n", xd_glue_name);
-#else
-  printf ("%s_inflate=zlib\n", xd_glue_name);
-#endif
+  printf ("%s_inflate=%s\n", xd_glue_name, xd_inflate_library ());
 #ifdef __VERSION__
   printf ("%s_compiler=%s\n", xd_glue_name, __VERSION__);
 #endif
   printf ("%s_nbdkit_headers=%s\n", xd_glue_name, NBDKIT_VERSION_STRING);
-  if (xd_glue_driver->dump)
-    xd_glue_driver->dump ();
+  snprintf (prefix, sizeof prefix, "%s_", xd_glue_name);
+  for (i = 0; xd_glue_formats[i]; i++)
+    if (xd_glue_formats[i]->dump)
+      xd_glue_formats[i]->dump (prefix);
 }
 
 void *
@@ -158,7 +254,7 @@ xd_glue_open (int readonly XD_UNUSED)
 int64_t
 xd_glue_get_size (void *handle XD_UNUSED)
 {
-  return (int64_t) xd_glue_driver->size (disk);
+  return (int64_t) xd_image_size (disk);
 }
 
 /* Advertise the grain or block size as the preferred request size, so
@@ -182,8 +278,8 @@ xd_glue_block_size (void *handle XD_UNUSED, uint32_t *minimum, uint32_t *preferr
 {
   uint32_t pref = 0;
 
-  if (xd_glue_driver->preferred_block)
-    pref = xd_glue_driver->preferred_block (disk);
+  if (disk->format->preferred_block)
+    pref = disk->format->preferred_block (disk->h);
   if (pref < 4096 || !xd_is_power_of_2 (pref))
     pref = 4096;
   if (pref > XD_PREFERRED_MAX)
@@ -203,14 +299,14 @@ xd_glue_can_multi_conn (void *handle XD_UNUSED)
 int
 xd_glue_can_extents (void *handle XD_UNUSED)
 {
-  return xd_glue_driver->extents != NULL;
+  return disk->format->extents != NULL;
 }
 
 int
 xd_glue_pread (void *handle XD_UNUSED, void *buf, uint32_t count, uint64_t offset,
                uint32_t flags XD_UNUSED)
 {
-  return xd_glue_driver->pread (disk, buf, count, offset);
+  return xd_image_read (disk, buf, count, offset);
 }
 
 static int
@@ -223,9 +319,9 @@ int
 xd_glue_extents (void *handle XD_UNUSED, uint32_t count, uint64_t offset,
                  uint32_t flags, struct nbdkit_extents *extents)
 {
-  return xd_glue_driver->extents (disk, count, offset,
-                                  (flags & NBDKIT_FLAG_REQ_ONE) != 0,
-                                  add_extent, extents);
+  return xd_image_extents (disk, count, offset,
+                           (flags & NBDKIT_FLAG_REQ_ONE) != 0,
+                           add_extent, extents);
 }
 
 const char *

@@ -23,9 +23,9 @@ struct memory_priv {
   const unsigned char *buf;
 };
 
-static struct xd_io *
-io_new (const struct xd_io_ops *ops, const char *name, uint64_t size,
-        void *priv)
+struct xd_io *
+xd_io_new (const struct xd_io_ops *ops, const char *name, uint64_t size,
+           void *priv)
 {
   struct xd_io *io = calloc (1, sizeof *io);
 
@@ -37,6 +37,7 @@ io_new (const struct xd_io_ops *ops, const char *name, uint64_t size,
   io->ops = ops;
   io->size = size;
   io->priv = priv;
+  io->refs = 1;
   return io;
 }
 
@@ -163,7 +164,7 @@ xd_io_open_file (const char *path)
   fp->can_seek_data = S_ISREG (st.st_mode) &&
     (lseek (fd, 0, SEEK_DATA) != -1 || errno == ENXIO);
 
-  io = io_new (&file_ops, path, (uint64_t) st.st_size, fp);
+  io = xd_io_new (&file_ops, path, (uint64_t) st.st_size, fp);
   if (io == NULL) {
     close (fd);
     free (fp);
@@ -202,7 +203,7 @@ xd_io_open_memory (const void *buf, size_t len, const char *name)
     return NULL;
   }
   mp->buf = buf;
-  io = io_new (&memory_ops, name, len, mp);
+  io = xd_io_new (&memory_ops, name, len, mp);
   if (io == NULL)
     free (mp);
   return io;
@@ -211,12 +212,19 @@ xd_io_open_memory (const void *buf, size_t len, const char *name)
 void
 xd_io_close (struct xd_io *io)
 {
-  if (io == NULL)
+  if (io == NULL || --io->refs > 0)
     return;
   if (io->ops->close)
     io->ops->close (io);
   free (io->name);
   free (io);
+}
+
+struct xd_io *
+xd_io_ref (struct xd_io *io)
+{
+  io->refs++;
+  return io;
 }
 
 bool

@@ -6,8 +6,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "xd-bytes.h"
+#include "xd-report.h"
 #include "xd-text.h"
 
 /* Append code point CP as UTF-8 at OUT, returning the bytes written. */
@@ -84,4 +86,21 @@ xd_strndup_field (const void *buf, size_t len)
   const char *nul = memchr (p, '\0', len);
 
   return strndup (p, nul ? (size_t) (nul - p) : len);
+}
+
+int
+xd_parse_bool (const char *key, const char *value)
+{
+  static const char *const yes[] = { "1", "true", "yes", "on" };
+  static const char *const no[] = { "0", "false", "no", "off" };
+  size_t i;
+
+  for (i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+    if (strcasecmp (value, yes[i]) == 0)
+      return 1;
+    if (strcasecmp (value, no[i]) == 0)
+      return 0;
+  }
+  xd_error ("%s=%s: expected true or false", key, value);
+  return -1;
 }

@@ -5,7 +5,7 @@ libxdisk_la_SOURCES += \
 	vhdx.h \
 	vhdx-header.c \
 	$(NULL)
-libxdisk_la_SOURCES += vhdx-log.c
+libxdisk_la_SOURCES += vhdx-log.c vhd-read.h vhd-read.c vhd-format.c
 
 if HAVE_CHECK
 check_PROGRAMS += test-vhd

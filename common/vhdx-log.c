@@ -448,6 +448,7 @@ vhdx_replay_log (struct xd_io *io, const struct vhdx_header *h,
   }
   oio->ops = &overlay_ops;
   oio->priv = ov;
+  oio->refs = 1;
   oio->size = xd_max_u64 (io->size, last);
   xd_debug ("%s: VHDX log replayed in memory: %u entries, %zu writes",
             io->name, n, ov->nr_ops);

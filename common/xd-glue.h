@@ -1,14 +1,19 @@
-/* xdisk: turning a struct xd_driver into an nbdkit plugin.
+/* xdisk: turning a list of formats (xd-format.h) into an nbdkit plugin.
  *
  * A plugin file does:
  *
- *   static const struct xd_driver vmdk_driver = { ... };
- *   XD_REGISTER_PLUGIN ("vmdkx", "VMware VMDK virtual disk plugin",
- *                       vmdk_driver)
+ *   static const struct xd_format *const vhdx_formats[] = {
+ *     &xd_format_vhd, &xd_format_vhdx, NULL
+ *   };
+ *   XD_REGISTER_PLUGIN ("vhdx", "Microsoft VHD and VHDX virtual disk plugin",
+ *                       vhdx_formats, HELP)
  *
  * The glue handles the parameters every plugin has (file=,
- * allow-external-files=, cache=), opens the image once in .get_ready,
- * and maps the driver's callbacks onto nbdkit's.
+ * allow-external-files=, cache=, format=) and passes the others to the
+ * formats' own config functions; it opens the image once in .get_ready,
+ * detecting its format from its contents, refuses a file of a format the
+ * plugin does not serve with a hint naming the plugin that does, and
+ * maps nbdkit's callbacks onto the opened image.
  */
 #ifndef XDISK_GLUE_H
 #define XDISK_GLUE_H
@@ -16,12 +21,16 @@
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
-#include "xd-driver.h"
+#include "xd-format.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
-extern const struct xd_driver *const xd_glue_driver;
+extern const struct xd_format *const *const xd_glue_formats;
 extern const char *const xd_glue_name;
+/* The options the formats are opened with, filled in by the parameters;
+ * a plugin may set more from a constructor (its debug flags).
+ */
+extern struct xd_open_opts xd_glue_opts;
 
 extern void xd_glue_load (void);
 extern void xd_glue_unload (void);
@@ -48,8 +57,8 @@ extern const char *xd_glue_export_description (void *handle);
   "                    Files the image may refer to outside its directory.\n" \
   "cache=<SIZE>        Memory for cached metadata tables (default 32M)."
 
-#define XD_REGISTER_PLUGIN(NAME, LONGNAME, DRIVER, HELP)                \
-  const struct xd_driver *const xd_glue_driver = &(DRIVER);             \
+#define XD_REGISTER_PLUGIN(NAME, LONGNAME, FORMATS, HELP)               \
+  const struct xd_format *const *const xd_glue_formats = (FORMATS);     \
   const char *const xd_glue_name = NAME;                                \
   static struct nbdkit_plugin plugin = {                                \
     .name               = NAME,                                         \

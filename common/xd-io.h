@@ -37,7 +37,14 @@ struct xd_io {
   char *name;                   /* for messages: the path as resolved */
   uint64_t size;                /* bytes */
   void *priv;                   /* the implementation's own state */
+  unsigned refs;                /* xd_io_ref; closed when it drops to 0 */
 };
+
+/* A new io over an implementation: OPS, NAME (copied), SIZE, PRIV.
+ * Returns NULL after reporting an error (PRIV is not freed then).
+ */
+extern struct xd_io *xd_io_new (const struct xd_io_ops *ops, const char *name,
+                                uint64_t size, void *priv);
 
 /* Open a local file read-only with O_CLOEXEC.  PATH is used as the name
  * in messages.  Returns NULL after reporting an error.
@@ -48,7 +55,13 @@ extern struct xd_io *xd_io_open_file (const char *path);
 extern struct xd_io *xd_io_open_memory (const void *buf, size_t len,
                                         const char *name);
 
+/* Drop a reference; the last one closes the io.  Never fails. */
 extern void xd_io_close (struct xd_io *io);
+
+/* Take another reference (an image whose descriptor is also its extent
+ * holds its io twice).  Not thread-safe: for use while opening.
+ */
+extern struct xd_io *xd_io_ref (struct xd_io *io);
 
 /* Read COUNT bytes at OFFSET.  WHAT names the structure being read
  * ("grain table 3", "footer").  Reads that fall outside the object are

@@ -20,4 +20,9 @@ extern char *xd_utf16le_to_utf8 (const void *buf, size_t len);
  */
 extern char *xd_strndup_field (const void *buf, size_t len);
 
+/* Parse a boolean parameter: true/false, yes/no, on/off, 1/0 (any
+ * case).  Returns 1, 0, or -1 after reporting an error naming KEY.
+ */
+extern int xd_parse_bool (const char *key, const char *value);
+
 #endif /* XDISK_TEXT_H */

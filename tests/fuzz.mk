@@ -21,8 +21,6 @@ FUZZ_TARGETS = \
 FUZZ_CPPFLAGS = \
 	-I$(top_srcdir)/tests/fuzz \
 	-I$(top_srcdir)/common \
-	-I$(top_srcdir)/plugins/vmdkx \
-	-I$(top_srcdir)/plugins/vhdx \
 	-I$(top_builddir) \
 	$(NULL)
 FUZZ_RUN_CFLAGS = $(ZLIB_CFLAGS) $(LIBDEFLATE_CFLAGS) $(WARNINGS_CFLAGS)
@@ -69,13 +67,13 @@ fuzz_run_fuzz_vhdx_CFLAGS = $(FUZZ_RUN_CFLAGS)
 fuzz_run_fuzz_vhdx_LDADD = $(FUZZ_RUN_LDADD)
 
 fuzz_run_fuzz_vmdk_disk_SOURCES = \
-	fuzz/fuzz-vmdk-disk.c fuzz/read-vmdk.c $(FUZZ_RUN_SOURCES)
+	fuzz/fuzz-vmdk-disk.c $(FUZZ_RUN_SOURCES)
 fuzz_run_fuzz_vmdk_disk_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_run_fuzz_vmdk_disk_CFLAGS = $(FUZZ_RUN_CFLAGS)
 fuzz_run_fuzz_vmdk_disk_LDADD = $(FUZZ_RUN_LDADD)
 
 fuzz_run_fuzz_vhd_disk_SOURCES = \
-	fuzz/fuzz-vhd-disk.c fuzz/read-vhd.c $(FUZZ_RUN_SOURCES)
+	fuzz/fuzz-vhd-disk.c $(FUZZ_RUN_SOURCES)
 fuzz_run_fuzz_vhd_disk_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_run_fuzz_vhd_disk_CFLAGS = $(FUZZ_RUN_CFLAGS)
 fuzz_run_fuzz_vhd_disk_LDADD = $(FUZZ_RUN_LDADD)
@@ -143,16 +141,10 @@ fuzz/fuzz-vhd: $(srcdir)/fuzz/fuzz-vhd.c $(FUZZ_DEPS)
 	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vhd.c $(FUZZ_LIBS)
 fuzz/fuzz-vhdx: $(srcdir)/fuzz/fuzz-vhdx.c $(FUZZ_DEPS)
 	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vhdx.c $(FUZZ_LIBS)
-fuzz/fuzz-vmdk-disk: $(srcdir)/fuzz/fuzz-vmdk-disk.c $(FUZZ_DEPS) \
-		$(top_srcdir)/plugins/vmdkx/vmdk-read.c \
-		$(top_srcdir)/plugins/vmdkx/vmdk-read.h
-	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vmdk-disk.c \
-	  $(top_srcdir)/plugins/vmdkx/vmdk-read.c $(FUZZ_LIBS)
-fuzz/fuzz-vhd-disk: $(srcdir)/fuzz/fuzz-vhd-disk.c $(FUZZ_DEPS) \
-		$(top_srcdir)/plugins/vhdx/vhd-read.c \
-		$(top_srcdir)/plugins/vhdx/vhd-read.h
-	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vhd-disk.c \
-	  $(top_srcdir)/plugins/vhdx/vhd-read.c $(FUZZ_LIBS)
+fuzz/fuzz-vmdk-disk: $(srcdir)/fuzz/fuzz-vmdk-disk.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vmdk-disk.c $(FUZZ_LIBS)
+fuzz/fuzz-vhd-disk: $(srcdir)/fuzz/fuzz-vhd-disk.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vhd-disk.c $(FUZZ_LIBS)
 
 fuzz: $(FUZZ_BINS) fuzz/fuzz-pack$(EXEEXT)
 	@echo "make fuzz: libFuzzer targets built in $(abs_builddir)/fuzz:"

@@ -19,7 +19,9 @@
 #include "vhdx.h"
 #include "xd-bytes.h"
 #include "xd-checksum.h"
+#include "xd-format.h"
 #include "xd-math.h"
+#include "xd-path.h"
 #include "xd-report.h"
 
 /* ---- messages ---- */
@@ -252,6 +254,7 @@ fz_io_open (const struct fz_file *f)
   io->name = xmalloc_or_die (strdup (f->name));
   io->size = f->size;
   io->priv = (void *) f;
+  io->refs = 1;
   return io;
 }
 
@@ -571,4 +574,56 @@ fz_exercise_disk (void *disk, uint64_t size, const struct fz_disk_ops *ops)
   /* The tail of the disk, where partial grains and blocks are. */
   off = size - xd_min_u64 (size, FZ_BLOCK);
   exercise_block (disk, ops, off, size - off, buf, piece);
+}
+
+/* ---- whole disks through the registry ---- */
+
+static int
+image_read (void *disk, void *buf, uint32_t count, uint64_t offset)
+{
+  return xd_image_read (disk, buf, count, offset);
+}
+
+static int
+image_extents (void *disk, uint32_t count, uint64_t offset, bool req_one,
+               xd_extent_fn add, void *opaque)
+{
+  return xd_image_extents (disk, count, offset, req_one, add, opaque);
+}
+
+static const struct fz_disk_ops image_ops = {
+  .read = image_read,
+  .extents = image_extents,
+};
+
+void
+fz_serve_file (const char *path, const struct xd_format *format,
+               const struct xd_open_opts *opts)
+{
+  struct xd_path_policy policy;
+  struct xd_resolver *res;
+  struct xd_image *img = NULL;
+  struct xd_io *io;
+  unsigned long before;
+
+  if (xd_path_policy_init (&policy, path, NULL) == -1)
+    fz_fail ("xd_path_policy_init %s", path);
+  res = xd_resolver_new_dir (&policy);
+  if (res == NULL)
+    fz_fail ("xd_resolver_new_dir");
+  before = fz_errors ();
+  io = xd_io_open_file (path);
+  if (io)
+    img = xd_image_open (io, res, opts, format);
+  fz_check_failure (img ? 0 : -1, before, "xd_image_open");
+  if (img) {
+    uint64_t size = xd_image_size (img);
+    if (size > INT64_MAX)
+      fz_fail ("disk of %" PRIu64 " bytes", size);
+    free (xd_image_describe (img));
+    fz_exercise_disk (img, size, &image_ops);
+    xd_image_close (img);
+  }
+  xd_resolver_free (res);
+  xd_path_policy_free (&policy);
 }

@@ -124,4 +124,13 @@ struct fz_disk_ops {
 extern void fz_exercise_disk (void *disk, uint64_t size,
                               const struct fz_disk_ops *ops);
 
+/* Open the file PATH as FORMAT (NULL: detect) under the default path
+ * policy, through the registry as a plugin does, with OPTS, and
+ * exercise the disk: the whole-disk targets of every format.
+ */
+struct xd_format;
+struct xd_open_opts;
+extern void fz_serve_file (const char *path, const struct xd_format *format,
+                           const struct xd_open_opts *opts);
+
 #endif /* XDISK_FUZZ_H */

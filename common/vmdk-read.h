@@ -1,8 +1,8 @@
 /* xdisk vmdkx: opening a VMDK disk (descriptor, extents, parent chain)
  * and its read path.  nbdkit-free: errors go through xd_error.
  */
-#ifndef VMDKX_VMDK_READ_H
-#define VMDKX_VMDK_READ_H
+#ifndef XDISK_VMDK_READ_H
+#define XDISK_VMDK_READ_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -10,7 +10,8 @@
 
 #include "vmdk.h"
 #include "xd-cache.h"
-#include "xd-driver.h"
+#include "xd-format.h"
+#include "xd-inflate.h"
 #include "xd-io.h"
 
 #define VMDK_MAX_CHAIN 256
@@ -28,15 +29,12 @@ struct vmdk_extent {
   struct vmdk_stream_index stream;
   struct xd_cache *gt_cache;
   struct xd_cache *grain_cache; /* inflated grains (compressed) */
-  /* Compressed extents: idle inflaters (see vmdk-read.c), under the
-   * lock, which exists iff grain_cache does.
-   */
-  pthread_mutex_t inflaters_lock;
-  struct inflater *inflaters;
+  struct xd_inflaters *inflaters; /* compressed extents */
 };
 
 struct vmdk_disk {
-  char *path;
+  struct xd_io *io;             /* the descriptor or sparse file opened */
+  char *path;                   /* its name */
   struct vmdk_descriptor desc;
   struct vmdk_extent *extents;
   size_t nr_extents;
@@ -46,14 +44,12 @@ struct vmdk_disk {
   unsigned depth;               /* 1 = no parent */
 };
 
-struct vmdk_open_flags {
-  bool ignore_parent_mismatch;
-  int *debug_grains;            /* the plugin's debug flag, may be NULL */
-};
-
-extern struct vmdk_disk *vmdk_disk_open (const char *path,
-                                         const struct xd_open_opts *opts,
-                                         const struct vmdk_open_flags *flags);
+/* Open the disk whose descriptor or sparse extent is IO (ownership
+ * taken); extent files and parents are opened through RES.
+ */
+extern struct vmdk_disk *vmdk_disk_open (struct xd_io *io,
+                                         const struct xd_resolver *res,
+                                         const struct xd_open_opts *opts);
 extern void vmdk_disk_close (struct vmdk_disk *disk);
 extern int vmdk_disk_read (struct vmdk_disk *disk, void *buf, uint64_t count,
                            uint64_t offset);
@@ -62,4 +58,4 @@ extern int vmdk_disk_extents (struct vmdk_disk *disk, uint64_t count,
                               xd_extent_fn add, void *opaque);
 extern char *vmdk_disk_describe (struct vmdk_disk *disk);
 
-#endif /* VMDKX_VMDK_READ_H */
+#endif /* XDISK_VMDK_READ_H */

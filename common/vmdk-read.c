@@ -14,15 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zlib.h>
-#ifdef HAVE_LIBDEFLATE
-#include <libdeflate.h>
-#endif
-
 #include "vmdk-read.h"
 #include "xd-bytes.h"
 #include "xd-math.h"
-#include "xd-path.h"
 #include "xd-report.h"
 
 #define MAX_INFLATED_GRAINS 16
@@ -36,9 +30,9 @@ struct chain {
   unsigned depth;
 };
 
-static struct vmdk_disk *open_disk (const char *path,
+static struct vmdk_disk *open_disk (struct xd_io *io,
+                                    const struct xd_resolver *res,
                                     const struct xd_open_opts *opts,
-                                    const struct vmdk_open_flags *flags,
                                     struct chain *chain);
 
 static int
@@ -71,160 +65,13 @@ struct grain_load {
   uint64_t marker_sector;
 };
 
-/* ---- inflating grains ---------------------------------------------------
- *
- * Setting up a decompressor (a libdeflate_decompressor or a z_stream)
- * and a buffer for the compressed bytes costs more than inflating a
- * small grain, so each compressed extent keeps the idle ones on a list.
- * A thread takes one for one grain and gives it back: grains inflate in
- * parallel, and the list never holds more inflaters than there were
- * requests in flight at once.
- */
-
-struct inflater {
-  struct inflater *next;        /* on the idle list */
-  unsigned char *in;            /* compressed bytes */
-  size_t in_cap;
-#ifdef HAVE_LIBDEFLATE
-  struct libdeflate_decompressor *d;
-#else
-  z_stream zs;
-#endif
-};
-
-static void
-inflater_free (struct inflater *inf)
-{
-#ifdef HAVE_LIBDEFLATE
-  libdeflate_free_decompressor (inf->d);
-#else
-  inflateEnd (&inf->zs);
-#endif
-  free (inf->in);
-  free (inf);
-}
-
-static struct inflater *
-inflater_new (void)
-{
-  struct inflater *inf = calloc (1, sizeof *inf);
-
-  if (inf == NULL)
-    return NULL;
-#ifdef HAVE_LIBDEFLATE
-  inf->d = libdeflate_alloc_decompressor ();
-  if (inf->d == NULL) {
-    free (inf);
-    return NULL;
-  }
-#else
-  if (inflateInit (&inf->zs) != Z_OK) {
-    free (inf);
-    return NULL;
-  }
-#endif
-  return inf;
-}
-
-/* An idle inflater of E whose buffer holds SIZE bytes, or NULL. */
-static struct inflater *
-inflater_get (struct vmdk_extent *e, size_t size)
-{
-  struct inflater *inf;
-  unsigned char *p;
-
-  pthread_mutex_lock (&e->inflaters_lock);
-  inf = e->inflaters;
-  if (inf)
-    e->inflaters = inf->next;
-  pthread_mutex_unlock (&e->inflaters_lock);
-  if (inf == NULL && (inf = inflater_new ()) == NULL)
-    goto nomem;
-  if (inf->in_cap < size) {
-    p = realloc (inf->in, size);
-    if (p == NULL) {
-      inflater_free (inf);
-      goto nomem;
-    }
-    inf->in = p;
-    inf->in_cap = size;
-  }
-  return inf;
- nomem:
-  xd_error ("%s: cannot allocate an inflater: %m", e->io->name);
-  return NULL;
-}
-
-/* Idle inflaters keep input buffers up to this size (64K grains need
- * 64K + a little); those for huge grains are freed after each use.
- */
-#define INFLATER_KEEP_MAX (1u << 20)
-
-static void
-inflater_put (struct vmdk_extent *e, struct inflater *inf)
-{
-  if (inf->in_cap > INFLATER_KEEP_MAX) {
-    free (inf->in);
-    inf->in = NULL;
-    inf->in_cap = 0;
-  }
-  pthread_mutex_lock (&e->inflaters_lock);
-  inf->next = e->inflaters;
-  e->inflaters = inf;
-  pthread_mutex_unlock (&e->inflaters_lock);
-}
-
-static void
-inflaters_free (struct vmdk_extent *e)
-{
-  while (e->inflaters) {
-    struct inflater *next = e->inflaters->next;
-    inflater_free (e->inflaters);
-    e->inflaters = next;
-  }
-}
-
-/* Inflate the zlib stream of SIZE bytes in INF->in into OUT (at most
- * CAP bytes).  Returns 0 and the length in *GOT, or the library's error
- * code: it must be a complete stream, fitting in CAP.
- */
-static int
-inflate_stream (struct inflater *inf, size_t size, unsigned char *out,
-                size_t cap, size_t *got)
-{
-#ifdef HAVE_LIBDEFLATE
-  return (int) libdeflate_zlib_decompress (inf->d, inf->in, size, out, cap,
-                                           got);
-#else
-  int r;
-
-  if (inflateReset (&inf->zs) != Z_OK)
-    return Z_STREAM_ERROR;
-  inf->zs.next_in = inf->in;
-  inf->zs.avail_in = size;
-  inf->zs.next_out = out;
-  inf->zs.avail_out = cap;
-  r = inflate (&inf->zs, Z_FINISH);
-  *got = inf->zs.total_out;
-  if (r == Z_OK)                /* progress, but the stream goes on */
-    r = Z_BUF_ERROR;
-  return r == Z_STREAM_END ? 0 : r;
-#endif
-}
-
-#ifdef HAVE_LIBDEFLATE
-#define INFLATE_LIB "libdeflate"
-#else
-#define INFLATE_LIB "zlib"
-#endif
-
 /* Inflate GRAIN, whose marker is at SECTOR, into OUT (one grain). */
 static int
 inflate_grain (struct vmdk_extent *e, uint64_t grain, uint64_t sector,
                unsigned char *out)
 {
   unsigned char m[12];
-  struct inflater *inf;
+  struct xd_inflater *inf;
   uint64_t off = sector * VMDK_SECTOR, want, tail;
   uint32_t size;
   size_t got = 0;
@@ -244,15 +91,18 @@ inflate_grain (struct vmdk_extent *e, uint64_t grain, uint64_t sector,
   if (xd_le64 (m) != grain * e->sp.grain_sectors)
     xd_debug ("%s: grain %" PRIu64 " marker says lba %" PRIu64,
               e->io->name, grain, xd_le64 (m));
-  inf = inflater_get (e, size);
-  if (inf == NULL)
-    return -1;
-  if (xd_io_read (e->io, inf->in, size, off + 12, "compressed grain") == -1) {
-    inflater_put (e, inf);
+  inf = xd_inflater_get (e->inflaters, size);
+  if (inf == NULL) {
+    xd_error ("%s: cannot allocate an inflater: %m", e->io->name);
     return -1;
   }
-  r = inflate_stream (inf, size, out, e->grain_bytes, &got);
-  inflater_put (e, inf);
+  if (xd_io_read (e->io, xd_inflater_input (inf), size, off + 12,
+                  "compressed grain") == -1) {
+    xd_inflater_put (e->inflaters, inf);
+    return -1;
+  }
+  r = xd_inflater_run (inf, XD_DEFLATE_ZLIB, size, out, e->grain_bytes, &got);
+  xd_inflater_put (e->inflaters, inf);
   want = e->grain_bytes;
   tail = e->sp.capacity * VMDK_SECTOR - grain * e->grain_bytes;
   if (tail < want)
@@ -260,7 +110,7 @@ inflate_grain (struct vmdk_extent *e, uint64_t grain, uint64_t sector,
   if (r != 0 || (got != e->grain_bytes && got != want)) {
     xd_error ("%s: grain %" PRIu64 " at offset %" PRIu64 " does not inflate "
               "to a grain (%zu bytes, %s error %d, expected %" PRIu64 ")",
-              e->io->name, grain, off, got, INFLATE_LIB, r, e->grain_bytes);
+              e->io->name, grain, off, got, xd_inflate_library (), r, e->grain_bytes);
     errno = EIO;
     return -1;
   }
@@ -315,7 +165,11 @@ open_sparse (struct vmdk_extent *e, const struct xd_open_opts *opts,
                                    ? MAX_INFLATED_GRAINS : n);
     if (e->grain_cache == NULL)
       return -1;
-    pthread_mutex_init (&e->inflaters_lock, NULL);
+    e->inflaters = xd_inflaters_new ();
+    if (e->inflaters == NULL) {
+      xd_error ("%s: cannot allocate inflaters: %m", e->io->name);
+      return -1;
+    }
   }
   return 0;
 }
@@ -323,9 +177,8 @@ open_sparse (struct vmdk_extent *e, const struct xd_open_opts *opts,
 static int
 open_extent (struct vmdk_disk *d, const struct vmdk_desc_extent *de,
              struct vmdk_extent *e, bool text_descriptor,
-             const struct xd_open_opts *opts)
+             const struct xd_resolver *res, const struct xd_open_opts *opts)
 {
-  char *real;
   uint64_t need;
 
   e->kind = de->kind;
@@ -337,26 +190,20 @@ open_extent (struct vmdk_disk *d, const struct vmdk_desc_extent *de,
    * whatever name it was written with (monolithic files get renamed).
    */
   if (!text_descriptor && de->kind != VMDK_FLAT)
-    real = strdup (d->path);
+    e->io = xd_io_ref (d->io);
   else
-    real = xd_resolve_ref (opts->policy, d->path, de->filename,
-                           "extent file");
-  if (real == NULL)
+    e->io = xd_resolver_open (res, d->path, de->filename, "extent file");
+  if (e->io == NULL)
     return -1;
   /* ... but no descriptor may make a FLAT extent of its own file. */
   if ((text_descriptor || de->kind == VMDK_FLAT) &&
-      strcmp (real, d->path) == 0) {
+      strcmp (e->io->name, d->path) == 0) {
     xd_error ("%s: descriptor line %u: extent \"%s\" is the descriptor "
               "itself (loop / overlaps the descriptor)",
               d->path, de->line, de->filename);
-    free (real);
     errno = EIO;
     return -1;
   }
-  e->io = xd_io_open_file (real);
-  free (real);
-  if (e->io == NULL)
-    return -1;
   if (de->kind != VMDK_FLAT)
     return open_sparse (e, opts, d->desc.nr_extents);
   e->file_offset = de->offset * VMDK_SECTOR;
@@ -423,14 +270,12 @@ read_embedded_descriptor (struct vmdk_disk *d, struct xd_io *io,
 static int
 read_descriptor (struct vmdk_disk *d, bool *text)
 {
-  struct xd_io *io = xd_io_open_file (d->path);
+  struct xd_io *io = d->io;
   unsigned char magic[4];
   struct vmdk_sparse sp;
   int r = -1;
 
   *text = false;
-  if (io == NULL)
-    return -1;
   if (io->size >= 4 && xd_io_read (io, magic, 4, 0, "magic") == -1)
     goto out;
   if (io->size < 4 ||
@@ -468,7 +313,6 @@ read_descriptor (struct vmdk_disk *d, bool *text)
   }
   r = 0;
  out:
-  xd_io_close (io);
   return r;
 }
 
@@ -491,7 +335,8 @@ known_create_type (const char *t)
 }
 
 static int
-open_extents (struct vmdk_disk *d, bool text, const struct xd_open_opts *opts)
+open_extents (struct vmdk_disk *d, bool text, const struct xd_resolver *res,
+              const struct xd_open_opts *opts)
 {
   size_t i;
   uint64_t pos = 0;
@@ -507,7 +352,7 @@ open_extents (struct vmdk_disk *d, bool text, const struct xd_open_opts *opts)
   d->nr_extents = d->desc.nr_extents;
   for (i = 0; i < d->nr_extents; ++i) {
     struct vmdk_extent *e = &d->extents[i];
-    if (open_extent (d, &d->desc.extents[i], e, text, opts) == -1)
+    if (open_extent (d, &d->desc.extents[i], e, text, res, opts) == -1)
       return -1;
     e->start = pos;
     if (xd_add_overflow (pos, e->length, &pos) || pos > INT64_MAX) {
@@ -524,40 +369,39 @@ open_extents (struct vmdk_disk *d, bool text, const struct xd_open_opts *opts)
 }
 
 static int
-open_parent (struct vmdk_disk *d, const struct xd_open_opts *opts,
-             const struct vmdk_open_flags *flags, struct chain *chain)
+open_parent (struct vmdk_disk *d, const struct xd_resolver *res,
+             const struct xd_open_opts *opts, struct chain *chain)
 {
-  char *ppath;
+  struct xd_io *pio;
   unsigned i;
 
   if (d->desc.parent_hint == NULL || !d->desc.has_parent_cid ||
       d->desc.parent_cid == UINT32_MAX)
     return 0;
-  ppath = xd_resolve_ref (opts->policy, d->path, d->desc.parent_hint,
-                          "parent");
-  if (ppath == NULL)
+  pio = xd_resolver_open (res, d->path, d->desc.parent_hint, "parent");
+  if (pio == NULL)
     return -1;
   for (i = 0; i < chain->depth; ++i)
-    if (strcmp (chain->paths[i], ppath) == 0) {
+    if (strcmp (chain->paths[i], pio->name) == 0) {
       xd_error ("%s: parentFileNameHint \"%s\" makes a parent loop",
                 d->path, d->desc.parent_hint);
-      free (ppath);
+      xd_io_close (pio);
       errno = EIO;
       return -1;
     }
-  if (chain->depth >= VMDK_MAX_CHAIN) {
+  if (chain->depth >= VMDK_MAX_CHAIN ||
+      opts->depth + chain->depth >= XD_MAX_CHAIN) {
     xd_error ("%s: snapshot chain is deeper than %d (loop?)",
               d->path, VMDK_MAX_CHAIN);
-    free (ppath);
+    xd_io_close (pio);
     errno = EIO;
     return -1;
   }
-  d->parent = open_disk (ppath, opts, flags, chain);
-  free (ppath);
+  d->parent = open_disk (pio, res, opts, chain);
   if (d->parent == NULL)
     return -1;
   if (d->parent->desc.cid != d->desc.parent_cid) {
-    if (!flags->ignore_parent_mismatch) {
+    if (!opts->ignore_parent_mismatch) {
       xd_error ("%s: parentCID %08" PRIx32 " does not match the CID "
                 "%08" PRIx32 " of the parent %s (use "
                 "ignore-parent-mismatch=true to serve it anyway)",
@@ -572,23 +416,33 @@ open_parent (struct vmdk_disk *d, const struct xd_open_opts *opts,
   return 0;
 }
 
+/* Open the disk whose descriptor (or sparse extent) is IO, taking
+ * ownership of IO.
+ */
 static struct vmdk_disk *
-open_disk (const char *path, const struct xd_open_opts *opts,
-           const struct vmdk_open_flags *flags, struct chain *chain)
+open_disk (struct xd_io *io, const struct xd_resolver *res,
+           const struct xd_open_opts *opts, struct chain *chain)
 {
   struct vmdk_disk *d = calloc (1, sizeof *d);
   bool text;
 
-  if (d == NULL)
+  if (d == NULL) {
+    xd_error ("%s: calloc: %m", io->name);
+    xd_io_close (io);
     return NULL;
+  }
   d->depth = 1;
-  d->path = strdup (path);
-  if (d->path == NULL)
-    goto fail;
+  d->io = io;
+  d->path = strdup (io->name);
+  if (d->path == NULL) {
+    xd_error ("%s: strdup: %m", io->name);
+    vmdk_disk_close (d);
+    return NULL;
+  }
   chain->paths[chain->depth++] = d->path;
   if (read_descriptor (d, &text) == -1 ||
-      open_extents (d, text, opts) == -1 ||
-      open_parent (d, opts, flags, chain) == -1)
+      open_extents (d, text, res, opts) == -1 ||
+      open_parent (d, res, opts, chain) == -1)
     goto fail;
   chain->depth--;
   xd_debug ("%s: %s, %zu extents, %" PRIu64 " bytes, chain depth %u",
@@ -602,13 +456,14 @@ open_disk (const char *path, const struct xd_open_opts *opts,
 }
 
 struct vmdk_disk *
-vmdk_disk_open (const char *path, const struct xd_open_opts *opts,
-                const struct vmdk_open_flags *flags)
+vmdk_disk_open (struct xd_io *io, const struct xd_resolver *res,
+                const struct xd_open_opts *opts)
 {
   struct chain chain = { .depth = 0 };
 
-  debug_grains = flags->debug_grains;
-  return open_disk (path, opts, flags, &chain);
+  if (opts->vmdk_debug_grains)
+    debug_grains = opts->vmdk_debug_grains;
+  return open_disk (io, res, opts, &chain);
 }
 
 void
@@ -621,11 +476,9 @@ vmdk_disk_close (struct vmdk_disk *d)
   for (i = 0; i < d->nr_extents; ++i) {
     struct vmdk_extent *e = &d->extents[i];
     if (e->gt_cache) xd_cache_free (e->gt_cache);
-    if (e->grain_cache) {
+    if (e->grain_cache)
       xd_cache_free (e->grain_cache);
-      inflaters_free (e);
-      pthread_mutex_destroy (&e->inflaters_lock);
-    }
+    xd_inflaters_free (e->inflaters);
     free (e->gd);
     vmdk_stream_index_free (&e->stream);
     if (e->io) xd_io_close (e->io);
@@ -633,6 +486,7 @@ vmdk_disk_close (struct vmdk_disk *d)
   free (d->extents);
   vmdk_disk_close (d->parent);
   vmdk_descriptor_free (&d->desc);
+  xd_io_close (d->io);
   free (d->path);
   free (d);
 }

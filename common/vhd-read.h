@@ -8,7 +8,7 @@
 #include "vhd.h"
 #include "vhdx.h"
 #include "xd-cache.h"
-#include "xd-driver.h"
+#include "xd-format.h"
 #include "xd-io.h"
 
 #define VD_MAX_CHAIN 256
@@ -37,19 +37,17 @@ struct vd_layer {
   struct vd_layer *parent;
 };
 
-struct vd_options {
-  enum vhd_size_mode size_mode;
-  bool ignore_parent_mismatch;
-};
-
 struct vd_disk {
   struct vd_layer *top;
   unsigned depth;               /* parents below the top */
 };
 
-extern struct vd_disk *vd_disk_open (const char *path,
-                                     const struct xd_open_opts *opts,
-                                     const struct vd_options *vopts);
+/* Open the VHD or VHDX image in IO (ownership taken); parents are
+ * opened through RES.
+ */
+extern struct vd_disk *vd_disk_open (struct xd_io *io,
+                                     const struct xd_resolver *res,
+                                     const struct xd_open_opts *opts);
 extern void vd_disk_close (struct vd_disk *disk);
 extern int vd_disk_read (struct vd_disk *disk, void *buf, uint32_t count,
                          uint64_t offset);

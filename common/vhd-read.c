@@ -17,7 +17,6 @@
 #include "vhd-read.h"
 #include "xd-bytes.h"
 #include "xd-math.h"
-#include "xd-path.h"
 #include "xd-report.h"
 #include "xd-text.h"
 
@@ -458,7 +457,7 @@ setup_bat_cache (struct vd_layer *l, const struct xd_open_opts *opts)
 }
 
 static int
-open_vhd (struct vd_layer *l, const struct vd_options *vopts)
+open_vhd (struct vd_layer *l, const struct xd_open_opts *opts)
 {
   struct xd_io *io = l->io;
   uint8_t buf[VHD_FOOTER_SIZE];
@@ -517,7 +516,8 @@ open_vhd (struct vd_layer *l, const struct vd_options *vopts)
   else
     l->data_end = io->size - VHD_FOOTER_SIZE;
  parsed:
-  l->size = vhd_disk_size (&l->footer, vopts->size_mode, io->name);
+  l->size = vhd_disk_size (&l->footer, (enum vhd_size_mode) opts->vhd_size_mode,
+                           io->name);
 
   if (l->footer.disk_type == VHD_TYPE_FIXED) {
     l->kind = VD_VHD_FIXED;
@@ -588,23 +588,20 @@ open_vhdx (struct vd_layer *l)
   return 0;
 }
 
+/* Open one layer from IO, taking ownership of IO. */
 static struct vd_layer *
-layer_open (const char *path, const struct xd_open_opts *opts,
-            const struct vd_options *vopts)
+layer_open (struct xd_io *io, const struct xd_open_opts *opts)
 {
   struct vd_layer *l = calloc (1, sizeof *l);
   int r;
 
   if (l == NULL) {
-    xd_error ("calloc: %m");
+    xd_error ("%s: calloc: %m", io->name);
+    xd_io_close (io);
     return NULL;
   }
-  l->io = xd_io_open_file (path);
-  if (l->io == NULL) {
-    free (l);
-    return NULL;
-  }
-  r = vhdx_probe (l->io) ? open_vhdx (l) : open_vhd (l, vopts);
+  l->io = io;
+  r = vhdx_probe (l->io) ? open_vhdx (l) : open_vhd (l, opts);
   if (r == -1 || (l->kind != VD_VHD_FIXED &&
                   setup_bat_cache (l, opts) == -1)) {
     layer_free (l);
@@ -697,53 +694,49 @@ vhd_locator_name (struct vd_layer *l, const struct vhd_locator *loc)
  */
 struct parent_try {
   char *name;                   /* the name to report, malloc'd */
-  bool refused;                 /* ... which the path policy refused */
+  int err;                      /* ... and why it failed (errno) */
 };
 
-static char *
-try_parent (struct vd_layer *l, const struct xd_open_opts *opts,
+static struct xd_io *
+try_parent (struct vd_layer *l, const struct xd_resolver *res,
             const char *name, struct parent_try *t)
 {
-  char *real = xd_try_resolve_ref (opts->policy, l->io->name, name);
-  bool refused = real == NULL && errno == EPERM;
+  struct xd_io *pio = xd_resolver_try_open (res, l->io->name, name);
+  int err = errno;
 
-  if (real == NULL && (t->name == NULL || (refused && !t->refused))) {
+  if (pio == NULL && (t->name == NULL ||
+                      (err == EPERM && t->err != EPERM))) {
     free (t->name);
     t->name = strdup (name);
-    t->refused = refused;
+    t->err = err;
   }
-  return real;
+  return pio;
 }
 
-/* Report the failure recorded in T (if any); NULL, or the parent if it
- * appeared meanwhile.
- */
-static char *
-report_parent (struct vd_layer *l, const struct xd_open_opts *opts,
+/* Report the failure recorded in T. */
+static struct xd_io *
+report_parent (struct vd_layer *l, const struct xd_resolver *res,
                struct parent_try *t)
 {
-  char *real;
-
-  if (t->name == NULL)
-    return NULL;
-  real = xd_resolve_ref (opts->policy, l->io->name, t->name, "parent");
+  xd_resolver_report (res, l->io->name, t->name, "parent", t->err);
   free (t->name);
   t->name = NULL;
-  return real;
+  return NULL;
 }
 
-static char *
-find_vhd_parent (struct vd_layer *l, const struct xd_open_opts *opts)
+static struct xd_io *
+find_vhd_parent (struct vd_layer *l, const struct xd_resolver *res)
 {
   static const char *const order[] = { "W2ru", "W2ku", "MacX", "Wi2r",
                                        "Wi2k" };
-  struct parent_try t = { NULL, false };
+  struct parent_try t = { NULL, 0 };
   size_t i, j;
 
   for (i = 0; i < sizeof order / sizeof order[0]; i++)
     for (j = 0; j < VHD_NR_LOCATORS; j++) {
       const struct vhd_locator *loc = &l->dyn.locators[j];
-      char *name, *real;
+      struct xd_io *pio;
+      char *name;
       if (strncmp (loc->code, order[i], 4) != 0)
         continue;
       name = vhd_locator_name (l, loc);
@@ -751,41 +744,41 @@ find_vhd_parent (struct vd_layer *l, const struct xd_open_opts *opts)
         free (name);
         continue;
       }
-      real = try_parent (l, opts, name, &t);
+      pio = try_parent (l, res, name, &t);
       free (name);
-      if (real) {
+      if (pio) {
         free (t.name);
-        return real;
+        return pio;
       }
     }
   if (t.name)
-    return report_parent (l, opts, &t);
+    return report_parent (l, res, &t);
   xd_error ("%s: VHD differencing disk: parent not found (no usable "
             "parent locator)", l->io->name);
   errno = ENOENT;
   return NULL;
 }
 
-static char *
-find_vhdx_parent (struct vd_layer *l, const struct xd_open_opts *opts)
+static struct xd_io *
+find_vhdx_parent (struct vd_layer *l, const struct xd_resolver *res)
 {
   const char *names[3] = { l->x.relative_path, l->x.volume_path,
                            l->x.absolute_win32_path };
-  struct parent_try t = { NULL, false };
+  struct parent_try t = { NULL, 0 };
   size_t i;
 
   for (i = 0; i < 3; i++) {
-    char *real;
+    struct xd_io *pio;
     if (names[i] == NULL || *names[i] == '\0')
       continue;
-    real = try_parent (l, opts, names[i], &t);
-    if (real) {
+    pio = try_parent (l, res, names[i], &t);
+    if (pio) {
       free (t.name);
-      return real;
+      return pio;
     }
   }
   if (t.name)
-    return report_parent (l, opts, &t);
+    return report_parent (l, res, &t);
   xd_error ("%s: VHDX differencing disk: parent not found (no parent "
             "path in the parent locator)", l->io->name);
   errno = ENOENT;
@@ -802,7 +795,7 @@ guid_text_matches (const char *text, const uint8_t guid[16])
 
 static int
 check_parent (struct vd_layer *child, struct vd_layer *parent,
-              const struct vd_options *vopts)
+              const struct xd_open_opts *opts)
 {
   const char *why = NULL;
 
@@ -826,7 +819,7 @@ check_parent (struct vd_layer *child, struct vd_layer *parent,
   }
   if (why == NULL)
     return 0;
-  if (vopts->ignore_parent_mismatch) {
+  if (opts->ignore_parent_mismatch) {
     xd_debug ("%s: parent %s: %s (ignored)", child->io->name,
               parent->io->name, why);
     return 0;
@@ -838,8 +831,8 @@ check_parent (struct vd_layer *child, struct vd_layer *parent,
 }
 
 static int
-open_parents (struct vd_disk *disk, const struct xd_open_opts *opts,
-              const struct vd_options *vopts)
+open_parents (struct vd_disk *disk, const struct xd_resolver *res,
+              const struct xd_open_opts *opts)
 {
   struct vd_layer *l = disk->top;
   char *chain[VD_MAX_CHAIN + 1];
@@ -848,28 +841,27 @@ open_parents (struct vd_disk *disk, const struct xd_open_opts *opts,
 
   chain[n++] = l->io->name;
   while (l->diff) {
-    char *path = l->kind == VD_VHDX ? find_vhdx_parent (l, opts)
-      : find_vhd_parent (l, opts);
-    if (path == NULL)
+    struct xd_io *pio = l->kind == VD_VHDX ? find_vhdx_parent (l, res)
+      : find_vhd_parent (l, res);
+    if (pio == NULL)
       goto out;
     for (i = 0; i < n; i++)
-      if (strcmp (chain[i], path) == 0) {
+      if (strcmp (chain[i], pio->name) == 0) {
         xd_error ("%s: parent %s makes a loop in the chain", l->io->name,
-                  path);
-        free (path);
+                  pio->name);
+        xd_io_close (pio);
         errno = EIO;
         goto out;
       }
-    if (n > VD_MAX_CHAIN) {
+    if (n > VD_MAX_CHAIN || opts->depth + n >= XD_MAX_CHAIN) {
       xd_error ("%s: parent chain is deeper than %d", disk->top->io->name,
                 VD_MAX_CHAIN);
-      free (path);
+      xd_io_close (pio);
       errno = EIO;
       goto out;
     }
-    l->parent = layer_open (path, opts, vopts);
-    free (path);
-    if (l->parent == NULL || check_parent (l, l->parent, vopts) == -1)
+    l->parent = layer_open (pio, opts);
+    if (l->parent == NULL || check_parent (l, l->parent, opts) == -1)
       goto out;
     l = l->parent;
     chain[n++] = l->io->name;
@@ -881,17 +873,18 @@ open_parents (struct vd_disk *disk, const struct xd_open_opts *opts,
 }
 
 struct vd_disk *
-vd_disk_open (const char *path, const struct xd_open_opts *opts,
-              const struct vd_options *vopts)
+vd_disk_open (struct xd_io *io, const struct xd_resolver *res,
+              const struct xd_open_opts *opts)
 {
   struct vd_disk *disk = calloc (1, sizeof *disk);
 
   if (disk == NULL) {
-    xd_error ("calloc: %m");
+    xd_error ("%s: calloc: %m", io->name);
+    xd_io_close (io);
     return NULL;
   }
-  disk->top = layer_open (path, opts, vopts);
-  if (disk->top == NULL || open_parents (disk, opts, vopts) == -1) {
+  disk->top = layer_open (io, opts);
+  if (disk->top == NULL || open_parents (disk, res, opts) == -1) {
     vd_disk_close (disk);
     return NULL;
   }

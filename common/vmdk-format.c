@@ -1,0 +1,146 @@
+/* xdisk: VMDK as a format driver (see xd-format.h).
+ *
+ * The read path is vmdk-read.c, the parsers vmdk-descriptor.c and
+ * vmdk-sparse.c; this file is what the registry and the plugins see.
+ */
+
+#include <config.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmdk-read.h"
+#include "xd-bytes.h"
+#include "xd-format.h"
+#include "xd-text.h"
+
+static bool
+has_sparse_magic (const uint8_t *head, size_t len)
+{
+  uint32_t magic;
+
+  if (len < 4)
+    return false;
+  magic = xd_le32 (head);
+  return magic == VMDK_MAGIC_KDMV || magic == VMDK_MAGIC_COWD ||
+    magic == VMDK_MAGIC_SESPARSE;
+}
+
+/* A text descriptor: small, and with the line VMware writes first or
+ * the createType key every descriptor has, near the start.
+ */
+static bool
+looks_like_descriptor (const uint8_t *head, size_t len, uint64_t size)
+{
+  if (size > VMDK_MAX_DESCRIPTOR || len == 0)
+    return false;
+  if (memchr (head, '\0', len) != NULL)
+    return false;
+  if (memmem (head, len, "# Disk DescriptorFile", 21) != NULL)
+    return true;
+  return memmem (head, len, "createType", 10) != NULL &&
+    (memmem (head, len, "RW ", 3) != NULL ||
+     memmem (head, len, "RDONLY ", 7) != NULL ||
+     memmem (head, len, "NOACCESS ", 9) != NULL);
+}
+
+static bool
+vmdk_probe (struct xd_io *io, const uint8_t *head, size_t len)
+{
+  return has_sparse_magic (head, len) ||
+    looks_like_descriptor (head, len, io->size);
+}
+
+static int
+vmdk_config (struct xd_open_opts *opts, const char *key, const char *value)
+{
+  int r;
+
+  if (strcmp (key, "ignore-parent-mismatch") == 0) {
+    r = xd_parse_bool (key, value);
+    if (r == -1)
+      return -1;
+    opts->ignore_parent_mismatch = r;
+    return 0;
+  }
+  return 1;
+}
+
+static void
+vmdk_dump (const char *prefix)
+{
+  printf ("%screate_types=monolithicSparse,monolithicFlat,"
+          "twoGbMaxExtentSparse,twoGbMaxExtentFlat,streamOptimized,vmfs,"
+          "vmfsThin,vmfsSparse,vmfsPreallocated,vmfsEagerZeroedThick,"
+          "vmfsRDM,vmfsRaw,custom,partitionedDevice\n", prefix);
+  printf ("%sextent_types=FLAT,SPARSE,ZERO,VMFS,VMFSSPARSE,VMFSRDM,"
+          "VMFSRAW\n", prefix);
+  printf ("%ssparse_versions=1,2,3\n", prefix);
+  printf ("%smax_chain_depth=%d\n", prefix, VMDK_MAX_CHAIN);
+  printf ("%smax_grain_sectors=%d\n", prefix, VMDK_MAX_GRAIN_SECTORS);
+  printf ("%ssesparse=no\n", prefix);
+}
+
+static void *
+vmdk_open (struct xd_io *io, const struct xd_resolver *res,
+           const struct xd_open_opts *opts)
+{
+  return vmdk_disk_open (io, res, opts);
+}
+
+static void
+vmdk_close (void *h)
+{
+  vmdk_disk_close (h);
+}
+
+static uint64_t
+vmdk_size (void *h)
+{
+  return ((struct vmdk_disk *) h)->size;
+}
+
+static uint32_t
+vmdk_preferred_block (void *h)
+{
+  return ((struct vmdk_disk *) h)->grain_bytes;
+}
+
+static int
+vmdk_pread (void *h, void *buf, uint32_t count, uint64_t offset)
+{
+  return vmdk_disk_read (h, buf, count, offset);
+}
+
+static int
+vmdk_extents (void *h, uint32_t count, uint64_t offset, bool req_one,
+              xd_extent_fn add, void *opaque)
+{
+  return vmdk_disk_extents (h, count, offset, req_one, add, opaque);
+}
+
+static char *
+vmdk_describe (void *h)
+{
+  return vmdk_disk_describe (h);
+}
+
+const struct xd_format xd_format_vmdk = {
+  .name = "vmdk",
+  .display = "VMDK",
+  .plugin = "vmdkx",
+  .probe = vmdk_probe,
+  .config = vmdk_config,
+  .config_help =
+    "ignore-parent-mismatch=true  Serve a snapshot whose parentCID does "
+    "not match its parent.",
+  .dump = vmdk_dump,
+  .open = vmdk_open,
+  .close = vmdk_close,
+  .size = vmdk_size,
+  .preferred_block = vmdk_preferred_block,
+  .pread = vmdk_pread,
+  .extents = vmdk_extents,
+  .describe = vmdk_describe,
+};

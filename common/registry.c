@@ -18,6 +18,7 @@
 extern const struct xd_format xd_format_vmdk;
 extern const struct xd_format xd_format_vhd;
 extern const struct xd_format xd_format_vhdx;
+extern const struct xd_format xd_format_qcow2;
 
 /* Probed in this order.  Formats with a magic number come first; the
  * VMDK text descriptor (recognised by its keywords) after them; raw,
@@ -25,6 +26,7 @@ extern const struct xd_format xd_format_vhdx;
  */
 const struct xd_format *const xd_formats[] = {
   &xd_format_vhdx,
+  &xd_format_qcow2,
   &xd_format_vhd,
   &xd_format_vmdk,
   &xd_format_raw,

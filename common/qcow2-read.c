@@ -499,6 +499,37 @@ backing_extents (struct qcow2_disk *d, uint64_t count, uint64_t offset,
   return 0;
 }
 
+/* Data clusters whose host bytes are a hole in the file (preallocated
+ * metadata, zeros written as holes) read as zeros: report them as
+ * allocated zeros, as qemu's map does.  Past the end of the file too.
+ */
+static int
+data_extents (struct qcow2_disk *d, uint64_t count, uint64_t offset,
+              uint64_t host, bool req_one, xd_extent_fn add, void *opaque)
+{
+  uint64_t run, n;
+  bool is_data;
+
+  while (count > 0) {
+    if (host >= d->data->size) {
+      is_data = false;
+      run = count;
+    }
+    else if (xd_io_allocation (d->data, host, &is_data, &run) == -1)
+      return -1;
+    n = xd_min_u64 (run, count);
+    if (add (opaque, offset, n,
+             is_data ? XD_EXTENT_DATA : XD_EXTENT_ZERO) == -1)
+      return -1;
+    if (req_one)
+      return 0;
+    offset += n;
+    host += n;
+    count -= n;
+  }
+  return 0;
+}
+
 static int
 qcow2_extents (void *hv, uint32_t count, uint64_t offset, bool req_one,
                xd_extent_fn add, void *opaque)
@@ -521,6 +552,8 @@ qcow2_extents (void *hv, uint32_t count, uint64_t offset, bool req_one,
       ret = add (opaque, offset, r.length, XD_EXTENT_ZERO);
       break;
     case RUN_DATA:
+      ret = data_extents (d, r.length, offset, r.host, req_one, add, opaque);
+      break;
     case RUN_COMPRESSED:
       ret = add (opaque, offset, r.length, XD_EXTENT_DATA);
       break;

@@ -345,11 +345,11 @@ qcow2_parse_header (const uint8_t *buf, size_t len, uint64_t file_size,
     return -1;
   if (h->header_length > 104 && len > 104)
     h->compression = buf[104];
+  if (check_geometry (name, file_size, h) == -1)
+    goto fail;
   if (h->header_length > len)
     bad ("header_length %" PRIu32 " is beyond the end of the file",
          h->header_length);
-  if (check_geometry (name, file_size, h) == -1)
-    goto fail;
   backing_off = xd_be64 (buf + 8);
   backing_size = xd_be32 (buf + 16);
   ext_end = xd_min_u64 (h->cluster_size, len);

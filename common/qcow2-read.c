@@ -234,25 +234,39 @@ read_backing (struct qcow2_disk *d, uint8_t *buf, uint64_t count,
   return 0;
 }
 
-/* Data clusters must start inside the file; a tail beyond its end reads
- * as zeros, as qemu reads it (a file cut short after its last write).
+/* Data clusters must lie inside the file, but the last one may be cut
+ * short by its end (a file truncated after its last write): those bytes
+ * read as zeros, as in qemu.  Returns the bytes of [HOST, HOST+COUNT)
+ * inside the file, or -1 after reporting.
  */
+static int64_t
+data_in_file (struct qcow2_disk *d, uint64_t count, uint64_t host,
+              uint64_t offset)
+{
+  struct xd_io *io = d->data;
+  uint64_t limit = io->size, end;
+
+  xd_round_up_overflow (io->size, d->h.cluster_size, &limit);
+  if (xd_add_overflow (host, count, &end) || end > limit) {
+    xd_error ("%s: guest offset %" PRIu64 ": data cluster at host offset "
+              "%" PRIu64 " (%" PRIu64 " bytes) is beyond the end of %s "
+              "(size %" PRIu64 ")", d->io->name, offset, host, count,
+              io->name, io->size);
+    errno = EIO;
+    return -1;
+  }
+  return host < io->size ? xd_min_u64 (count, io->size - host) : 0;
+}
+
 static int
 read_data (struct qcow2_disk *d, uint8_t *buf, uint64_t count, uint64_t host,
            uint64_t offset)
 {
-  struct xd_io *io = d->data;
-  uint64_t n;
+  int64_t n = data_in_file (d, count, host, offset);
 
-  if (host >= io->size) {
-    xd_error ("%s: guest offset %" PRIu64 ": data cluster at host offset "
-              "%" PRIu64 " is beyond the end of %s (size %" PRIu64 ")",
-              d->io->name, offset, host, io->name, io->size);
-    errno = EIO;
+  if (n == -1)
     return -1;
-  }
-  n = xd_min_u64 (count, io->size - host);
-  if (xd_io_read (io, buf, n, host, "data cluster") == -1)
+  if (n > 0 && xd_io_read (d->data, buf, n, host, "data cluster") == -1)
     return -1;
   memset (buf + n, 0, count - n);
   return 0;
@@ -501,7 +515,8 @@ backing_extents (struct qcow2_disk *d, uint64_t count, uint64_t offset,
 
 /* Data clusters whose host bytes are a hole in the file (preallocated
  * metadata, zeros written as holes) read as zeros: report them as
- * allocated zeros, as qemu's map does.  Past the end of the file too.
+ * allocated zeros, as qemu's map does; so do the bytes of the last
+ * cluster past the end of the file.
  */
 static int
 data_extents (struct qcow2_disk *d, uint64_t count, uint64_t offset,
@@ -510,6 +525,8 @@ data_extents (struct qcow2_disk *d, uint64_t count, uint64_t offset,
   uint64_t run, n;
   bool is_data;
 
+  if (data_in_file (d, count, host, offset) == -1)
+    return -1;
   while (count > 0) {
     if (host >= d->data->size) {
       is_data = false;

@@ -181,9 +181,10 @@ fuzz_run_fuzz_qcow2_disk_CFLAGS = $(FUZZ_RUN_CFLAGS)
 fuzz_run_fuzz_qcow2_disk_LDADD = $(FUZZ_RUN_LDADD) $(LIBZSTD_LIBS)
 
 if HAVE_FUZZ
+# The registry in libxdisk-fuzz.a pulls in the qcow2 reader everywhere.
+FUZZ_LIBS += $(LIBZSTD_LIBS)
 fuzz/fuzz-qcow2: $(srcdir)/fuzz/fuzz-qcow2.c $(FUZZ_DEPS)
-	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-qcow2.c $(FUZZ_LIBS) $(LIBZSTD_LIBS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-qcow2.c $(FUZZ_LIBS)
 fuzz/fuzz-qcow2-disk: $(srcdir)/fuzz/fuzz-qcow2-disk.c $(FUZZ_DEPS)
-	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-qcow2-disk.c $(FUZZ_LIBS) \
-	  $(LIBZSTD_LIBS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-qcow2-disk.c $(FUZZ_LIBS)
 endif

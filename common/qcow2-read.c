@@ -621,7 +621,6 @@ qcow2_dump (const char *prefix)
           ""
 #endif
           );
-  printf ("%sinflate=%s\n", prefix, xd_inflate_library ());
 }
 
 static void

@@ -428,7 +428,7 @@ inflate_cluster (struct qcow2_disk *d, uint64_t entry, uint8_t *out)
 #else
     xd_error ("%s: the image has zstd-compressed clusters, but this plugin "
               "was built without libzstd", d->io->name);
-    errno = ENOTSUP;
+    errno = EIO;
     return -1;
 #endif
   }
@@ -768,6 +768,12 @@ warn_features (struct qcow2_disk *d)
               "serving it read-only as qemu would, but data may be wrong",
               d->io->name);
   }
+#ifndef HAVE_LIBZSTD
+  if (d->h.compression == QCOW2_ZSTD)
+    xd_debug ("%s: compression type zstd, but this plugin was built "
+              "without libzstd: compressed clusters will fail to read",
+              d->io->name);
+#endif
   if (d->h.incompatible & QCOW2_INCOMPAT_DIRTY)
     xd_debug ("%s: the dirty bit is set (refcounts may be stale, which "
               "does not matter to a reader)", d->io->name);

@@ -30,8 +30,8 @@ load_block (void *opaque, uint64_t key, void *buf)
     memset ((char *) buf + len, 0, c->block_size - len);
   if (c->base->ops->pread (c->base, buf, len, off) == -1) {
     int err = errno ? errno : EIO;
-    xd_error ("%s: reading %zu bytes at offset %" PRIu64 ": %m",
-              c->base->name, len, off);
+    xd_error ("%s: reading %zu bytes at offset %" PRIu64 ": %s",
+              c->base->name, len, off, strerror (err));
     errno = err;
     return -1;
   }

@@ -58,15 +58,18 @@ if command -v lighttpd >/dev/null; then
     diff "$tmp/map.http" <(local_map "$name")
   done
   # A file cut short on the server: the client gets an error, not data.
-  url=http://127.0.0.1:$web_port/stream.vmdk
-  nbdkit -U - -r --filter="$(filter vmdkx)" curl url="$url" cache=1M \
-    --run 'nbdinfo --size "$uri" && cp '"$tmp/www/stream.vmdk $tmp"'/gone &&
-           truncate -s 64K '"$tmp/www/stream.vmdk"' &&
-           { nbdcopy --synchronous "$uri" '"$tmp"'/out 2>&1; echo "exit $?"; }' \
-    > "$tmp/gone.out" 2>&1 || :
-  cat "$tmp/gone.out"
-  grep -q 'exit 1' "$tmp/gone.out"
-  cp "$tmp/gone" "$tmp/www/stream.vmdk"
+  # (Not in the sanitizer build: see test-filters.sh.)
+  if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
+    url=http://127.0.0.1:$web_port/stream.vmdk
+    nbdkit -U - -r --filter="$(filter vmdkx)" curl url="$url" cache=1M \
+      --run 'nbdinfo --size "$uri" && cp '"$tmp/www/stream.vmdk $tmp"'/gone &&
+             truncate -s 64K '"$tmp/www/stream.vmdk"' &&
+             { nbdcopy --synchronous "$uri" '"$tmp"'/out 2>&1; echo "exit $?"; }' \
+      > "$tmp/gone.out" 2>&1 || :
+    cat "$tmp/gone.out"
+    grep -q 'exit 1' "$tmp/gone.out"
+    cp "$tmp/gone" "$tmp/www/stream.vmdk"
+  fi
 else
   echo "$0: lighttpd not installed: HTTP part skipped"
   http_skipped=1

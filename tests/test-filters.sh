@@ -80,34 +80,40 @@ for name in stream.vmdk dynamic.vhdx; do
   test "$got" = "$want"
 done
 
-# A transport that starts failing after the image was opened: the client
-# gets EIO, never data.  cache=1M keeps the filter's own block cache
-# smaller than the image, so reads do reach the layer below.
-trigger=$tmp/fail-now
-run='nbdinfo --size "$uri" && touch '"$trigger"' &&
-     { nbdcopy --synchronous "$uri" '"$tmp"'/out.raw 2> '"$tmp"'/copy.err;
-       echo "copy exit $?"; }'
-for name in stream.vmdk sparse.vmdk dynamic.vhd; do
+# A transport that fails: not in the sanitizer build, where nbdkit 1.32
+# hangs in exit (p11-kit's destructor, glibc's locale lock) once an
+# error message was printed with strerror, as the error filter's and the
+# transports' are (see tests/functions.sh).
+if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
+  # A transport that starts failing after the image was opened: the client
+  # gets EIO, never data.  cache=1M keeps the filter's own block cache
+  # smaller than the image, so reads do reach the layer below.
+  trigger=$tmp/fail-now
+  run='nbdinfo --size "$uri" && touch '"$trigger"' &&
+       { nbdcopy --synchronous "$uri" '"$tmp"'/out.raw 2> '"$tmp"'/copy.err;
+         echo "copy exit $?"; }'
+  for name in stream.vmdk sparse.vmdk dynamic.vhd; do
+    rm -f "$trigger"
+    through_filter diskx "$tmp/$name" --filter=error cache=1M \
+      error-pread=EIO error-pread-rate=100% error-file="$trigger" \
+      > "$tmp/err.out"
+    cat "$tmp/err.out" "$tmp/copy.err"
+    grep -q 'copy exit 1' "$tmp/err.out"
+    grep -q 'Input/output error' "$tmp/copy.err"
+  done
   rm -f "$trigger"
-  through_filter diskx "$tmp/$name" --filter=error cache=1M \
-    error-pread=EIO error-pread-rate=100% error-file="$trigger" \
-    > "$tmp/err.out"
-  cat "$tmp/err.out" "$tmp/copy.err"
-  grep -q 'copy exit 1' "$tmp/err.out"
-  grep -q 'Input/output error' "$tmp/copy.err"
-done
-rm -f "$trigger"
 
-# The layer below failing from the start: the connection is refused with
-# the transport's error, and the next connection tries again.
-touch "$trigger"
-run='nbdinfo --size "$uri"; rm '"$trigger"'; nbdinfo --size "$uri"'
-through_filter vmdkx "$tmp/sparse.vmdk" --filter=error \
-  error-pread=EIO error-pread-rate=100% error-file="$trigger" \
-  > "$tmp/retry.out" 2> "$tmp/retry.err" || :
-cat "$tmp/retry.out" "$tmp/retry.err"
-grep -q 'Input/output error' "$tmp/retry.err"
-grep -qx 41943040 "$tmp/retry.out"
+  # The layer below failing from the start: the connection is refused with
+  # the transport's error, and the next connection tries again.
+  touch "$trigger"
+  run='nbdinfo --size "$uri"; rm '"$trigger"'; nbdinfo --size "$uri"'
+  through_filter vmdkx "$tmp/sparse.vmdk" --filter=error \
+    error-pread=EIO error-pread-rate=100% error-file="$trigger" \
+    > "$tmp/retry.out" 2> "$tmp/retry.err" || :
+  cat "$tmp/retry.out" "$tmp/retry.err"
+  grep -q 'Input/output error' "$tmp/retry.err"
+  grep -qx 41943040 "$tmp/retry.out"
+fi
 
 # Names outside the stream: refused, naming the file and the plugin form.
 qemu-img convert -q -f raw -O vmdk -o subformat=monolithicFlat "$raw" \

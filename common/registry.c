@@ -19,6 +19,7 @@ extern const struct xd_format xd_format_vmdk;
 extern const struct xd_format xd_format_vhd;
 extern const struct xd_format xd_format_vhdx;
 extern const struct xd_format xd_format_vdi;
+extern const struct xd_format xd_format_qcow2;
 
 /* Probed in this order.  Formats with a magic number come first; the
  * VMDK text descriptor (recognised by its keywords) after them; raw,
@@ -26,6 +27,7 @@ extern const struct xd_format xd_format_vdi;
  */
 const struct xd_format *const xd_formats[] = {
   &xd_format_vhdx,
+  &xd_format_qcow2,
   &xd_format_vhd,
   &xd_format_vdi,
   &xd_format_vmdk,

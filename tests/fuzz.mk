@@ -184,3 +184,27 @@ clean-fuzz:
 	rm -f fuzz/libxdisk-fuzz.a $(FUZZ_BINS)
 
 .PHONY: fuzz fuzz-seeds clean-fuzz
+
+# qcow2: the header parser and the whole-disk read path.
+FUZZ_TARGETS += fuzz-qcow2 fuzz-qcow2-disk
+FUZZ_BINS += fuzz/fuzz-qcow2 fuzz/fuzz-qcow2-disk
+check_PROGRAMS += fuzz/run-fuzz-qcow2 fuzz/run-fuzz-qcow2-disk
+
+fuzz_run_fuzz_qcow2_SOURCES = fuzz/fuzz-qcow2.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_qcow2_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_qcow2_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_qcow2_LDADD = $(FUZZ_RUN_LDADD) $(LIBZSTD_LIBS)
+
+fuzz_run_fuzz_qcow2_disk_SOURCES = fuzz/fuzz-qcow2-disk.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_qcow2_disk_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_qcow2_disk_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_qcow2_disk_LDADD = $(FUZZ_RUN_LDADD) $(LIBZSTD_LIBS)
+
+if HAVE_FUZZ
+# The registry in libxdisk-fuzz.a pulls in the qcow2 reader everywhere.
+FUZZ_LIBS += $(LIBZSTD_LIBS)
+fuzz/fuzz-qcow2: $(srcdir)/fuzz/fuzz-qcow2.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-qcow2.c $(FUZZ_LIBS)
+fuzz/fuzz-qcow2-disk: $(srcdir)/fuzz/fuzz-qcow2-disk.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-qcow2-disk.c $(FUZZ_LIBS)
+endif

@@ -5,7 +5,7 @@
  *         region START LENGTH NAME   a header or table (flip targets)
  *         cut OFFSET NAME            a structure boundary (truncations)
  *       for VMDK sparse and streamOptimized extents, VHD (dynamic,
- *       differencing, fixed), VHDX and VDI.  Only the first few grains and
+ *       differencing, fixed), VHDX, VDI and qcow2.  Only the first few grains and
  *       blocks are listed.  Written independently of common/: it reads
  *       the fixed fields of each format's headers and nothing else.
  *   mutate flip IN OUT SEED COUNT START:LENGTH...
@@ -312,6 +312,38 @@ vdi (void)
   }
 }
 
+/* ---- qcow2 ----------------------------------------------------------- */
+
+static void
+qcow2 (void)
+{
+  uint64_t cs = UINT64_C (1) << (BE (20, 4) & 31), hlen = BE (100, 4);
+  uint64_t l1 = BE (40, 8), l1_size = BE (36, 4), i, l2;
+  unsigned listed = 0;
+
+  if (BE (4, 4) == 2)
+    hlen = 72;
+  region (0, hlen, "header");
+  region (hlen, 512, "header extensions");
+  cut (hlen, "header extensions");
+  region (BE (8, 8), BE (16, 4), "backing file name");
+  region (l1, l1_size * 8, "L1 table");
+  cut (l1, "L1 table");
+  region (BE (48, 8), BE (56, 4) * cs, "refcount table");
+  cut (BE (48, 8), "refcount table");
+  region (BE (64, 8), 512, "snapshot table");
+  cut (BE (64, 8), "snapshot table");
+  for (i = 0; i < l1_size && i < 64 && listed < MAX_LISTED; i++) {
+    l2 = BE (l1 + i * 8, 8) & UINT64_C (0x00fffffffffffe00);
+    if (l2 == 0)
+      continue;
+    region (l2, cs, "L2 table");
+    cut (l2, "L2 table");
+    cut (l2 + cs, "L2 table end");
+    listed++;
+  }
+}
+
 static int
 layout (const char *path)
 {
@@ -320,6 +352,8 @@ layout (const char *path)
     vmdk ();
   else if (img_size >= 8 && memcmp (img, "vhdxfile", 8) == 0)
     vhdx ();
+  else if (img_size >= 104 && memcmp (img, "QFI\xfb", 4) == 0)
+    qcow2 ();
   else if (img_size >= 512 && memcmp (img, "conectix", 8) == 0)
     vhd (0);
   else if (img_size >= 512 && memcmp (img + img_size - 512, "conectix", 8) == 0)

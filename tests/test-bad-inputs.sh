@@ -30,6 +30,7 @@ make_tmpdir
 cd "$tmp"
 
 plugins="vmdkx vhdx vdix diskx"
+[ -f "$(plugin qcow2x)" ] && plugins="$plugins qcow2x"
 # In the sanitizer build every nbdkit run costs half a second more (the
 # leak check at exit symbolizes the stacks lsan-nbdkit.supp matches), so
 # fewer flips are made there: one seed per table instead of two, three
@@ -149,6 +150,18 @@ python3 "$srcdir/vdi-mkdiff.py" write child.vdi 5000 3000 0x43
 python3 "$srcdir/vdi-mkdiff.py" write child.vdi $((7 * M)) 4096 0x44
 images="sparse.vmdk stream.vmdk snap.vmdk dyn.vhd child.vhd dyn.vhdx child.vhdx
         dyn.vdi child.vdi"
+if [ -f "$(plugin qcow2x)" ]; then
+  qemu-img create -q -f qcow2 -o cluster_size=4096 q.qcow2 8M
+  qemu-io -f qcow2 -c "write -P 0x41 0 100k" -c "write -z $M 64k" q.qcow2 \
+    >/dev/null
+  qemu-img snapshot -c s1 q.qcow2
+  qemu-io -f qcow2 -c "write -P 0x42 $((5 * M)) 64k" q.qcow2 >/dev/null
+  qemu-img convert -c -f qcow2 -O qcow2 q.qcow2 qz.qcow2
+  qemu-img create -q -f qcow2 -b q.qcow2 -F qcow2 -o extended_l2=on \
+    qtop.qcow2
+  qemu-io -f qcow2 -c "write -P 0x43 6000 3000" qtop.qcow2 >/dev/null
+  images="$images q.qcow2 qz.qcow2 qtop.qcow2"
+fi
 
 # The intact images are served (by their own plugin) without errors.
 for img in $images; do
@@ -173,7 +186,7 @@ for img in $images; do
   # Damaged copies keep their signature, so only the image's own plugin
   # gets past it (every plugin had its turn on the intact images), which
   # keeps the test well under a minute even in the sanitizer build.
-  case "$ext" in vmdk) own=vmdkx ;; vdi) own=vdix ;; *) own=vhdx ;; esac
+  case "$ext" in vmdk) own=vmdkx ;; vdi) own=vdix ;; qcow2) own=qcow2x ;; *) own=vhdx ;; esac
 
   # Flips: two seeds per header or table, four bytes each; then six
   # seeds spread over all of them at once (fewer with sanitizers).
@@ -201,7 +214,7 @@ for img in $images; do
 
   # A damaged parent under an intact child.
   case "$img" in
-    sparse.vmdk|dyn.vhd|dyn.vhdx|dyn.vdi)
+    sparse.vmdk|dyn.vhd|dyn.vhdx|dyn.vdi|q.qcow2)
       cp "$img" "$img.orig"
       "$mutate" flip "$img.orig" "$img" 77 8 "${ranges[@]}"
       case "$img" in
@@ -209,6 +222,7 @@ for img in $images; do
         dyn.vhd)     check "$tmp/good/child.vhd" "child.vhd over a flipped parent" $own ;;
         dyn.vhdx)    check "$tmp/good/child.vhdx" "child.vhdx over a flipped parent" $own ;;
         dyn.vdi)     check "$tmp/good/child.vdi" "child.vdi over a flipped parent" $own ;;
+        q.qcow2)     check "$tmp/good/qtop.qcow2" "qtop.qcow2 over a flipped parent" $own ;;
       esac
       mv "$img.orig" "$img"
       ;;

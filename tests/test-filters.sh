@@ -10,7 +10,7 @@ source "$srcdir/functions.sh"
 source "$srcdir/filter-functions.sh"
 set -e -x
 
-for f in vmdkx vhdx vdix diskx; do requires_filter $f; requires_plugin $f; done
+for f in vmdkx vhdx vdix qcow2x diskx; do requires_filter $f; requires_plugin $f; done
 requires qemu-img --version
 requires qemu-io --version
 requires nbdcopy --version
@@ -40,6 +40,10 @@ make_image dynamic.vhdx vhdx vhdx subformat=dynamic
 make_image fixed.vhdx vhdx vhdx subformat=fixed
 make_image dynamic.vdi vdix vdi
 make_image static.vdi vdix vdi static=on
+make_image plain.qcow2 qcow2x qcow2
+make_image subclusters.qcow2 qcow2x qcow2 cluster_size=16384,extended_l2=on
+qemu-img convert -q -c -f raw -O qcow2 "$raw" "$tmp/zlib.qcow2"
+own[zlib.qcow2]=qcow2x
 
 # Serve IMG through filter F over the file plugin; further --filter=
 # options go in front of the plugin, parameters after it.

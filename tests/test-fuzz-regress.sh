@@ -12,6 +12,7 @@ fuzz=$top_builddir/tests/fuzz
 seeds=$fuzz/seeds
 targets="fuzz-vmdk-descriptor fuzz-vmdk-sparse fuzz-vhd fuzz-vhdx
          fuzz-vmdk-disk fuzz-vhd-disk fuzz-vdi fuzz-vdi-disk"
+targets="$targets fuzz-qcow2 fuzz-qcow2-disk"
 
 if [ ! -d "$seeds" ] && qemu-img --version >/dev/null 2>&1; then
   make_tmpdir

@@ -9,9 +9,11 @@ TESTS += \
 	test-vmdk-corpus.sh \
 	test-vmdk-surface.sh \
 	test-vmdk-parallel.sh \
+	test-vmdk-sesparse.sh \
 	$(NULL)
 
 EXTRA_DIST += \
 	vmdk-functions.sh \
 	vmdk-stream-edit.py \
+	vmdk-mksesparse.py \
 	$(NULL)

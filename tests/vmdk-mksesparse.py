@@ -298,7 +298,8 @@ def corrupt(kind, path, states, present, table_index, slot_of, lay):
     elif kind == "journal":
         patch(path, lay.vh[0] * SECTOR + 24, "<Q", 1)
     elif kind == "gd-beyond-file":
-        patch(path, 128, "<Q", os.path.getsize(path) // SECTOR + 10)
+        # After the grains area (which reaches past the end of the file).
+        patch(path, 128, "<Q", lay.grains[0] + lay.grains[1] + 10)
     elif kind == "gd-too-small":
         patch(path, 136, "<Q", 0)
     elif kind == "areas-overlap":

@@ -10,6 +10,7 @@ TESTS += \
 	test-vmdk-surface.sh \
 	test-vmdk-parallel.sh \
 	test-vmdk-sesparse.sh \
+	test-vmdk-sesparse-bad.sh \
 	$(NULL)
 
 EXTRA_DIST += \

@@ -125,7 +125,7 @@ def grain_data(seed, g, state):
 
 def parent_cid(path):
     with open(path, "rb") as f:
-        m = re.search(rb"\nCID=([0-9a-fA-F]{8})", f.read(1 << 20))
+        m = re.search(rb"\nCID=([0-9a-fA-F]{1,8})\s", f.read(1 << 20))
     if not m:
         raise SystemExit("%s: no CID found" % path)
     return m.group(1).decode()

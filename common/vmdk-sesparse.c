@@ -220,8 +220,11 @@ vmdk_load_se_gd (struct xd_io *io, const struct vmdk_sparse *sp,
   /* vmdk_parse_sesparse checked the n entries lie in the file. */
   raw = malloc (n ? n * 8 : 1);
   gd = calloc (n ? n : 1, sizeof *gd);
-  if (raw == NULL || gd == NULL)
+  if (raw == NULL || gd == NULL) {
+    xd_error ("%s: cannot allocate the seSparse grain directory: %m",
+              io->name);
     goto fail;
+  }
   if (xd_io_read (io, raw, n * 8, sp->gd_offset * VMDK_SECTOR,
                   "seSparse grain directory") == -1)
     goto fail;
@@ -235,7 +238,6 @@ vmdk_load_se_gd (struct xd_io *io, const struct vmdk_sparse *sp,
  fail:
   free (raw);
   free (gd);
-  errno = EIO;
   return -1;
 }
 

@@ -28,14 +28,16 @@ has_sparse_magic (const uint8_t *head, size_t len)
 }
 
 /* A text descriptor: small, and with the line VMware writes first or
- * the createType key every descriptor has, near the start.
+ * the createType key every descriptor has, near the start.  Only the
+ * text before the first NUL counts (qemu pads descriptors with NULs).
  */
 static bool
 looks_like_descriptor (const uint8_t *head, size_t len, uint64_t size)
 {
-  if (size > VMDK_MAX_DESCRIPTOR || len == 0)
+  if (size > VMDK_MAX_DESCRIPTOR)
     return false;
-  if (memchr (head, '\0', len) != NULL)
+  len = strnlen ((const char *) head, len);
+  if (len == 0)
     return false;
   if (memmem (head, len, "# Disk DescriptorFile", 21) != NULL)
     return true;

@@ -21,16 +21,9 @@
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
-#include "xd-format.h"
+#include "xd-glue-common.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
-
-extern const struct xd_format *const *const xd_glue_formats;
-extern const char *const xd_glue_name;
-/* The options the formats are opened with, filled in by the parameters;
- * a plugin may set more from a constructor (its debug flags).
- */
-extern struct xd_open_opts xd_glue_opts;
 
 extern void xd_glue_load (void);
 extern void xd_glue_unload (void);
@@ -55,7 +48,8 @@ extern const char *xd_glue_export_description (void *handle);
   "file=<FILENAME>     (required) The disk image to serve.\n" \
   "allow-external-files=false|true|DIR[:DIR...]\n" \
   "                    Files the image may refer to outside its directory.\n" \
-  "cache=<SIZE>        Memory for cached metadata tables (default 32M)."
+  "cache=<SIZE>        Memory for cached metadata tables (default 32M).\n" \
+  "format=<NAME>       Open the file as this format, not the detected one."
 
 #define XD_REGISTER_PLUGIN(NAME, LONGNAME, FORMATS, HELP)               \
   const struct xd_format *const *const xd_glue_formats = (FORMATS);     \

@@ -6,6 +6,8 @@
 TESTS += \
 	test-path-policy.sh \
 	test-bad-inputs.sh \
+	test-format-hint.sh \
+	test-diskx.sh \
 	$(NULL)
 
 # mutate: the damaged-image generator for test-bad-inputs.sh.
@@ -18,3 +20,12 @@ EXTRA_DIST += \
 	lsan-nbdkit.supp \
 	run-sanitizers \
 	$(NULL)
+
+# The filters (filters/NAME): over the file plugin, and over real
+# transports (curl against lighttpd, ssh against sshd, both started by
+# the tests on 127.0.0.1).
+TESTS += \
+	test-filters.sh \
+	test-filter-transports.sh \
+	$(NULL)
+EXTRA_DIST += filter-functions.sh

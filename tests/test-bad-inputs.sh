@@ -16,6 +16,7 @@ set -e -x
 
 requires_plugin vmdkx
 requires_plugin vhdx
+requires_plugin diskx
 requires qemu-img --version
 requires qemu-io --version
 requires nbdcopy --version
@@ -27,7 +28,7 @@ requires test -x "$mkdiff"
 make_tmpdir
 cd "$tmp"
 
-plugins="vmdkx vhdx"
+plugins="vmdkx vhdx diskx"
 # In the sanitizer build every nbdkit run costs half a second more (the
 # leak check at exit symbolizes the stacks lsan-nbdkit.supp matches), so
 # fewer flips are made there: one seed per table instead of two, three

@@ -1,0 +1,22 @@
+/* xdisk vhdx filter: Microsoft VHD and VHDX decoded from the layer
+ * below, told apart by signature.
+ *
+ * All of VHD and VHDX is in common/vhd*.c; the filter is its format
+ * list.
+ */
+
+#include <config.h>
+
+#include "xd-filter-glue.h"
+
+extern const struct xd_format xd_format_vhd;
+extern const struct xd_format xd_format_vhdx;
+
+static const struct xd_format *const vhdx_formats[] = {
+  &xd_format_vhdx, &xd_format_vhd, NULL
+};
+
+XD_REGISTER_FILTER ("vhdx", "Microsoft VHD and VHDX decoding filter",
+                    vhdx_formats,
+                    "\nsize=current|geometry|auto  Which VHD footer size to "
+                    "serve.")

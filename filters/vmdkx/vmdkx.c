@@ -1,0 +1,18 @@
+/* xdisk vmdkx filter: VMware VMDK decoded from the layer below.
+ *
+ * All of VMDK is in common/vmdk-*.c; the filter is its format list.
+ */
+
+#include <config.h>
+
+#include "xd-filter-glue.h"
+
+extern const struct xd_format xd_format_vmdk;
+
+static const struct xd_format *const vmdkx_formats[] = {
+  &xd_format_vmdk, NULL
+};
+
+XD_REGISTER_FILTER ("vmdkx", "VMware VMDK decoding filter", vmdkx_formats,
+                    "\nignore-parent-mismatch=true  (no parents through a "
+                    "filter: ignored)")

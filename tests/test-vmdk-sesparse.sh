@@ -10,6 +10,7 @@ source "$srcdir/vmdk-functions.sh"
 set -e -x
 
 requires_plugin vmdkx
+requires_plugin diskx
 requires python3 --version
 requires qemu-img --version
 requires qemu-io --version
@@ -73,6 +74,9 @@ $gen --seed 3 --parent base.vmdk --parent-raw base.raw --parent-map base.map \
   snap1.vmdk snap1-sesparse.vmdk snap1.raw snap1.map
 grep -q parentFileNameHint snap1.vmdk
 check snap1.vmdk snap1.raw snap1.map
+# diskx detects the snapshot as a VMDK.
+serve_to_raw diskx snap1.vmdk diskx.raw
+cmp diskx.raw snap1.raw
 # ... and a second snapshot over the first (a chain of three).
 served_map snap1.vmdk > snap1.served-map
 $gen --seed 4 --parent snap1.vmdk --parent-raw snap1.raw \

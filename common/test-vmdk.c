@@ -74,8 +74,12 @@ START_TEST (test_desc_errors)
   ck_assert_ptr_nonnull (strstr (last_error, "overflows"));
   ck_assert_int_eq (parse ("RW 10 FLAT \"a\n", &d), -1);
   ck_assert_ptr_nonnull (strstr (last_error, "descriptor line 1"));
-  ck_assert_int_eq (parse ("RW 10 SESPARSE \"a\"\n", &d), -1);
-  ck_assert_ptr_nonnull (strstr (last_error, "seSparse"));
+  ck_assert_int_eq (parse ("RW 10 SESPARSE \"a\" 5\n", &d), -1);
+  ck_error_has ("only allowed for flat extents");
+  ck_assert_int_eq (parse ("RW 10 SESPARSE \"a-sesparse.vmdk\"\n", &d), 0);
+  ck_assert_int_eq (d.extents[0].kind, VMDK_SESPARSE);
+  ck_assert_str_eq (vmdk_kind_name (d.extents[0].kind), "SESPARSE");
+  vmdk_descriptor_free (&d);
   ck_assert_int_eq (parse ("version=7\nRW 10 ZERO\n", &d), -1);
   ck_assert_ptr_nonnull (strstr (last_error, "version"));
   ck_assert_int_eq (errno, EIO);
@@ -276,7 +280,7 @@ START_TEST (test_stream_walk)
 }
 END_TEST
 
-START_TEST (test_cowd_and_sesparse)
+START_TEST (test_cowd)
 {
   static unsigned char img[4096];
   struct vmdk_sparse sp;
@@ -298,10 +302,191 @@ START_TEST (test_cowd_and_sesparse)
   xd_put_le32 (img + 16, 1);
   ck_assert_int_eq (read_header (img, sizeof img, &sp), -1);
   ck_assert_ptr_nonnull (strstr (last_error, "numGDEntries"));
-  memset (img, 0, 8);
-  xd_put_le32 (img, VMDK_MAGIC_SESPARSE);
-  ck_assert_int_eq (read_header (img, sizeof img, &sp), -1);
-  ck_assert_ptr_nonnull (strstr (last_error, "seSparse is not supported"));
+}
+END_TEST
+
+/* A small seSparse extent: capacity 2 grain tables' worth (64 MiB),
+ * volatile header at sector 1, grain directory at 2, grain tables area
+ * at 8 (2 tables), grains area at 136 (8 grains).
+ */
+#define SE_GT 8
+#define SE_GRAINS 136
+#define SE_SIZE (SE_GRAINS * 512 + 8 * 4096)
+static unsigned char se_img[SE_SIZE];
+
+static void
+make_sesparse (void)
+{
+  unsigned char *h = se_img, *v = se_img + 512;
+
+  memset (se_img, 0, sizeof se_img);
+  xd_put_le64 (h, 0xcafebabe);
+  xd_put_le64 (h + 8, UINT64_C (0x200000001));
+  xd_put_le64 (h + 16, 2 * 4096 * 8);
+  xd_put_le64 (h + 24, 8);
+  xd_put_le64 (h + 32, 64);
+  xd_put_le64 (h + 80, 1);              /* volatile header */
+  xd_put_le64 (h + 88, 1);
+  xd_put_le64 (h + 128, 2);             /* grain directory */
+  xd_put_le64 (h + 136, 1);
+  xd_put_le64 (h + 144, SE_GT);         /* grain tables */
+  xd_put_le64 (h + 152, 128);
+  xd_put_le64 (h + 192, SE_GRAINS);     /* grains */
+  xd_put_le64 (h + 200, 64);
+  xd_put_le64 (v, 0xcafecafe);
+  /* GD entry 1 -> grain table 0; entry 0 unallocated. */
+  xd_put_le64 (se_img + 2 * 512 + 8, UINT64_C (0x1000000000000000));
+}
+
+static int
+se_header (struct vmdk_sparse *sp)
+{
+  return read_header (se_img, sizeof se_img, sp);
+}
+
+/* Set one header field, expect a refusal naming WORD, then restore. */
+static void
+se_reject (size_t off, uint64_t val, const char *word)
+{
+  struct vmdk_sparse sp;
+  uint64_t old = xd_le64 (se_img + off);
+
+  xd_put_le64 (se_img + off, val);
+  ck_assert_int_eq (se_header (&sp), -1);
+  ck_assert_int_eq (errno, EIO);
+  ck_error_has ("s.vmdk");
+  ck_error_has (word);
+  xd_put_le64 (se_img + off, old);
+  ck_assert_int_eq (se_header (&sp), 0);
+}
+
+START_TEST (test_sesparse_header)
+{
+  struct vmdk_sparse sp;
+
+  make_sesparse ();
+  ck_assert_int_eq (se_header (&sp), 0);
+  ck_assert (sp.sesparse);
+  ck_assert (!sp.cowd);
+  ck_assert_uint_eq (sp.grain_sectors, 8);
+  ck_assert_uint_eq (sp.gtes_per_gt, 4096);
+  ck_assert_uint_eq (sp.nr_grains, 8192);
+  ck_assert_uint_eq (sp.nr_gd_entries, 2);
+  ck_assert_uint_eq (sp.gd_offset, 2);
+  ck_assert_uint_eq (sp.nr_gts, 2);
+  ck_assert_uint_eq (sp.nr_slots, 8);
+  se_reject (0, UINT64_C (0x1cafebabe), "magic");
+  se_reject (8, UINT64_C (0x200000002), "version");
+  se_reject (8, 1, "version");
+  se_reject (24, 16, "grain size");
+  se_reject (32, 32, "grain table size");
+  se_reject (40, 4, "flags");
+  se_reject (72, 1, "reserved field 4");
+  se_reject (300, 1, "padding");
+  se_reject (16, UINT64_MAX, "capacity");
+  se_reject (80, 0, "overlaps the constant header");
+  se_reject (80, SE_SIZE / 512, "volatile header at sector");
+  se_reject (88, 0, "volatile header size is 0");
+  se_reject (128, UINT64_MAX, "absurd");
+  se_reject (136, UINT64_MAX / 512, "absurd");
+  se_reject (136, 0, "too small");
+  se_reject (128, SE_SIZE / 512 - 0, "grain directory at sector");
+  se_reject (144, 2, "overlaps");
+  se_reject (192, SE_GT + 100, "overlaps");
+  se_reject (512, 0xcafebabe, "volatile header magic");
+  se_reject (512 + 24, 1, "replayJournal");
+  se_reject (512 + 32, 1, "volatile header padding");
+  /* A truncated constant header. */
+  ck_assert_int_eq (read_header (se_img, 300, &sp), -1);
+  ck_error_has ("truncated");
+}
+END_TEST
+
+static int
+se_decode (const struct vmdk_sparse *sp, uint64_t grain, uint64_t gte,
+           enum vmdk_grain_state *st, uint64_t *sector)
+{
+  struct xd_io *io = xd_io_open_memory (se_img, sizeof se_img, "s.vmdk");
+  int r;
+
+  ck_assert_ptr_nonnull (io);
+  r = vmdk_se_decode_gte (io, sp, grain, gte, st, sector);
+  xd_io_close (io);
+  return r;
+}
+
+START_TEST (test_sesparse_gd_gte)
+{
+  struct vmdk_sparse sp;
+  enum vmdk_grain_state st;
+  uint64_t sector = 0;
+  struct xd_io *io;
+  uint32_t *gd = NULL;
+  unsigned char *gde = se_img + 2 * 512 + 8;
+
+  make_sesparse ();
+  ck_assert_int_eq (se_header (&sp), 0);
+  io = xd_io_open_memory (se_img, sizeof se_img, "s.vmdk");
+  ck_assert_ptr_nonnull (io);
+  ck_assert_int_eq (vmdk_load_gd (io, &sp, &gd), 0);
+  ck_assert_uint_eq (gd[0], 0);
+  ck_assert_uint_eq (gd[1], 1);
+  ck_assert_uint_eq (vmdk_se_gt_offset (&sp, gd[1]), SE_GT * 512);
+  free (gd);
+  /* Grain table 1 of the area. */
+  xd_put_le64 (gde, UINT64_C (0x1000000000000001));
+  ck_assert_int_eq (vmdk_load_se_gd (io, &sp, &gd), 0);
+  ck_assert_uint_eq (vmdk_se_gt_offset (&sp, gd[1]), (SE_GT + 64) * 512);
+  free (gd);
+  /* Bad entries: the type, the index. */
+  xd_put_le64 (gde, UINT64_C (0x2000000000000000));
+  ck_assert_int_eq (vmdk_load_se_gd (io, &sp, &gd), -1);
+  ck_error_has ("grain directory entry 1");
+  ck_error_has ("not a grain table");
+  xd_put_le64 (gde, UINT64_C (0x1000000100000000));
+  ck_assert_int_eq (vmdk_load_se_gd (io, &sp, &gd), -1);
+  xd_put_le64 (gde, UINT64_C (0x1000000000000002));
+  ck_assert_int_eq (vmdk_load_se_gd (io, &sp, &gd), -1);
+  ck_error_has ("outside the grain tables area");
+  xd_io_close (io);
+
+  /* Grain table entries. */
+  ck_assert_int_eq (se_decode (&sp, 5, 0, &st, &sector), 0);
+  ck_assert_int_eq (st, VMDK_GRAIN_UNALLOCATED);
+  ck_assert_int_eq (se_decode (&sp, 5, UINT64_C (0x1000000000000000), &st,
+                               &sector), 0);
+  ck_assert_int_eq (st, VMDK_GRAIN_ZERO);
+  ck_assert_int_eq (se_decode (&sp, 5, UINT64_C (0x2000000000000000), &st,
+                               &sector), 0);
+  ck_assert_int_eq (st, VMDK_GRAIN_ZERO);
+  ck_assert_int_eq (se_decode (&sp, 5, UINT64_C (0x3000000000000000), &st,
+                               &sector), 0);
+  ck_assert_int_eq (st, VMDK_GRAIN_DATA);
+  ck_assert_uint_eq (sector, SE_GRAINS);
+  /* Slot 7: its low 12 bits sit in bits 48..59. */
+  ck_assert_int_eq (se_decode (&sp, 5, UINT64_C (0x3007000000000000), &st,
+                               &sector), 0);
+  ck_assert_uint_eq (sector, SE_GRAINS + 7 * 8);
+  /* Slot 4096 (bit 0): beyond the 8 slots of the area. */
+  ck_assert_int_eq (se_decode (&sp, 5, UINT64_C (0x3000000000000001), &st,
+                               &sector), -1);
+  ck_error_has ("grain 4096 of the grains area, which holds 8");
+  ck_assert_int_eq (se_decode (&sp, 5, UINT64_C (0x3008000000000000), &st,
+                               &sector), -1);
+  ck_assert_int_eq (se_decode (&sp, 5, UINT64_C (0x0000000000000001), &st,
+                               &sector), -1);
+  ck_error_has ("unallocated, but with other bits set");
+  ck_assert_int_eq (se_decode (&sp, 5, UINT64_C (0x4000000000000000), &st,
+                               &sector), -1);
+  ck_error_has ("unknown type 4");
+  ck_assert_int_eq (se_decode (&sp, 5, UINT64_C (0xf000000000000000), &st,
+                               &sector), -1);
+  ck_assert_int_eq (errno, EIO);
+  /* A grains area reaching past the end of the file. */
+  sp.nr_slots = 100;
+  ck_assert_int_eq (se_decode (&sp, 5, UINT64_C (0x3008000000000000), &st,
+                               &sector), -1);
+  ck_error_has ("beyond the end of the file");
 }
 END_TEST
 
@@ -320,7 +505,9 @@ main (void)
   tcase_add_test (tc, test_gd);
   tcase_add_test (tc, test_rgd_fallback);
   tcase_add_test (tc, test_stream_walk);
-  tcase_add_test (tc, test_cowd_and_sesparse);
+  tcase_add_test (tc, test_cowd);
+  tcase_add_test (tc, test_sesparse_header);
+  tcase_add_test (tc, test_sesparse_gd_gte);
   suite_add_tcase (s, tc);
   sr = srunner_create (s);
   srunner_run_all (sr, CK_NORMAL);

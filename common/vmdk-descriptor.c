@@ -28,6 +28,7 @@ vmdk_kind_name (enum vmdk_kind kind)
   case VMDK_SPARSE: return "SPARSE";
   case VMDK_ZERO: return "ZERO";
   case VMDK_VMFSSPARSE: return "VMFSSPARSE";
+  case VMDK_SESPARSE: return "SESPARSE";
   }
   return "?";
 }
@@ -120,7 +121,7 @@ parse_kind (const char *s, enum vmdk_kind *kind)
   else if (strcmp (s, "VMFSSPARSE") == 0)
     *kind = VMDK_VMFSSPARSE;
   else if (strcmp (s, "SESPARSE") == 0)
-    return -2;
+    *kind = VMDK_SESPARSE;
   else
     return -1;
   return 0;
@@ -158,8 +159,6 @@ parse_extent (const char *p, const char *end, const char *name,
   if (ext->sectors > UINT64_MAX / VMDK_SECTOR)
     desc_error ("extent size %" PRIu64 " sectors overflows", ext->sectors);
   r = parse_kind (kind, &ext->kind);
-  if (r == -2)
-    desc_error ("seSparse is not supported");
   if (r == -1)
     desc_error ("unknown extent type \"%s\"", kind);
   if (ext->kind != VMDK_ZERO) {

@@ -75,13 +75,13 @@ vmdk_dump (const char *prefix)
   printf ("%screate_types=monolithicSparse,monolithicFlat,"
           "twoGbMaxExtentSparse,twoGbMaxExtentFlat,streamOptimized,vmfs,"
           "vmfsThin,vmfsSparse,vmfsPreallocated,vmfsEagerZeroedThick,"
-          "vmfsRDM,vmfsRaw,custom,partitionedDevice\n", prefix);
+          "vmfsRDM,vmfsRaw,custom,partitionedDevice,seSparse\n", prefix);
   printf ("%sextent_types=FLAT,SPARSE,ZERO,VMFS,VMFSSPARSE,VMFSRDM,"
-          "VMFSRAW\n", prefix);
+          "VMFSRAW,SESPARSE\n", prefix);
   printf ("%ssparse_versions=1,2,3\n", prefix);
   printf ("%smax_chain_depth=%d\n", prefix, VMDK_MAX_CHAIN);
   printf ("%smax_grain_sectors=%d\n", prefix, VMDK_MAX_GRAIN_SECTORS);
-  printf ("%ssesparse=no\n", prefix);
+  printf ("%ssesparse=yes\n", prefix);
 }
 
 static void *

@@ -2,8 +2,9 @@
  *
  * A disk is a list of extents laid end to end (from the descriptor),
  * each FLAT (a range of a file), ZERO, or sparse (KDMV hosted sparse,
- * possibly streamOptimized, or a COWD redo log), plus an optional
- * parent disk that unallocated grains read from.
+ * possibly streamOptimized, a COWD redo log or an ESXi seSparse
+ * snapshot), plus an optional parent disk that unallocated grains read
+ * from.
  */
 
 #include <config.h>
@@ -44,6 +45,19 @@ load_gt (void *opaque, uint64_t key, void *buf)
   snprintf (what, sizeof what, "grain table %" PRIu64, key);
   return xd_io_read (e->io, buf, (size_t) e->sp.gtes_per_gt * 4,
                      (uint64_t) e->gd[key] * VMDK_SECTOR, what);
+}
+
+/* seSparse grain tables: 4096 entries of 64 bits. */
+static int
+load_se_gt (void *opaque, uint64_t key, void *buf)
+{
+  struct vmdk_extent *e = opaque;
+  char what[64];
+
+  snprintf (what, sizeof what, "seSparse grain table %" PRIu32,
+            e->gd[key] - 1);
+  return xd_io_read (e->io, buf, (size_t) e->sp.gtes_per_gt * 8,
+                     vmdk_se_gt_offset (&e->sp, e->gd[key]), what);
 }
 
 /* Grain tables of a footer-less stream, rebuilt from its markers:
@@ -135,7 +149,8 @@ open_sparse (struct vmdk_extent *e, const struct xd_open_opts *opts,
 
   if (vmdk_read_sparse_header (e->io, &e->sp) == -1)
     return -1;
-  e->kind = e->sp.cowd ? VMDK_VMFSSPARSE : VMDK_SPARSE;
+  e->kind = e->sp.sesparse ? VMDK_SESPARSE
+    : e->sp.cowd ? VMDK_VMFSSPARSE : VMDK_SPARSE;
   e->grain_bytes = e->sp.grain_sectors * VMDK_SECTOR;
   if (e->sp.gd_offset == 0 && e->sp.markers) {
     if (vmdk_index_stream (e->io, &e->sp, &e->stream) == -1)
@@ -152,7 +167,7 @@ open_sparse (struct vmdk_extent *e, const struct xd_open_opts *opts,
   else {
     if (vmdk_load_gd (e->io, &e->sp, &e->gd) == -1)
       return -1;
-    gt_size = (size_t) e->sp.gtes_per_gt * 4;
+    gt_size = (size_t) e->sp.gtes_per_gt * (e->sp.sesparse ? 8 : 4);
     n = xd_cache_entries_for (budget, gt_size, 4);
     e->gt_cache = xd_cache_new (gt_size, n);
     if (e->gt_cache == NULL)
@@ -297,11 +312,13 @@ read_descriptor (struct vmdk_disk *d, bool *text)
   d->desc.version = 1;
   d->desc.parent_cid = UINT32_MAX;
   d->desc.extents = calloc (1, sizeof *d->desc.extents);
-  d->desc.create_type = strdup (sp.cowd ? "vmfsSparse" : "monolithicSparse");
+  d->desc.create_type = strdup (sp.sesparse ? "seSparse"
+                                : sp.cowd ? "vmfsSparse" : "monolithicSparse");
   if (!d->desc.extents || !d->desc.create_type)
     goto out;
   d->desc.nr_extents = 1;
-  d->desc.extents[0].kind = sp.cowd ? VMDK_VMFSSPARSE : VMDK_SPARSE;
+  d->desc.extents[0].kind = sp.sesparse ? VMDK_SESPARSE
+    : sp.cowd ? VMDK_VMFSSPARSE : VMDK_SPARSE;
   d->desc.extents[0].sectors = sp.capacity;
   d->desc.extents[0].filename = strdup (d->path);
   if (!d->desc.extents[0].filename)
@@ -324,7 +341,7 @@ known_create_type (const char *t)
     "twoGbMaxExtentFlat", "streamOptimized", "vmfs", "vmfsThin",
     "vmfsSparse", "vmfsPreallocated", "vmfsEagerZeroedThick", "vmfsRDM",
     "vmfsRaw", "vmfsPassthroughRawDeviceMap", "vmfsRawDeviceMap",
-    "custom", "partitionedDevice", "fullDevice",
+    "custom", "partitionedDevice", "fullDevice", "seSparse",
   };
   size_t i;
 
@@ -493,8 +510,6 @@ vmdk_disk_close (struct vmdk_disk *d)
 
 /* ---- grain lookup ----------------------------------------------------- */
 
-enum grain_state { GRAIN_UNALLOCATED, GRAIN_ZERO, GRAIN_DATA };
-
 static bool
 grain_overlaps_metadata (const struct vmdk_extent *e, uint64_t sector)
 {
@@ -515,17 +530,37 @@ grain_overlaps_metadata (const struct vmdk_extent *e, uint64_t sector)
   return e->gd && off < gd_off + gd_len && gd_off < off + len;
 }
 
+/* Look up GRAIN of seSparse extent E. */
+static int
+lookup_se_grain (struct vmdk_extent *e, uint64_t grain,
+                 enum vmdk_grain_state *st, uint64_t *sector)
+{
+  const unsigned char *gt;
+  uint64_t gti = grain / e->sp.gtes_per_gt, gte;
+
+  if (e->gd[gti] == 0)
+    return 0;
+  gt = xd_cache_pin (e->gt_cache, gti, load_se_gt, e);
+  if (gt == NULL)
+    return -1;
+  gte = xd_le64 (gt + (grain % e->sp.gtes_per_gt) * 8);
+  xd_cache_unpin (e->gt_cache, gt);
+  return vmdk_se_decode_gte (e->io, &e->sp, grain, gte, st, sector);
+}
+
 /* Look up GRAIN of extent E: its state and, for data, its sector. */
 static int
-lookup_grain (struct vmdk_extent *e, uint64_t grain, enum grain_state *st,
-              uint64_t *sector)
+lookup_grain (struct vmdk_extent *e, uint64_t grain,
+              enum vmdk_grain_state *st, uint64_t *sector)
 {
   const unsigned char *gt;
   uint64_t gti, gte;
 
-  *st = GRAIN_UNALLOCATED;
+  *st = VMDK_GRAIN_UNALLOCATED;
   if (grain >= e->sp.nr_grains)
     return 0;
+  if (e->sp.sesparse)
+    return lookup_se_grain (e, grain, st, sector);
   if (e->streamed && e->stream.map) {
     gte = e->stream.map[grain];
   }
@@ -555,7 +590,7 @@ lookup_grain (struct vmdk_extent *e, uint64_t grain, enum grain_state *st,
    * 2); otherwise sector 1 is inside the header or descriptor.
    */
   if (gte == 1 && !e->sp.cowd && (e->sp.flags & VMDK_FLAG_ZERO_GTE)) {
-    *st = GRAIN_ZERO;
+    *st = VMDK_GRAIN_ZERO;
     return 0;
   }
   if (grain_overlaps_metadata (e, gte)) {
@@ -575,7 +610,7 @@ lookup_grain (struct vmdk_extent *e, uint64_t grain, enum grain_state *st,
     errno = EIO;
     return -1;
   }
-  *st = GRAIN_DATA;
+  *st = VMDK_GRAIN_DATA;
   *sector = gte;
   return 0;
 }
@@ -634,7 +669,7 @@ read_sparse (struct vmdk_disk *d, struct vmdk_extent *e, unsigned char *buf,
              uint64_t count, uint64_t rel)
 {
   struct run run = { .len = 0 };
-  enum grain_state st;
+  enum vmdk_grain_state st;
   uint64_t grain, inoff, n, sector = 0, foff;
 
   while (count > 0) {
@@ -646,7 +681,7 @@ read_sparse (struct vmdk_disk *d, struct vmdk_extent *e, unsigned char *buf,
     if (debug_grains && *debug_grains)
       xd_debug ("%s: grain %" PRIu64 " state %d sector %" PRIu64,
                 e->io->name, grain, st, sector);
-    if (st == GRAIN_DATA && !e->sp.compressed) {
+    if (st == VMDK_GRAIN_DATA && !e->sp.compressed) {
       foff = sector * VMDK_SECTOR + inoff;
       if (run.len && run.file_off + run.len == foff)
         run.len += n;
@@ -661,11 +696,11 @@ read_sparse (struct vmdk_disk *d, struct vmdk_extent *e, unsigned char *buf,
     else {
       if (flush_run (e, &run) == -1)
         return -1;
-      if (st == GRAIN_DATA) {
+      if (st == VMDK_GRAIN_DATA) {
         if (read_compressed (e, grain, sector, buf, inoff, n) == -1)
           return -1;
       }
-      else if (st == GRAIN_ZERO)
+      else if (st == VMDK_GRAIN_ZERO)
         memset (buf, 0, n);
       else if (read_parent (d, buf, n, e->start + rel) == -1)
         return -1;
@@ -811,7 +846,7 @@ static int
 sparse_extents (struct vmdk_disk *d, struct vmdk_extent *e, uint64_t count,
                 uint64_t rel, struct emitter *em)
 {
-  enum grain_state st;
+  enum vmdk_grain_state st;
   uint64_t grain, n, sector;
 
   while (count > 0 && !em->done) {
@@ -819,11 +854,11 @@ sparse_extents (struct vmdk_disk *d, struct vmdk_extent *e, uint64_t count,
     n = xd_min_u64 (count, e->grain_bytes - rel % e->grain_bytes);
     if (lookup_grain (e, grain, &st, &sector) == -1)
       return -1;
-    if (st == GRAIN_DATA) {
+    if (st == VMDK_GRAIN_DATA) {
       if (emit (em, n, XD_EXTENT_DATA) == -1)
         return -1;
     }
-    else if (st == GRAIN_ZERO) {
+    else if (st == VMDK_GRAIN_ZERO) {
       if (emit (em, n, XD_EXTENT_ZERO) == -1)
         return -1;
     }
@@ -902,7 +937,11 @@ vmdk_disk_describe (struct vmdk_disk *d)
   const struct vmdk_extent *e0 = &d->extents[0];
 
   human_size (d->size, size, sizeof size);
-  if (e0->kind == VMDK_SPARSE || e0->kind == VMDK_VMFSSPARSE) {
+  if (e0->kind == VMDK_SESPARSE) {
+    human_size (e0->grain_bytes, grain, sizeof grain);
+    snprintf (kinds, sizeof kinds, "SESPARSE, %s grains", grain);
+  }
+  else if (e0->kind == VMDK_SPARSE || e0->kind == VMDK_VMFSSPARSE) {
     human_size (e0->grain_bytes, grain, sizeof grain);
     snprintf (kinds, sizeof kinds, "%s%s v%" PRIu32 ", %s grains",
               e0->sp.cowd ? "COWD" : "SPARSE",

@@ -1,5 +1,5 @@
-/* xdisk: VMDK sparse extent headers (KDMV, COWD), grain directories and
- * streamOptimized marker walking.
+/* xdisk: VMDK sparse extent headers (KDMV, COWD; seSparse is in
+ * vmdk-sesparse.c), grain directories and streamOptimized marker walking.
  */
 
 #include <config.h>
@@ -163,8 +163,8 @@ vmdk_read_sparse_header (struct xd_io *io, struct vmdk_sparse *sp)
   magic = xd_le32 (h);
   if (magic == VMDK_MAGIC_COWD)
     return parse_cowd (io, h, sp);
-  if (magic == VMDK_MAGIC_SESPARSE || xd_le64 (h) == 0x00000000cafebabeULL)
-    bad ("seSparse is not supported");
+  if (magic == VMDK_MAGIC_SESPARSE)
+    return vmdk_parse_sesparse (io, h, sp);
   if (magic != VMDK_MAGIC_KDMV)
     bad ("bad magic 0x%08" PRIx32 ": not a VMDK sparse extent", magic);
   if (parse_kdmv (io, h, sp) == -1)
@@ -251,6 +251,9 @@ vmdk_load_gd (struct xd_io *io, struct vmdk_sparse *sp, uint32_t **gdp)
   uint32_t *gd;
   bool has_rgd = !sp->cowd && (sp->flags & VMDK_FLAG_REDUNDANT_GT) &&
     sp->rgd_offset != 0;
+
+  if (sp->sesparse)
+    return vmdk_load_se_gd (io, sp, gdp);
 
   /* 2^32 sectors of 512 bytes... nr_gd_entries is bounded by capacity,
    * which fits in 2^63 bytes, and grains >= 1 sector, GTs >= 1 entry:

@@ -1,6 +1,6 @@
 # VMDK parsing (included from common/Makefile.am).
 
-libxdisk_la_SOURCES += vmdk.h vmdk-descriptor.c vmdk-sparse.c \
+libxdisk_la_SOURCES += vmdk.h vmdk-descriptor.c vmdk-sparse.c vmdk-sesparse.c \
 	vmdk-read.h vmdk-read.c vmdk-format.c
 
 if HAVE_CHECK

@@ -9,9 +9,12 @@ TESTS += \
 	test-vmdk-corpus.sh \
 	test-vmdk-surface.sh \
 	test-vmdk-parallel.sh \
+	test-vmdk-sesparse.sh \
+	test-vmdk-sesparse-bad.sh \
 	$(NULL)
 
 EXTRA_DIST += \
 	vmdk-functions.sh \
 	vmdk-stream-edit.py \
+	vmdk-mksesparse.py \
 	$(NULL)

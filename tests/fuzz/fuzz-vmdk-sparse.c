@@ -1,7 +1,8 @@
 /* xdisk fuzz target: VMDK sparse extents read through an xd_io: the KDMV
  * and COWD headers (and the stream footer), the embedded descriptor, the
  * grain directory (and its redundant copy) with every grain table offset
- * checked, and the streamOptimized marker walk.
+ * checked, and the streamOptimized marker walk; seSparse constant and
+ * volatile headers, grain directory, and grain table entries decoded.
  *
  * The input is a sparse extent, or a bundle (fuzz.h) whose first file
  * is one.
@@ -11,9 +12,11 @@
 
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fuzz.h"
 #include "vmdk.h"
+#include "xd-bytes.h"
 #include "xd-math.h"
 
 static void
@@ -67,11 +70,80 @@ grain_directory (struct xd_io *io, struct vmdk_sparse *sp)
     return;
   if (sp->gd_offset == 0 || sp->gd_offset > io->size / VMDK_SECTOR)
     fz_fail ("grain directory loaded from sector %" PRIu64, sp->gd_offset);
-  for (i = 0; i < sp->nr_gd_entries; i++)
+  for (i = 0; i < sp->nr_gd_entries && sp->sesparse; i++)
+    if (gd[i] != 0 &&
+        (gd[i] > sp->nr_gts ||
+         vmdk_se_gt_offset (sp, gd[i]) + sp->gtes_per_gt * 8 > io->size))
+      fz_fail ("seSparse grain table %" PRIu32 " was accepted beyond the "
+               "area or the file", gd[i] - 1);
+  for (i = 0; i < sp->nr_gd_entries && !sp->sesparse; i++)
     if (gd[i] != 0 &&
         (uint64_t) gd[i] * VMDK_SECTOR + sp->gtes_per_gt * 4 > io->size)
       fz_fail ("grain table %" PRIu64 " at sector %" PRIu32 " was accepted "
                "beyond the end of the file", i, gd[i]);
+  free (gd);
+}
+
+/* Decode every entry of grain table GT (of seSparse grain directory
+ * entry I): an accepted grain lies in the grains area and the file.
+ */
+static void
+se_table (struct xd_io *io, const struct vmdk_sparse *sp, uint64_t i,
+          const unsigned char *gt)
+{
+  enum vmdk_grain_state st;
+  uint64_t j, grain, sector, bytes;
+  unsigned long before;
+  int r;
+
+  for (j = 0; j < sp->gtes_per_gt; j++) {
+    grain = i * sp->gtes_per_gt + j;
+    if (grain >= sp->nr_grains)
+      break;
+    before = fz_errors ();
+    r = vmdk_se_decode_gte (io, sp, grain, xd_le64 (gt + j * 8), &st,
+                            &sector);
+    fz_check_failure (r, before, "vmdk_se_decode_gte");
+    if (r == -1 || st != VMDK_GRAIN_DATA)
+      continue;
+    bytes = xd_min_u64 (4096, sp->capacity * VMDK_SECTOR - grain * 4096);
+    if (sector < sp->grains_offset ||
+        sector >= sp->grains_offset + sp->nr_slots * 8 ||
+        sector * VMDK_SECTOR + bytes > io->size)
+      fz_fail ("seSparse grain %" PRIu64 " accepted at sector %" PRIu64,
+               grain, sector);
+  }
+}
+
+/* The grain tables of an seSparse extent, a bounded number of them. */
+static void
+se_tables (struct xd_io *io, const struct vmdk_sparse *sp)
+{
+  unsigned long before = fz_errors ();
+  size_t gt_bytes = sp->gtes_per_gt * 8;
+  unsigned char *gt;
+  uint32_t *gd = NULL;
+  uint64_t i;
+  int r;
+
+  r = vmdk_load_se_gd (io, sp, &gd);
+  fz_check_failure (r, before, "vmdk_load_se_gd");
+  if (r == -1)
+    return;
+  gt = malloc (gt_bytes);
+  if (gt == NULL)
+    abort ();
+  for (i = 0; i < sp->nr_gd_entries; i += sp->nr_gd_entries / 16 + 1) {
+    if (gd[i] == 0)
+      continue;
+    before = fz_errors ();
+    r = xd_io_read (io, gt, gt_bytes, vmdk_se_gt_offset (sp, gd[i]),
+                    "seSparse grain table");
+    fz_check_failure (r, before, "seSparse grain table read");
+    if (r == 0)
+      se_table (io, sp, i, gt);
+  }
+  free (gt);
   free (gd);
 }
 
@@ -133,7 +205,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
      */
     gd_sp = sp;
     grain_directory (io, &gd_sp);
-    if (sp.gd_offset == 0 || sp.markers)
+    if (sp.sesparse)
+      se_tables (io, &sp);
+    else if (sp.gd_offset == 0 || sp.markers)
       stream (io, &sp);
   }
   xd_io_close (io);

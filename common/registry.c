@@ -14,6 +14,7 @@
 #include "xd-format.h"
 #include "xd-math.h"
 #include "xd-report.h"
+#include "xd-text.h"
 
 extern const struct xd_format xd_format_vmdk;
 extern const struct xd_format xd_format_vhd;
@@ -58,6 +59,21 @@ xd_detect (struct xd_io *io)
     if (xd_formats[i]->probe && xd_formats[i]->probe (io, head, len))
       return xd_formats[i];
   return &xd_format_raw;
+}
+
+int
+xd_config_parent_mismatch (struct xd_open_opts *opts, const char *key,
+                           const char *value)
+{
+  int r;
+
+  if (strcmp (key, "ignore-parent-mismatch") != 0)
+    return 1;
+  r = xd_parse_bool (key, value);
+  if (r == -1)
+    return -1;
+  opts->ignore_parent_mismatch = r;
+  return 0;
 }
 
 /* ---- raw: the file is the disk ---- */

@@ -110,10 +110,11 @@ xd_parse_bool (const char *key, const char *value)
 void
 xd_human_size (uint64_t v, char *out, size_t len)
 {
-  static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB" };
+  static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB",
+                                       "PiB", "EiB" };
   size_t u = 0;
 
-  while (u < 4 && v >= 1024 && v % 1024 == 0) {
+  while (u < 6 && v >= 1024 && v % 1024 == 0) {
     v /= 1024;
     u++;
   }

@@ -775,13 +775,9 @@ vdi_config (struct xd_open_opts *opts, const char *key, const char *value)
   char *path;
   int r;
 
-  if (strcmp (key, "ignore-parent-mismatch") == 0) {
-    r = xd_parse_bool (key, value);
-    if (r == -1)
-      return -1;
-    opts->ignore_parent_mismatch = r;
-    return 0;
-  }
+  r = xd_config_parent_mismatch (opts, key, value);
+  if (r != 1)
+    return r;
   if (strcmp (key, "parent") != 0)
     return 1;
   path = realpath (value, NULL);

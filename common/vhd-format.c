@@ -48,13 +48,9 @@ vhd_config (struct xd_open_opts *opts, const char *key, const char *value)
 {
   int r;
 
-  if (strcmp (key, "ignore-parent-mismatch") == 0) {
-    r = xd_parse_bool (key, value);
-    if (r == -1)
-      return -1;
-    opts->ignore_parent_mismatch = r;
-    return 0;
-  }
+  r = xd_config_parent_mismatch (opts, key, value);
+  if (r != 1)
+    return r;
   if (strcmp (key, "size") == 0) {
     if (strcmp (value, "auto") == 0)
       opts->vhd_size_mode = VHD_SIZE_AUTO;

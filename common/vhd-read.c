@@ -900,19 +900,6 @@ vd_disk_close (struct vd_disk *disk)
   }
 }
 
-static void
-human_size (uint64_t v, char *out, size_t len)
-{
-  static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB" };
-  size_t u = 0;
-
-  while (u < 4 && v >= 1024 && v % 1024 == 0) {
-    v /= 1024;
-    u++;
-  }
-  snprintf (out, len, "%" PRIu64 " %s", v, units[u]);
-}
-
 char *
 vd_disk_describe (struct vd_disk *disk)
 {
@@ -927,8 +914,8 @@ vd_disk_describe (struct vd_disk *disk)
   for (i = 4; i > 0 && (creator[i - 1] == ' ' || creator[i - 1] == 0); i--)
     creator[i - 1] = 0;
 
-  human_size (l->size, size, sizeof size);
-  human_size (l->block_size, block, sizeof block);
+  xd_human_size (l->size, size, sizeof size);
+  xd_human_size (l->block_size, block, sizeof block);
   if (l->kind == VD_VHDX) {
     char logs[48] = "";
     if (l->log_entries)

@@ -57,16 +57,7 @@ vmdk_probe (struct xd_io *io, const uint8_t *head, size_t len)
 static int
 vmdk_config (struct xd_open_opts *opts, const char *key, const char *value)
 {
-  int r;
-
-  if (strcmp (key, "ignore-parent-mismatch") == 0) {
-    r = xd_parse_bool (key, value);
-    if (r == -1)
-      return -1;
-    opts->ignore_parent_mismatch = r;
-    return 0;
-  }
-  return 1;
+  return xd_config_parent_mismatch (opts, key, value);
 }
 
 static void

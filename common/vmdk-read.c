@@ -19,6 +19,7 @@
 #include "xd-bytes.h"
 #include "xd-math.h"
 #include "xd-report.h"
+#include "xd-text.h"
 
 #define MAX_INFLATED_GRAINS 16
 
@@ -916,33 +917,19 @@ vmdk_disk_extents (struct vmdk_disk *d, uint64_t count, uint64_t offset,
 
 /* ---- description ------------------------------------------------------ */
 
-static void
-human_size (uint64_t bytes, char *out, size_t len)
-{
-  static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB",
-                                       "PiB", "EiB" };
-  unsigned u = 0;
-
-  while (u < 6 && bytes >= 1024 && bytes % 1024 == 0) {
-    bytes /= 1024;
-    u++;
-  }
-  snprintf (out, len, "%" PRIu64 " %s", bytes, units[u]);
-}
-
 char *
 vmdk_disk_describe (struct vmdk_disk *d)
 {
   char size[32], grain[32], kinds[96] = "", *r = NULL;
   const struct vmdk_extent *e0 = &d->extents[0];
 
-  human_size (d->size, size, sizeof size);
+  xd_human_size (d->size, size, sizeof size);
   if (e0->kind == VMDK_SESPARSE) {
-    human_size (e0->grain_bytes, grain, sizeof grain);
+    xd_human_size (e0->grain_bytes, grain, sizeof grain);
     snprintf (kinds, sizeof kinds, "SESPARSE, %s grains", grain);
   }
   else if (e0->kind == VMDK_SPARSE || e0->kind == VMDK_VMFSSPARSE) {
-    human_size (e0->grain_bytes, grain, sizeof grain);
+    xd_human_size (e0->grain_bytes, grain, sizeof grain);
     snprintf (kinds, sizeof kinds, "%s%s v%" PRIu32 ", %s grains",
               e0->sp.cowd ? "COWD" : "SPARSE",
               e0->sp.compressed ? " compressed" : "", e0->sp.version, grain);

@@ -118,6 +118,13 @@ struct xd_open_opts {
   int *vmdk_debug_grains;       /* vmdkx -D vmdkx.grains=1, may be NULL */
 };
 
+/* The parameter every format with parents shares:
+ * ignore-parent-mismatch=true.  0 if KEY is it, 1 if not, -1 on a bad
+ * value (reported).
+ */
+extern int xd_config_parent_mismatch (struct xd_open_opts *opts,
+                                      const char *key, const char *value);
+
 /* ---- format drivers ---- */
 
 /* Bytes of the head of a file given to probe functions. */

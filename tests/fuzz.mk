@@ -25,7 +25,7 @@ FUZZ_CPPFLAGS = \
 	$(NULL)
 FUZZ_RUN_CFLAGS = $(ZLIB_CFLAGS) $(LIBDEFLATE_CFLAGS) $(WARNINGS_CFLAGS)
 FUZZ_RUN_LDADD = $(top_builddir)/common/libxdisk.la $(ZLIB_LIBS) \
-	$(LIBDEFLATE_LIBS) -lpthread
+	$(LIBDEFLATE_LIBS) $(NETTLE_LIBS) $(LIBXXHASH_LIBS) -lpthread
 FUZZ_RUN_SOURCES = fuzz/fuzz.h fuzz/fuzz-common.c fuzz/run-inputs.c
 
 TESTS += test-fuzz-regress.sh
@@ -131,7 +131,8 @@ FUZZ_DEPS = $(FUZZ_LIB) $(srcdir)/fuzz/fuzz.h $(srcdir)/fuzz/fuzz-common.c \
 	$(srcdir)/fuzz/ubsan-ignore.txt
 FUZZ_LINK = $(AM_V_CCLD)$(CLANG) $(FUZZ_CLANG_FLAGS) -fsanitize=fuzzer \
 	-o $@ $(srcdir)/fuzz/fuzz-common.c
-FUZZ_LIBS = $(FUZZ_LIB) $(ZLIB_LIBS) $(LIBDEFLATE_LIBS) -lpthread
+FUZZ_LIBS = $(FUZZ_LIB) $(ZLIB_LIBS) $(LIBDEFLATE_LIBS) $(NETTLE_LIBS) \
+	$(LIBXXHASH_LIBS) -lpthread
 
 fuzz/fuzz-vmdk-descriptor: $(srcdir)/fuzz/fuzz-vmdk-descriptor.c $(FUZZ_DEPS)
 	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vmdk-descriptor.c $(FUZZ_LIBS)

@@ -409,6 +409,12 @@ xd_tar_walk (struct xd_io *io, xd_tar_fn fn, void *opaque)
 
 /* ---- probing ---- */
 
+bool
+xd_tar_header_valid (const uint8_t *block)
+{
+  return !is_zero_block (block) && checksum_ok (block);
+}
+
 struct first {
   char *name;
 };

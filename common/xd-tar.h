@@ -59,6 +59,9 @@ extern int xd_tar_walk (struct xd_io *io, xd_tar_fn fn, void *opaque);
 extern bool xd_tar_probe_first (struct xd_io *io, const uint8_t *head,
                                 size_t len, const char *suffix, bool exact);
 
+/* True if BLOCK (512 bytes) is a tar header with a valid checksum. */
+extern bool xd_tar_header_valid (const uint8_t *block);
+
 /* The name of the first member of an archive, or NULL (quiet). */
 extern char *xd_tar_first_name (struct xd_io *io);
 

@@ -258,8 +258,10 @@ struct xva {
   bool have_first;
   size_t current;               /* VDI whose run of chunks is open */
   bool in_run;
-  struct chunk *pending;        /* waits for its checksum member */
-  size_t pending_vdi;
+  bool expect;                  /* a chunk file waits for its checksum */
+  uint32_t expect_num;
+  size_t expect_vdi;
+  struct chunk *pending;        /* that chunk, NULL for a keep-alive */
   bool saw_xml;
   /* Serving. */
   size_t chosen;
@@ -299,21 +301,26 @@ take_checksum (struct xva *x, const char *name, uint64_t offset,
 {
   struct chunk *c = x->pending;
   const char *dot = strrchr (name, '.');
+  uint8_t kind;
 
   x->pending = NULL;
+  x->expect = false;
   if (dot && strcmp (dot, ".checksum") == 0) {
     if (size != 40)
       return bad (x, name, "a .checksum member must hold 40 hex digits");
-    c->kind = CSUM_SHA1;
+    kind = CSUM_SHA1;
   }
   else if (dot && strcmp (dot, ".xxhash") == 0) {
     if (size != 16)
       return bad (x, name, "an .xxhash member must hold 16 hex digits");
-    c->kind = CSUM_XXH;
+    kind = CSUM_XXH;
   }
   else
     return bad (x, name, "unknown checksum kind");
-  c->csum = offset;
+  if (c) {                      /* not for a keep-alive */
+    c->kind = kind;
+    c->csum = offset;
+  }
   return 0;
 }
 
@@ -354,9 +361,12 @@ place_chunk (struct xva *x, size_t k, const char *name, uint32_t number,
       xd_add_overflow (v->pos, len, &end) || end > size)
     return bad (x, name, "its data lies past the disk's virtual size");
   v->last = number;
+  x->expect = true;
+  x->expect_num = number;
+  x->expect_vdi = k;
+  x->pending = NULL;
   if (len == 0) {               /* a keep-alive */
     v->pos = end;
-    x->pending = NULL;
     return 0;
   }
   if (v->n == v->cap) {
@@ -376,7 +386,6 @@ place_chunk (struct xva *x, size_t k, const char *name, uint32_t number,
   c->len = (uint32_t) len;
   c->number = number;
   x->pending = c;
-  x->pending_vdi = k;
   v->pos = end;
   return 0;
 }
@@ -440,13 +449,15 @@ index_member (void *opaque, const char *name, bool safe XD_UNUSED,
     x->saw_xml = true;
     return read_meta (x, name, offset, size) == -1 ? -1 : 0;
   }
-  if (x->pending) {
-    char want[64];
-    size_t wl;
-    snprintf (want, sizeof want, "%s/%08" PRIu32 ".",
-              x->meta.vdis[x->pending_vdi].ref, x->pending->number);
-    wl = strlen (want);
-    if (strncmp (name, want, wl) == 0 && strchr (name + wl, '/') == NULL)
+  if (x->expect) {
+    const char *ref = x->meta.vdis[x->expect_vdi].ref;
+    size_t rl = strlen (ref);
+    char num8[16];
+    snprintf (num8, sizeof num8, "%08" PRIu32 ".", x->expect_num);
+    x->expect = false;
+    if (strncmp (name, ref, rl) == 0 && name[rl] == '/' &&
+        strncmp (name + rl + 1, num8, 9) == 0 &&
+        strchr (name + rl + 1, '/') == NULL)
       return take_checksum (x, name, offset, size);
     x->pending = NULL;          /* no checksum for it */
   }
@@ -478,22 +489,14 @@ static bool
 xva_probe (struct xd_io *io, const uint8_t *head, size_t len)
 {
   uint8_t out[XD_TAR_BLOCK];
-  struct xd_io *mem;
-  bool r;
 
   if (zstd_magic (head, len))
     return true;                /* refused at open, with a hint */
   if (xd_gzip_magic (head, len)) {
     if (xd_gzip_peek (head, len, out, sizeof out) != sizeof out)
       return false;
-    mem = xd_io_open_memory (out, sizeof out, "gzip head");
-    if (mem == NULL)
-      return false;
     /* Only the first header is there: check it alone. */
-    r = memcmp (out, "ova.xml", 8) == 0 &&
-      xd_tar_probe_first (mem, out, sizeof out, "ova.xml", true);
-    xd_io_close (mem);
-    return r;
+    return memcmp (out, "ova.xml", 8) == 0 && xd_tar_header_valid (out);
   }
   return xd_tar_probe_first (io, head, len, "ova.xml", true);
 }

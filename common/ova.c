@@ -89,7 +89,7 @@ xd_ovf_capacity (const char *cap, const char *units, uint64_t *bytes)
       mult = UINT64_C (1) << words[i].shift;
     else if (sscanf (units, "byte * %u^%u%c", &base, &exp, &rest) == 2 &&
              (base == 2 || base == 10 || base == 1024) && exp <= 64) {
-      while (exp-- > 0)
+      for (; exp > 0; exp--)
         if (xd_mul_overflow (mult, base, &mult))
           return -1;
     }

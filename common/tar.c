@@ -485,14 +485,15 @@ add_member (void *opaque, const char *name, bool safe, uint64_t offset,
     errno = EIO;
     return -1;
   }
-  if ((tar->n & (tar->n - 1)) == 0) {   /* 0, 1, 2, 4, ...: grow */
-    size_t cap = tar->n ? 2 * tar->n : 16;
+  if (tar->n == tar->cap) {
+    size_t cap = tar->cap ? 2 * tar->cap : 16;
     m = realloc (tar->members, cap * sizeof *m);
     if (m == NULL) {
       xd_error ("%s: realloc: %m", tar->io->name);
       return -1;
     }
     tar->members = m;
+    tar->cap = cap;
   }
   m = &tar->members[tar->n];
   m->name = strdup (name);

@@ -76,7 +76,7 @@ extern char *xd_tar_normalize (const char *name);
 struct xd_tar {
   struct xd_io *io;             /* the archive (a reference) */
   struct xd_tar_member *members;        /* archive order */
-  size_t n;
+  size_t n, cap;
   size_t *sorted;               /* indexes of members, by name */
 };
 

@@ -16,6 +16,10 @@ FUZZ_TARGETS = \
 	fuzz-vhdx \
 	fuzz-vmdk-disk \
 	fuzz-vhd-disk \
+	fuzz-tar \
+	fuzz-appliance-meta \
+	fuzz-gzip \
+	fuzz-appliance-disk \
 	$(NULL)
 
 FUZZ_CPPFLAGS = \
@@ -38,6 +42,10 @@ check_PROGRAMS += \
 	fuzz/run-fuzz-vhdx \
 	fuzz/run-fuzz-vmdk-disk \
 	fuzz/run-fuzz-vhd-disk \
+	fuzz/run-fuzz-tar \
+	fuzz/run-fuzz-appliance-meta \
+	fuzz/run-fuzz-gzip \
+	fuzz/run-fuzz-appliance-disk \
 	$(NULL)
 
 fuzz_fuzz_pack_SOURCES = fuzz/fuzz.h fuzz/fuzz-pack.c
@@ -78,6 +86,26 @@ fuzz_run_fuzz_vhd_disk_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_run_fuzz_vhd_disk_CFLAGS = $(FUZZ_RUN_CFLAGS)
 fuzz_run_fuzz_vhd_disk_LDADD = $(FUZZ_RUN_LDADD)
 
+fuzz_run_fuzz_tar_SOURCES = fuzz/fuzz-tar.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_tar_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_tar_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_tar_LDADD = $(FUZZ_RUN_LDADD)
+
+fuzz_run_fuzz_appliance_meta_SOURCES = fuzz/fuzz-appliance-meta.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_appliance_meta_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_appliance_meta_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_appliance_meta_LDADD = $(FUZZ_RUN_LDADD)
+
+fuzz_run_fuzz_gzip_SOURCES = fuzz/fuzz-gzip.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_gzip_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_gzip_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_gzip_LDADD = $(FUZZ_RUN_LDADD)
+
+fuzz_run_fuzz_appliance_disk_SOURCES = fuzz/fuzz-appliance-disk.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_appliance_disk_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_appliance_disk_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_appliance_disk_LDADD = $(FUZZ_RUN_LDADD)
+
 EXTRA_DIST += \
 	fuzz.mk \
 	fuzz/README.md \
@@ -101,6 +129,10 @@ FUZZ_BINS = \
 	fuzz/fuzz-vhdx \
 	fuzz/fuzz-vmdk-disk \
 	fuzz/fuzz-vhd-disk \
+	fuzz/fuzz-tar \
+	fuzz/fuzz-appliance-meta \
+	fuzz/fuzz-gzip \
+	fuzz/fuzz-appliance-disk \
 	$(NULL)
 
 if HAVE_FUZZ
@@ -146,6 +178,14 @@ fuzz/fuzz-vmdk-disk: $(srcdir)/fuzz/fuzz-vmdk-disk.c $(FUZZ_DEPS)
 	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vmdk-disk.c $(FUZZ_LIBS)
 fuzz/fuzz-vhd-disk: $(srcdir)/fuzz/fuzz-vhd-disk.c $(FUZZ_DEPS)
 	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vhd-disk.c $(FUZZ_LIBS)
+fuzz/fuzz-tar: $(srcdir)/fuzz/fuzz-tar.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-tar.c $(FUZZ_LIBS)
+fuzz/fuzz-appliance-meta: $(srcdir)/fuzz/fuzz-appliance-meta.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-appliance-meta.c $(FUZZ_LIBS)
+fuzz/fuzz-gzip: $(srcdir)/fuzz/fuzz-gzip.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-gzip.c $(FUZZ_LIBS)
+fuzz/fuzz-appliance-disk: $(srcdir)/fuzz/fuzz-appliance-disk.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-appliance-disk.c $(FUZZ_LIBS)
 
 fuzz: $(FUZZ_BINS) fuzz/fuzz-pack$(EXEEXT)
 	@echo "make fuzz: libFuzzer targets built in $(abs_builddir)/fuzz:"

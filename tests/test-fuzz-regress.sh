@@ -11,7 +11,8 @@ set -e
 fuzz=$top_builddir/tests/fuzz
 seeds=$fuzz/seeds
 targets="fuzz-vmdk-descriptor fuzz-vmdk-sparse fuzz-vhd fuzz-vhdx
-         fuzz-vmdk-disk fuzz-vhd-disk"
+         fuzz-vmdk-disk fuzz-vhd-disk fuzz-tar fuzz-appliance-meta fuzz-gzip
+         fuzz-appliance-disk"
 
 if [ ! -d "$seeds" ] && qemu-img --version >/dev/null 2>&1; then
   make_tmpdir

@@ -325,6 +325,11 @@ xd_tar_walk (struct xd_io *io, xd_tar_fn fn, void *opaque)
 
     if (at == io->size)
       break;                    /* no end blocks: accepted, as GNU tar */
+    if (io->size - at < XD_TAR_BLOCK) {
+      xd_error ("%s: the tar header at offset %" PRIu64 " is cut short: "
+                "the archive is truncated", io->name, at);
+      goto eio;
+    }
     if (xd_io_read (io, b, sizeof b, at, "tar header") == -1)
       goto fail;
     if (is_zero_block (b))

@@ -245,6 +245,8 @@ struct chunk {
 struct vdi_state {
   struct chunk *chunks;
   size_t n, cap;
+  struct xd_io_segment *gz;     /* legacy: gzip'd chunk members */
+  size_t ngz;
   int64_t last;                 /* number of the last chunk file, -1 */
   uint64_t pos;
   bool started, finished;       /* its run of members began, ended */
@@ -269,6 +271,9 @@ struct xva {
   bool verify;
   pthread_mutex_t lock;
   uint8_t *verified;            /* bitmap by chunk index */
+  struct xd_io **parts;         /* legacy: the inflated chunks */
+  size_t nparts;
+  uint64_t legacy_bytes;        /* legacy: their total size */
   char *description;
 };
 
@@ -420,13 +425,6 @@ read_meta (struct xva *x, const char *name, uint64_t offset, uint64_t size)
   free (buf);
   if (r == -1)
     return -1;
-  if (x->meta.legacy) {
-    xd_error ("%s: a legacy XVA (<appliance version=\"0.1\">, gzip'd "
-              "chunks of 1e9 bytes) is not supported yet: import it into "
-              "XenServer / XCP-ng and export it again", x->io->name);
-    errno = ENOTSUP;
-    return -1;
-  }
   x->vdis = calloc (x->meta.n ? x->meta.n : 1, sizeof *x->vdis);
   if (x->vdis == NULL) {
     xd_error ("%s: calloc: %m", x->io->name);
@@ -434,6 +432,34 @@ read_meta (struct xva *x, const char *name, uint64_t offset, uint64_t size)
   }
   for (size_t i = 0; i < x->meta.n; i++)
     x->vdis[i].last = -1;
+  return 0;
+}
+
+/* Legacy: DIR/chunk-NNNNNNNNN.gz, numbered from 0 without gaps. */
+static int
+legacy_chunk (struct xva *x, size_t k, const char *name, const char *base,
+              uint64_t offset, uint64_t size)
+{
+  struct vdi_state *v = &x->vdis[k];
+  struct xd_io_segment *g;
+  char want[32];
+
+  snprintf (want, sizeof want, "chunk-%09zu.gz", v->ngz);
+  if (strcmp (base, want) != 0)
+    return bad (x, name, "legacy chunks must be chunk-000000000.gz, "
+                "chunk-000000001.gz, ... in order");
+  if (v->ngz >= 1000000)
+    return bad (x, name, "too many chunks");
+  g = realloc (v->gz, (v->ngz + 1) * sizeof *g);
+  if (g == NULL) {
+    xd_error ("%s: out of memory", x->io->name);
+    return -1;
+  }
+  v->gz = g;
+  v->gz[v->ngz].offset = offset;
+  v->gz[v->ngz].size = size;
+  v->ngz++;
+  v->started = true;
   return 0;
 }
 
@@ -465,6 +491,8 @@ index_member (void *opaque, const char *name, bool safe XD_UNUSED,
     xd_debug ("%s: ignoring member \"%s\"", x->io->name, name);
     return 0;
   }
+  if (x->meta.legacy)
+    return legacy_chunk (x, k, name, slash + 1, offset, size);
   num = slash + 1;
   for (i = 0; num[i] >= '0' && num[i] <= '9'; i++)
     ;
@@ -554,6 +582,51 @@ choose (struct xva *x, const char *asked)
 
 static void xva_close (void *h);
 
+/* Legacy: inflate-index every chunk of the chosen disk; all but the
+ * last must hold exactly 1e9 bytes.
+ */
+static int
+open_legacy (struct xva *x, const struct xd_open_opts *opts)
+{
+  const struct vdi_state *v = x->disk;
+  uint64_t size = x->meta.vdis[x->chosen].size;
+  size_t i;
+
+  x->parts = calloc (v->ngz ? v->ngz : 1, sizeof *x->parts);
+  if (x->parts == NULL) {
+    xd_error ("%s: calloc: %m", x->io->name);
+    return -1;
+  }
+  for (i = 0; i < v->ngz; i++) {
+    char *name;
+    struct xd_io *slice;
+    if (asprintf (&name, "%s:%s/chunk-%09zu.gz", x->io->name,
+                  x->meta.vdis[x->chosen].ref, i) == -1)
+      return -1;
+    slice = xd_io_open_slice (x->io, v->gz[i].offset, v->gz[i].size, name);
+    x->parts[i] = slice ? xd_io_open_gzip (slice, opts->cache_bytes, name)
+      : NULL;
+    free (name);
+    if (x->parts[i] == NULL)
+      return -1;
+    x->nparts++;
+    if (i + 1 < v->ngz && x->parts[i]->size != XD_XVA_LEGACY_CHUNK) {
+      xd_error ("%s: legacy chunk %zu inflates to %" PRIu64 " bytes, not "
+                "1000000000", x->io->name, i, x->parts[i]->size);
+      errno = EIO;
+      return -1;
+    }
+    x->legacy_bytes += x->parts[i]->size;
+  }
+  if (x->legacy_bytes > size) {
+    xd_error ("%s: the legacy chunks hold %" PRIu64 " bytes, more than the "
+              "disk's size %" PRIu64, x->io->name, x->legacy_bytes, size);
+    errno = EIO;
+    return -1;
+  }
+  return 0;
+}
+
 static struct xd_io *
 unwrap (struct xd_io *io, const struct xd_open_opts *opts)
 {
@@ -615,7 +688,15 @@ xva_open (struct xd_io *io, const struct xd_resolver *res XD_UNUSED,
       free (x->vdis[i].chunks);
       x->vdis[i].chunks = NULL;
     }
-  x->verify = opts->verify;
+  if (x->meta.legacy) {
+    if (open_legacy (x, opts) == -1)
+      goto fail;
+  }
+  else
+    x->verify = opts->verify;
+  if (opts->verify && x->meta.legacy)
+    xd_debug ("%s: verify=true: a legacy XVA has no checksums; its gzip "
+              "CRCs were checked at open", x->io->name);
   if (x->verify) {
     bool xxh = false, none = false;
     for (i = 0; i < x->disk->n; i++) {
@@ -649,8 +730,9 @@ xva_open (struct xd_io *io, const struct xd_resolver *res XD_UNUSED,
                   x->meta.vm_name ? " of VM \"" : "",
                   x->meta.vm_name ? x->meta.vm_name : "",
                   x->meta.vm_name ? "\"" : "", v->name, v->uuid, v->size,
-                  x->disk->n, x->verify ? ", checksums verified on read"
-                  : "") == -1)
+                  x->meta.legacy ? x->disk->ngz : x->disk->n,
+                  x->verify ? ", checksums verified on read"
+                  : x->meta.legacy ? " (legacy gzip'd chunks)" : "") == -1)
       x->description = NULL;
     xd_debug ("%s: serving VDI %s (\"%s\"): %zu chunks", x->io->name,
               v->ref, v->name, x->disk->n);
@@ -669,8 +751,13 @@ xva_close (void *h)
   size_t i;
 
   if (x->vdis)
-    for (i = 0; i < x->meta.n; i++)
+    for (i = 0; i < x->meta.n; i++) {
       free (x->vdis[i].chunks);
+      free (x->vdis[i].gz);
+    }
+  for (i = 0; i < x->nparts; i++)
+    xd_io_close (x->parts[i]);
+  free (x->parts);
   free (x->vdis);
   xd_xva_meta_free (&x->meta);
   xd_io_close (x->io);
@@ -756,10 +843,42 @@ verify_chunk (struct xva *x, size_t i)
   return 0;
 }
 
+static int chunks_pread (struct xva *x, void *buf, uint32_t count,
+                         uint64_t offset);
+
+static int
+legacy_pread (struct xva *x, char *p, uint32_t count, uint64_t offset)
+{
+  while (count > 0) {
+    uint64_t k = offset / XD_XVA_LEGACY_CHUNK, in, n;
+    if (offset >= x->legacy_bytes) {
+      memset (p, 0, count);
+      return 0;
+    }
+    in = offset - k * XD_XVA_LEGACY_CHUNK;
+    n = xd_min_u64 (count, x->parts[k]->size - in);
+    if (xd_io_read (x->parts[k], p, n, in, "legacy chunk") == -1)
+      return -1;
+    p += n;
+    count -= (uint32_t) n;
+    offset += n;
+  }
+  return 0;
+}
+
 static int
 xva_pread (void *h, void *buf, uint32_t count, uint64_t offset)
 {
   struct xva *x = h;
+
+  if (x->meta.legacy)
+    return legacy_pread (x, buf, count, offset);
+  return chunks_pread (x, buf, count, offset);
+}
+
+static int
+chunks_pread (struct xva *x, void *buf, uint32_t count, uint64_t offset)
+{
   const struct vdi_state *v = x->disk;
   size_t i = find_chunk (v, offset);
   char *p = buf;
@@ -795,6 +914,21 @@ xva_extents (void *h, uint32_t count, uint64_t offset, bool req_one,
   const struct vdi_state *v = x->disk;
   uint64_t end = xd_min_u64 (offset + count, xva_size (h));
   size_t i = find_chunk (v, offset);
+
+  if (x->meta.legacy) {
+    /* Data as far as the chunks go, then the zero tail. */
+    if (offset < x->legacy_bytes) {
+      uint64_t n = xd_min_u64 (end, x->legacy_bytes) - offset;
+      if (add (opaque, offset, n, XD_EXTENT_DATA) == -1)
+        return -1;
+      offset += n;
+      if (req_one)
+        return 0;
+    }
+    if (offset < end)
+      return add (opaque, offset, end - offset, XD_EXTENT_UNALLOCATED);
+    return 0;
+  }
 
   while (offset < end) {
     const struct chunk *c = i < v->n ? &v->chunks[i] : NULL;

@@ -117,5 +117,19 @@ check z.xva.gz b.raw disk=1
 printf '\x28\xb5\x2f\xfd0000000000' > z.xva.zst
 expect_open_error xvax z.xva.zst 'zstd -d'
 
+# Legacy exports: gzip'd chunks of 1e9 bytes.
+$gen l.xva --legacy $disks
+check l.xva a.raw
+check l.xva b.raw disk=beta
+nbdkit -U - -r "$(plugin xvax)" file=l.xva --run 'nbdinfo "$uri"' |
+  grep "legacy gzip'd chunks"
+truncate -s 1200000000 big.raw
+printf 'start' | dd of=big.raw conv=notrunc status=none
+printf 'across' | dd of=big.raw bs=1 seek=999999997 conv=notrunc status=none
+printf 'end' | dd of=big.raw bs=1 seek=1199999997 conv=notrunc status=none
+$gen l.xva --legacy "big:u:1200000000:big.raw"
+check l.xva big.raw
+rm -f l.xva big.raw
+
 # Other plugins point at xvax.
 expect_open_error vmdkx x.xva 'this is a XVA file, not VMDK: use the xvax plugin'

@@ -165,13 +165,21 @@ def write_legacy(tar, vm, disks):
     member(tar, 'ova.xml', ('<?xml version="1.0"?><appliance version="0.1">'
                             '<vm name="vm"><label>%s</label>%s</vm>'
                             '</appliance>' % (vm, vdis)).encode())
+    step = 1000000000
     for d in disks:
-        data = open(d['file'], 'rb').read()[:d['size']]
-        data += bytes(d['size'] - len(data))
-        step = 1000000000
-        for k, off in enumerate(range(0, max(len(data), 1), step)):
-            member(tar, '%s/chunk-%09d.gz' % (d['ref'], k),
-                   gzip_bytes(data[off:off + step]))
+        with open(d['file'], 'rb') as f:
+            for k, off in enumerate(range(0, max(d['size'], 1), step)):
+                n = min(step, d['size'] - off)
+                c = zlib.compressobj(1, zlib.DEFLATED, 31)
+                out = []
+                left = n
+                while left > 0:
+                    piece = f.read(min(left, 1 << 24))
+                    piece += bytes(min(left, 1 << 24) - len(piece))
+                    out.append(c.compress(piece))
+                    left -= len(piece)
+                out.append(c.flush())
+                member(tar, '%s/chunk-%09d.gz' % (d['ref'], k), b''.join(out))
 
 
 def gzip_bytes(b):

@@ -418,6 +418,7 @@ open_image (void)
   }
   nbdkit_debug ("%s filter: decoding %s, %zu context(s) below",
                 xd_glue_name, format->display, pool.nr_slots);
+  xd_glue_opts.served = xd_glue_formats;
   disk = xd_image_open (io, resolver, &xd_glue_opts, format);
   if (disk == NULL) {
     close_image ();

@@ -93,6 +93,7 @@ xd_glue_get_ready (void)
     return -1;
   }
   nbdkit_debug ("%s: opening as %s", filename, format->display);
+  xd_glue_opts.served = xd_glue_formats;
   disk = xd_image_open (io, resolver, &xd_glue_opts, format);
   if (disk == NULL)
     return -1;

@@ -290,3 +290,142 @@ xd_io_allocation (struct xd_io *io, uint64_t offset, bool *is_data,
     *run = 1;
   return 0;
 }
+
+/* ---- ranges of another io (archive members) ---- */
+
+struct segments_priv {
+  struct xd_io *base;
+  size_t n;
+  struct xd_io_segment *segs;
+  uint64_t *starts;             /* offset of each segment in this io */
+};
+
+static int
+segments_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
+{
+  struct segments_priv *sp = io->priv;
+  size_t lo = 0, hi = sp->n;
+  char *p = buf;
+
+  /* The last segment starting at or before OFFSET. */
+  while (hi - lo > 1) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (sp->starts[mid] <= offset)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  while (count > 0) {
+    uint64_t in, n;
+    if (lo >= sp->n) {
+      errno = EIO;
+      return -1;
+    }
+    in = offset - sp->starts[lo];
+    if (in >= sp->segs[lo].size) {
+      lo++;
+      continue;
+    }
+    n = xd_min_u64 (count, sp->segs[lo].size - in);
+    if (sp->base->ops->pread (sp->base, p, n, sp->segs[lo].offset + in) == -1)
+      return -1;
+    p += n;
+    count -= n;
+    offset += n;
+    lo++;
+  }
+  return 0;
+}
+
+static int
+segments_allocation (struct xd_io *io, uint64_t offset, bool *is_data,
+                     uint64_t *run)
+{
+  struct segments_priv *sp = io->priv;
+
+  /* A slice of a sparse file keeps its holes. */
+  if (sp->n == 1 && sp->base->ops->allocation) {
+    if (sp->base->ops->allocation (sp->base, sp->segs[0].offset + offset,
+                                   is_data, run) == -1)
+      return -1;
+    *run = xd_min_u64 (*run, io->size - offset);
+    return 0;
+  }
+  *is_data = true;
+  *run = io->size - offset;
+  return 0;
+}
+
+static void
+segments_close (struct xd_io *io)
+{
+  struct segments_priv *sp = io->priv;
+
+  xd_io_close (sp->base);
+  free (sp->segs);
+  free (sp->starts);
+  free (sp);
+}
+
+static const struct xd_io_ops segments_ops = {
+  .pread = segments_pread,
+  .allocation = segments_allocation,
+  .close = segments_close,
+};
+
+struct xd_io *
+xd_io_open_segments (struct xd_io *base, const struct xd_io_segment *segs,
+                     size_t n, const char *name)
+{
+  struct segments_priv *sp = calloc (1, sizeof *sp);
+  uint64_t total = 0;
+  struct xd_io *io;
+  size_t i;
+
+  if (sp == NULL || n == 0 ||
+      (sp->segs = calloc (n, sizeof *segs)) == NULL ||
+      (sp->starts = calloc (n, sizeof *sp->starts)) == NULL) {
+    xd_error ("%s: calloc: %m", name);
+    goto fail;
+  }
+  for (i = 0; i < n; i++) {
+    if (!xd_io_contains (base, segs[i].offset, segs[i].size)) {
+      xd_error ("%s: part %zu (%" PRIu64 " bytes at offset %" PRIu64 ") "
+                "is beyond the end of %s", name, i, segs[i].size,
+                segs[i].offset, base->name);
+      errno = EIO;
+      goto fail;
+    }
+    sp->segs[i] = segs[i];
+    sp->starts[i] = total;
+    if (xd_add_overflow (total, segs[i].size, &total)) {
+      xd_error ("%s: the parts add up to more than 2^64 bytes", name);
+      errno = EIO;
+      goto fail;
+    }
+  }
+  sp->n = n;
+  sp->base = base;
+  io = xd_io_new (&segments_ops, name, total, sp);
+  if (io == NULL)
+    goto fail;
+  xd_io_ref (base);
+  return io;
+
+ fail:
+  if (sp) {
+    free (sp->segs);
+    free (sp->starts);
+  }
+  free (sp);
+  return NULL;
+}
+
+struct xd_io *
+xd_io_open_slice (struct xd_io *base, uint64_t offset, uint64_t size,
+                  const char *name)
+{
+  struct xd_io_segment seg = { offset, size };
+
+  return xd_io_open_segments (base, &seg, 1, name);
+}

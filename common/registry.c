@@ -21,12 +21,18 @@ extern const struct xd_format xd_format_vhd;
 extern const struct xd_format xd_format_vhdx;
 extern const struct xd_format xd_format_vdi;
 extern const struct xd_format xd_format_qcow2;
+extern const struct xd_format xd_format_ova;
+extern const struct xd_format xd_format_xva;
 
-/* Probed in this order.  Formats with a magic number come first; the
+/* Probed in this order.  Appliances (tar archives with a valid header
+ * checksum and a telling first member) first; formats with a magic
+ * number next; the
  * VMDK text descriptor (recognised by its keywords) after them; raw,
  * which matches nothing, last.
  */
 const struct xd_format *const xd_formats[] = {
+  &xd_format_ova,
+  &xd_format_xva,
   &xd_format_vhdx,
   &xd_format_qcow2,
   &xd_format_vhd,

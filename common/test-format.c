@@ -21,6 +21,7 @@
 #include "xd-io.h"
 #include "xd-path.h"
 #include "xd-test.h"
+#include "xd-test-tar.h"
 
 #define IMG_SIZE 8192
 /* The size of a text image: its length. */
@@ -135,7 +136,63 @@ fill_nothing (uint8_t *img XD_UNUSED, size_t size XD_UNUSED)
 {
 }
 
+/* Appliances: a tar whose first member is the OVF descriptor, or
+ * ova.xml; near-misses are raw.
+ */
+static void
+fill_ova (uint8_t *img, size_t size XD_UNUSED)
+{
+  xd_test_tar_header (img, "app.ovf", 100, '0', "ustar  ");
+  strcpy ((char *) img + 512, "<Envelope/>");
+}
+
+static void
+fill_xva (uint8_t *img, size_t size XD_UNUSED)
+{
+  xd_test_tar_header (img, "ova.xml", 100, '0', "ustar");
+}
+
+static void
+fill_tar_other (uint8_t *img, size_t size XD_UNUSED)
+{
+  xd_test_tar_header (img, "disk.vmdk", 100, '0', "ustar");
+}
+
+static void
+fill_ova_bad_sum (uint8_t *img, size_t size XD_UNUSED)
+{
+  fill_ova (img, size);
+  img[0] = 'b';                 /* "bpp.ovf": the checksum no longer fits */
+}
+
+static void
+fill_ova_truncated (uint8_t *img, size_t size XD_UNUSED)
+{
+  xd_test_tar_header (img, "app.ovf", 1 << 20, '0', "ustar");
+}
+
+static void
+fill_xva_lookalike (uint8_t *img, size_t size XD_UNUSED)
+{
+  xd_test_tar_header (img, "ova.xml.bak", 100, '0', "ustar");
+}
+
+static void
+fill_zstd (uint8_t *img, size_t size XD_UNUSED)
+{
+  memcpy (img, "\x28\xb5\x2f\xfd", 4);
+}
+
 static const struct probe_case cases[] = {
+  { "OVA", "ova", fill_ova, IMG_SIZE },
+  { "XVA", "xva", fill_xva, IMG_SIZE },
+  { "zstd stream (an XVA, refused with a hint)", "xva", fill_zstd, IMG_SIZE },
+  { "tar of something else", "raw", fill_tar_other, IMG_SIZE },
+  { "OVA with a bad header checksum", "raw", fill_ova_bad_sum, IMG_SIZE },
+  { "OVA whose descriptor runs past the end", "raw", fill_ova_truncated,
+    IMG_SIZE },
+  { "tar whose first member is ova.xml.bak", "raw", fill_xva_lookalike,
+    IMG_SIZE },
   { "KDMV sparse", "vmdk", fill_kdmv, IMG_SIZE },
   { "COWD redo log", "vmdk", fill_cowd, IMG_SIZE },
   { "seSparse", "vmdk", fill_sesparse, IMG_SIZE },

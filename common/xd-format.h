@@ -116,6 +116,12 @@ struct xd_open_opts {
   const char *snapshot;         /* qcow2: internal snapshot name or id */
   const char *parent;           /* VDI: parent=FILE given by the user */
   int *vmdk_debug_grains;       /* vmdkx -D vmdkx.grains=1, may be NULL */
+  const char *disk;             /* OVA/XVA: disk=N or a name, NULL: first */
+  bool verify;                  /* OVA/XVA: check manifest digests */
+  /* The formats the plugin serves, NULL-terminated (NULL: any): an
+   * appliance (OVA, XVA) refuses a disk of any other format.
+   */
+  const struct xd_format *const *served;
 };
 
 /* The parameter every format with parents shares:

@@ -55,6 +55,24 @@ extern struct xd_io *xd_io_open_file (const char *path);
 extern struct xd_io *xd_io_open_memory (const void *buf, size_t len,
                                         const char *name);
 
+/* A range of BASE: the bytes [OFFSET, OFFSET + SIZE), which must lie
+ * inside BASE (an archive member).  Takes a reference on BASE (the
+ * caller keeps its own).  NULL after reporting an error.
+ */
+extern struct xd_io *xd_io_open_slice (struct xd_io *base, uint64_t offset,
+                                       uint64_t size, const char *name);
+
+/* Several ranges of BASE joined in order (an archive member split into
+ * chunks).  SEGS is copied; each must lie inside BASE.  Takes a
+ * reference on BASE.  NULL after reporting an error.
+ */
+struct xd_io_segment {
+  uint64_t offset, size;
+};
+extern struct xd_io *xd_io_open_segments (struct xd_io *base,
+                                          const struct xd_io_segment *segs,
+                                          size_t n, const char *name);
+
 /* Drop a reference; the last one closes the io.  Never fails. */
 extern void xd_io_close (struct xd_io *io);
 

@@ -18,6 +18,10 @@ FUZZ_TARGETS = \
 	fuzz-vhd-disk \
 	fuzz-vdi \
 	fuzz-vdi-disk \
+	fuzz-tar \
+	fuzz-appliance-meta \
+	fuzz-gzip \
+	fuzz-appliance-disk \
 	$(NULL)
 
 FUZZ_CPPFLAGS = \
@@ -27,7 +31,7 @@ FUZZ_CPPFLAGS = \
 	$(NULL)
 FUZZ_RUN_CFLAGS = $(ZLIB_CFLAGS) $(LIBDEFLATE_CFLAGS) $(WARNINGS_CFLAGS)
 FUZZ_RUN_LDADD = $(top_builddir)/common/libxdisk.la $(ZLIB_LIBS) \
-	$(LIBDEFLATE_LIBS) -lpthread
+	$(LIBDEFLATE_LIBS) $(NETTLE_LIBS) $(LIBXXHASH_LIBS) -lpthread
 FUZZ_RUN_SOURCES = fuzz/fuzz.h fuzz/fuzz-common.c fuzz/run-inputs.c
 
 TESTS += test-fuzz-regress.sh
@@ -42,6 +46,10 @@ check_PROGRAMS += \
 	fuzz/run-fuzz-vhd-disk \
 	fuzz/run-fuzz-vdi \
 	fuzz/run-fuzz-vdi-disk \
+	fuzz/run-fuzz-tar \
+	fuzz/run-fuzz-appliance-meta \
+	fuzz/run-fuzz-gzip \
+	fuzz/run-fuzz-appliance-disk \
 	$(NULL)
 
 fuzz_fuzz_pack_SOURCES = fuzz/fuzz.h fuzz/fuzz-pack.c
@@ -91,6 +99,25 @@ fuzz_run_fuzz_vdi_disk_SOURCES = fuzz/fuzz-vdi-disk.c $(FUZZ_RUN_SOURCES)
 fuzz_run_fuzz_vdi_disk_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_run_fuzz_vdi_disk_CFLAGS = $(FUZZ_RUN_CFLAGS)
 fuzz_run_fuzz_vdi_disk_LDADD = $(FUZZ_RUN_LDADD)
+fuzz_run_fuzz_tar_SOURCES = fuzz/fuzz-tar.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_tar_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_tar_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_tar_LDADD = $(FUZZ_RUN_LDADD)
+
+fuzz_run_fuzz_appliance_meta_SOURCES = fuzz/fuzz-appliance-meta.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_appliance_meta_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_appliance_meta_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_appliance_meta_LDADD = $(FUZZ_RUN_LDADD)
+
+fuzz_run_fuzz_gzip_SOURCES = fuzz/fuzz-gzip.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_gzip_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_gzip_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_gzip_LDADD = $(FUZZ_RUN_LDADD)
+
+fuzz_run_fuzz_appliance_disk_SOURCES = fuzz/fuzz-appliance-disk.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_appliance_disk_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_appliance_disk_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_appliance_disk_LDADD = $(FUZZ_RUN_LDADD)
 
 EXTRA_DIST += \
 	fuzz.mk \
@@ -117,6 +144,10 @@ FUZZ_BINS = \
 	fuzz/fuzz-vhd-disk \
 	fuzz/fuzz-vdi \
 	fuzz/fuzz-vdi-disk \
+	fuzz/fuzz-tar \
+	fuzz/fuzz-appliance-meta \
+	fuzz/fuzz-gzip \
+	fuzz/fuzz-appliance-disk \
 	$(NULL)
 
 if HAVE_FUZZ
@@ -147,7 +178,8 @@ FUZZ_DEPS = $(FUZZ_LIB) $(srcdir)/fuzz/fuzz.h $(srcdir)/fuzz/fuzz-common.c \
 	$(srcdir)/fuzz/ubsan-ignore.txt
 FUZZ_LINK = $(AM_V_CCLD)$(CLANG) $(FUZZ_CLANG_FLAGS) -fsanitize=fuzzer \
 	-o $@ $(srcdir)/fuzz/fuzz-common.c
-FUZZ_LIBS = $(FUZZ_LIB) $(ZLIB_LIBS) $(LIBDEFLATE_LIBS) -lpthread
+FUZZ_LIBS = $(FUZZ_LIB) $(ZLIB_LIBS) $(LIBDEFLATE_LIBS) $(NETTLE_LIBS) \
+	$(LIBXXHASH_LIBS) -lpthread
 
 fuzz/fuzz-vmdk-descriptor: $(srcdir)/fuzz/fuzz-vmdk-descriptor.c $(FUZZ_DEPS)
 	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vmdk-descriptor.c $(FUZZ_LIBS)
@@ -165,6 +197,14 @@ fuzz/fuzz-vdi: $(srcdir)/fuzz/fuzz-vdi.c $(FUZZ_DEPS)
 	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vdi.c $(FUZZ_LIBS)
 fuzz/fuzz-vdi-disk: $(srcdir)/fuzz/fuzz-vdi-disk.c $(FUZZ_DEPS)
 	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vdi-disk.c $(FUZZ_LIBS)
+fuzz/fuzz-tar: $(srcdir)/fuzz/fuzz-tar.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-tar.c $(FUZZ_LIBS)
+fuzz/fuzz-appliance-meta: $(srcdir)/fuzz/fuzz-appliance-meta.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-appliance-meta.c $(FUZZ_LIBS)
+fuzz/fuzz-gzip: $(srcdir)/fuzz/fuzz-gzip.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-gzip.c $(FUZZ_LIBS)
+fuzz/fuzz-appliance-disk: $(srcdir)/fuzz/fuzz-appliance-disk.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-appliance-disk.c $(FUZZ_LIBS)
 
 fuzz: $(FUZZ_BINS) fuzz/fuzz-pack$(EXEEXT)
 	@echo "make fuzz: libFuzzer targets built in $(abs_builddir)/fuzz:"

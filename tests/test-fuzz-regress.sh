@@ -11,8 +11,9 @@ set -e
 fuzz=$top_builddir/tests/fuzz
 seeds=$fuzz/seeds
 targets="fuzz-vmdk-descriptor fuzz-vmdk-sparse fuzz-vhd fuzz-vhdx
-         fuzz-vmdk-disk fuzz-vhd-disk fuzz-vdi fuzz-vdi-disk"
-targets="$targets fuzz-qcow2 fuzz-qcow2-disk"
+         fuzz-vmdk-disk fuzz-vhd-disk fuzz-tar fuzz-appliance-meta fuzz-gzip
+         fuzz-appliance-disk"
+targets="$targets fuzz-vdi fuzz-vdi-disk fuzz-qcow2 fuzz-qcow2-disk"
 
 if [ ! -d "$seeds" ] && qemu-img --version >/dev/null 2>&1; then
   make_tmpdir

@@ -8,9 +8,10 @@
 #include "xd-filter-glue.h"
 
 extern const struct xd_format xd_format_vmdk;
+extern const struct xd_format xd_format_ova;
 
 static const struct xd_format *const vmdkx_formats[] = {
-  &xd_format_vmdk, NULL
+  &xd_format_vmdk, &xd_format_ova, NULL
 };
 
 XD_REGISTER_FILTER ("vmdkx", "VMware VMDK decoding filter", vmdkx_formats,

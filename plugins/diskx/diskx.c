@@ -23,4 +23,5 @@ XD_REGISTER_PLUGIN ("diskx", "any virtual disk, format detected by content",
                     xd_formats,
                     "\nand every parameter of the format plugins: "
                     "ignore-parent-mismatch=true,\n"
-                    "size=current|geometry|auto (VHD), ...")
+                    "size=current|geometry|auto (VHD), disk=N|NAME and "
+                    "verify=true (OVA, XVA), ...")

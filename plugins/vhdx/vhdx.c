@@ -11,9 +11,10 @@
 
 extern const struct xd_format xd_format_vhd;
 extern const struct xd_format xd_format_vhdx;
+extern const struct xd_format xd_format_ova;
 
 static const struct xd_format *const vhdx_formats[] = {
-  &xd_format_vhdx, &xd_format_vhd, NULL
+  &xd_format_vhdx, &xd_format_vhd, &xd_format_ova, NULL
 };
 
 XD_REGISTER_PLUGIN ("vhdx", "Microsoft VHD and VHDX virtual disk plugin",
@@ -21,4 +22,8 @@ XD_REGISTER_PLUGIN ("vhdx", "Microsoft VHD and VHDX virtual disk plugin",
                     "\nsize=current|geometry|auto  Which VHD footer size to "
                     "serve.\n"
                     "ignore-parent-mismatch=true  Serve a differencing disk "
-                    "whose parent ID does not match.")
+                    "whose parent ID does not match.\n"
+                    "disk=N|NAME  OVA: the disk to serve (default: the "
+                    "first).\n"
+                    "verify=true  OVA: check the disk against the "
+                    "manifest.")

@@ -8,6 +8,7 @@
 #include "xd-glue.h"
 
 extern const struct xd_format xd_format_vmdk;
+extern const struct xd_format xd_format_ova;
 
 /* -D vmdkx.grains=1: a debug message for every grain looked up. */
 NBDKIT_DLL_PUBLIC int vmdkx_debug_grains = 0;
@@ -19,9 +20,13 @@ vmdkx_debug_flags (void)
 }
 
 static const struct xd_format *const vmdkx_formats[] = {
-  &xd_format_vmdk, NULL
+  &xd_format_vmdk, &xd_format_ova, NULL
 };
 
 XD_REGISTER_PLUGIN ("vmdkx", "VMware VMDK virtual disk plugin", vmdkx_formats,
                     "\nignore-parent-mismatch=true  Serve a snapshot whose "
-                    "parentCID does not match its parent.")
+                    "parentCID does not match its parent.\n"
+                    "disk=N|NAME  OVA: the disk to serve (default: the "
+                    "first).\n"
+                    "verify=true  OVA: check the disk against the "
+                    "manifest.")

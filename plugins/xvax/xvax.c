@@ -1,0 +1,22 @@
+/* xdisk xvax: the nbdkit plugin serving a disk of a XenServer / XCP-ng
+ * XVA export, read in place.
+ *
+ * All of XVA is in common/xva.c; the plugin is its format list.
+ */
+
+#include <config.h>
+
+#include "xd-glue.h"
+
+extern const struct xd_format xd_format_xva;
+
+static const struct xd_format *const xvax_formats[] = {
+  &xd_format_xva, NULL
+};
+
+XD_REGISTER_PLUGIN ("xvax", "XenServer / XCP-ng XVA export plugin",
+                    xvax_formats,
+                    "\ndisk=N|NAME|UUID  The disk to serve (default: the "
+                    "first).\n"
+                    "verify=true  Check each chunk's checksum on its first "
+                    "read.")

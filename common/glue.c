@@ -73,8 +73,11 @@ xd_glue_config_complete (void)
   return 0;
 }
 
-int
-xd_glue_get_ready (void)
+/* Open the image; on failure everything opened is freed here, as nbdkit
+ * does not call .cleanup after a failed .get_ready.
+ */
+static int
+open_image (void)
 {
   const struct xd_format *format;
   struct xd_io *io;
@@ -98,6 +101,16 @@ xd_glue_get_ready (void)
   if (disk == NULL)
     return -1;
   xd_glue_set_description (xd_image_describe (disk));
+  return 0;
+}
+
+int
+xd_glue_get_ready (void)
+{
+  if (open_image () == -1) {
+    xd_glue_cleanup ();
+    return -1;
+  }
   return 0;
 }
 

@@ -109,7 +109,9 @@ check_disk diskx packed-vbox.ova vpc dyn.vhd disk=1 verify=true
 
 # A wrong digest: refused with verify=true, served without it.
 make_mf_ovftool stream.vmdk.gz dyn.vhd.0* > packed.mf
-sed -i '1s/= ./= 0/; 1s/= 00/= 11/' packed.mf
+# Change the first hex digit of the first digest, whatever it is.
+perl -i -pe 'if ($. == 1) { s/= ([0-9a-f])/"= " . ($1 eq "0" ? "1" : "0")/e }' \
+  packed.mf
 tar --format=ustar -cf wrong.ova packed.ovf packed.mf stream.vmdk.gz dyn.vhd.0* dyn.vhd.gz
 expect_open_error vmdkx wrong.ova 'stream.vmdk.gz" does not match the manifest' verify=true
 check_disk vmdkx wrong.ova vmdk stream.vmdk

@@ -76,7 +76,12 @@ else
 fi
 
 # --- ssh ---
-if command -v sshd >/dev/null && nbdkit ssh --version >/dev/null 2>&1; then
+# Not in the sanitizer build: there nbdkit 1.32 with the ssh plugin
+# loaded hangs in exit (glibc's locale lock in p11-kit's destructor, see
+# tests/functions.sh), before or after any of our code runs.
+if [ -n "${XDISK_NBDKIT_PRELOAD-}" ]; then
+  echo "$0: sanitizer build: ssh part skipped"
+elif command -v sshd >/dev/null && nbdkit ssh --version >/dev/null 2>&1; then
   start_sshd
   for name in stream.vmdk disk.vhdx; do
     got=$(nbdkit -U - -r --filter="$(filter diskx)" ssh host=127.0.0.1 \

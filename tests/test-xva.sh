@@ -90,23 +90,28 @@ nbdkit -U - -r "$(plugin xvax)" file=t.xva --run 'nbdinfo --size "$uri"' |
   grep -x 25165824
 
 # A bad checksum: the chunk fails with EIO under verify=true only.
-$gen bad.xva --bad-checksum 2 $disks
-check bad.xva a.raw
-if nbdkit -U - -r "$(plugin xvax)" file=bad.xva verify=true \
-     --run 'nbdcopy "$uri" out.raw' 2> err; then
-  echo "a bad checksum was not detected"; exit 1
+# Not in the sanitizer build: there nbdkit 1.32 hangs at exit after a
+# failed request (glibc's locale lock in p11-kit's destructor, see
+# tests/functions.sh).
+if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
+  $gen bad.xva --bad-checksum 2 $disks
+  check bad.xva a.raw
+  if nbdkit -U - -r "$(plugin xvax)" file=bad.xva verify=true \
+       --run 'nbdcopy --synchronous "$uri" out.raw' 2> err; then
+    echo "a bad checksum was not detected"; exit 1
+  fi
+  cat err
+  grep -E 'chunk 00000007 of disk Ref:10 fails its SHA-1 checksum' err
+  # Reads elsewhere still work.
+  nbdkit -U - -r "$(plugin xvax)" file=bad.xva verify=true \
+    --run 'nbdcopy "$uri" - | head -c 1048576 | cmp - <(head -c 1048576 a.raw)' || :
+  $gen bad.xva --checksum xxhash --bad-checksum 0 $disks
+  if nbdkit -U - -r "$(plugin xvax)" file=bad.xva verify=true \
+       --run 'nbdcopy --synchronous "$uri" out.raw' 2> err; then
+    echo "a bad checksum was not detected"; exit 1
+  fi
+  grep 'fails its XXH64 checksum' err
 fi
-cat err
-grep -E 'chunk 00000007 of disk Ref:10 fails its SHA-1 checksum' err
-# Reads elsewhere still work.
-nbdkit -U - -r "$(plugin xvax)" file=bad.xva verify=true \
-  --run 'nbdcopy "$uri" - | head -c 1048576 | cmp - <(head -c 1048576 a.raw)' || :
-$gen bad.xva --checksum xxhash --bad-checksum 0 $disks
-if nbdkit -U - -r "$(plugin xvax)" file=bad.xva verify=true \
-     --run 'nbdcopy "$uri" out.raw' 2> err; then
-  echo "a bad checksum was not detected"; exit 1
-fi
-grep 'fails its XXH64 checksum' err
 
 # A gzip'd XVA is served through the restart-point index.
 $gen z.xva $disks

@@ -144,8 +144,12 @@ grep -q 'use the vhdx filter' "$tmp/hint.err"
 run='nbdcopy "$uri" - | sha256sum'
 test "$(through_filter vhdx "$tmp/fixed.vhd" cache=none | cut -d' ' -f1)" = \
   "$want"
-nbdkit -U - -r --filter="$(filter diskx)" memory size=1M \
-  --run 'nbdinfo "$uri"' | grep -q 'export-size: 1048576'
+# (Not in the sanitizer build: nbdkit 1.32's memory plugin leaks 24
+# bytes at exit under LeakSanitizer with no filter at all.)
+if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
+  nbdkit -U - -r --filter="$(filter diskx)" memory size=1M \
+    --run 'nbdinfo "$uri"' | grep -q 'export-size: 1048576'
+fi
 run='nbdinfo "$uri"'
 through_filter vhdx "$tmp/fixed.vhd" size=geometry | grep -q 'export-size'
 

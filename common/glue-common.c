@@ -25,6 +25,12 @@ struct xd_open_opts xd_glue_opts = { .cache_bytes = DEFAULT_CACHE_BYTES };
 static const struct xd_format *pinned;  /* format= */
 static char *description;               /* malloc'd, clipped */
 
+const struct xd_format *
+xd_glue_pinned_format (void)
+{
+  return pinned;
+}
+
 bool
 xd_glue_serves (const struct xd_format *format)
 {

@@ -1,20 +1,23 @@
 /* xdisk: the nbdkit plugin callbacks every plugin shares, see
  * xd-glue.h.
  *
- * The image is opened and parsed once, in .get_ready (before nbdkit
+ * The image is opened (or created) once, in .get_ready (before nbdkit
  * forks, so errors reach the user), into an image that every
- * connection shares.  Formats are read-only for now, which makes
- * multi-conn trivially consistent.
+ * connection shares.  Because all connections share one image and
+ * .flush makes everything durable, multi-conn stays consistent for
+ * writes too.
  */
 
 #include <config.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "xd-glue.h"
+#include "xd-glue-create.h"
 #include "xd-path.h"
 #include "xd-report.h"
 
@@ -22,12 +25,19 @@ const char *const xd_glue_kind = "plugin";
 
 /* Parameters. */
 static char *filename;                  /* real path */
+static char *filename_arg;              /* file= as given */
 static const char *allow_external;      /* allow-external-files= */
 
 /* Opened in .get_ready. */
 static struct xd_path_policy policy;
 static struct xd_resolver *resolver;
 static struct xd_image *disk;
+static bool disk_writable;              /* opened for writing */
+static const char *readonly_why;        /* why not, when the format says */
+
+/* Open connections, to finish the image when the last one closes. */
+static atomic_uint connections;
+static atomic_bool warned_readonly;
 
 void
 xd_glue_load (void)
@@ -39,6 +49,8 @@ void
 xd_glue_unload (void)
 {
   free (filename);
+  free (filename_arg);
+  xd_glue_create_free ();
   xd_glue_forget_description ();
 }
 
@@ -46,13 +58,21 @@ int
 xd_glue_config (const char *key, const char *value)
 {
   if (strcmp (key, "file") == 0) {
-    free (filename);
-    filename = nbdkit_realpath (value);
-    return filename ? 0 : -1;
+    free (filename_arg);
+    filename_arg = strdup (value);
+    if (filename_arg == NULL) {
+      nbdkit_error ("strdup: %m");
+      return -1;
+    }
+    return 0;
   }
   if (strcmp (key, "allow-external-files") == 0) {
     allow_external = value;
     return 0;
+  }
+  switch (xd_glue_config_create (key, value)) {
+  case -1: return -1;
+  case 0: return 0;
   }
   switch (xd_glue_config_common (key, value)) {
   case -1: return -1;
@@ -66,15 +86,40 @@ xd_glue_config (const char *key, const char *value)
 int
 xd_glue_config_complete (void)
 {
-  if (filename == NULL) {
+  if (filename_arg == NULL) {
     nbdkit_error ("you must supply the file=<FILENAME> parameter");
     return -1;
   }
-  return 0;
+  if (xd_glue_create_complete () == -1)
+    return -1;
+  /* A file to create does not exist yet: resolve its directory. */
+  free (filename);
+  filename = xd_glue_creating () ? xd_glue_create_path (filename_arg)
+                                 : nbdkit_realpath (filename_arg);
+  return filename ? 0 : -1;
 }
 
-/* Open the image; on failure everything opened is freed here, as nbdkit
- * does not call .cleanup after a failed .get_ready.
+/* Open FILENAME for writing, or read-only when it or its file system
+ * cannot be written (serving it read-only, as nbdkit's file plugin
+ * does).
+ */
+static struct xd_io *
+open_file (void)
+{
+  struct xd_io *io = xd_io_open_file_rw (filename);
+
+  if (io) {
+    disk_writable = true;
+    return io;
+  }
+  if (errno != EACCES && errno != EROFS && errno != EPERM)
+    return NULL;
+  nbdkit_debug ("%s: cannot be written: serving it read-only", filename);
+  return xd_io_open_file (filename);
+}
+
+/* Open the image; on failure everything opened is freed by the caller,
+ * as nbdkit does not call .cleanup after a failed .get_ready.
  */
 static int
 open_image (void)
@@ -87,7 +132,7 @@ open_image (void)
   resolver = xd_resolver_new_dir (&policy);
   if (resolver == NULL)
     return -1;
-  io = xd_io_open_file (filename);
+  io = open_file ();
   if (io == NULL)
     return -1;
   format = xd_glue_choose_format (io);
@@ -97,26 +142,40 @@ open_image (void)
   }
   nbdkit_debug ("%s: opening as %s", filename, format->display);
   xd_glue_opts.served = xd_glue_formats;
+  xd_glue_opts.writable = disk_writable;
   disk = xd_image_open (io, resolver, &xd_glue_opts, format);
-  if (disk == NULL)
-    return -1;
-  xd_glue_set_description (xd_image_describe (disk));
-  return 0;
+  return disk ? 0 : -1;
+}
+
+static int
+create_image (void)
+{
+  xd_glue_opts.served = xd_glue_formats;
+  disk = xd_glue_create_image (filename, allow_external, &policy, &resolver);
+  disk_writable = disk != NULL;
+  return disk ? 0 : -1;
 }
 
 int
 xd_glue_get_ready (void)
 {
-  if (open_image () == -1) {
+  int r = xd_glue_creating () ? create_image () : open_image ();
+
+  if (r == -1) {
     xd_glue_cleanup ();
     return -1;
   }
+  if (disk_writable && !xd_image_can_write (disk, &readonly_why))
+    disk_writable = false;
+  xd_glue_set_description (xd_image_describe (disk));
   return 0;
 }
 
 void
 xd_glue_cleanup (void)
 {
+  if (disk && disk_writable)
+    xd_image_flush (disk);
   xd_image_close (disk);
   disk = NULL;
   xd_resolver_free (resolver);
@@ -131,10 +190,26 @@ xd_glue_dump_plugin (void)
 }
 
 void *
-xd_glue_open (int readonly XD_UNUSED)
+xd_glue_open (int readonly)
 {
+  /* Said once, and only to a client that wanted to write. */
+  if (!readonly && !disk_writable && readonly_why &&
+      !atomic_exchange (&warned_readonly, true))
+    nbdkit_error ("%s: serving read-only: %s", filename, readonly_why);
+  connections++;
   /* All state is in the shared image. */
   return NBDKIT_HANDLE_NOT_NEEDED;
+}
+
+/* The last client has gone: a format that writes its tables at the end
+ * (a streamOptimized VMDK being created) finishes the image now.
+ */
+void
+xd_glue_close (void *handle XD_UNUSED)
+{
+  if (--connections == 0 && disk_writable &&
+      xd_image_finish (disk) == -1)
+    nbdkit_error ("%s: the image could not be finished", filename);
 }
 
 int64_t
@@ -164,10 +239,79 @@ xd_glue_can_extents (void *handle XD_UNUSED)
 }
 
 int
+xd_glue_can_write (void *handle XD_UNUSED)
+{
+  return disk_writable;
+}
+
+int
+xd_glue_can_flush (void *handle XD_UNUSED)
+{
+  return disk_writable;
+}
+
+int
+xd_glue_can_fua (void *handle XD_UNUSED)
+{
+  /* nbdkit calls .flush after a FUA write: flush is what makes writes
+   * durable in every format, data and metadata together.
+   */
+  return disk_writable ? NBDKIT_FUA_EMULATE : NBDKIT_FUA_NONE;
+}
+
+int
+xd_glue_can_zero (void *handle XD_UNUSED)
+{
+  /* Formats without zero states get zeros written by xd_image_zero. */
+  return disk_writable;
+}
+
+int
+xd_glue_can_fast_zero (void *handle XD_UNUSED)
+{
+  return disk->format->zero != NULL;
+}
+
+int
+xd_glue_can_trim (void *handle XD_UNUSED)
+{
+  return disk_writable && disk->format->trim != NULL;
+}
+
+int
 xd_glue_pread (void *handle XD_UNUSED, void *buf, uint32_t count,
                uint64_t offset, uint32_t flags XD_UNUSED)
 {
   return xd_image_read (disk, buf, count, offset);
+}
+
+int
+xd_glue_pwrite (void *handle XD_UNUSED, const void *buf, uint32_t count,
+                uint64_t offset, uint32_t flags XD_UNUSED)
+{
+  return xd_image_write (disk, buf, count, offset);
+}
+
+int
+xd_glue_zero (void *handle XD_UNUSED, uint32_t count, uint64_t offset,
+              uint32_t flags)
+{
+  return xd_image_zero (disk, count, offset,
+                        (flags & NBDKIT_FLAG_MAY_TRIM) != 0,
+                        (flags & NBDKIT_FLAG_FAST_ZERO) != 0);
+}
+
+int
+xd_glue_trim (void *handle XD_UNUSED, uint32_t count, uint64_t offset,
+              uint32_t flags XD_UNUSED)
+{
+  return xd_image_trim (disk, count, offset);
+}
+
+int
+xd_glue_flush (void *handle XD_UNUSED, uint32_t flags XD_UNUSED)
+{
+  return xd_image_flush (disk);
 }
 
 int

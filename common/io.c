@@ -4,7 +4,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <inttypes.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,9 +17,12 @@
 #include "xd-math.h"
 #include "xd-report.h"
 
+#define XD_IO_UNUSED __attribute__ ((unused))
+
 struct file_priv {
   int fd;
   bool can_seek_data;           /* SEEK_DATA/SEEK_HOLE worked at open */
+  bool is_block;                /* a block device: no truncate, no holes */
 };
 
 struct memory_priv {
@@ -120,23 +126,14 @@ static const struct xd_io_ops file_ops = {
   .close = file_close,
 };
 
-struct xd_io *
-xd_io_open_file (const char *path)
+/* Wrap the open descriptor FD of PATH; closes FD on failure. */
+static struct xd_io *
+file_from_fd (const char *path, int fd, const struct xd_io_ops *ops)
 {
   struct file_priv *fp;
   struct stat st;
   struct xd_io *io;
-  int fd;
 
-  /* O_NONBLOCK: opening a FIFO (met when a parent search opens the
-   * files of a directory) must not wait for a writer; it is refused
-   * below.  Reads of regular files and block devices ignore it.
-   */
-  fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd == -1) {
-    xd_error ("%s: open: %m", path);
-    return NULL;
-  }
   if (fstat (fd, &st) == -1) {
     xd_error ("%s: fstat: %m", path);
     close (fd);
@@ -145,6 +142,7 @@ xd_io_open_file (const char *path)
   if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode)) {
     xd_error ("%s: not a regular file or block device", path);
     close (fd);
+    errno = EINVAL;
     return NULL;
   }
   if (S_ISBLK (st.st_mode)) {
@@ -164,16 +162,143 @@ xd_io_open_file (const char *path)
     return NULL;
   }
   fp->fd = fd;
+  fp->is_block = S_ISBLK (st.st_mode);
   /* ENXIO means "no data after offset 0": an all-hole file. */
   fp->can_seek_data = S_ISREG (st.st_mode) &&
     (lseek (fd, 0, SEEK_DATA) != -1 || errno == ENXIO);
 
-  io = xd_io_new (&file_ops, path, (uint64_t) st.st_size, fp);
+  io = xd_io_new (ops, path, (uint64_t) st.st_size, fp);
   if (io == NULL) {
     close (fd);
     free (fp);
   }
   return io;
+}
+
+struct xd_io *
+xd_io_open_file (const char *path)
+{
+  int fd;
+
+  /* O_NONBLOCK: opening a FIFO (met when a parent search opens the
+   * files of a directory) must not wait for a writer; it is refused
+   * by file_from_fd.  Reads of regular files and block devices ignore
+   * it.
+   */
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd == -1) {
+    xd_error ("%s: open: %m", path);
+    return NULL;
+  }
+  return file_from_fd (path, fd, &file_ops);
+}
+
+/* ---- writable local files ---- */
+
+static int
+file_pwrite (struct xd_io *io, const void *buf, size_t count,
+             uint64_t offset)
+{
+  struct file_priv *fp = io->priv;
+  const char *p = buf;
+
+  while (count > 0) {
+    ssize_t r = pwrite (fp->fd, p, count, (off_t) offset);
+    if (r == -1) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    p += r;
+    count -= (size_t) r;
+    offset += (uint64_t) r;
+  }
+  return 0;
+}
+
+static int
+file_flush (struct xd_io *io)
+{
+  struct file_priv *fp = io->priv;
+
+  /* fdatasync also writes the inode's size when the file grew. */
+  return fdatasync (fp->fd);
+}
+
+static int
+file_truncate (struct xd_io *io, uint64_t size)
+{
+  struct file_priv *fp = io->priv;
+
+  if (fp->is_block) {
+    errno = EINVAL;
+    return -1;
+  }
+  return ftruncate (fp->fd, (off_t) size);
+}
+
+static int
+file_punch (struct xd_io *io, uint64_t offset, uint64_t count)
+{
+  struct file_priv *fp = io->priv;
+
+#if defined (FALLOC_FL_PUNCH_HOLE) && defined (FALLOC_FL_KEEP_SIZE)
+  if (!fp->is_block &&
+      fallocate (fp->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                 (off_t) offset, (off_t) count) == 0)
+    return 0;
+  if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL)
+    return -1;
+#else
+  (void) fp; (void) offset; (void) count;
+#endif
+  errno = ENOTSUP;
+  return -1;
+}
+
+static const struct xd_io_ops file_rw_ops = {
+  .pread = file_pread,
+  .allocation = file_allocation,
+  .close = file_close,
+  .pwrite = file_pwrite,
+  .flush = file_flush,
+  .truncate = file_truncate,
+  .punch = file_punch,
+};
+
+struct xd_io *
+xd_io_open_file_rw (const char *path)
+{
+  int fd = open (path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+
+  if (fd == -1) {
+    int err = errno;
+    xd_error ("%s: open for writing: %m", path);
+    errno = err;
+    return NULL;
+  }
+  return file_from_fd (path, fd, &file_rw_ops);
+}
+
+struct xd_io *
+xd_io_create_file (const char *path, bool overwrite)
+{
+  int flags = O_RDWR | O_CLOEXEC | O_CREAT;
+  int fd;
+
+  flags |= overwrite ? O_TRUNC : O_EXCL;
+  fd = open (path, flags, 0644);
+  if (fd == -1) {
+    int err = errno;
+    if (err == EEXIST)
+      xd_error ("%s: the file exists: it is not overwritten unless "
+                "create-overwrite=true", path);
+    else
+      xd_error ("%s: create: %m", path);
+    errno = err;
+    return NULL;
+  }
+  return file_from_fd (path, fd, &file_rw_ops);
 }
 
 static int
@@ -211,6 +336,234 @@ xd_io_open_memory (const void *buf, size_t len, const char *name)
   if (io == NULL)
     free (mp);
   return io;
+}
+
+/* ---- growable memory ---- */
+
+struct memory_rw_priv {
+  pthread_mutex_t lock;         /* guards buf and cap */
+  unsigned char *buf;
+  size_t cap;
+};
+
+static int
+memory_rw_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
+{
+  struct memory_rw_priv *mp = io->priv;
+
+  pthread_mutex_lock (&mp->lock);
+  memcpy (buf, mp->buf + offset, count);
+  pthread_mutex_unlock (&mp->lock);
+  return 0;
+}
+
+/* Make room for SIZE bytes, zeroing what is new.  Called locked. */
+static int
+memory_rw_reserve (struct memory_rw_priv *mp, uint64_t size)
+{
+  unsigned char *p;
+  size_t cap;
+
+  if (size <= mp->cap)
+    return 0;
+  if (size > SIZE_MAX / 2) {
+    errno = ENOSPC;
+    return -1;
+  }
+  cap = mp->cap ? mp->cap : 4096;
+  while (cap < size)
+    cap *= 2;
+  p = realloc (mp->buf, cap);
+  if (p == NULL)
+    return -1;
+  memset (p + mp->cap, 0, cap - mp->cap);
+  mp->buf = p;
+  mp->cap = cap;
+  return 0;
+}
+
+static int
+memory_rw_pwrite (struct xd_io *io, const void *buf, size_t count,
+                  uint64_t offset)
+{
+  struct memory_rw_priv *mp = io->priv;
+  int r;
+
+  pthread_mutex_lock (&mp->lock);
+  r = memory_rw_reserve (mp, offset + count);
+  if (r == 0)
+    memcpy (mp->buf + offset, buf, count);
+  pthread_mutex_unlock (&mp->lock);
+  return r;
+}
+
+static int
+memory_rw_flush (struct xd_io *io XD_IO_UNUSED)
+{
+  return 0;
+}
+
+static int
+memory_rw_truncate (struct xd_io *io, uint64_t size)
+{
+  struct memory_rw_priv *mp = io->priv;
+  int r;
+
+  pthread_mutex_lock (&mp->lock);
+  r = memory_rw_reserve (mp, size);
+  /* Bytes cut off read as zeros if the object grows again. */
+  if (r == 0 && size < io->size)
+    memset (mp->buf + size, 0, io->size - size);
+  pthread_mutex_unlock (&mp->lock);
+  return r;
+}
+
+static void
+memory_rw_close (struct xd_io *io)
+{
+  struct memory_rw_priv *mp = io->priv;
+
+  pthread_mutex_destroy (&mp->lock);
+  free (mp->buf);
+  free (mp);
+}
+
+static const struct xd_io_ops memory_rw_ops = {
+  .pread = memory_rw_pread,
+  .close = memory_rw_close,
+  .pwrite = memory_rw_pwrite,
+  .flush = memory_rw_flush,
+  .truncate = memory_rw_truncate,
+};
+
+struct xd_io *
+xd_io_new_memory_rw (const void *buf, size_t len, const char *name)
+{
+  struct memory_rw_priv *mp = calloc (1, sizeof *mp);
+  struct xd_io *io;
+
+  if (mp == NULL || memory_rw_reserve (mp, len) == -1) {
+    xd_error ("%s: malloc: %m", name);
+    free (mp);
+    return NULL;
+  }
+  if (len > 0)
+    memcpy (mp->buf, buf, len);
+  pthread_mutex_init (&mp->lock, NULL);
+  io = xd_io_new (&memory_rw_ops, name, len, mp);
+  if (io == NULL)
+    memory_rw_close (&(struct xd_io) { .priv = mp });
+  return io;
+}
+
+const unsigned char *
+xd_io_memory_contents (struct xd_io *io)
+{
+  struct memory_rw_priv *mp = io->priv;
+
+  return io->ops == &memory_rw_ops ? mp->buf : NULL;
+}
+
+/* ---- writing through any writable io ---- */
+
+bool
+xd_io_writable (const struct xd_io *io)
+{
+  return io->ops->pwrite != NULL;
+}
+
+/* Grow the recorded size to END if it is larger; other writers may grow
+ * it at the same time.
+ */
+static void
+grow_size (struct xd_io *io, uint64_t end)
+{
+  uint64_t old = io->size;
+
+  while (end > old &&
+         !atomic_compare_exchange_weak (&io->size, &old, end))
+    ;
+}
+
+int
+xd_io_write (struct xd_io *io, const void *buf, size_t count,
+             uint64_t offset, const char *what)
+{
+  uint64_t end;
+
+  if (!xd_io_writable (io)) {
+    errno = EROFS;
+    xd_error ("%s: writing %s: the file is open read-only", io->name, what);
+    return -1;
+  }
+  if (xd_add_overflow (offset, count, &end) || end > INT64_MAX) {
+    errno = EFBIG;
+    xd_error ("%s: writing %s at offset %" PRIu64 ": beyond the largest "
+              "file size", io->name, what, offset);
+    return -1;
+  }
+  if (io->ops->pwrite (io, buf, count, offset) == -1) {
+    int err = errno ? errno : EIO;
+    xd_error ("%s: writing %s at offset %" PRIu64 ": %s",
+              io->name, what, offset, strerror (err));
+    errno = err;
+    return -1;
+  }
+  grow_size (io, end);
+  return 0;
+}
+
+int
+xd_io_flush (struct xd_io *io)
+{
+  if (io->ops->flush == NULL)
+    return 0;
+  if (io->ops->flush (io) == -1) {
+    int err = errno ? errno : EIO;
+    xd_error ("%s: flush: %s", io->name, strerror (err));
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
+int
+xd_io_truncate (struct xd_io *io, uint64_t size, const char *what)
+{
+  if (io->ops->truncate == NULL || size > INT64_MAX) {
+    errno = io->ops->truncate ? EFBIG : EROFS;
+    xd_error ("%s: setting the size to %" PRIu64 " (%s): %s",
+              io->name, size, what, strerror (errno));
+    return -1;
+  }
+  if (io->ops->truncate (io, size) == -1) {
+    int err = errno ? errno : EIO;
+    xd_error ("%s: setting the size to %" PRIu64 " (%s): %s",
+              io->name, size, what, strerror (err));
+    errno = err;
+    return -1;
+  }
+  io->size = size;
+  return 0;
+}
+
+int
+xd_io_zero (struct xd_io *io, uint64_t offset, uint64_t count,
+            const char *what)
+{
+  static const unsigned char zeros[65536];
+
+  if (io->ops->punch && offset + count <= io->size &&
+      io->ops->punch (io, offset, count) == 0)
+    return 0;
+  while (count > 0) {
+    size_t n = (size_t) xd_min_u64 (count, sizeof zeros);
+    if (xd_io_write (io, zeros, n, offset, what) == -1)
+      return -1;
+    offset += n;
+    count -= n;
+  }
+  return 0;
 }
 
 void

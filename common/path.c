@@ -40,8 +40,8 @@ xd_path_is_inside (const char *path, const char *dir)
   return strncmp (path, dir, n) == 0 && path[n] == '/';
 }
 
-static int
-add_allowed_dir (struct xd_path_policy *policy, const char *dir)
+int
+xd_path_policy_allow_dir (struct xd_path_policy *policy, const char *dir)
 {
   char *real = realpath (dir, NULL);
   char **dirs;
@@ -74,7 +74,7 @@ parse_allowed_dirs (struct xd_path_policy *policy, const char *list)
   }
   for (dir = strtok_r (copy, ":", &saveptr); dir && r == 0;
        dir = strtok_r (NULL, ":", &saveptr))
-    r = add_allowed_dir (policy, dir);
+    r = xd_path_policy_allow_dir (policy, dir);
   free (copy);
   return r;
 }

@@ -209,6 +209,7 @@ xd_image_open_ref (const struct xd_resolver *res, const char *from,
   if (io == NULL)
     return NULL;
   deeper.depth++;
+  deeper.writable = false;      /* parents are never written */
   return xd_image_open (io, res, &deeper, format);
 }
 
@@ -250,4 +251,121 @@ char *
 xd_image_describe (const struct xd_image *img)
 {
   return img->format->describe ? img->format->describe (img->h) : NULL;
+}
+
+/* ---- writing ---- */
+
+bool
+xd_image_can_write (const struct xd_image *img, const char **why)
+{
+  *why = NULL;
+  if (img->format->pwrite == NULL)
+    return false;               /* a read-only format: nothing to say */
+  if (img->format->can_write == NULL)
+    return true;
+  return img->format->can_write (img->h, why);
+}
+
+int
+xd_image_write (struct xd_image *img, const void *buf, uint32_t count,
+                uint64_t offset)
+{
+  return img->format->pwrite (img->h, buf, count, offset);
+}
+
+/* Zeros the slow way, for formats without a zero op. */
+static int
+write_zeros (struct xd_image *img, uint32_t count, uint64_t offset)
+{
+  static const unsigned char zeros[65536];
+
+  while (count > 0) {
+    uint32_t n = count < sizeof zeros ? count : (uint32_t) sizeof zeros;
+    if (img->format->pwrite (img->h, zeros, n, offset) == -1)
+      return -1;
+    count -= n;
+    offset += n;
+  }
+  return 0;
+}
+
+int
+xd_image_zero (struct xd_image *img, uint32_t count, uint64_t offset,
+               bool may_trim, bool fast)
+{
+  if (img->format->zero)
+    return img->format->zero (img->h, count, offset, may_trim, fast);
+  if (fast) {
+    errno = ENOTSUP;
+    return -1;
+  }
+  return write_zeros (img, count, offset);
+}
+
+int
+xd_image_trim (struct xd_image *img, uint32_t count, uint64_t offset)
+{
+  return img->format->trim ? img->format->trim (img->h, count, offset) : 0;
+}
+
+int
+xd_image_flush (struct xd_image *img)
+{
+  return img->format->flush ? img->format->flush (img->h) : 0;
+}
+
+int
+xd_image_finish (struct xd_image *img)
+{
+  return img->format->finish ? img->format->finish (img->h) : 0;
+}
+
+struct xd_image *
+xd_image_create (struct xd_io *io, const struct xd_resolver *res,
+                 const struct xd_create_opts *copts,
+                 const struct xd_open_opts *opts,
+                 const struct xd_format *format)
+{
+  struct xd_image *img;
+
+  if (format->create == NULL) {
+    xd_error ("%s: this pack cannot create %s images", io->name,
+              format->display);
+    xd_io_close (io);
+    errno = ENOTSUP;
+    return NULL;
+  }
+  img = calloc (1, sizeof *img);
+  if (img == NULL) {
+    xd_error ("%s: calloc: %m", io->name);
+    xd_io_close (io);
+    return NULL;
+  }
+  img->format = format;
+  img->h = format->create (io, res, copts, opts);
+  if (img->h == NULL) {
+    free (img);
+    return NULL;
+  }
+  return img;
+}
+
+/* The parent's name relative to the child's directory when it lies at
+ * or below it, else the parent's absolute path.
+ */
+char *
+xd_parent_ref_name (const char *child_path, const char *parent_path)
+{
+  const char *slash = strrchr (child_path, '/');
+  size_t dir_len = slash ? (size_t) (slash - child_path) : 0;
+  char *name;
+
+  if (slash && strncmp (parent_path, child_path, dir_len) == 0 &&
+      parent_path[dir_len] == '/' && parent_path[dir_len + 1] != '\0')
+    name = strdup (parent_path + dir_len + 1);
+  else
+    name = strdup (parent_path);
+  if (name == NULL)
+    xd_error ("%s: strdup: %m", child_path);
+  return name;
 }

@@ -122,7 +122,43 @@ struct xd_open_opts {
    * appliance (OVA, XVA) refuses a disk of any other format.
    */
   const struct xd_format *const *served;
+  /* The top image's io is writable and writes may follow: the driver
+   * accepts them (or says through can_write why it cannot).  The open
+   * itself must not modify the file (a user serving with nbdkit -r
+   * expects it untouched): anything the first write needs (a VHDX log
+   * replay, a new CID or GUID) is done by the first write.  Parents and
+   * backing files are always opened read-only, whatever this says.
+   */
+  bool writable;
 };
+
+/* What to create (create=true and the create-* parameters).  Sizes are
+ * in bytes; 0 or NULL means the format's default.
+ */
+struct xd_create_opts {
+  uint64_t size;                /* create-size= (virtual size) */
+  const char *type;             /* create-type= ("dynamic", "fixed",
+                                 * "monolithic-sparse", ...) */
+  const char *adapter_type;     /* create-adapter-type= (VMDK) */
+  const char *hwversion;        /* create-hwversion= (VMDK) */
+  uint32_t block_size;          /* create-block-size= (VHD, VHDX, VDI) */
+  uint32_t sector_size;         /* create-sector-size= (VHDX) */
+  /* create-parent=: the parent's real path; the child stores it as
+   * xd_parent_ref_name gives it and opens it through the resolver
+   * (xd_image_open_ref), read-only.
+   */
+  const char *parent;
+  /* The path of the file being created (its io is already open). */
+  const char *path;
+};
+
+/* The name a child image at CHILD_PATH stores for its parent at
+ * PARENT_PATH (both real paths): the parent's file name when both are
+ * in one directory, a relative path below the child's directory, else
+ * PARENT_PATH itself.  malloc'd, or NULL after reporting.
+ */
+extern char *xd_parent_ref_name (const char *child_path,
+                                 const char *parent_path);
 
 /* The parameter every format with parents shares:
  * ignore-parent-mismatch=true.  0 if KEY is it, 1 if not, -1 on a bad
@@ -177,6 +213,60 @@ struct xd_format {
                   xd_extent_fn add, void *opaque);
   /* What was opened, for the export description: malloc'd, or NULL. */
   char *(*describe) (void *h);
+
+  /* ---- writing (all NULL for a read-only format) ----
+   *
+   * Every write op is thread-safe (nbdkit PARALLEL) and returns 0, or
+   * -1 with errno set after reporting.  Writes must keep the image
+   * openable and consistent after a crash at any point: data first,
+   * then the tables that point at it, with xd_io_flush between them
+   * where the order matters, or the format's own log.  Nothing
+   * acknowledged before a completed flush may be lost.
+   */
+
+  /* Whether the image opened with OPTS->writable can be written.  If
+   * not, *WHY says why ("streamOptimized extents cannot be written"),
+   * and the image is served read-only.
+   */
+  bool (*can_write) (void *h, const char **why);
+  int (*pwrite) (void *h, const void *buf, uint32_t count, uint64_t offset);
+  /* Make [OFFSET, OFFSET+COUNT) read as zeros, with the format's zero
+   * states where it has them.  MAY_TRIM: it may deallocate.  FAST: fail
+   * with ENOTSUP (reporting nothing) rather than write zeros slowly.
+   * NULL: the glue writes zeros with pwrite.
+   */
+  int (*zero) (void *h, uint32_t count, uint64_t offset, bool may_trim,
+               bool fast);
+  /* Deallocate where the format allows, never exposing what a parent
+   * holds below.  NULL: trim is ignored (allowed by NBD).
+   */
+  int (*trim) (void *h, uint32_t count, uint64_t offset);
+  /* Return only when every write done before is durable, data and
+   * metadata.
+   */
+  int (*flush) (void *h);
+  /* Create a new image in IO (empty, writable, ownership taken) as
+   * COPTS asks, and return it opened for writing, as open would.  A
+   * parent is opened through RES.  NULL after reporting; the caller
+   * removes the file.
+   */
+  void *(*create) (struct xd_io *io, const struct xd_resolver *res,
+                   const struct xd_create_opts *copts,
+                   const struct xd_open_opts *opts);
+  /* Optional: the last client has gone.  Write what a finished image
+   * needs (a streamOptimized VMDK's tables, footer and end marker) and
+   * flush.  Writes after it are refused.
+   */
+  int (*finish) (void *h);
+  /* Optional: check the structure of the opened image (tests, and a
+   * verifier where qemu-img has none): 0 if sound, -1 after reporting
+   * every problem found.
+   */
+  int (*check) (void *h);
+  /* Optional: the create-type= names it accepts, for --help and
+   * --dump-plugin ("fixed, dynamic").
+   */
+  const char *create_types;
 };
 
 /* Every format this pack reads, NULL-terminated, raw last. */
@@ -228,5 +318,26 @@ extern int xd_image_extents (struct xd_image *img, uint32_t count,
                              uint64_t offset, bool req_one,
                              xd_extent_fn add, void *opaque);
 extern char *xd_image_describe (const struct xd_image *img);
+
+/* Writing an opened image (see the write ops of struct xd_format).
+ * xd_image_can_write sets *WHY (or NULL for a format the pack only
+ * reads) when it returns false.
+ */
+extern bool xd_image_can_write (const struct xd_image *img,
+                                const char **why);
+extern int xd_image_write (struct xd_image *img, const void *buf,
+                           uint32_t count, uint64_t offset);
+extern int xd_image_zero (struct xd_image *img, uint32_t count,
+                          uint64_t offset, bool may_trim, bool fast);
+extern int xd_image_trim (struct xd_image *img, uint32_t count,
+                          uint64_t offset);
+extern int xd_image_flush (struct xd_image *img);
+extern int xd_image_finish (struct xd_image *img);
+/* Create IO as FORMAT (see xd_format.create). */
+extern struct xd_image *xd_image_create (struct xd_io *io,
+                                         const struct xd_resolver *res,
+                                         const struct xd_create_opts *copts,
+                                         const struct xd_open_opts *opts,
+                                         const struct xd_format *format);
 
 #endif /* XDISK_FORMAT_H */

@@ -25,6 +25,9 @@ extern struct xd_open_opts xd_glue_opts;
 
 extern bool xd_glue_serves (const struct xd_format *format);
 
+/* The format given by format=, or NULL. */
+extern const struct xd_format *xd_glue_pinned_format (void);
+
 /* cache=, format= and the formats' own parameters: 0 if taken, 1 if
  * KEY is not one of them, -1 on a bad value (reported).
  */

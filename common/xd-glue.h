@@ -9,7 +9,8 @@
  *                       vhdx_formats, HELP)
  *
  * The glue handles the parameters every plugin has (file=,
- * allow-external-files=, cache=, format=) and passes the others to the
+ * allow-external-files=, cache=, format=, create=true and create-*) and
+ * passes the others to the
  * formats' own config functions; it opens the image once in .get_ready,
  * detecting its format from its contents, refuses a file of a format the
  * plugin does not serve with a hint naming the plugin that does, and
@@ -22,6 +23,7 @@
 #include <nbdkit-plugin.h>
 
 #include "xd-glue-common.h"
+#include "xd-glue-create.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
@@ -42,6 +44,20 @@ extern int xd_glue_pread (void *handle, void *buf, uint32_t count,
                           uint64_t offset, uint32_t flags);
 extern int xd_glue_extents (void *handle, uint32_t count, uint64_t offset,
                             uint32_t flags, struct nbdkit_extents *extents);
+extern void xd_glue_close (void *handle);
+extern int xd_glue_can_write (void *handle);
+extern int xd_glue_can_flush (void *handle);
+extern int xd_glue_can_fua (void *handle);
+extern int xd_glue_can_zero (void *handle);
+extern int xd_glue_can_fast_zero (void *handle);
+extern int xd_glue_can_trim (void *handle);
+extern int xd_glue_pwrite (void *handle, const void *buf, uint32_t count,
+                           uint64_t offset, uint32_t flags);
+extern int xd_glue_zero (void *handle, uint32_t count, uint64_t offset,
+                         uint32_t flags);
+extern int xd_glue_trim (void *handle, uint32_t count, uint64_t offset,
+                         uint32_t flags);
+extern int xd_glue_flush (void *handle, uint32_t flags);
 extern const char *xd_glue_export_description (void *handle);
 
 #define XD_GLUE_CONFIG_HELP \
@@ -49,7 +65,8 @@ extern const char *xd_glue_export_description (void *handle);
   "allow-external-files=false|true|DIR[:DIR...]\n" \
   "                    Files the image may refer to outside its directory.\n" \
   "cache=<SIZE>        Memory for cached metadata tables (default 32M).\n" \
-  "format=<NAME>       Open the file as this format, not the detected one."
+  "format=<NAME>       Open the file as this format, not the detected one.\n" \
+  XD_GLUE_CREATE_HELP
 
 #define XD_REGISTER_PLUGIN(NAME, LONGNAME, FORMATS, HELP)               \
   const struct xd_format *const *const xd_glue_formats = (FORMATS);     \
@@ -74,6 +91,17 @@ extern const char *xd_glue_export_description (void *handle);
     .can_extents        = xd_glue_can_extents,                          \
     .pread              = xd_glue_pread,                                \
     .extents            = xd_glue_extents,                              \
+    .close              = xd_glue_close,                                \
+    .can_write          = xd_glue_can_write,                            \
+    .can_flush          = xd_glue_can_flush,                            \
+    .can_fua            = xd_glue_can_fua,                              \
+    .can_zero           = xd_glue_can_zero,                             \
+    .can_fast_zero      = xd_glue_can_fast_zero,                        \
+    .can_trim           = xd_glue_can_trim,                             \
+    .pwrite             = xd_glue_pwrite,                               \
+    .zero               = xd_glue_zero,                                 \
+    .trim               = xd_glue_trim,                                 \
+    .flush              = xd_glue_flush,                                \
     .export_description = xd_glue_export_description,                   \
     .errno_is_preserved = 1,                                            \
   };                                                                    \

@@ -30,12 +30,32 @@ struct xd_io_ops {
   int (*allocation) (struct xd_io *io, uint64_t offset,
                      bool *is_data, uint64_t *run);
   void (*close) (struct xd_io *io);
+
+  /* ---- writable objects only (NULL elsewhere) ---- */
+
+  /* Write exactly COUNT bytes at OFFSET, which may lie past the end:
+   * the object grows.  0, or -1 with errno set (without reporting).
+   */
+  int (*pwrite) (struct xd_io *io, const void *buf, size_t count,
+                 uint64_t offset);
+  /* Make every completed write durable (fdatasync). */
+  int (*flush) (struct xd_io *io);
+  /* Set the size of the object (shrink or grow with zeros). */
+  int (*truncate) (struct xd_io *io, uint64_t size);
+  /* Optional: deallocate [OFFSET, OFFSET+COUNT) so that it reads as
+   * zeros (punching a hole); -1 with errno ENOTSUP if it cannot.
+   */
+  int (*punch) (struct xd_io *io, uint64_t offset, uint64_t count);
 };
 
 struct xd_io {
   const struct xd_io_ops *ops;
   char *name;                   /* for messages: the path as resolved */
-  uint64_t size;                /* bytes */
+  /* Bytes.  Atomic because a writable object grows while other threads
+   * read: a reader sees either size, and both are consistent because
+   * formats write data before any table points at it.
+   */
+  _Atomic uint64_t size;
   void *priv;                   /* the implementation's own state */
   unsigned refs;                /* xd_io_ref; closed when it drops to 0 */
 };
@@ -50,6 +70,26 @@ extern struct xd_io *xd_io_new (const struct xd_io_ops *ops, const char *name,
  * in messages.  Returns NULL after reporting an error.
  */
 extern struct xd_io *xd_io_open_file (const char *path);
+
+/* Open a local file for reading and writing (pwrite, flush, truncate,
+ * punch).  Returns NULL after reporting an error, with errno EACCES,
+ * EROFS or EPERM when the file or its file system is read-only, so
+ * that the caller may fall back to xd_io_open_file.
+ */
+extern struct xd_io *xd_io_open_file_rw (const char *path);
+
+/* Create the local file PATH, empty, for reading and writing: refused
+ * (EEXIST, reported) if it exists, unless OVERWRITE, which truncates it.
+ */
+extern struct xd_io *xd_io_create_file (const char *path, bool overwrite);
+
+/* A growable, writable object in memory, starting as a copy of the LEN
+ * bytes at BUF (BUF may be NULL when LEN is 0): unit tests, fuzzers and
+ * crash simulation.  xd_io_memory_contents gives its current bytes.
+ */
+extern struct xd_io *xd_io_new_memory_rw (const void *buf, size_t len,
+                                          const char *name);
+extern const unsigned char *xd_io_memory_contents (struct xd_io *io);
 
 /* Wrap a memory buffer (not copied; it must outlive the io). */
 extern struct xd_io *xd_io_open_memory (const void *buf, size_t len,
@@ -88,6 +128,30 @@ extern struct xd_io *xd_io_ref (struct xd_io *io);
  */
 extern int xd_io_read (struct xd_io *io, void *buf, size_t count,
                        uint64_t offset, const char *what);
+
+/* True if the object can be written (xd_io_write and the rest). */
+extern bool xd_io_writable (const struct xd_io *io);
+
+/* Write COUNT bytes at OFFSET; writing past the end grows the object.
+ * WHAT names the structure being written.  0, or -1 with errno set and
+ * the error reported ("NAME: writing WHAT at offset X: ...").
+ */
+extern int xd_io_write (struct xd_io *io, const void *buf, size_t count,
+                        uint64_t offset, const char *what);
+
+/* Make every completed write durable.  0 or -1 reported. */
+extern int xd_io_flush (struct xd_io *io);
+
+/* Set the size of the object to SIZE.  0 or -1 reported. */
+extern int xd_io_truncate (struct xd_io *io, uint64_t size,
+                           const char *what);
+
+/* Make [OFFSET, OFFSET+COUNT) read as zeros, deallocating it where the
+ * object can (a hole in a sparse file), else writing zeros.  0 or -1
+ * reported.
+ */
+extern int xd_io_zero (struct xd_io *io, uint64_t offset, uint64_t count,
+                       const char *what);
 
 /* True if [OFFSET, OFFSET+COUNT) lies inside the object. */
 extern bool xd_io_contains (const struct xd_io *io,

@@ -33,6 +33,12 @@ extern int xd_path_policy_init (struct xd_path_policy *policy,
                                 const char *image_path, const char *allow);
 extern void xd_path_policy_free (struct xd_path_policy *policy);
 
+/* Permit the files of DIR too (a parent the user named on the command
+ * line with create-parent=).  0 or -1 after reporting.
+ */
+extern int xd_path_policy_allow_dir (struct xd_path_policy *policy,
+                                     const char *dir);
+
 /* Resolve NAME, stored in the file FROM (itself a resolved path), to the
  * real path of an existing file that POLICY permits.  WHAT says what the
  * name is for ("extent file", "parent").  Returns a malloc'd path, or

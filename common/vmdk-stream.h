@@ -1,0 +1,51 @@
+/* xdisk vmdkx: creating a streamOptimized VMDK (vmdk-stream-write.c).
+ *
+ * NBD clients write out of order, but a streamOptimized extent must
+ * hold its grains in strictly ascending order (VirtualBox's stream
+ * reader refuses anything else).  The writer keeps a bounded window of
+ * grains not yet written: a grain is compressed (in parallel) and
+ * appended once every grain before it is complete or known to be
+ * skipped; a write behind what has already gone to the file is
+ * refused, naming the window.  vmdk_stream_finish writes the grain
+ * tables that remain, the grain directory, the footer and the
+ * end-of-stream marker, as VMware writes them.
+ */
+#ifndef XDISK_VMDK_STREAM_H
+#define XDISK_VMDK_STREAM_H
+
+#include <stdint.h>
+
+#include "xd-format.h"
+#include "xd-io.h"
+
+struct vmdk_stream_writer;
+
+/* Start a streamOptimized image in IO (empty, writable; ownership
+ * taken) of COPTS->size bytes, with the descriptor's adapter type and
+ * hardware version from COPTS (already validated by the caller, in
+ * VMware's spellings: "lsilogic", "7").  NULL after reporting.
+ */
+extern struct vmdk_stream_writer *
+vmdk_stream_create (struct xd_io *io, const struct xd_create_opts *copts,
+                    const char *adapter_type, const char *hwversion);
+/* Frees everything; finishes the image first if not yet finished. */
+extern void vmdk_stream_close (struct vmdk_stream_writer *w);
+extern uint64_t vmdk_stream_size (const struct vmdk_stream_writer *w);
+extern uint32_t vmdk_stream_grain_bytes (const struct vmdk_stream_writer *w);
+/* Reads return what was written where it is still known (the window),
+ * zeros where nothing was written, and EIO (reported) for grains
+ * already compressed to the file.
+ */
+extern int vmdk_stream_pread (struct vmdk_stream_writer *w, void *buf,
+                              uint32_t count, uint64_t offset);
+extern int vmdk_stream_pwrite (struct vmdk_stream_writer *w, const void *buf,
+                               uint32_t count, uint64_t offset);
+extern int vmdk_stream_zero (struct vmdk_stream_writer *w, uint32_t count,
+                             uint64_t offset);
+/* Durability of a stream being written: what is in the file so far
+ * (fdatasync).  The image is complete only after finish.
+ */
+extern int vmdk_stream_flush (struct vmdk_stream_writer *w);
+extern int vmdk_stream_finish (struct vmdk_stream_writer *w);
+
+#endif /* XDISK_VMDK_STREAM_H */

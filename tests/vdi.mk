@@ -6,5 +6,8 @@ TESTS += \
 	test-vdi-chain.sh \
 	test-vdi-bad.sh \
 	test-vdi-corpus.sh \
+	test-vdi-write.sh \
+	test-vdi-write-diff.sh \
+	test-vdi-write-bad.sh \
 	$(NULL)
 EXTRA_DIST += vdi-functions.sh vdi-mkdiff.py

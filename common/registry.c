@@ -186,7 +186,7 @@ struct xd_image *
 xd_image_open (struct xd_io *io, const struct xd_resolver *res,
                const struct xd_open_opts *opts,
                const struct xd_format *format)
-
+{
   if (opts->depth >= XD_MAX_CHAIN) {
     xd_error ("%s: the chain of parents and backing files is deeper than "
               "%d (a loop?)", io->name, XD_MAX_CHAIN);

@@ -9,5 +9,6 @@ TESTS += \
 	test-vdi-write.sh \
 	test-vdi-write-diff.sh \
 	test-vdi-write-bad.sh \
+	test-vdi-write-crash.sh \
 	$(NULL)
 EXTRA_DIST += vdi-functions.sh vdi-mkdiff.py

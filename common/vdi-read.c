@@ -824,6 +824,7 @@ const struct xd_format xd_format_vdi = {
   .trim = vdi_trim,
   .flush = vdi_flush,
   .create = vdi_create,
+  .finish = vdi_finish,
   .check = vdi_check,
   .create_types = "dynamic (default), static (or fixed); create-parent= "
   "makes a differencing image",

@@ -203,6 +203,11 @@ prepare (struct vdi_layer *l)
 {
   int r;
 
+  if (!l->writable) {
+    xd_error ("%s: the VDI was not opened for writing", l->io->name);
+    errno = EROFS;
+    return -1;
+  }
   if (__atomic_load_n (&l->write_ready, __ATOMIC_ACQUIRE))
     return 0;
   pthread_mutex_lock (&l->lock);
@@ -297,10 +302,21 @@ vdi_flush (void *h)
   struct vdi_layer *l = h;
   int r;
 
+  if (!l->writable)
+    return 0;
   pthread_mutex_lock (&l->lock);
   r = flush_locked (l);
   pthread_mutex_unlock (&l->lock);
   return r;
+}
+
+/* The last client has gone: make what it left unflushed durable.  VDI
+ * has nothing else to finish, so later clients may write again.
+ */
+int
+vdi_finish (void *h)
+{
+  return vdi_flush (h);
 }
 
 /* Persist what a client left unflushed when the image is closed. */

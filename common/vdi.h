@@ -225,6 +225,7 @@ extern int vdi_zero (void *h, uint32_t count, uint64_t offset, bool may_trim,
                      bool fast);
 extern int vdi_trim (void *h, uint32_t count, uint64_t offset);
 extern int vdi_flush (void *h);
+extern int vdi_finish (void *h);
 extern int vdi_check (void *h);
 
 /* A fresh random (version 4) UUID in VirtualBox's byte order. */

@@ -35,6 +35,11 @@
 #define VDI_MAP_PAGE (64u << 10)
 #define VDI_MAP_WHOLE_MAX (1u << 20)
 
+/* The largest map a writable top image keeps whole (256 Mi blocks; a
+ * larger image is served read-only).
+ */
+#define VDI_MAP_WRITABLE_MAX (UINT64_C (1) << 30)
+
 /* The largest .vbox file read when searching for a parent. */
 #define VDI_VBOX_MAX (16u << 20)
 
@@ -100,7 +105,7 @@ setup_map (struct vdi_layer *l, const struct xd_open_opts *opts, bool top)
   uint64_t bytes = l->blocks * 4, i;
   size_t n;
 
-  if ((top && opts->writable) ||
+  if ((top && opts->writable && bytes <= VDI_MAP_WRITABLE_MAX) ||
       (bytes <= VDI_MAP_WHOLE_MAX && bytes <= opts->cache_bytes / 4)) {
     l->map = malloc (bytes);
     if (l->map == NULL) {
@@ -669,7 +674,7 @@ vdi_layer_open (struct xd_io *io, const struct xd_resolver *res,
 {
   struct vdi_layer *l = layer_open (io, res, opts, NULL, NULL, NULL);
 
-  if (l && opts->writable && vdi_write_setup (l) == -1) {
+  if (l && opts->writable && l->map && vdi_write_setup (l) == -1) {
     vdi_layer_free (l);
     return NULL;
   }

@@ -143,6 +143,10 @@ vdi_can_write (void *h, const char **why)
 {
   struct vdi_layer *l = h;
 
+  if (l->map == NULL) {
+    *why = "the VDI block map is too large to keep in memory for writing";
+    return false;
+  }
   if (!l->writable || !xd_io_writable (l->io)) {
     *why = "the VDI file could not be opened for writing";
     return false;
@@ -285,7 +289,11 @@ write_map_locked (struct vdi_layer *l)
 static int
 flush_locked (struct vdi_layer *l)
 {
-  if (l->counter != l->counter_on_disk && write_header_locked (l) == -1)
+  /* Nothing is written before the first write (the counter may differ
+   * from the file's only because setup chose to correct it).
+   */
+  if (l->write_ready && l->counter != l->counter_on_disk &&
+      write_header_locked (l) == -1)
     return -1;
   if (xd_io_flush (l->io) == -1)
     return -1;
@@ -323,7 +331,8 @@ vdi_finish (void *h)
 void
 vdi_write_close (struct vdi_layer *l)
 {
-  if (l->writable && (l->nr_dirty || l->counter != l->counter_on_disk))
+  if (l->writable && l->write_ready &&
+      (l->nr_dirty || l->counter != l->counter_on_disk))
     (void) vdi_flush (l);
 }
 
@@ -347,13 +356,33 @@ slot_offset (struct vdi_layer *l, uint64_t slot, uint64_t in_block,
   return 0;
 }
 
+/* The file offset of N bytes at IN_BLOCK of the allocated block BLOCK
+ * (in slot ENTRY), which must lie inside the file: a damaged map entry
+ * must not make a write land far beyond it.
+ */
 static int
-write_in_place (struct vdi_layer *l, uint32_t entry, uint64_t in_block,
-                const uint8_t *data, uint64_t n)
+in_place_offset (struct vdi_layer *l, uint64_t block, uint32_t entry,
+                 uint64_t in_block, uint64_t n, uint64_t *off)
+{
+  if (slot_offset (l, entry, in_block, off) == -1)
+    return -1;
+  if (*off + n > l->io->size) {
+    xd_error ("%s: VDI block map entry %" PRIu32 " for block %" PRIu64
+              " points beyond the end of the file", l->io->name, entry,
+              block);
+    errno = EIO;
+    return -1;
+  }
+  return 0;
+}
+
+static int
+write_in_place (struct vdi_layer *l, uint64_t block, uint32_t entry,
+                uint64_t in_block, const uint8_t *data, uint64_t n)
 {
   uint64_t off;
 
-  if (slot_offset (l, entry, in_block, &off) == -1)
+  if (in_place_offset (l, block, entry, in_block, n, &off) == -1)
     return -1;
   return xd_io_write (l->io, data, n, off, "VDI data block");
 }
@@ -437,12 +466,12 @@ write_block (struct vdi_layer *l, uint64_t block, uint64_t in_block,
   if (vdi_map_entry (l, block, &entry) == -1)
     return -1;
   if (is_allocated (entry))
-    return write_in_place (l, entry, in_block, data, n);
+    return write_in_place (l, block, entry, in_block, data, n);
   pthread_mutex_lock (&l->lock);
   entry = l->map[block];                /* another thread may have won */
   if (is_allocated (entry)) {
     pthread_mutex_unlock (&l->lock);
-    return write_in_place (l, entry, in_block, data, n);
+    return write_in_place (l, block, entry, in_block, data, n);
   }
   r = allocate_locked (l, block, entry, in_block, data, n);
   pthread_mutex_unlock (&l->lock);
@@ -503,12 +532,12 @@ struct zero_args {
 };
 
 static int
-zero_in_place (struct vdi_layer *l, uint32_t entry, uint64_t in_block,
-               uint64_t n)
+zero_in_place (struct vdi_layer *l, uint64_t block, uint32_t entry,
+               uint64_t in_block, uint64_t n)
 {
   uint64_t off;
 
-  if (slot_offset (l, entry, in_block, &off) == -1)
+  if (in_place_offset (l, block, entry, in_block, n, &off) == -1)
     return -1;
   return xd_io_zero (l->io, off, n, "VDI data block");
 }
@@ -527,7 +556,9 @@ zero_whole_free (struct vdi_layer *l, uint64_t block)
   }
   pthread_mutex_unlock (&l->lock);
   if (is_allocated (entry))
-    return zero_in_place (l, entry, 0, l->h.block_size);
+    return zero_in_place (l, block, entry, 0,
+                          xd_min_u64 (l->h.block_size,
+                                      l->size - (block << l->shift)));
   return 0;
 }
 
@@ -546,7 +577,7 @@ zero_piece (struct vdi_layer *l, uint64_t block, uint64_t in_block,
   if (vdi_map_entry (l, block, &entry) == -1)
     return -1;
   if (is_allocated (entry))
-    return zero_in_place (l, entry, in_block, n);
+    return zero_in_place (l, block, entry, in_block, n);
   /* Free or zero: zeros already, unless a parent shows through. */
   if (a->trim || entry == VDI_BLOCK_ZERO || l->parent == NULL)
     return 0;

@@ -96,3 +96,22 @@ if [ "$(id -u)" != 0 ]; then
     "$tmp/out"
 fi
 nbdkit -U - "$vdix" file="$tmp/ro.vdi" --run 'nbdcopy "$uri" /dev/null'
+
+# nbdkit -r: writes are refused, the file is untouched.
+sum=$(md5sum < "$tmp/old.vdi")
+! nbdkit -U - -r "$vdix" file="$tmp/old.vdi" \
+    --run "qemu-io -f raw -c 'write 0 512' \"\$uri\"" > "$tmp/out" 2>&1
+cat "$tmp/out"
+grep -Eqi "read-only|not permitted|permission denied" "$tmp/out"
+test "$(md5sum < "$tmp/old.vdi")" = "$sum"
+
+# A damaged map entry (a slot far beyond the file): the write fails with
+# EIO naming the entry, and the file does not grow to reach it.
+qemu-img create -q -f vdi "$tmp/bad.vdi" 4M
+python3 "$srcdir/vdi-mkdiff.py" point "$tmp/bad.vdi" 1 1000000
+size=$(stat -c %s "$tmp/bad.vdi")
+! nbdkit -U - "$vdix" file="$tmp/bad.vdi" \
+    --run "qemu-io -f raw -c 'write $M 512' \"\$uri\"" > "$tmp/out" 2>&1
+cat "$tmp/out"
+grep -q "entry 1000000 for block 1 points beyond the end" "$tmp/out"
+test "$(stat -c %s "$tmp/bad.vdi")" -eq "$size"

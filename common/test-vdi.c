@@ -686,6 +686,88 @@ START_TEST (test_vdi_powerloss_qemu_image)
 }
 END_TEST
 
+/* A version 0 image (NB blocks of 4 KiB, map after the header), or a
+ * qemu-style 1.1 one with EXTRA bytes before each block; all free.
+ */
+static uint8_t *
+make_old_image (bool v0, uint32_t extra, uint32_t nb, size_t *len)
+{
+  uint8_t *f;
+
+  *len = VDI_PRE_HEADER_SIZE + VDI0_HEADER_SIZE + 4 * nb + 1024;
+  f = calloc (1, *len);
+  ck_assert_ptr_nonnull (f);
+  if (v0) {
+    xd_put_le32 (f + VDI_SIGNATURE_OFFSET, VDI_SIGNATURE);
+    xd_put_le32 (f + VDI0_TYPE, VDI_TYPE_NORMAL);
+    xd_put_le64 (f + VDI0_DISK_SIZE, (uint64_t) nb * T_BS);
+    xd_put_le32 (f + VDI0_BLOCK_SIZE, T_BS);
+    xd_put_le32 (f + VDI0_BLOCKS, nb);
+    memcpy (f + VDI0_UUID_CREATE, uuid_a, 16);
+    memcpy (f + VDI0_UUID_MODIFY, uuid_b, 16);
+    memset (f + VDI_PRE_HEADER_SIZE + VDI0_HEADER_SIZE, 0xff, 4 * nb);
+    *len = VDI_PRE_HEADER_SIZE + VDI0_HEADER_SIZE + 4 * nb;
+  }
+  else {
+    make_v1 (f, false, VDI_TYPE_NORMAL, (uint64_t) nb * T_BS, T_BS, nb);
+    xd_put_le32 (f + VDI1_BLOCK_EXTRA, extra);
+    xd_put_le32 (f + VDI1_DATA_OFFSET, 512 + 4 * nb);
+    memset (f + 512, 0xff, 4 * nb);
+    *len = 512 + 4 * nb;
+  }
+  return f;
+}
+
+START_TEST (test_vdi_write_old_layouts)
+{
+  struct xd_open_opts opts = { .cache_bytes = 1 << 20, .writable = true };
+  struct xd_resolver *res = xd_resolver_new_stream ("a test buffer");
+  uint8_t buf[3 * T_BS];
+  int k;
+
+  for (k = 0; k < 2; k++) {
+    size_t len, i;
+    uint8_t *f = make_old_image (k == 0, 512, 16, &len);
+    struct xd_io *io = xd_io_new_memory_rw (f, len, "old.vdi");
+    const uint8_t *m;
+    void *h;
+    unsigned seed;
+
+    ck_assert_ptr_nonnull (io);
+    xd_io_ref (io);
+    h = xd_format_vdi.open (io, res, &opts);
+    ck_assert_ptr_nonnull (h);
+    memset (buf, 0x3c, sizeof buf);
+    ck_assert_int_eq (xd_format_vdi.pwrite (h, buf, 5000, 3 * T_BS - 7), 0);
+    ck_assert_int_eq (xd_format_vdi.flush (h), 0);
+    ck_assert_int_eq (xd_format_vdi.check (h), 0);
+    ck_assert_int_eq (xd_format_vdi.pread (h, buf, sizeof buf, 2 * T_BS), 0);
+    for (i = 0; i < sizeof buf; i++)
+      ck_assert_uint_eq (buf[i], i >= T_BS - 7 && i < T_BS - 7 + 5000
+                         ? 0x3c : 0);
+    xd_format_vdi.close (h);
+    m = xd_io_memory_contents (io);
+    ck_assert_uint_eq (xd_le32 (m + (k == 0 ? VDI0_BLOCKS_ALLOCATED
+                                     : VDI1_BLOCKS_ALLOCATED)), 3);
+    ck_assert_int_ne (memcmp (m + (k == 0 ? VDI0_UUID_MODIFY
+                                   : VDI1_UUID_MODIFY), uuid_b, 16), 0);
+    ck_assert_int_eq (memcmp (m + (k == 0 ? VDI0_UUID_CREATE
+                                   : VDI1_UUID_CREATE), uuid_a, 16), 0);
+    xd_io_close (io);
+
+    for (seed = 1; seed <= 2; seed++) {
+      struct xd_powerloss_case c = {
+        .name = k == 0 ? "v0" : "extra", .image = f, .image_len = len,
+        .seed = seed, .nr_ops = 24, .max_sectors = 20, .flush_every = 3,
+      };
+      powerloss (&c);
+    }
+    free (f);
+  }
+  xd_resolver_free (res);
+}
+END_TEST
+
 /* A differencing child over a parent file: the parent is found by UUID
  * in the child's directory in every crash state.
  */
@@ -770,6 +852,7 @@ vdi_suite (void)
   tcase_add_test (tc, test_vdi_powerloss_static);
   tcase_add_test (tc, test_vdi_powerloss_qemu_image);
   tcase_add_test (tc, test_vdi_powerloss_diff);
+  tcase_add_test (tc, test_vdi_write_old_layouts);
   suite_add_tcase (s, tc);
   return s;
 }

@@ -6,6 +6,8 @@ libxdisk_la_SOURCES += \
 	vhdx-header.c \
 	$(NULL)
 libxdisk_la_SOURCES += vhdx-log.c vhd-read.h vhd-read.c vhd-format.c
+# VHD writing, creating and checking.
+libxdisk_la_SOURCES += vhd-write.h vhd-write.c vhd-create.c vhd-check.c
 
 if HAVE_CHECK
 check_PROGRAMS += test-vhd

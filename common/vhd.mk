@@ -16,3 +16,12 @@ test_vhd_SOURCES = test-vhd.c
 test_vhd_CFLAGS = $(UNIT_CFLAGS)
 test_vhd_LDADD = $(UNIT_LDADD)
 endif
+
+# VHD writing, creating and checking: unit tests.
+if HAVE_CHECK
+check_PROGRAMS += test-vhd-write
+TESTS += test-vhd-write
+test_vhd_write_SOURCES = test-vhd-write.c
+test_vhd_write_CFLAGS = $(UNIT_CFLAGS)
+test_vhd_write_LDADD = $(UNIT_LDADD)
+endif

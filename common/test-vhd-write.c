@@ -210,6 +210,7 @@ START_TEST (test_check_finds)
   ck_assert_ptr_nonnull (h);
   ck_assert_int_eq (F->pwrite (h, &one, 1, 0), 0);
   ck_assert_int_eq (F->pwrite (h, &one, 1, 524288), 0);
+  ck_assert_int_eq (F->finish (h), 0);         /* BAT written, file cut */
   ck_assert_int_eq (F->check (h), 0);
   f = file_bytes (h, &fsize);
   /* Block 1 onto block 0. */

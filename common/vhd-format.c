@@ -146,6 +146,7 @@ const struct xd_format xd_format_vhd = {
   .zero = vhd_w_zero,
   .trim = vhd_w_trim,
   .flush = vhd_w_flush,
+  .finish = vhd_w_finish,
   .create = vhd_w_create,
   .check = vhd_w_check,
   .create_types = "fixed, dynamic (default; differencing with "

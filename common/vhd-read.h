@@ -62,8 +62,10 @@ extern char *vd_disk_describe (struct vd_disk *disk);
  */
 extern int vd_layer_bat_get (struct vd_layer *l, uint64_t index,
                              uint64_t *entry);
-/* After writing BAT entry INDEX = VALUE to the file: update the cache. */
+/* Make the cached BAT entry INDEX say VALUE; KEEP: keep the page
+ * pinned (see vhd-read.c).
+ */
 extern int vd_layer_bat_set_cached (struct vd_layer *l, uint64_t index,
-                                    uint32_t value);
+                                    uint32_t value, const void **keep);
 
 #endif /* XDISK_VHD_READ_H */

@@ -3,16 +3,26 @@
  * Fixed: the disk is the file, less its footer: writes go straight
  * through.
  *
- * Dynamic and differencing: a block not yet present is allocated where
- * the footer is, at the end of the file, in three steps:
- *   1. the footer is written at the new end of the file (the old one
- *      stays valid where it was), flush;
- *   2. the sector bitmap (over the old footer) and the data, flush;
- *   3. the BAT entry.
- * So a BAT entry is never durable before the block it points at, and
- * at every point the file ends with a valid footer.  A crash between
- * the steps leaks the block's space, nothing else.  The BAT entry
- * itself becomes durable with the next flush.
+ * Dynamic and differencing: a block not yet present is allocated at the
+ * end of the file, where the footer is, so that a crash can never leave
+ * a BAT entry pointing at garbage nor a file without a footer at its
+ * end:
+ *   1. reserve: the footer is written further on, VHD_RESERVE_BLOCKS
+ *      blocks past the last one, and flushed (the old footer stays valid
+ *      where it was until then; the space between is a hole);
+ *   2. the new block's sector bitmap (over the old footer, if it was
+ *      there) and its data are written into the reserved space, and the
+ *      cached BAT page is made to point at it (pinned, so that reads see
+ *      it), but the BAT entry waits in h->pending;
+ *   3. commit (at every flush, when VHD_MAX_PENDING blocks wait, at the
+ *      end): flush, then write the waiting BAT entries; they are durable
+ *      at the flush that ends the commit or the next one.
+ * So a BAT entry is never durable before its block.  A crash leaves, at
+ * worst, blocks whose BAT entries were not written (their writes were
+ * not flushed, so may be lost) and the reserved space: unused space
+ * before the footer, which VHD allows.  When the last client goes (and
+ * at close) the footer is moved back to the end of the last block and
+ * the file cut there (footer first, flush, then truncate).
  *
  * Sector bitmaps: a new block of a dynamic disk has every bit set
  * (readers ignore them there).  In a differencing disk a bit says the
@@ -138,11 +148,14 @@ vhd_w_open (struct xd_io *io, const struct xd_resolver *res,
   }
   h->readonly_why = readonly_reason (h, opts);
   if (h->readonly_why == NULL && init_writer (h) == -1) {
+    h->readonly_why = "the image could not be opened for writing";
     vhd_w_close (h);
     return NULL;
   }
   return h;
 }
+
+static int settle (struct vhd_handle *h);
 
 void
 vhd_w_close (void *hv)
@@ -151,6 +164,12 @@ vhd_w_close (void *hv)
 
   if (h == NULL)
     return;
+  if (h->disk) {
+    struct vd_layer *l = h->disk->top;
+    settle (h);
+    while (h->npending)         /* a failed commit: drop the pins */
+      xd_cache_unpin (l->bat_cache, h->pending[--h->npending].page);
+  }
   vd_disk_close (h->disk);
   pthread_mutex_destroy (&h->lock);
   free (h);
@@ -363,41 +382,130 @@ write_piece (struct vhd_handle *h, struct vd_layer *l, const struct piece *p)
   return put_piece (l, p, mid0, mid1);
 }
 
-/* Steps 1 to 3 of the head comment: allocate block BLOCK of L and write
- * the piece P into it.  Under the lock.
+/* Step 1 of the head comment: make room for a block of SPAN bytes at
+ * h->alloc_end.  Under the lock.
+ */
+static int
+reserve (struct vhd_handle *h, struct vd_layer *l, uint64_t span)
+{
+  uint64_t limit = (uint64_t) (VHD_BAT_UNUSED - 1) * 512, n, end;
+  uint64_t old_size = l->io->size;
+
+  if (h->alloc_end + span <= l->data_end)
+    return 0;
+  if (h->alloc_end > limit) {
+    xd_error ("%s: no room for another block: VHD block offsets are "
+              "32-bit sector numbers, so the file cannot grow past 2 TiB",
+              l->io->name);
+    errno = EFBIG;
+    return -1;
+  }
+  for (n = VHD_RESERVE_BLOCKS; n > 1; n /= 2)
+    if (h->alloc_end + (n - 1) * span <= limit)
+      break;
+  for (;;) {
+    int r;
+    end = h->alloc_end + n * span;
+    /* A file size limit may allow one block, not the reserve. */
+    if (n > 1)
+      xd_error_hold ();
+    r = xd_io_write (l->io, h->footer, VHD_FOOTER_SIZE, end,
+                     "VHD footer") == -1 || xd_io_flush (l->io) == -1
+      ? -1 : 0;
+    if (n > 1)
+      xd_error_release (false);
+    if (r == 0)
+      break;
+    /* A footer written in part would hide the old one: cut it off. */
+    xd_error_hold ();
+    xd_io_truncate (l->io, old_size, "VHD footer");
+    xd_error_release (false);
+    if (n == 1)
+      return -1;
+    n = 1;
+  }
+  l->data_end = end;
+  return 0;
+}
+
+static bool
+is_pending (struct vhd_handle *h, uint64_t block)
+{
+  size_t i;
+
+  for (i = 0; i < h->npending; i++)
+    if (h->pending[i].block == block)
+      return true;
+  return false;
+}
+
+/* Step 3: flush, then write the waiting BAT entries.  Under the lock. */
+static int
+commit (struct vhd_handle *h, struct vd_layer *l)
+{
+  size_t i, done = 0;
+  int r = 0;
+
+  if (h->npending == 0)
+    return 0;
+  if (xd_io_flush (l->io) == -1)
+    return -1;
+  for (i = 0; i < h->npending; i++) {
+    struct vhd_pending *pe = &h->pending[i];
+    uint8_t entry[4];
+    xd_put_be32 (entry, pe->sector);
+    if (xd_io_write (l->io, entry, 4, l->bat_offset + pe->block * 4,
+                     "BAT entry") == -1) {
+      r = -1;
+      break;
+    }
+    xd_cache_unpin (l->bat_cache, pe->page);
+    done++;
+  }
+  memmove (h->pending, h->pending + done,
+           (h->npending - done) * sizeof h->pending[0]);
+  h->npending -= done;
+  return r;
+}
+
+/* Move the footer back to the end of the last block and cut the file
+ * there.  Under the lock, after a commit.
+ */
+static int
+give_back_reserve (struct vhd_handle *h, struct vd_layer *l)
+{
+  if (l->data_end <= h->alloc_end)
+    return 0;
+  if (xd_io_write (l->io, h->footer, VHD_FOOTER_SIZE, h->alloc_end,
+                   "VHD footer") == -1 ||
+      xd_io_flush (l->io) == -1 ||
+      xd_io_truncate (l->io, h->alloc_end + VHD_FOOTER_SIZE,
+                      "VHD footer") == -1)
+    return -1;
+  l->data_end = h->alloc_end;
+  return 0;
+}
+
+/* Step 2: allocate block BLOCK of L and write the piece P into it.
+ * Under the lock.
  */
 static int
 allocate_block (struct vhd_handle *h, struct vd_layer *l, uint64_t block,
                 struct piece *p)
 {
-  uint64_t base = h->alloc_end, old_size = l->io->size, end;
+  uint64_t span = l->bitmap_bytes + (uint64_t) l->block_size, base;
   uint64_t s0 = p->in / 512, ns = (p->in % 512 + p->n + 511) / 512;
-  uint8_t *bitmap, entry[4];
+  struct vhd_pending *pe;
+  uint8_t *bitmap;
   int r = -1;
 
-  if (xd_add_overflow (base, l->bitmap_bytes + (uint64_t) l->block_size,
-                       &end) || base / 512 >= VHD_BAT_UNUSED) {
-    xd_error ("%s: no room for block %" PRIu64 ": VHD block offsets are "
-              "32-bit sector numbers, so the file cannot grow past 2 TiB",
-              l->io->name, block);
-    errno = EFBIG;
+  if ((h->npending == VHD_MAX_PENDING && commit (h, l) == -1) ||
+      reserve (h, l, span) == -1)
     return -1;
-  }
-  /* 1. The footer at the new end. */
-  if (xd_io_write (l->io, h->footer, VHD_FOOTER_SIZE, end,
-                   "VHD footer") == -1 ||
-      xd_io_flush (l->io) == -1) {
-    /* A footer written in part would hide the old one: cut it off. */
-    xd_error_hold ();
-    xd_io_truncate (l->io, old_size, "VHD footer");
-    xd_error_release (false);
-    return -1;
-  }
   /* The space is used from now on, whatever happens next. */
-  h->alloc_end = end;
-  l->data_end = end;
+  base = h->alloc_end;
+  h->alloc_end += span;
 
-  /* 2. Sector bitmap and data. */
   bitmap = calloc (1, l->bitmap_bytes);
   if (bitmap == NULL) {
     xd_error ("%s: calloc: %m", l->io->name);
@@ -414,16 +522,14 @@ allocate_block (struct vhd_handle *h, struct vd_layer *l, uint64_t block,
   p->fresh = true;
   if (xd_io_write (l->io, bitmap, l->bitmap_bytes, base,
                    "sector bitmap") == -1 ||
-      write_piece (h, l, p) == -1 ||
-      xd_io_flush (l->io) == -1)
+      write_piece (h, l, p) == -1)
     goto out;
-
-  /* 3. The BAT entry. */
-  xd_put_be32 (entry, (uint32_t) (base / 512));
-  if (xd_io_write (l->io, entry, 4, l->bat_offset + block * 4,
-                   "BAT entry") == -1 ||
-      vd_layer_bat_set_cached (l, block, (uint32_t) (base / 512)) == -1)
+  pe = &h->pending[h->npending];
+  pe->block = block;
+  pe->sector = (uint32_t) (base / 512);
+  if (vd_layer_bat_set_cached (l, block, pe->sector, &pe->page) == -1)
     goto out;
+  h->npending++;
   r = 0;
  out:
   free (bitmap);
@@ -444,7 +550,10 @@ update_diff_block (struct vhd_handle *h, struct vd_layer *l, uint64_t base,
     return -1;
   p->data = base + l->bitmap_bytes;
   p->fresh = false;
-  if (write_piece (h, l, p) == -1 || xd_io_flush (l->io) == -1)
+  if (write_piece (h, l, p) == -1)
+    return -1;
+  /* The data before the bits, unless the whole block is still new. */
+  if (!is_pending (h, p->off / l->block_size) && xd_io_flush (l->io) == -1)
     return -1;
   return set_bits (l, base, s0, s1 - s0 + 1);
 }
@@ -542,6 +651,20 @@ vhd_w_pwrite (void *hv, const void *buf, uint32_t count, uint64_t off)
   return write_blocks (h, buf, count, off);
 }
 
+/* BLOCK is no longer new: forget its waiting BAT entry. */
+static void
+drop_pending (struct vhd_handle *h, struct vd_layer *l, uint64_t block)
+{
+  size_t i;
+
+  for (i = 0; i < h->npending; i++)
+    if (h->pending[i].block == block) {
+      xd_cache_unpin (l->bat_cache, h->pending[i].page);
+      h->pending[i] = h->pending[--h->npending];
+      return;
+    }
+}
+
 /* Drop the present block BLOCK of a dynamic layer: BAT entry unused,
  * then its space punched (it reads as zeros in either order, so a crash
  * leaves a block of zeros at worst).
@@ -565,8 +688,9 @@ trim_block (struct vhd_handle *h, struct vd_layer *l, uint64_t block)
   xd_put_be32 (unused, VHD_BAT_UNUSED);
   if (xd_io_write (l->io, unused, 4, l->bat_offset + block * 4,
                    "BAT entry") == -1 ||
-      vd_layer_bat_set_cached (l, block, VHD_BAT_UNUSED) == -1)
+      vd_layer_bat_set_cached (l, block, VHD_BAT_UNUSED, NULL) == -1)
     goto out;
+  drop_pending (h, l, block);
   r = 0;
   /* Give the space back to the file system where it can. */
   if (l->io->ops->punch)
@@ -637,7 +761,35 @@ vhd_w_trim (void *hv, uint32_t count, uint64_t off)
 }
 
 int
-vhd_w_flush (void *h)
+vhd_w_flush (void *hv)
 {
-  return xd_io_flush (top_of (h)->io);
+  struct vhd_handle *h = hv;
+  struct vd_layer *l = h->disk->top;
+  int r;
+
+  pthread_mutex_lock (&h->lock);
+  r = commit (h, l);
+  pthread_mutex_unlock (&h->lock);
+  return r == -1 ? -1 : xd_io_flush (l->io);
+}
+
+/* Commit, give the reserved space back, flush. */
+static int
+settle (struct vhd_handle *h)
+{
+  struct vd_layer *l = h->disk->top;
+  int r;
+
+  if (h->readonly_why || l->kind == VD_VHD_FIXED)
+    return 0;
+  pthread_mutex_lock (&h->lock);
+  r = commit (h, l) == -1 || give_back_reserve (h, l) == -1 ? -1 : 0;
+  pthread_mutex_unlock (&h->lock);
+  return r == -1 ? -1 : xd_io_flush (l->io);
+}
+
+int
+vhd_w_finish (void *h)
+{
+  return settle (h);
 }

@@ -31,6 +31,22 @@
  */
 #define VHD_CREATOR_APP "xdsk"
 
+/* Blocks reserved at once at the end of the file (one footer move and
+ * flush for that many allocations), and new blocks whose BAT entries
+ * wait for the next commit (one flush for that many allocations).
+ */
+#define VHD_RESERVE_BLOCKS 32
+#define VHD_MAX_PENDING 64
+
+/* A new block whose data is written but whose BAT entry is not yet in
+ * the file: the cached BAT page says where it is and stays pinned.
+ */
+struct vhd_pending {
+  uint64_t block;
+  uint32_t sector;              /* the BAT entry */
+  const void *page;             /* pinned BAT cache page */
+};
+
 struct vhd_handle {
   struct vd_disk *disk;
   const char *readonly_why;     /* NULL if writable */
@@ -39,8 +55,12 @@ struct vhd_handle {
    */
   pthread_mutex_t lock;
   uint8_t footer[VHD_FOOTER_SIZE];  /* the top's footer, as stored */
-  uint64_t alloc_end;           /* where the next block goes */
+  uint64_t alloc_end;           /* where the next block goes; the
+                                 * footer (top->data_end) is at or after
+                                 * it: space between is reserved */
   uint64_t meta_end;            /* end of the header, BAT and locators */
+  struct vhd_pending pending[VHD_MAX_PENDING];
+  size_t npending;
 };
 
 /* ---- the format driver's ops (vhd-write.c) ---- */
@@ -60,6 +80,8 @@ extern int vhd_w_zero (void *h, uint32_t count, uint64_t off, bool may_trim,
                        bool fast);
 extern int vhd_w_trim (void *h, uint32_t count, uint64_t off);
 extern int vhd_w_flush (void *h);
+/* The last client has gone: commit, give back the reserved space. */
+extern int vhd_w_finish (void *h);
 
 /* ---- creating (vhd-create.c) ---- */
 extern void *vhd_w_create (struct xd_io *io, const struct xd_resolver *res,

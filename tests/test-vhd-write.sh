@@ -102,6 +102,8 @@ for args in "create-type=dynamic" "create-type=fixed" \
   nbdkit -U - "$p" file="$img" create=true create-size=$size $args \
     --run "nbdcopy $tmp/in.raw \$uri"
   "$check" "$img"
+  # The file ends with the last block and the footer (no reserve left).
+  ! "$check" -v "$img" 2>&1 | grep "between the last block"
   test "$(qemu-img info -f vpc --output=json "$img" |
           sed -n 's/.*"virtual-size": \([0-9]*\).*/\1/p')" = $size
   qemu-img convert -f vpc -O raw "$img" "$tmp/out.raw"

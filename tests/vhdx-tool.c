@@ -74,6 +74,10 @@ info (struct xd_image *img)
   vhd_guid_format (l->x.header.log_guid, g);
   printf ("header %d\nsequence %" PRIu64 "\nlog_guid %s\n",
           l->x.current_header, l->x.header.sequence, g);
+  vhd_guid_format (l->x.header.data_write_guid, g);
+  printf ("data_write_guid %s\n", g);
+  vhd_guid_format (l->x.header.file_write_guid, g);
+  printf ("file_write_guid %s\n", g);
   printf ("log %" PRIu64 " %" PRIu32 "\n", l->x.header.log_offset,
           l->x.header.log_length);
   printf ("bat %" PRIu64 " %" PRIu32 "\n", l->x.bat_offset,

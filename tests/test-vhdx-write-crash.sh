@@ -9,20 +9,9 @@
 # still opens afterwards.
 source "$srcdir/functions.sh"
 set -e -x
-
-requires_plugin vhdx
-requires qemu-img --version
-requires qemu-io --version
-requires nbdcopy --version
-make_tmpdir
-tool=$top_builddir/tests/vhdx-tool
-requires test -x "$tool"
 source "$srcdir/vhdx-write-functions.sh"
-P=$(plugin vhdx)
 RANDOM=40
-M=$(( 1 << 20 ))
 zero_guid=00000000-0000-0000-0000-000000000000
-expect_fail () { ! "$@" || { echo "unexpected success: $*"; exit 1; }; }
 
 # ---- a dirty log ----
 img=$tmp/dirty.vhdx

@@ -8,34 +8,13 @@
 # Then several clients at once over multi-conn on disjoint ranges.
 source "$srcdir/functions.sh"
 set -e -x
-
-requires_plugin vhdx
-requires qemu-img --version
-requires qemu-io --version
-requires nbdcopy --version
-make_tmpdir
-tool=$top_builddir/tests/vhdx-tool
-requires test -x "$tool"
 source "$srcdir/vhdx-write-functions.sh"
-P=$(plugin vhdx)
 RANDOM=20
 
-M=$(( 1 << 20 ))
 size=$(( 80 * M ))
 make_raw "$tmp/disk.raw" $size
 
-# A list of qemu-io commands: unaligned writes anywhere, some across
-# block boundaries, zeros (some whole blocks) and discards.
-ops=()
-for i in $(seq 40); do
-  off=$(( (RANDOM * 32768 + RANDOM) % (size - 3 * M) ))
-  case $(( RANDOM % 6 )) in
-    0) ops+=(-c "write -z $off $(( RANDOM % 100000 + 1 ))") ;;
-    1) ops+=(-c "write -z $(( off / M * M )) $(( (RANDOM % 3 + 1) * M ))") ;;
-    2) ops+=(-c "write -P $(( RANDOM % 255 + 1 )) $(( off / M * M - 700 )) 1400") ;;
-    *) ops+=(-c "write -P $(( RANDOM % 255 + 1 )) $off $(( RANDOM % 200000 + 1 ))") ;;
-  esac
-done
+random_ops 40 $size
 
 for type in dynamic fixed; do
   for bs in 1 32; do

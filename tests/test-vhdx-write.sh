@@ -10,18 +10,9 @@
 # LeaveBlockAllocated, the log empty after the plugin exits.
 source "$srcdir/functions.sh"
 set -e -x
-
-requires_plugin vhdx
-requires qemu-img --version
-requires nbdcopy --version
-make_tmpdir
-tool=$top_builddir/tests/vhdx-tool
-requires test -x "$tool"
 source "$srcdir/vhdx-write-functions.sh"
-P=$(plugin vhdx)
 RANDOM=10
 
-M=$(( 1 << 20 ))
 make_raw "$tmp/disk.raw" $(( 100 * M + 4096 ))
 
 for type in dynamic fixed; do

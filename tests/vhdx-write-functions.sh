@@ -1,5 +1,37 @@
-# Shell functions for the VHDX write tests (sourced after functions.sh,
-# with $tool set to tests/vhdx-tool).
+# Shell functions for the VHDX write tests, sourced after functions.sh
+# and "set -e -x".  Skips the test without the tools they all need; sets
+# $tmp, $tool (tests/vhdx-tool), $P (the vhdx plugin) and $M (1 MiB).
+
+requires_plugin vhdx
+requires qemu-img --version
+requires qemu-io --version
+requires nbdcopy --version
+make_tmpdir
+tool=$top_builddir/tests/vhdx-tool
+requires test -x "$tool"
+P=$(plugin vhdx)
+M=$(( 1 << 20 ))
+
+expect_fail () { ! "$@" || { echo "unexpected success: $*"; exit 1; }; }
+
+# Fill the array ops with N qemu-io commands for a disk of SIZE bytes:
+# unaligned writes anywhere, some across 1 MiB boundaries, some of 2 MiB
+# on a boundary, zeros (some of whole MiBs).
+random_ops ()
+{
+  local n=$1 size=$2 i off
+  ops=()
+  for i in $(seq $n); do
+    off=$(( (RANDOM * 32768 + RANDOM) % (size - 3 * M) ))
+    case $(( RANDOM % 7 )) in
+      0) ops+=(-c "write -z $off $(( RANDOM % 100000 + 1 ))") ;;
+      1) ops+=(-c "write -z $(( off / M * M )) $(( (RANDOM % 3 + 1) * M ))") ;;
+      2) ops+=(-c "write -P $(( RANDOM % 255 + 1 )) $(( off / M * M - 700 )) 1400") ;;
+      3) ops+=(-c "write -P $(( RANDOM % 255 + 1 )) $(( off / M * M )) $(( 2 * M ))") ;;
+      *) ops+=(-c "write -P $(( RANDOM % 255 + 1 )) $off $(( RANDOM % 200000 + 1 ))") ;;
+    esac
+  done
+}
 
 # A raw test disk of SIZE bytes at OUT with data in some places, holes
 # and zeros in others (deterministic: RANDOM is seeded by the caller).

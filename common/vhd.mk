@@ -6,7 +6,6 @@ libxdisk_la_SOURCES += \
 	vhdx-header.c \
 	$(NULL)
 libxdisk_la_SOURCES += vhdx-log.c vhd-read.h vhd-read.c vhd-format.c
-libxdisk_la_SOURCES += vhdx-write.h vhdx-write.c vhdx-create.c vhdx-check.c
 
 if HAVE_CHECK
 check_PROGRAMS += test-vhd

@@ -4,11 +4,13 @@
 
 #include <config.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vhdx-write.h"
 #include "xd-bytes.h"
+#include "xd-crash.h"
 #include "xd-test.h"
 
 #define MIB (1u << 20)
@@ -223,6 +225,118 @@ START_TEST (test_header_round_trip)
 }
 END_TEST
 
+/* ---- power loss (xd-crash.h) ---- */
+
+/* A parent image in memory, which the resolver below hands out for any
+ * name ending in "parent.vhdx".
+ */
+static uint8_t *parent_buf;
+static size_t parent_len;
+
+static struct xd_io *
+mem_try_open (const struct xd_resolver *r XD_UNUSED,
+              const char *from XD_UNUSED, const char *name)
+{
+  size_t n = strlen (name);
+
+  if (parent_buf == NULL || n < 11 || strcmp (name + n - 11, "parent.vhdx")) {
+    errno = ENOENT;
+    return NULL;
+  }
+  return xd_io_open_memory (parent_buf, parent_len, "parent.vhdx");
+}
+
+static void
+mem_report (const struct xd_resolver *r XD_UNUSED, const char *from,
+            const char *name, const char *what, int err)
+{
+  xd_error ("%s: %s %s: %s", from, what, name, strerror (err));
+}
+
+static const struct xd_resolver_ops mem_ops = {
+  .try_open = mem_try_open, .report = mem_report,
+};
+static const struct xd_resolver mem_res = { .ops = &mem_ops };
+
+/* A 2 MiB dynamic parent with data in some places. */
+static void
+make_parent (uint32_t sector)
+{
+  struct vd_disk *disk = create ("dynamic", MIB, sector);
+  uint8_t buf[8192];
+  struct xd_io *io;
+
+  ck_assert_ptr_nonnull (disk);
+  memset (buf, 0xa5, sizeof buf);
+  ck_assert_int_eq (vhdx_pwrite (disk, buf, sizeof buf, 4096), 0);
+  ck_assert_int_eq (vhdx_pwrite (disk, buf, sizeof buf, MIB - 4096), 0);
+  ck_assert_int_eq (vhdx_flush (disk), 0);
+  io = disk->top->io;
+  free (parent_buf);
+  parent_len = io->size;
+  parent_buf = malloc (parent_len);
+  ck_assert_ptr_nonnull (parent_buf);
+  memcpy (parent_buf, xd_io_memory_contents (io), parent_len);
+  vd_disk_close (disk);
+}
+
+static void
+powerloss (const char *name, const char *type, uint32_t sector,
+           const char *parent, unsigned nr_ops, unsigned exhaustive,
+           unsigned samples)
+{
+  extern const struct xd_format xd_format_vhdx;
+  struct xd_create_opts copts = { .size = parent ? 0 : 2 * MIB,
+                                  .type = type, .block_size = MIB,
+                                  .sector_size = sector, .parent = parent,
+                                  .path = "child.vhdx" };
+  struct xd_powerloss_case c = {
+    .name = name, .format = &xd_format_vhdx, .create = &copts,
+    .io_name = "child.vhdx", .res = parent ? &mem_res : NULL,
+    .seed = 11 + sector + nr_ops, .nr_ops = nr_ops, .max_sectors = 24,
+    .flush_every = 6,
+    .use_zero = true, .exhaustive_max = exhaustive,
+    .samples_per_epoch = samples,
+  };
+  struct xd_powerloss_stats st;
+
+  if (parent)
+    make_parent (sector);
+  ck_assert_msg (xd_powerloss_run (&c, &st) == 0, "%s: %s", name,
+                 last_error);
+  fprintf (stderr, "power loss, %s: %lu crash states, %lu epochs, %lu "
+           "writes, %lu flushes, %lu reopened for writing\n", name,
+           st.states, st.epochs, st.writes, st.flushes, st.reopened);
+  ck_assert_uint_gt (st.states, 50);
+}
+
+START_TEST (test_powerloss_dynamic)
+{
+  powerloss ("dynamic 512", "dynamic", 512, NULL, 30, 10, 32);
+  powerloss ("dynamic 4096", "dynamic", 4096, NULL, 30, 10, 32);
+}
+END_TEST
+
+START_TEST (test_powerloss_fixed)
+{
+  powerloss ("fixed", "fixed", 512, NULL, 30, 10, 32);
+}
+END_TEST
+
+START_TEST (test_powerloss_child)
+{
+  powerloss ("child 512", NULL, 512, "parent.vhdx", 30, 10, 32);
+  powerloss ("child 4096", NULL, 4096, "parent.vhdx", 30, 10, 32);
+}
+END_TEST
+
+START_TEST (test_powerloss_long)
+{
+  powerloss ("dynamic, long", "dynamic", 512, NULL, 150, 4, 4);
+  powerloss ("child, long", NULL, 512, "parent.vhdx", 80, 4, 4);
+}
+END_TEST
+
 static Suite *
 vhdx_suite (void)
 {
@@ -236,6 +350,10 @@ vhdx_suite (void)
   tcase_add_test (tc, test_structure);
   tcase_add_test (tc, test_bad_create);
   tcase_add_test (tc, test_header_round_trip);
+  tcase_add_test (tc, test_powerloss_dynamic);
+  tcase_add_test (tc, test_powerloss_fixed);
+  tcase_add_test (tc, test_powerloss_child);
+  tcase_add_test (tc, test_powerloss_long);
   suite_add_tcase (s, tc);
   return s;
 }
@@ -251,5 +369,6 @@ main (void)
   srunner_free (sr);
   if (res)
     xd_resolver_free (res);
+  free (parent_buf);
   return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

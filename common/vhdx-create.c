@@ -379,7 +379,8 @@ plan_parent (struct xd_io *io, const struct xd_resolver *res,
   struct xd_open_opts popts = *opts;
   struct xd_image *img;
   struct vd_layer *pl;
-  char *name = xd_parent_ref_name (copts->path, copts->parent);
+  char *name = xd_parent_ref_name (copts->path ? copts->path : io->name,
+                                   copts->parent);
   int r = -1;
 
   if (name == NULL)

@@ -9,17 +9,20 @@
  *   1. flush (the new data, and the previous transaction's in-place
  *      writes, are durable);
  *   2. write the log entry (its own tail: every earlier entry is already
- *      applied and durable), flush;
+ *      applied and durable), flush; the first entry of a log is written
+ *      before the header that names its LogGuid;
  *   3. write the sectors in place; the next commit or flush makes that
  *      durable.
  *
  * A crash leaves the newest valid entry for the next open to replay,
  * which rewrites whole sectors, so replaying it twice is harmless.  The
  * first write of a session replays a dirty log into the file and writes
- * a header with new FileWriteGuid, DataWriteGuid and LogGuid; a flush
- * writes one with LogGuid zero (an empty log) so that the file needs no
- * replay after a clean stop.  Headers alternate: each update goes to the
- * header that is not current, with the next sequence number, flushed.
+ * a header with new FileWriteGuid and DataWriteGuid; the first commit
+ * after it (or after a flush) starts a log with a new LogGuid; a flush
+ * writes a header with LogGuid zero (an empty log) so that the file
+ * needs no replay after a clean stop.  Headers alternate: each update
+ * goes to the header that is not current, with the next sequence
+ * number, flushed.
  *
  * The BAT pages the writer changes are held in memory (read_path
  * readers look there first, vhd-read.c bat_entry), so the bounded read
@@ -373,19 +376,20 @@ write_header (struct vhdx_writer *w, const struct vhdx_header *h)
   return 0;
 }
 
-/* Put a new LogGuid in the header before the first entry. */
+/* Put the new LogGuid G in the header, once the first entry with it is
+ * durable: a torn first entry then belongs to no log (a reader finding
+ * only a broken entry of the header's log refuses the file).
+ */
 static int
-ensure_log (struct vhdx_writer *w)
+activate_log (struct vhdx_writer *w, const uint8_t g[16])
 {
   struct vhdx_header h = w->hdr;
 
-  if (w->log_active)
-    return 0;
   h.sequence++;
-  if (vhdx_random_guid (h.log_guid) == -1 || write_header (w, &h) == -1)
+  memcpy (h.log_guid, g, 16);
+  if (write_header (w, &h) == -1)
     return -1;
   w->log_active = true;
-  w->log_head = 0;
   return 0;
 }
 
@@ -398,6 +402,7 @@ commit (struct vhdx_writer *w, struct txn *t)
   struct vhdx_log_entry e;
   uint8_t *entry = NULL;
   uint32_t len, need;
+  bool activate = !w->log_active;
   size_t i;
 
   if (t->n == 0) {
@@ -408,14 +413,20 @@ commit (struct vhdx_writer *w, struct txn *t)
    * and this process's view of it uncertain.
    */
   w->broken = true;
-  if (ensure_log (w) == -1 || xd_io_flush (io) == -1)
+  if (xd_io_flush (io) == -1)
     return -1;
   for (i = 0; i < t->n; i++)
     secs[i] = (struct vhdx_log_sector) { t->off[i], t->buf[i] };
   need = (xd_div_round_up (64 + 32 * t->n, SECTOR) + t->n) * SECTOR;
+  if (activate) {
+    if (vhdx_random_guid (e.log_guid) == -1)
+      return -1;
+    w->log_head = 0;
+  }
+  else
+    memcpy (e.log_guid, w->hdr.log_guid, 16);
   if ((uint64_t) w->log_head + need > w->hdr.log_length)
     w->log_head = 0;
-  memcpy (e.log_guid, w->hdr.log_guid, 16);
   e.sequence = w->next_seq;
   e.tail = w->log_head;
   e.flushed_file_offset = e.last_file_offset = io->size;
@@ -424,7 +435,8 @@ commit (struct vhdx_writer *w, struct txn *t)
     return -1;
   if (xd_io_write (io, entry, len, w->hdr.log_offset + w->log_head,
                    "VHDX log entry") == -1 ||
-      xd_io_flush (io) == -1) {
+      xd_io_flush (io) == -1 ||
+      (activate && activate_log (w, e.log_guid) == -1)) {
     free (entry);
     return -1;
   }
@@ -476,14 +488,14 @@ start_locked (struct vhdx_writer *w)
   end = xd_max_u64 (end, l->x.bat_offset + l->x.bat_length);
   end = xd_max_u64 (end, l->x.metadata_offset + l->x.metadata_length);
   w->file_end = end;
+  /* New GUIDs; the log stays empty until the first entry (commit). */
   h.sequence++;
+  memset (h.log_guid, 0, 16);
   if (vhdx_random_guid (h.file_write_guid) == -1 ||
       vhdx_random_guid (h.data_write_guid) == -1 ||
-      vhdx_random_guid (h.log_guid) == -1 ||
       write_header (w, &h) == -1)
     return -1;
-  w->log_active = true;
-  w->log_head = 0;
+  w->log_active = false;
   atomic_store (&w->started, true);
   return 0;
 }
@@ -644,7 +656,10 @@ write_sectors (struct vhdx_writer *w, struct txn *t, uint64_t block,
   }
   if (new_block && alloc_space (w, l->block_size, &where) == -1)
     return -1;
-  if (buf || !new_block) {
+  /* Zeros into a new block need no data write (its space reads as
+   * zeros), unless sectors at the edges keep some of the parent's data.
+   */
+  if (buf || !new_block || a < in_block || in_block + n < b) {
     tmp = malloc (b - a);
     if (tmp == NULL) {
       xd_error ("malloc: %m");

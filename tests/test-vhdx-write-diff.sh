@@ -16,7 +16,7 @@ RANDOM=30
 size=$(( 24 * M ))
 make_raw "$tmp/disk.raw" $size
 
-random_ops 40 $size
+random_ops 80 $size
 
 # child PARENT CHILD EXPECT [create-*...]: create CHILD over PARENT,
 # apply the writes to it and to EXPECT, and compare.

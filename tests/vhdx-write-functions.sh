@@ -26,7 +26,7 @@ random_ops ()
     case $(( RANDOM % 7 )) in
       0) ops+=(-c "write -z $off $(( RANDOM % 100000 + 1 ))") ;;
       1) ops+=(-c "write -z $(( off / M * M )) $(( (RANDOM % 3 + 1) * M ))") ;;
-      2) ops+=(-c "write -P $(( RANDOM % 255 + 1 )) $(( off / M * M - 700 )) 1400") ;;
+      2) ops+=(-c "write -P $(( RANDOM % 255 + 1 )) $(( off / M * M + M - 700 )) 1400") ;;
       3) ops+=(-c "write -P $(( RANDOM % 255 + 1 )) $(( off / M * M )) $(( 2 * M ))") ;;
       *) ops+=(-c "write -P $(( RANDOM % 255 + 1 )) $off $(( RANDOM % 200000 + 1 ))") ;;
     esac

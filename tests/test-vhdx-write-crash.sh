@@ -43,7 +43,7 @@ qemu-io -f raw -c "write -P 7 $(( 9 * M )) 512" "$tmp/expect.raw" >/dev/null
 test "$(info "$img" log_guid)" = $zero_guid
 test "$(info "$img" log_entries)" = 0
 qemu-img check -f vhdx "$img"
-"$tool" check "$img"
+"$xdisk_check" "$img"
 qemu-img compare -f vhdx -F raw "$img" "$tmp/expect.raw"
 
 # ---- SIGKILL during random writes ----
@@ -75,12 +75,12 @@ for round in 1 2 3 4 5 6; do
   wait "$client" || :
   wait || :
   rm -f "$tmp/sock" "$tmp/pid"
-  "$tool" check "$img"
+  "$xdisk_check" "$img"
   serve_to_raw vhdx "$img" "$tmp/back.raw"
   # A write replays whatever log was left; then qemu agrees.
   nbdkit -U - "$P" file="$img" \
     --run "qemu-io -f raw -c 'write -P 1 0 512' \$uri" >/dev/null
-  "$tool" check "$img"
+  "$xdisk_check" "$img"
   test "$(info "$img" log_guid)" = $zero_guid
   if [ $round -le 4 ]; then
     qemu-img check -f vhdx "$img"
@@ -117,5 +117,5 @@ nbdkit -U - "$P" file="$img" create=true create-size=64M create-overwrite=true \
   expect_fail nbdkit -U - "$P" file="$img" \
     --run "nbdcopy --synchronous $tmp/kill.vhdx \$uri" ) 2> "$tmp/err"
 grep -E "File too large|No space" "$tmp/err"
-"$tool" check "$img"
+"$xdisk_check" "$img"
 qemu-img check -f vhdx "$img"

@@ -29,7 +29,7 @@ child ()
     --run "qemu-io -f raw $(printf '%q ' "${ops[@]}") \$uri" >/dev/null
   qemu-io -f raw "${ops[@]}" "$expect" >/dev/null
   test "$(md5sum < "$parent")" = "$sum"
-  "$tool" check "$img"
+  "$xdisk_check" "$img"
   test "$(info "$img" has_parent)" = 1
   test "$(info "$img" log_guid)" = 00000000-0000-0000-0000-000000000000
   test "$(info "$img" parent_linkage)" = "{$(info "$parent" data_write_guid)}"
@@ -54,7 +54,7 @@ nbdkit -U - "$P" file="$tmp/c2.vhdx" \
 qemu-io -f raw -c "write -z $(( 4 * M )) $(( 2 * M ))" "$tmp/expect.raw" >/dev/null
 serve_to_raw vhdx "$tmp/c2.vhdx" "$tmp/back.raw"
 cmp "$tmp/expect.raw" "$tmp/back.raw"
-"$tool" check "$tmp/c2.vhdx"
+"$xdisk_check" "$tmp/c2.vhdx"
 
 # A plugin-made fixed parent with 4096-byte sectors: unaligned writes
 # read-modify-write whole 4 KiB sectors from the parent.

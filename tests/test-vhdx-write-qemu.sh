@@ -27,7 +27,7 @@ for type in dynamic fixed; do
     nbdkit -U - "$P" file="$img" \
       --run "qemu-io -f raw $(printf '%q ' "${ops[@]}") \$uri" >/dev/null
     qemu-img check -f vhdx "$img"
-    "$tool" check "$img"
+    "$xdisk_check" "$img"
     test "$(info "$img" log_guid)" = 00000000-0000-0000-0000-000000000000
     qemu-img convert -f vhdx -O raw "$img" "$tmp/qemu.raw"
     cmp "$tmp/expect.raw" "$tmp/qemu.raw"
@@ -44,7 +44,7 @@ for type in dynamic fixed; do
     fi
     qemu-img compare -f vhdx -F raw "$img" "$tmp/expect.raw"
     qemu-img check -f vhdx "$img"
-    "$tool" check "$img"
+    "$xdisk_check" "$img"
   done
 done
 
@@ -71,5 +71,5 @@ nbdkit -U - "$P" file="$img" --run "
   done
   wait"
 qemu-img check -f vhdx "$img"
-"$tool" check "$img"
+"$xdisk_check" "$img"
 qemu-img compare -f vhdx -F raw "$img" "$tmp/expect.raw"

@@ -1,8 +1,5 @@
 /* vhdx-tool: test helper for the VHDX writer.
  *
- *   vhdx-tool check FILE
- *       open FILE (any format the pack reads) and run its check op:
- *       exit 0 if sound, 1 after printing the problems.
  *   vhdx-tool crash FILE OFFSET LENGTH BYTE
  *       open FILE for writing, write LENGTH bytes of BYTE at OFFSET and
  *       exit at once, without a flush: a writer killed before its flush,
@@ -118,15 +115,13 @@ main (int argc, char **argv)
 
   xd_set_reporters (print_error, quiet);
   if (argc < 3) {
-    fprintf (stderr, "usage: vhdx-tool check|info|crash FILE ...\n");
+    fprintf (stderr, "usage: vhdx-tool info|crash FILE ...\n");
     return 2;
   }
   img = open_image (argv[2], strcmp (argv[1], "crash") == 0, &policy, &res);
   if (img == NULL)
     return 1;
-  if (strcmp (argv[1], "check") == 0)
-    r = img->format->check && img->format->check (img->h) == 0 ? 0 : 1;
-  else if (strcmp (argv[1], "info") == 0)
+  if (strcmp (argv[1], "info") == 0)
     r = info (img);
   else if (strcmp (argv[1], "crash") == 0 && argc == 6) {
     size_t len = strtoull (argv[4], NULL, 0);

@@ -1,6 +1,7 @@
 # Shell functions for the VHDX write tests, sourced after functions.sh
 # and "set -e -x".  Skips the test without the tools they all need; sets
-# $tmp, $tool (tests/vhdx-tool), $P (the vhdx plugin) and $M (1 MiB).
+# $tmp, $tool (tests/vhdx-tool), $xdisk_check (runs the check op), $P
+# (the vhdx plugin) and $M (1 MiB).
 
 requires_plugin vhdx
 requires qemu-img --version
@@ -8,7 +9,9 @@ requires qemu-io --version
 requires nbdcopy --version
 make_tmpdir
 tool=$top_builddir/tests/vhdx-tool
+xdisk_check=$top_builddir/tests/xdisk-check
 requires test -x "$tool"
+requires test -x "$xdisk_check"
 P=$(plugin vhdx)
 M=$(( 1 << 20 ))
 
@@ -58,7 +61,7 @@ info ()
 check_structure ()
 {
   local img=$1 kind=$2 bs
-  "$tool" check "$img"
+  "$xdisk_check" "$img"
   test "$(info "$img" log_guid)" = 00000000-0000-0000-0000-000000000000
   "$tool" info "$img" |
     awk '$1 == "log" || $1 == "metadata" || ($1 == "bat" && NF == 3) {

@@ -77,19 +77,6 @@ vhd_dump (const char *prefix)
   printf ("%slog_replay=yes\n", prefix);
 }
 
-static void *
-vd_open (struct xd_io *io, const struct xd_resolver *res,
-         const struct xd_open_opts *opts)
-{
-  return vd_disk_open (io, res, opts);
-}
-
-static void
-vd_close (void *h)
-{
-  vd_disk_close (h);
-}
-
 static uint64_t
 vd_size (void *h)
 {

@@ -711,8 +711,8 @@ refuse_behind (struct vmdk_stream_writer *w, uint64_t offset)
 {
   xd_error ("%s: write at offset %" PRIu64 " comes after that part of the "
             "streamOptimized image was written: writes must arrive in "
-            "ascending order within a window of %" PRIu64 " MiB",
-            w->io->name, offset, w->window * GRAIN_BYTES >> 20);
+            "ascending order within a window of %" PRIu64 " KiB",
+            w->io->name, offset, w->window * GRAIN_BYTES >> 10);
   return errno = EIO, -1;
 }
 

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +130,7 @@ static int
 read_u32s (struct checker *c, uint64_t sector, uint64_t n, uint32_t *out,
            const char *what)
 {
-  unsigned char *raw = malloc (n * 4 ? n * 4 : 1);
+  unsigned char *raw = malloc (n ? n * 4 : 1);
   uint64_t i;
 
   if (raw == NULL) {

@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -444,8 +445,10 @@ make_descriptor (const struct plan *p)
       free (t.s);
       return NULL;
     }
+    /* FLAT extents give their offset; ESXi writes none for VMFS. */
     add (&t, "RW %" PRIu64 " %s \"%s\"%s\n", extent_sectors (p, i),
-         extent_kind (p), name, is_sparse (p->type->kind) ? "" : " 0");
+         extent_kind (p), name,
+         strcmp (extent_kind (p), "FLAT") == 0 ? " 0" : "");
     free (name);
   }
   add (&t, "\n");

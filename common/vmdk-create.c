@@ -630,6 +630,12 @@ vmdk_disk_create (struct xd_io *io, const struct xd_resolver *res,
   struct vmdk_disk *d = NULL;
   uint64_t size = copts->size, psize;
   char *desc = NULL;
+  struct xd_create_opts named = *copts;
+
+  /* A memory io (unit tests) has no path: messages use its name. */
+  if (named.path == NULL)
+    named.path = io->name;
+  copts = &named;
 
   if (parse_type (copts->type, &p) == -1 ||
       parse_adapter (copts->adapter_type, &p) == -1 ||

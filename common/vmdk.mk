@@ -18,3 +18,11 @@ test_vmdk_stream_SOURCES = test-vmdk-stream.c
 test_vmdk_stream_CFLAGS = $(UNIT_CFLAGS)
 test_vmdk_stream_LDADD = $(UNIT_LDADD)
 endif
+
+if HAVE_CHECK
+check_PROGRAMS += test-vmdk-write
+TESTS += test-vmdk-write
+test_vmdk_write_SOURCES = test-vmdk-write.c
+test_vmdk_write_CFLAGS = $(UNIT_CFLAGS)
+test_vmdk_write_LDADD = $(UNIT_LDADD)
+endif

@@ -1,0 +1,33 @@
+# Helpers for the VMDK write tests, sourced after functions.sh.
+
+xdisk_check="$top_builddir/tests/xdisk-check"
+
+# A raw disk of SIZE bytes with data, zeros and holes, unaligned runs.
+vmdkw_make_raw ()
+{
+  local out=$1 size=$2
+  rm -f "$out"
+  truncate -s "$size" "$out"
+  head -c 1234567 /dev/urandom | dd of="$out" bs=1 seek=70000 conv=notrunc status=none
+  head -c 300000 /dev/urandom | dd of="$out" bs=1 seek=$(( size / 2 + 777 )) conv=notrunc status=none
+  printf 'tail' | dd of="$out" bs=1 seek=$(( size - 4 )) conv=notrunc status=none
+}
+
+# Both checkers: qemu-img check and the format's own check op.
+vmdkw_check ()
+{
+  qemu-img check -q -f vmdk "$1"
+  "$xdisk_check" -f vmdk "$1"
+}
+
+# Random writes into IMG (served writable, extra params after) and the
+# same writes into RAW; then IMG must read as RAW, for qemu and vmdkx.
+vmdkw_random_writes ()
+{
+  local img=$1 raw=$2 seed=$3 count=$4
+  shift 4
+  nbdkit -U - "$(plugin vmdkx)" file="$img" "$@" \
+    --run "python3 '$srcdir/vmdk-randwrite.py' \"\$uri\" '$raw' $seed $count"
+  qemu-img compare -q -f vmdk -F raw "$img" "$raw"
+  compare_with_qemu vmdkx "$img" vmdk "$@"
+}

@@ -67,21 +67,37 @@ static const struct create_type types[] = {
   { "stream-optimized", "streamOptimized", STREAM },
 };
 
-static const struct { const char *name, *vmware; } adapters[] = {
+struct name_value {
+  const char *name, *value;
+};
+
+/* Adapters: vddk's names and VMware's, to what ddb.adapterType says. */
+static const struct name_value adapters[] = {
   { "ide", "ide" }, { "scsi-buslogic", "buslogic" },
   { "buslogic", "buslogic" }, { "scsi-lsilogic", "lsilogic" },
   { "lsilogic", "lsilogic" }, { "legacyESX", "legacyESX" },
   { "lsisas1068", "lsisas1068" }, { "pvscsi", "pvscsi" },
+  { NULL, NULL }
 };
 
 /* vddk's names (VixDiskLib's hardware versions) and the numbers VMware
  * writes for them in ddb.virtualHWVersion.
  */
-static const struct { const char *name, *number; } hwversions[] = {
+static const struct name_value hwversions[] = {
   { "workstation4", "3" }, { "workstation5", "4" }, { "workstation6", "6" },
   { "esx30", "4" }, { "esx4x", "7" }, { "esx50", "8" }, { "esx51", "9" },
   { "esx55", "10" }, { "esx60", "11" }, { "esx65", "13" },
+  { NULL, NULL }
 };
+
+static const char *
+find_value (const struct name_value *t, const char *name)
+{
+  for (; t->name; ++t)
+    if (strcasecmp (name, t->name) == 0)
+      return t->value;
+  return NULL;
+}
 
 struct plan {
   const struct create_type *type;
@@ -97,7 +113,7 @@ struct plan {
 /* ---- parameters ------------------------------------------------------- */
 
 static int
-parse_type (const char *s, struct plan *p)
+parse_type (const char *path, const char *s, struct plan *p)
 {
   size_t i;
 
@@ -109,54 +125,42 @@ parse_type (const char *s, struct plan *p)
       p->type = &types[i];
       return 0;
     }
-  xd_error ("create-type=%s: unknown VMDK type (monolithic-sparse, "
+  xd_error ("%s: create-type=%s: unknown VMDK type (monolithic-sparse, "
             "split-sparse, monolithic-flat, split-flat, vmfs-flat, vmfs-thin, "
             "stream-optimized, or VMware's names monolithicSparse, "
             "twoGbMaxExtentSparse, monolithicFlat, twoGbMaxExtentFlat, vmfs, "
-            "vmfsThin, streamOptimized)", s);
+            "vmfsThin, streamOptimized)", path, s);
   errno = EINVAL;
   return -1;
 }
 
 static int
-parse_adapter (const char *s, struct plan *p)
+parse_adapter (const char *path, const char *s, struct plan *p)
 {
-  size_t i;
-
-  if (s == NULL)
-    s = "lsilogic";
-  for (i = 0; i < sizeof adapters / sizeof adapters[0]; ++i)
-    if (strcasecmp (s, adapters[i].name) == 0) {
-      p->adapter = adapters[i].vmware;
-      return 0;
-    }
-  xd_error ("create-adapter-type=%s: unknown adapter (ide, scsi-buslogic, "
-            "scsi-lsilogic, or VMware's ide, buslogic, lsilogic, legacyESX, "
-            "lsisas1068, pvscsi)", s);
+  p->adapter = find_value (adapters, s ? s : "lsilogic");
+  if (p->adapter)
+    return 0;
+  xd_error ("%s: create-adapter-type=%s: unknown adapter (ide, "
+            "scsi-buslogic, scsi-lsilogic, or VMware's ide, buslogic, "
+            "lsilogic, legacyESX, lsisas1068, pvscsi)", path, s);
   errno = EINVAL;
   return -1;
 }
 
 static int
-parse_hwversion (const char *s, struct plan *p)
+parse_hwversion (const char *path, const char *s, struct plan *p)
 {
-  size_t i;
-
-  if (s == NULL)
-    s = "workstation5";
-  for (i = 0; i < sizeof hwversions / sizeof hwversions[0]; ++i)
-    if (strcasecmp (s, hwversions[i].name) == 0) {
-      p->hwversion = hwversions[i].number;
-      return 0;
-    }
+  p->hwversion = find_value (hwversions, s ? s : "workstation5");
+  if (p->hwversion)
+    return 0;
   if (strspn (s, "0123456789") == strlen (s) && strlen (s) >= 1 &&
       strlen (s) <= 3 && atoi (s) >= 1) {
     p->hwversion = s;
     return 0;
   }
-  xd_error ("create-hwversion=%s: not a hardware version (workstation4, "
+  xd_error ("%s: create-hwversion=%s: not a hardware version (workstation4, "
             "workstation5, workstation6, esx30, esx4x, esx50, esx51, esx55, "
-            "esx60, esx65, or a number such as 13)", s);
+            "esx60, esx65, or a number such as 13)", path, s);
   errno = EINVAL;
   return -1;
 }
@@ -637,9 +641,9 @@ vmdk_disk_create (struct xd_io *io, const struct xd_resolver *res,
     named.path = io->name;
   copts = &named;
 
-  if (parse_type (copts->type, &p) == -1 ||
-      parse_adapter (copts->adapter_type, &p) == -1 ||
-      parse_hwversion (copts->hwversion, &p) == -1)
+  if (parse_type (copts->path, copts->type, &p) == -1 ||
+      parse_adapter (copts->path, copts->adapter_type, &p) == -1 ||
+      parse_hwversion (copts->path, copts->hwversion, &p) == -1)
     goto fail;
   if (p.type->kind == STREAM) {
     if (copts->parent) {

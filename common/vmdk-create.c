@@ -613,8 +613,14 @@ create_stream (struct xd_io *io, const struct xd_create_opts *copts,
     return NULL;
   }
   d->path = strdup (io->name);
+  if (d->path == NULL) {
+    xd_error ("%s: strdup: %m", io->name);
+    xd_io_close (io);
+    vmdk_disk_close (d);
+    return NULL;
+  }
   d->stream = vmdk_stream_create (io, copts, p->adapter, p->hwversion);
-  if (d->path == NULL || d->stream == NULL) {
+  if (d->stream == NULL) {
     vmdk_disk_close (d);
     return NULL;
   }

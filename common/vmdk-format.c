@@ -86,13 +86,7 @@ vmdk_open (struct xd_io *io, const struct xd_resolver *res,
 static void
 vmdk_close (void *h)
 {
-  struct vmdk_disk *d = h;
-
-  if (d->stream) {
-    vmdk_stream_close (d->stream);
-    d->stream = NULL;
-  }
-  vmdk_disk_close (d);
+  vmdk_disk_close (h);
 }
 
 static uint64_t

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "vmdk-read.h"
+#include "vmdk-stream.h"
 #include "xd-bytes.h"
 #include "xd-math.h"
 #include "xd-report.h"
@@ -533,6 +534,8 @@ vmdk_disk_close (struct vmdk_disk *d)
     if (e->io) xd_io_close (e->io);
   }
   free (d->extents);
+  if (d->stream)
+    vmdk_stream_close (d->stream);
   vmdk_disk_close (d->parent);
   free (d->desc_text);
   free (d->why_buf);

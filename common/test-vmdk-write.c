@@ -152,7 +152,7 @@ run_powerloss (const char *name, unsigned char *img, size_t len,
   struct xd_powerloss_case c = {
     .name = name, .format = &xd_format_vmdk, .io_name = "pl.vmdk",
     .seed = seed, .nr_ops = ops, .max_sectors = 300, .flush_every = 5,
-    .use_zero = true, .exhaustive_max = 8, .samples_per_epoch = 24,
+    .use_zero = true, .exhaustive_max = 8, .samples_per_epoch = 16,
   };
   struct xd_powerloss_stats st;
 
@@ -178,11 +178,11 @@ END_TEST
 START_TEST (test_powerloss_new_tables)
 {
   size_t len;
-  /* 64 MiB: 2 grain tables, none allocated. */
-  unsigned char *img = new_image (64 * MiB, &len);
+  /* 33 MiB: 2 grain tables, none allocated. */
+  unsigned char *img = new_image (33 * MiB, &len);
 
   drop_tables (img, len);
-  run_powerloss ("grain tables to allocate", img, len, 12, 40);
+  run_powerloss ("grain tables to allocate", img, len, 12, 30);
   free (img);
 }
 END_TEST

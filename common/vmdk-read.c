@@ -236,13 +236,13 @@ open_extent (struct vmdk_disk *d, const struct vmdk_desc_extent *de,
   return 0;
 }
 
-/* Keep the descriptor TEXT (LEN bytes at OFFSET of IO, ROOM bytes of
- * room there, 0 for a text file) for the first write, which changes the
- * CID in it.  R is the result of parsing it, returned.
+/* Keep the descriptor TEXT (LEN bytes at OFFSET of IO) for the first
+ * write, which changes the CID in it.  R is the result of parsing it,
+ * returned.
  */
 static int
 keep_text (struct vmdk_disk *d, struct xd_io *io, char *text, size_t len,
-           uint64_t offset, uint64_t room, int r)
+           uint64_t offset, int r)
 {
   char *t;
 
@@ -260,7 +260,6 @@ keep_text (struct vmdk_disk *d, struct xd_io *io, char *text, size_t len,
   d->desc_len = strlen (t);
   d->desc_io = io;
   d->desc_offset = offset;
-  d->desc_room = room;
   return 0;
 }
 
@@ -287,7 +286,7 @@ read_text_descriptor (struct vmdk_disk *d, struct xd_io *io)
   r = xd_io_read (io, text, io->size, 0, "descriptor");
   if (r == 0)
     r = vmdk_parse_descriptor (text, io->size, d->path, &d->desc);
-  return keep_text (d, io, text, io->size, 0, 0, r);
+  return keep_text (d, io, text, io->size, 0, r);
 }
 
 static int
@@ -305,7 +304,7 @@ read_embedded_descriptor (struct vmdk_disk *d, struct xd_io *io,
                   "embedded descriptor");
   if (r == 0)
     r = vmdk_parse_descriptor (text, len, d->path, &d->desc);
-  return keep_text (d, io, text, len, sp->desc_offset * VMDK_SECTOR, len, r);
+  return keep_text (d, io, text, len, sp->desc_offset * VMDK_SECTOR, r);
 }
 
 /* Fill d->desc: from the text file, the embedded descriptor, or a

@@ -49,14 +49,13 @@ struct vmdk_disk {
   /* ---- writing (vmdk-write.c): the top disk opened writable ---- */
   bool writable;
   const char *readonly_why;     /* why it cannot be written, or NULL */
-  /* The descriptor text as read (NUL-terminated), where it lives (the
-   * text file, or the embedded area of the sparse file) and the room
-   * it has there (0: a text file, which may grow).
+  /* The descriptor text as read (NUL-terminated) and where it lives:
+   * the text file, or the embedded area of the sparse file.
    */
   char *desc_text;
   size_t desc_len;
   struct xd_io *desc_io;
-  uint64_t desc_offset, desc_room;
+  uint64_t desc_offset;
   pthread_mutex_t lock;         /* allocation, metadata, the CID */
   bool lock_init;
   bool cid_done;                /* the first write changed the CID */

@@ -601,51 +601,34 @@ find_cid (const char *t, size_t *pos, size_t *len)
   return false;
 }
 
+/* Write CID over the old value in the descriptor, in place and with
+ * as many digits as the old one had (qemu writes no leading zeros), so
+ * that the descriptor never changes length: one small write that a
+ * crash leaves either old or new (or, torn at a sector boundary, a mix
+ * of both: still a valid CID).  *CID is made to fit the digits.
+ */
 static int
-replace_cid (struct vmdk_disk *d, uint32_t cid)
+replace_cid (struct vmdk_disk *d, uint32_t *cid)
 {
-  char val[9], *t;
-  size_t pos, len, n;
-  int r;
+  char val[32];
+  size_t pos, len;
 
-  if (!find_cid (d->desc_text, &pos, &len)) {
+  if (!find_cid (d->desc_text, &pos, &len) || len == 0 ||
+      len >= sizeof val) {
     xd_debug ("%s: the descriptor has no CID line to update", d->path);
     return 0;
   }
-  snprintf (val, sizeof val, "%08" PRIx32, cid);
-  if (len == 8) {
-    /* One write inside one sector: atomic. */
-    if (xd_io_write (d->desc_io, val, 8, d->desc_offset + pos,
-                     "descriptor CID") == -1)
-      return -1;
-    memcpy (d->desc_text + pos, val, 8);
-    d->desc_written = true;
-    return 0;
-  }
-  n = d->desc_len - len + 8;
-  if (d->desc_room && n > d->desc_room) {
-    xd_debug ("%s: no room to update the CID", d->path);
-    return 0;
-  }
-  t = malloc (xd_max_u64 (n, d->desc_len) + 1);
-  if (t == NULL)
+  if (len < 8)
+    *cid &= (UINT32_C (1) << (4 * len)) - 1;
+  if (*cid == d->desc.cid)
+    *cid ^= 1;
+  snprintf (val, sizeof val, "%0*" PRIx32, (int) len, *cid);
+  if (xd_io_write (d->desc_io, val, len, d->desc_offset + pos,
+                   "descriptor CID") == -1)
     return -1;
-  memcpy (t, d->desc_text, pos);
-  memcpy (t + pos, val, 8);
-  memcpy (t + pos + 8, d->desc_text + pos + len, d->desc_len - pos - len + 1);
-  /* An embedded descriptor is padded with NULs to its old length. */
-  if (n < d->desc_len)
-    memset (t + n, 0, d->desc_len - n);
-  r = xd_io_write (d->desc_io, t, xd_max_u64 (n, d->desc_len),
-                   d->desc_offset, "descriptor");
-  if (r == 0 && !d->desc_room && n < d->desc_len)
-    r = xd_io_truncate (d->desc_io, n, "descriptor");
-  t[n] = '\0';
-  free (d->desc_text);
-  d->desc_text = t;
-  d->desc_len = n;
+  memcpy (d->desc_text + pos, val, len);
   d->desc_written = true;
-  return r;
+  return 0;
 }
 
 /* The first write: a new CID, as VMware gives a disk whose content
@@ -661,7 +644,7 @@ first_write (struct vmdk_disk *d)
   pthread_mutex_lock (&d->lock);
   if (!d->cid_done) {
     uint32_t cid = vmdk_new_cid (d->desc.cid);
-    r = replace_cid (d, cid);
+    r = replace_cid (d, &cid);
     if (r == 0) {
       xd_debug ("%s: first write: CID %08" PRIx32 " -> %08" PRIx32,
                 d->path, d->desc.cid, cid);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "xd-crash.h"
+#include "xd-pattern.h"
 #include "xd-math.h"
 #include "xd-report.h"
 
@@ -215,49 +216,6 @@ struct client_op {
   uint64_t first, count;        /* sectors */
 };
 
-/* Word J of sector S written by op K (K >= 1): identifies both. */
-static uint64_t
-pattern_word (unsigned long k, uint64_t s, unsigned j)
-{
-  return (((uint64_t) k << 32) | (s & 0xffffffff)) +
-    (uint64_t) j * UINT64_C (0x9E3779B97F4A7C15);
-}
-
-static void
-fill_pattern (unsigned char *buf, unsigned long k, uint64_t first,
-              uint64_t count)
-{
-  uint64_t s;
-  unsigned j;
-
-  for (s = 0; s < count; s++)
-    for (j = 0; j < SECTOR / 8; j++) {
-      uint64_t w = pattern_word (k, first + s, j);
-      memcpy (buf + s * SECTOR + j * 8, &w, 8);
-    }
-}
-
-/* The op (>= 1) whose pattern sector S holds, or 0. */
-static unsigned long
-pattern_op (const unsigned char *sec, uint64_t s)
-{
-  uint64_t w0;
-  unsigned long k;
-  unsigned j;
-
-  memcpy (&w0, sec, 8);
-  k = (unsigned long) (w0 >> 32);
-  if (k == 0 || (w0 & 0xffffffff) != (s & 0xffffffff))
-    return 0;
-  for (j = 1; j < SECTOR / 8; j++) {
-    uint64_t w;
-    memcpy (&w, sec + j * 8, 8);
-    if (w != pattern_word (k, s, j))
-      return 0;
-  }
-  return k;
-}
-
 static bool
 is_zero (const unsigned char *p, size_t n)
 {
@@ -278,6 +236,7 @@ struct model {
   unsigned long nr_ops;
   uint64_t nr_sectors;
   const unsigned char *base_disk;
+  uint64_t seed;                /* of the sector contents */
   unsigned long flushed;
   bool ready;                   /* pending_zero computed for FLUSHED */
   unsigned long *stable;
@@ -315,7 +274,7 @@ static bool
 sector_allowed (const struct model *m, uint64_t s, const unsigned char *sec,
                 char *why, size_t why_len)
 {
-  unsigned long st = m->stable[s], k = pattern_op (sec, s);
+  unsigned long st = m->stable[s], k = xd_pattern_op (m->seed, sec, s);
   const unsigned char *base = m->base_disk + s * SECTOR;
 
   if (k != 0) {
@@ -731,7 +690,7 @@ run_ops (struct run *r, void *h, struct xd_recorder *rec,
         goto fail;
     }
     else {
-      fill_pattern (buf, k, op->first, op->count);
+      xd_pattern_fill (c->seed, buf, k, op->first, op->count);
       if (f->pwrite (h, buf, (uint32_t) (op->count * SECTOR),
                      op->first * SECTOR) == -1)
         goto fail;
@@ -800,6 +759,7 @@ xd_powerloss_run (const struct xd_powerloss_case *c,
 
   r.m.nr_sectors = r.disk_size / SECTOR;
   r.m.nr_ops = c->nr_ops;
+  r.m.seed = c->seed;
   ops = calloc (c->nr_ops + 1, sizeof *ops);
   r.m.ops = ops;
   r.m.stable = calloc (r.m.nr_sectors, sizeof *r.m.stable);

@@ -12,6 +12,10 @@
 #ifdef HAVE_LIBDEFLATE
 #include <libdeflate.h>
 #endif
+#ifdef HAVE_LIBZSTD
+#include <zstd.h>
+#include <zstd_errors.h>
+#endif
 
 #include "xd-inflate.h"
 
@@ -25,6 +29,9 @@ struct xd_inflater {
   z_stream zs;                  /* zlib wrapper */
   z_stream raw;                 /* raw deflate, set up on first use */
   bool raw_ready;
+#endif
+#ifdef HAVE_LIBZSTD
+  ZSTD_DCtx *zd;                /* set up on first use */
 #endif
 };
 
@@ -47,6 +54,9 @@ inflater_free (struct xd_inflater *inf)
   inflateEnd (&inf->zs);
   if (inf->raw_ready)
     inflateEnd (&inf->raw);
+#endif
+#ifdef HAVE_LIBZSTD
+  ZSTD_freeDCtx (inf->zd);
 #endif
   free (inf->in);
   free (inf);
@@ -148,9 +158,9 @@ xd_inflater_put (struct xd_inflaters *pool, struct xd_inflater *inf)
 
 #ifdef HAVE_LIBDEFLATE
 
-int
-xd_inflater_run (struct xd_inflater *inf, enum xd_deflate_wrap wrap,
-                 size_t size, void *out, size_t cap, size_t *got)
+static int
+run_deflate (struct xd_inflater *inf, enum xd_deflate_wrap wrap,
+             size_t size, void *out, size_t cap, size_t *got)
 {
   size_t used;
 
@@ -192,9 +202,9 @@ run_zstream (z_stream *zs, unsigned char *in, size_t size, void *out,
   return r == Z_STREAM_END ? 0 : r;
 }
 
-int
-xd_inflater_run (struct xd_inflater *inf, enum xd_deflate_wrap wrap,
-                 size_t size, void *out, size_t cap, size_t *got)
+static int
+run_deflate (struct xd_inflater *inf, enum xd_deflate_wrap wrap,
+             size_t size, void *out, size_t cap, size_t *got)
 {
   *got = 0;
   if (wrap == XD_DEFLATE_ZLIB)
@@ -214,3 +224,57 @@ xd_inflate_library (void)
 }
 
 #endif
+
+/* ---- zstd ---- */
+
+#ifdef HAVE_LIBZSTD
+/* Frames until OUT is full: what follows is padding or the next
+ * cluster's frame.
+ */
+static int
+run_zstd (struct xd_inflater *inf, size_t size, void *out, size_t cap,
+          size_t *got)
+{
+  ZSTD_inBuffer in = { inf->in, size, 0 };
+  ZSTD_outBuffer o = { out, cap, 0 };
+
+  *got = 0;
+  if (inf->zd == NULL && (inf->zd = ZSTD_createDCtx ()) == NULL)
+    return ZSTD_error_memory_allocation;
+  ZSTD_DCtx_reset (inf->zd, ZSTD_reset_session_only);
+  while (o.pos < o.size) {
+    size_t r = ZSTD_decompressStream (inf->zd, &o, &in);
+    if (ZSTD_isError (r))
+      return (int) ZSTD_getErrorCode (r);
+    if (in.pos == in.size && o.pos < o.size)
+      break;                    /* the input ended first */
+  }
+  *got = o.pos;
+  return 0;
+}
+#endif
+
+int
+xd_inflater_run (struct xd_inflater *inf, enum xd_deflate_wrap wrap,
+                 size_t size, void *out, size_t cap, size_t *got)
+{
+  if (wrap != XD_ZSTD)
+    return run_deflate (inf, wrap, size, out, cap, got);
+#ifdef HAVE_LIBZSTD
+  return run_zstd (inf, size, out, cap, got);
+#else
+  *got = 0;
+  return -1;
+#endif
+}
+
+const char *
+xd_inflate_error (enum xd_deflate_wrap wrap, int r)
+{
+#ifdef HAVE_LIBZSTD
+  if (wrap == XD_ZSTD)
+    return ZSTD_getErrorString ((ZSTD_ErrorCode) r);
+#endif
+  (void) r;
+  return wrap == XD_ZSTD ? "zstd is not built in" : xd_inflate_library ();
+}

@@ -23,10 +23,6 @@
 #include <string.h>
 #include <strings.h>
 
-#ifdef HAVE_LIBZSTD
-#include <zstd.h>
-#endif
-
 #include "qcow2.h"
 #include "xd-bytes.h"
 #include "xd-cache.h"
@@ -36,16 +32,6 @@
 #include "xd-report.h"
 
 #define MAX_INFLATED_CLUSTERS 16
-
-#ifdef HAVE_LIBZSTD
-/* An idle zstd decompression context and its input buffer. */
-struct zstd_ctx {
-  struct zstd_ctx *next;
-  ZSTD_DCtx *dctx;
-  unsigned char *in;
-  size_t in_cap;
-};
-#endif
 
 struct qcow2_disk {
   struct xd_io *io;             /* the qcow2 file */
@@ -58,11 +44,7 @@ struct qcow2_disk {
   uint32_t l1_size;
   struct xd_cache *l2_cache;    /* key: L1 index */
   struct xd_cache *cluster_cache;       /* inflated; key: descriptor */
-  struct xd_inflaters *inflaters;
-#ifdef HAVE_LIBZSTD
-  pthread_mutex_t zstd_lock;
-  struct zstd_ctx *zstd_idle;
-#endif
+  struct xd_inflaters *inflaters;       /* deflate and zstd */
   struct xd_image *backing;
   uint64_t backing_size;
   bool corrupt;                 /* the corrupt bit was set */
@@ -284,9 +266,13 @@ bad_compressed (struct qcow2_disk *d, uint64_t host, const char *why,
   return -1;
 }
 
+/* Decompress the cluster stored as LEN bytes at HOST into OUT (one
+ * cluster): raw deflate or zstd frames, either followed by padding to
+ * the sector (or by the next compressed cluster).
+ */
 static int
-inflate_deflate (struct qcow2_disk *d, uint64_t host, size_t len,
-                 uint8_t *out)
+decompress (struct qcow2_disk *d, enum xd_deflate_wrap how, uint64_t host,
+            size_t len, uint8_t *out)
 {
   struct xd_inflater *inf;
   size_t got = 0;
@@ -302,107 +288,22 @@ inflate_deflate (struct qcow2_disk *d, uint64_t host, size_t len,
     xd_inflater_put (d->inflaters, inf);
     return -1;
   }
-  r = xd_inflater_run (inf, XD_DEFLATE_RAW, len, out, d->h.cluster_size,
-                       &got);
+  r = xd_inflater_run (inf, how, len, out, d->h.cluster_size, &got);
   xd_inflater_put (d->inflaters, inf);
   if (r != 0 || got != d->h.cluster_size) {
-    char err[64];
-    snprintf (err, sizeof err, "error %d, %zu bytes out", r, got);
-    return bad_compressed (d, host, "does not inflate to a cluster",
-                           xd_inflate_library (), err);
-  }
-  return 0;
-}
-
-#ifdef HAVE_LIBZSTD
-static struct zstd_ctx *
-zstd_get (struct qcow2_disk *d, size_t len)
-{
-  struct zstd_ctx *z;
-  unsigned char *p;
-
-  pthread_mutex_lock (&d->zstd_lock);
-  z = d->zstd_idle;
-  if (z)
-    d->zstd_idle = z->next;
-  pthread_mutex_unlock (&d->zstd_lock);
-  if (z == NULL) {
-    z = calloc (1, sizeof *z);
-    if (z == NULL || (z->dctx = ZSTD_createDCtx ()) == NULL) {
-      free (z);
-      return NULL;
+    char err[128];
+    if (how != XD_ZSTD) {
+      snprintf (err, sizeof err, "error %d, %zu bytes out", r, got);
+      return bad_compressed (d, host, "does not inflate to a cluster",
+                             xd_inflate_library (), err);
     }
-  }
-  if (z->in_cap < len) {
-    p = realloc (z->in, len);
-    if (p == NULL) {
-      ZSTD_freeDCtx (z->dctx);
-      free (z->in);
-      free (z);
-      return NULL;
-    }
-    z->in = p;
-    z->in_cap = len;
-  }
-  return z;
-}
-
-static void
-zstd_put (struct qcow2_disk *d, struct zstd_ctx *z)
-{
-  pthread_mutex_lock (&d->zstd_lock);
-  z->next = d->zstd_idle;
-  d->zstd_idle = z;
-  pthread_mutex_unlock (&d->zstd_lock);
-}
-
-static void
-zstd_free_all (struct qcow2_disk *d)
-{
-  struct zstd_ctx *z;
-
-  while ((z = d->zstd_idle) != NULL) {
-    d->zstd_idle = z->next;
-    ZSTD_freeDCtx (z->dctx);
-    free (z->in);
-    free (z);
-  }
-}
-
-/* Decompress frames until a whole cluster is out; what follows in the
- * last sector is padding, or the next compressed cluster.
- */
-static int
-inflate_zstd (struct qcow2_disk *d, uint64_t host, size_t len, uint8_t *out)
-{
-  struct zstd_ctx *z = zstd_get (d, len);
-  ZSTD_inBuffer in;
-  ZSTD_outBuffer o = { out, d->h.cluster_size, 0 };
-  size_t r = 0;
-
-  if (z == NULL) {
-    xd_error ("%s: cannot allocate a zstd context: %m", d->io->name);
-    return -1;
-  }
-  if (xd_io_read (d->io, z->in, len, host, "compressed cluster") == -1) {
-    zstd_put (d, z);
-    return -1;
-  }
-  in = (ZSTD_inBuffer) { z->in, len, 0 };
-  ZSTD_DCtx_reset (z->dctx, ZSTD_reset_session_only);
-  while (o.pos < o.size) {
-    r = ZSTD_decompressStream (z->dctx, &o, &in);
-    if (ZSTD_isError (r) || (o.pos < o.size && in.pos == in.size))
-      break;
-  }
-  zstd_put (d, z);
-  if (o.pos < o.size)
+    snprintf (err, sizeof err, "%s, %zu bytes out",
+              r ? xd_inflate_error (how, r) : "truncated", got);
     return bad_compressed (d, host, "does not decompress to a cluster",
-                           "zstd", ZSTD_isError (r)
-                           ? ZSTD_getErrorName (r) : "truncated");
+                           "zstd", err);
+  }
   return 0;
 }
-#endif
 
 /* Inflate the compressed cluster of L2 entry ENTRY into OUT (one
  * cluster).
@@ -424,7 +325,7 @@ inflate_cluster (struct qcow2_disk *d, uint64_t entry, uint8_t *out)
   len = xd_min_u64 (len, d->io->size - host);
   if (d->h.compression == QCOW2_ZSTD) {
 #ifdef HAVE_LIBZSTD
-    return inflate_zstd (d, host, len, out);
+    return decompress (d, XD_ZSTD, host, len, out);
 #else
     xd_error ("%s: the image has zstd-compressed clusters, but this plugin "
               "was built without libzstd", d->io->name);
@@ -432,7 +333,7 @@ inflate_cluster (struct qcow2_disk *d, uint64_t entry, uint8_t *out)
     return -1;
 #endif
   }
-  return inflate_deflate (d, host, len, out);
+  return decompress (d, XD_DEFLATE_RAW, host, len, out);
 }
 
 static int
@@ -638,10 +539,6 @@ qcow2_close (void *hv)
     xd_cache_free (d->cluster_cache);
   if (d->inflaters)
     xd_inflaters_free (d->inflaters);
-#ifdef HAVE_LIBZSTD
-  zstd_free_all (d);
-  pthread_mutex_destroy (&d->zstd_lock);
-#endif
   if (d->data && d->data != d->io)
     xd_io_close (d->data);
   xd_io_close (d->io);
@@ -792,9 +689,6 @@ qcow2_open (struct xd_io *io, const struct xd_resolver *res,
   }
   d->io = io;
   d->data = io;
-#ifdef HAVE_LIBZSTD
-  pthread_mutex_init (&d->zstd_lock, NULL);
-#endif
   if (qcow2_read_header (io, &d->h) == -1)
     goto fail;
   warn_features (d);

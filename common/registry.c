@@ -157,13 +157,36 @@ const struct xd_format xd_format_raw = {
 
 /* ---- images of any format ---- */
 
+/* An image of FORMAT opened (COPTS NULL) or created in IO, which is
+ * taken.
+ */
+static struct xd_image *
+image_new (struct xd_io *io, const struct xd_resolver *res,
+           const struct xd_create_opts *copts,
+           const struct xd_open_opts *opts, const struct xd_format *format)
+{
+  struct xd_image *img = calloc (1, sizeof *img);
+
+  if (img == NULL) {
+    xd_error ("%s: calloc: %m", io->name);
+    xd_io_close (io);
+    return NULL;
+  }
+  img->format = format;
+  img->h = copts ? format->create (io, res, copts, opts)
+                 : format->open (io, res, opts);
+  if (img->h == NULL) {
+    free (img);
+    return NULL;
+  }
+  return img;
+}
+
 struct xd_image *
 xd_image_open (struct xd_io *io, const struct xd_resolver *res,
                const struct xd_open_opts *opts,
                const struct xd_format *format)
 {
-  struct xd_image *img;
-
   if (opts->depth >= XD_MAX_CHAIN) {
     xd_error ("%s: the chain of parents and backing files is deeper than "
               "%d (a loop?)", io->name, XD_MAX_CHAIN);
@@ -175,19 +198,7 @@ xd_image_open (struct xd_io *io, const struct xd_resolver *res,
     xd_io_close (io);
     return NULL;
   }
-  img = calloc (1, sizeof *img);
-  if (img == NULL) {
-    xd_error ("%s: calloc: %m", io->name);
-    xd_io_close (io);
-    return NULL;
-  }
-  img->format = format;
-  img->h = format->open (io, res, opts);
-  if (img->h == NULL) {
-    free (img);
-    return NULL;
-  }
-  return img;
+  return image_new (io, res, NULL, opts, format);
 }
 
 struct xd_image *
@@ -326,8 +337,6 @@ xd_image_create (struct xd_io *io, const struct xd_resolver *res,
                  const struct xd_open_opts *opts,
                  const struct xd_format *format)
 {
-  struct xd_image *img;
-
   if (format->create == NULL) {
     xd_error ("%s: this pack cannot create %s images", io->name,
               format->display);
@@ -335,19 +344,7 @@ xd_image_create (struct xd_io *io, const struct xd_resolver *res,
     errno = ENOTSUP;
     return NULL;
   }
-  img = calloc (1, sizeof *img);
-  if (img == NULL) {
-    xd_error ("%s: calloc: %m", io->name);
-    xd_io_close (io);
-    return NULL;
-  }
-  img->format = format;
-  img->h = format->create (io, res, copts, opts);
-  if (img->h == NULL) {
-    free (img);
-    return NULL;
-  }
-  return img;
+  return image_new (io, res, copts, opts, format);
 }
 
 /* The parent's name relative to the child's directory when it lies at

@@ -21,6 +21,8 @@ struct xd_inflater;
 enum xd_deflate_wrap {
   XD_DEFLATE_ZLIB,              /* RFC 1950 (VMDK grains) */
   XD_DEFLATE_RAW,               /* RFC 1951 alone (qcow2 clusters) */
+  XD_ZSTD,                      /* zstd frames (qcow2 compression_type 1);
+                                 * only when HAVE_LIBZSTD */
 };
 
 /* NULL with errno set, nothing reported. */
@@ -40,7 +42,9 @@ extern void xd_inflater_put (struct xd_inflaters *pool,
  * for CAP bytes).  Returns 0 with *GOT = the bytes produced when the
  * stream ended within CAP, else the library's nonzero error code.  RAW
  * allows input after the end of the stream (qcow2 rounds compressed
- * clusters up to whole sectors); ZLIB does not.
+ * clusters up to whole sectors); ZLIB does not.  ZSTD decompresses
+ * frames until OUT is full, and allows input after that (returning 0
+ * with *GOT < CAP if the input ends first).
  */
 extern int xd_inflater_run (struct xd_inflater *inf,
                             enum xd_deflate_wrap wrap, size_t size,
@@ -48,5 +52,8 @@ extern int xd_inflater_run (struct xd_inflater *inf,
 
 /* "libdeflate" or "zlib", for messages. */
 extern const char *xd_inflate_library (void);
+
+/* What xd_inflater_run's nonzero result R means, for messages. */
+extern const char *xd_inflate_error (enum xd_deflate_wrap wrap, int r);
 
 #endif /* XDISK_INFLATE_H */

@@ -38,55 +38,12 @@
 
 #include <libnbd.h>
 
-#define SECTOR 512
+#include "xd-pattern.h"
+
+#define SECTOR XD_PATTERN_SECTOR
 #define MAX_THREADS 16
 
 static uint64_t seed;
-
-static uint64_t
-pattern_word (unsigned long k, uint64_t s, unsigned j)
-{
-  uint64_t w0 = ((uint64_t) k << 32) | (s & 0xffffffff);
-
-  if (j == 0)
-    return w0;
-  return (w0 + (uint64_t) j * UINT64_C (0x9E3779B97F4A7C15)) ^
-    (seed * UINT64_C (0xD6E8FEB86659FD93));
-}
-
-static void
-fill_pattern (unsigned char *buf, unsigned long k, uint64_t first,
-              uint64_t count)
-{
-  uint64_t s;
-  unsigned j;
-
-  for (s = 0; s < count; s++)
-    for (j = 0; j < SECTOR / 8; j++) {
-      uint64_t w = pattern_word (k, first + s, j);
-      memcpy (buf + s * SECTOR + j * 8, &w, 8);
-    }
-}
-
-static unsigned long
-pattern_op (const unsigned char *sec, uint64_t s)
-{
-  uint64_t w0;
-  unsigned long k;
-  unsigned j;
-
-  memcpy (&w0, sec, 8);
-  k = (unsigned long) (w0 >> 32);
-  if (k == 0 || (w0 & 0xffffffff) != (s & 0xffffffff))
-    return 0;
-  for (j = 1; j < SECTOR / 8; j++) {
-    uint64_t w;
-    memcpy (&w, sec + j * 8, 8);
-    if (w != pattern_word (k, s, j))
-      return 0;
-  }
-  return k;
-}
 
 static void __attribute__ ((noreturn, format (printf, 1, 2)))
 die (const char *fmt, ...)
@@ -174,7 +131,7 @@ run_thread (void *arg)
       r = nbd_zero (nbd, count * SECTOR, first * SECTOR,
                     next_random (&rnd) & 1 ? LIBNBD_CMD_FLAG_NO_HOLE : 0);
     else {
-      fill_pattern (buf, k, first, count);
+      xd_pattern_fill (seed, buf, k, first, count);
       r = nbd_pwrite (nbd, buf, count * SECTOR, first * SECTOR, 0);
     }
     if (r == -1)
@@ -325,7 +282,7 @@ sector_ok (uint64_t s, const unsigned char *sec, const unsigned char *base,
            char *why, size_t len)
 {
   static const unsigned char zeros[SECTOR];
-  unsigned long st = stable[s], k = pattern_op (sec, s);
+  unsigned long st = stable[s], k = xd_pattern_op (seed, sec, s);
 
   if (k != 0 && k <= max_op && covers (&ops[k], s) && !ops[k].zero &&
       (k == st || k > flushed[ops[k].thread]))

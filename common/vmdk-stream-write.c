@@ -716,6 +716,51 @@ refuse_behind (struct vmdk_stream_writer *w, uint64_t offset)
   return errno = EIO, -1;
 }
 
+/* The slot of grain G, ready for writing (lock held): waits for the
+ * window and for a compression of G in progress.  1 if there is
+ * nothing to write (zeros over a settled grain that was not stored).
+ */
+static int
+writable_slot (struct vmdk_stream_writer *w, uint64_t g, bool zeros,
+               uint64_t disk_offset, struct slot **sp)
+{
+  struct slot **at, *s;
+
+  for (;;) {
+    if (wait_window (w, g) == -1)
+      return -1;
+    if (g < w->next) {
+      /* Zeros over a grain that was not stored change nothing. */
+      if (zeros && !is_stored (w, g))
+        return 1;
+      return refuse_behind (w, disk_offset);
+    }
+    at = ring_at (w, g);
+    s = *at;
+    if (s == NULL) {
+      s = calloc (1, sizeof *s);
+      if (s == NULL) {
+        xd_error ("%s: out of memory for the stream window", w->io->name);
+        return -1;
+      }
+      s->grain = g;
+      *at = s;
+    }
+    if (s->state != SLOT_COMPRESSING)
+      break;
+    /* Once compressed it may be appended and freed: look again. */
+    pthread_cond_wait (&w->cond, &w->lock);
+  }
+  if (s->state == SLOT_DONE) {  /* rewritten before its turn came */
+    free (s->out);
+    s->out = NULL;
+    s->out_len = 0;
+    s->state = SLOT_FILLING;
+  }
+  *sp = s;
+  return 0;
+}
+
 /* Write or (BUF NULL) zero LEN bytes at byte OFF of grain G (lock
  * held).
  */
@@ -724,38 +769,13 @@ write_in_grain (struct vmdk_stream_writer *w, uint64_t g, const void *buf,
                 unsigned off, unsigned len, uint64_t disk_offset)
 {
   bool zeros = buf == NULL || all_zero (buf, len);
-  struct slot **at, *s;
+  struct slot *s;
   unsigned i;
+  int r;
 
-  if (wait_window (w, g) == -1)
-    return -1;
-  if (g < w->next) {
-    /* Zeros over a grain that was not stored change nothing. */
-    if (zeros && !is_stored (w, g))
-      return 0;
-    return refuse_behind (w, disk_offset);
-  }
-  at = ring_at (w, g);
-  s = *at;
-  if (s == NULL) {
-    s = calloc (1, sizeof *s);
-    if (s == NULL) {
-      xd_error ("%s: out of memory for the stream window", w->io->name);
-      return -1;
-    }
-    s->grain = g;
-    *at = s;
-  }
-  while (s->state == SLOT_COMPRESSING && !w->failed)
-    pthread_cond_wait (&w->cond, &w->lock);
-  if (w->failed)
-    return errno = EIO, -1;
-  if (s->state == SLOT_DONE) {  /* rewritten before its turn came */
-    free (s->out);
-    s->out = NULL;
-    s->out_len = 0;
-    s->state = SLOT_FILLING;
-  }
+  r = writable_slot (w, g, zeros, disk_offset, &s);
+  if (r != 0)
+    return r == 1 ? 0 : -1;
   if (s->data == NULL && !zeros) {
     s->data = calloc (1, GRAIN_BYTES);
     if (s->data == NULL) {
@@ -776,6 +796,27 @@ write_in_grain (struct vmdk_stream_writer *w, uint64_t g, const void *buf,
   if (slot_complete (w, s) && compress_slot (w, s) == -1)
     return -1;
   return emit_ready (w);
+}
+
+/* Zeros over whole grains at the window's back edge with nothing in
+ * their slots settle at once (a client zeroing a large hole).  Returns
+ * the bytes settled (lock held).
+ */
+static uint64_t
+zero_at_edge (struct vmdk_stream_writer *w, uint64_t count, uint64_t offset)
+{
+  uint64_t done = 0;
+
+  while (count - done >= GRAIN_BYTES && !w->failed
+         && (offset + done) / GRAIN_BYTES == w->next
+         && *ring_at (w, w->next) == NULL) {
+    if (advance (w) == -1)
+      break;
+    done += GRAIN_BYTES;
+  }
+  if (done)
+    pthread_cond_broadcast (&w->cond);
+  return done;
 }
 
 static int
@@ -815,7 +856,21 @@ write_range (struct vmdk_stream_writer *w, const unsigned char *buf,
     unsigned off = offset % GRAIN_BYTES;
     unsigned n = GRAIN_BYTES - off < count ? GRAIN_BYTES - off : count;
 
+    if (buf == NULL && off == 0) {
+      uint64_t z = zero_at_edge (w, count, offset);
+
+      if (z > 0) {
+        offset += z;
+        count -= z;
+        continue;
+      }
+    }
     r = write_in_grain (w, g, buf, off, n, offset);
+    if (r == 0 && w->failed) {
+      xd_error ("%s: writing the stream failed", w->io->name);
+      r = -1;
+      errno = EIO;
+    }
     if (buf)
       buf += n;
     offset += n;

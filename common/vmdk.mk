@@ -1,6 +1,7 @@
 # VMDK parsing (included from common/Makefile.am).
 
 libxdisk_la_SOURCES += vmdk.h vmdk-descriptor.c vmdk-sparse.c vmdk-sesparse.c \
+	vmdk-write.c vmdk-check.c vmdk-create.c \
 	vmdk-read.h vmdk-read.c vmdk-format.c
 libxdisk_la_SOURCES += vmdk-stream.h vmdk-stream-write.c
 

@@ -1,0 +1,832 @@
+/* xdisk: power-loss simulation for the write paths, see xd-crash.h. */
+
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xd-crash.h"
+#include "xd-math.h"
+#include "xd-report.h"
+
+#define SECTOR 512
+
+
+/* ---- the recorder ---- */
+
+enum rec_kind { REC_WRITE, REC_TRUNCATE, REC_FLUSH, REC_MARK };
+
+struct rec_entry {
+  enum rec_kind kind;
+  uint64_t offset;              /* write: where; truncate: new size */
+  size_t len;                   /* write: bytes in DATA */
+  unsigned char *data;
+  unsigned long mark;           /* REC_MARK: client ops flushed */
+};
+
+struct xd_recorder {
+  pthread_mutex_t lock;
+  struct xd_io *mem;            /* the current bytes */
+  unsigned char *base;          /* the bytes at xd_recorder_start */
+  size_t base_len;
+  struct rec_entry *log;
+  size_t n, cap;
+};
+
+static int
+rec_append (struct xd_recorder *rec, struct rec_entry e)
+{
+  if (rec->n == rec->cap) {
+    size_t cap = rec->cap ? rec->cap * 2 : 256;
+    struct rec_entry *p = realloc (rec->log, cap * sizeof *p);
+    if (p == NULL)
+      return -1;
+    rec->log = p;
+    rec->cap = cap;
+  }
+  rec->log[rec->n++] = e;
+  return 0;
+}
+
+static int
+rec_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
+{
+  struct xd_recorder *rec = io->priv;
+
+  return rec->mem->ops->pread (rec->mem, buf, count, offset);
+}
+
+static int
+rec_pwrite (struct xd_io *io, const void *buf, size_t count, uint64_t offset)
+{
+  struct xd_recorder *rec = io->priv;
+  struct rec_entry e = { .kind = REC_WRITE, .offset = offset, .len = count };
+  int r = -1;
+
+  pthread_mutex_lock (&rec->lock);
+  e.data = malloc (count ? count : 1);
+  if (e.data) {
+    memcpy (e.data, buf, count);
+    if (rec_append (rec, e) == 0)
+      r = xd_io_write (rec->mem, buf, count, offset, "recorded write");
+    else
+      free (e.data);
+  }
+  pthread_mutex_unlock (&rec->lock);
+  return r;
+}
+
+static int
+rec_flush (struct xd_io *io)
+{
+  struct xd_recorder *rec = io->priv;
+  struct rec_entry e = { .kind = REC_FLUSH };
+  int r;
+
+  pthread_mutex_lock (&rec->lock);
+  r = rec_append (rec, e);
+  pthread_mutex_unlock (&rec->lock);
+  return r;
+}
+
+static int
+rec_truncate (struct xd_io *io, uint64_t size)
+{
+  struct xd_recorder *rec = io->priv;
+  struct rec_entry e = { .kind = REC_TRUNCATE, .offset = size };
+  int r = -1;
+
+  pthread_mutex_lock (&rec->lock);
+  if (rec_append (rec, e) == 0)
+    r = xd_io_truncate (rec->mem, size, "recorded truncate");
+  pthread_mutex_unlock (&rec->lock);
+  return r;
+}
+
+static void
+rec_close (struct xd_io *io XD_UNUSED)
+{
+  /* The recorder outlives its io. */
+}
+
+static const struct xd_io_ops recorder_ops = {
+  .pread = rec_pread,
+  .close = rec_close,
+  .pwrite = rec_pwrite,
+  .flush = rec_flush,
+  .truncate = rec_truncate,
+};
+
+struct xd_io *
+xd_recorder_io_new (const void *buf, size_t len, const char *name,
+                    struct xd_recorder **recp)
+{
+  struct xd_recorder *rec = calloc (1, sizeof *rec);
+  struct xd_io *io;
+
+  if (rec == NULL)
+    return NULL;
+  rec->mem = xd_io_new_memory_rw (buf, len, name);
+  if (rec->mem == NULL) {
+    free (rec);
+    return NULL;
+  }
+  pthread_mutex_init (&rec->lock, NULL);
+  io = xd_io_new (&recorder_ops, name, len, rec);
+  if (io == NULL) {
+    xd_recorder_free (rec);
+    return NULL;
+  }
+  *recp = rec;
+  return io;
+}
+
+static void
+rec_clear_log (struct xd_recorder *rec)
+{
+  size_t i;
+
+  for (i = 0; i < rec->n; i++)
+    free (rec->log[i].data);
+  rec->n = 0;
+}
+
+void
+xd_recorder_start (struct xd_recorder *rec)
+{
+  pthread_mutex_lock (&rec->lock);
+  rec_clear_log (rec);
+  free (rec->base);
+  rec->base_len = rec->mem->size;
+  rec->base = malloc (rec->base_len ? rec->base_len : 1);
+  if (rec->base)
+    memcpy (rec->base, xd_io_memory_contents (rec->mem), rec->base_len);
+  pthread_mutex_unlock (&rec->lock);
+}
+
+static void
+rec_mark (struct xd_recorder *rec, unsigned long ops_flushed)
+{
+  struct rec_entry e = { .kind = REC_MARK, .mark = ops_flushed };
+
+  pthread_mutex_lock (&rec->lock);
+  rec_append (rec, e);
+  pthread_mutex_unlock (&rec->lock);
+}
+
+void
+xd_recorder_counts (const struct xd_recorder *rec, size_t *writes,
+                    size_t *flushes)
+{
+  size_t i;
+
+  *writes = *flushes = 0;
+  for (i = 0; i < rec->n; i++) {
+    if (rec->log[i].kind == REC_FLUSH)
+      (*flushes)++;
+    else if (rec->log[i].kind != REC_MARK)
+      (*writes)++;
+  }
+}
+
+void
+xd_recorder_free (struct xd_recorder *rec)
+{
+  if (rec == NULL)
+    return;
+  rec_clear_log (rec);
+  free (rec->log);
+  free (rec->base);
+  xd_io_close (rec->mem);
+  pthread_mutex_destroy (&rec->lock);
+  free (rec);
+}
+
+/* ---- the client's operations and what each sector may hold ---- */
+
+enum op_kind { OP_WRITE, OP_ZERO };
+
+struct client_op {
+  enum op_kind kind;
+  uint64_t first, count;        /* sectors */
+};
+
+/* Word J of sector S written by op K (K >= 1): identifies both. */
+static uint64_t
+pattern_word (unsigned long k, uint64_t s, unsigned j)
+{
+  return (((uint64_t) k << 32) | (s & 0xffffffff)) +
+    (uint64_t) j * UINT64_C (0x9E3779B97F4A7C15);
+}
+
+static void
+fill_pattern (unsigned char *buf, unsigned long k, uint64_t first,
+              uint64_t count)
+{
+  uint64_t s;
+  unsigned j;
+
+  for (s = 0; s < count; s++)
+    for (j = 0; j < SECTOR / 8; j++) {
+      uint64_t w = pattern_word (k, first + s, j);
+      memcpy (buf + s * SECTOR + j * 8, &w, 8);
+    }
+}
+
+/* The op (>= 1) whose pattern sector S holds, or 0. */
+static unsigned long
+pattern_op (const unsigned char *sec, uint64_t s)
+{
+  uint64_t w0;
+  unsigned long k;
+  unsigned j;
+
+  memcpy (&w0, sec, 8);
+  k = (unsigned long) (w0 >> 32);
+  if (k == 0 || (w0 & 0xffffffff) != (s & 0xffffffff))
+    return 0;
+  for (j = 1; j < SECTOR / 8; j++) {
+    uint64_t w;
+    memcpy (&w, sec + j * 8, 8);
+    if (w != pattern_word (k, s, j))
+      return 0;
+  }
+  return k;
+}
+
+static bool
+is_zero (const unsigned char *p, size_t n)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    if (p[i])
+      return false;
+  return true;
+}
+
+/* What each sector may hold once the client ops 1..FLUSHED are durable:
+ * STABLE[s] is the last of them to touch s (0: the base contents), and
+ * PENDING_ZERO[s] says a later zero op touches s.
+ */
+struct model {
+  const struct client_op *ops;  /* ops[k - 1] is op k */
+  unsigned long nr_ops;
+  uint64_t nr_sectors;
+  const unsigned char *base_disk;
+  unsigned long flushed;
+  bool ready;                   /* pending_zero computed for FLUSHED */
+  unsigned long *stable;
+  bool *pending_zero;
+};
+
+static void
+model_advance (struct model *m, unsigned long flushed)
+{
+  unsigned long k;
+  uint64_t s;
+
+  if (flushed < m->flushed || (m->ready && flushed == m->flushed))
+    return;
+  m->ready = true;
+  for (k = m->flushed + 1; k <= flushed; k++)
+    for (s = 0; s < m->ops[k - 1].count; s++)
+      m->stable[m->ops[k - 1].first + s] = k;
+  m->flushed = flushed;
+  memset (m->pending_zero, 0, m->nr_sectors * sizeof *m->pending_zero);
+  for (k = flushed + 1; k <= m->nr_ops; k++)
+    if (m->ops[k - 1].kind == OP_ZERO)
+      for (s = 0; s < m->ops[k - 1].count; s++)
+        m->pending_zero[m->ops[k - 1].first + s] = true;
+}
+
+static bool
+op_covers (const struct client_op *op, uint64_t s)
+{
+  return s >= op->first && s - op->first < op->count;
+}
+
+/* Whether sector S may read as SEC; else describes why in WHY. */
+static bool
+sector_allowed (const struct model *m, uint64_t s, const unsigned char *sec,
+                char *why, size_t why_len)
+{
+  unsigned long st = m->stable[s], k = pattern_op (sec, s);
+  const unsigned char *base = m->base_disk + s * SECTOR;
+
+  if (k != 0) {
+    if (k == st && m->ops[k - 1].kind == OP_WRITE)
+      return true;
+    if (k > m->flushed && k <= m->nr_ops &&
+        m->ops[k - 1].kind == OP_WRITE && op_covers (&m->ops[k - 1], s))
+      return true;
+    snprintf (why, why_len, "holds the data of op %lu, but op %lu was the "
+              "last flushed write there", k, st);
+    return false;
+  }
+  if (is_zero (sec, SECTOR)) {
+    if ((st == 0 && is_zero (base, SECTOR)) ||
+        (st != 0 && m->ops[st - 1].kind == OP_ZERO) || m->pending_zero[s])
+      return true;
+  }
+  else if (st == 0 && memcmp (sec, base, SECTOR) == 0)
+    return true;
+  if (st == 0)
+    snprintf (why, why_len, "should hold its original contents");
+  else
+    snprintf (why, why_len, "lost op %lu (%s), acknowledged before a "
+              "completed flush", st,
+              m->ops[st - 1].kind == OP_ZERO ? "zero" : "write");
+  return false;
+}
+
+/* ---- building and checking crash states ---- */
+
+struct state {
+  unsigned char *buf;
+  size_t len, cap;
+};
+
+static int
+state_reserve (struct state *st, size_t len)
+{
+  if (len > st->cap) {
+    size_t cap = st->cap ? st->cap : 65536;
+    unsigned char *p;
+    while (cap < len)
+      cap *= 2;
+    p = realloc (st->buf, cap);
+    if (p == NULL)
+      return -1;
+    st->buf = p;
+    st->cap = cap;
+  }
+  return 0;
+}
+
+/* Apply entry E to ST; when SECTORS is non-NULL, only the sectors of a
+ * write it selects (a torn write).
+ */
+static int
+state_apply (struct state *st, const struct rec_entry *e,
+             const bool *sectors)
+{
+  size_t end, i;
+
+  if (e->kind == REC_TRUNCATE) {
+    if (state_reserve (st, e->offset) == -1)
+      return -1;
+    if (e->offset > st->len)
+      memset (st->buf + st->len, 0, e->offset - st->len);
+    st->len = e->offset;
+    return 0;
+  }
+  if (e->kind != REC_WRITE)
+    return 0;
+  end = e->offset + e->len;
+  if (state_reserve (st, end) == -1)
+    return -1;
+  if (end > st->len) {
+    memset (st->buf + st->len, 0, end - st->len);
+    st->len = end;
+  }
+  if (sectors == NULL) {
+    memcpy (st->buf + e->offset, e->data, e->len);
+    return 0;
+  }
+  for (i = 0; i * SECTOR < e->len; i++)
+    if (sectors[i])
+      memcpy (st->buf + e->offset + i * SECTOR, e->data + i * SECTOR,
+              xd_min_u64 (SECTOR, e->len - i * SECTOR));
+  return 0;
+}
+
+struct run {
+  const struct xd_powerloss_case *c;
+  struct xd_powerloss_stats *stats;
+  const struct xd_resolver *res;
+  struct model m;
+  uint64_t disk_size;
+  unsigned char *readbuf;
+  unsigned long epoch;
+  char what[256];               /* the state, for messages */
+};
+
+/* Open the state read-only, check it, and verify every sector. */
+static int
+check_state (struct run *r, const struct state *st)
+{
+  const struct xd_format *f = r->c->format;
+  struct xd_open_opts opts = { .cache_bytes = 1 << 20 };
+  const uint32_t chunk = 1 << 20;
+  struct xd_io *io;
+  uint64_t off;
+  void *h;
+  int ret = -1;
+
+  io = xd_io_open_memory (st->buf, st->len, r->c->io_name);
+  if (io == NULL)
+    return -1;
+  h = f->open (io, r->res, &opts);
+  if (h == NULL) {
+    fprintf (stderr, "%s: %s: the image does not open\n", r->c->name,
+             r->what);
+    return -1;
+  }
+  if (f->size (h) != r->disk_size) {
+    fprintf (stderr, "%s: %s: the disk size changed to %" PRIu64 "\n",
+             r->c->name, r->what, f->size (h));
+    goto out;
+  }
+  if (f->check && f->check (h) == -1) {
+    fprintf (stderr, "%s: %s: the check found a problem\n", r->c->name,
+             r->what);
+    goto out;
+  }
+  for (off = 0; off < r->disk_size; off += chunk) {
+    uint32_t n = (uint32_t) xd_min_u64 (chunk, r->disk_size - off);
+    uint64_t s;
+    if (f->pread (h, r->readbuf, n, off) == -1) {
+      fprintf (stderr, "%s: %s: reading at %" PRIu64 " failed\n",
+               r->c->name, r->what, off);
+      goto out;
+    }
+    for (s = 0; s < n / SECTOR; s++) {
+      char why[160];
+      uint64_t sec = off / SECTOR + s;
+      if (!sector_allowed (&r->m, sec, r->readbuf + s * SECTOR, why,
+                           sizeof why)) {
+        fprintf (stderr, "%s: %s: sector %" PRIu64 " %s\n", r->c->name,
+                 r->what, sec, why);
+        goto out;
+      }
+    }
+  }
+  ret = 0;
+ out:
+  f->close (h);
+  return ret;
+}
+
+/* The image after a crash must also take writes again. */
+static int
+reopen_for_writing (struct run *r, const struct state *st)
+{
+  const struct xd_format *f = r->c->format;
+  struct xd_open_opts opts = { .cache_bytes = 1 << 20, .writable = true };
+  unsigned char sec[SECTOR];
+  struct xd_io *io;
+  void *h;
+  int ret = 0;
+
+  io = xd_io_new_memory_rw (st->buf, st->len, r->c->io_name);
+  if (io == NULL)
+    return -1;
+  h = f->open (io, r->res, &opts);
+  if (h == NULL) {
+    fprintf (stderr, "%s: %s: the image does not open for writing\n",
+             r->c->name, r->what);
+    return -1;
+  }
+  memset (sec, 0xa5, sizeof sec);
+  if (f->pwrite (h, sec, SECTOR, r->disk_size - SECTOR) == -1 ||
+      (f->flush && f->flush (h) == -1) ||
+      (f->check && f->check (h) == -1)) {
+    fprintf (stderr, "%s: %s: writing after the crash failed\n",
+             r->c->name, r->what);
+    ret = -1;
+  }
+  f->close (h);
+  r->stats->reopened++;
+  return ret;
+}
+
+static int
+try_state (struct run *r, const struct state *st)
+{
+  r->stats->states++;
+  if (check_state (r, st) == -1)
+    return -1;
+  if (r->stats->states % 16 == 0 && r->c->format->pwrite)
+    return reopen_for_writing (r, st);
+  return 0;
+}
+
+/* Check the state START (the bytes when the epoch began) plus the
+ * writes W[i] chosen by MASK, in log order; TORN, if not NULL, tears
+ * write W[TORN_AT].
+ */
+static int
+try_subset (struct run *r, const struct state *start,
+            const struct rec_entry *const *w, size_t n, const bool *mask,
+            size_t torn_at, const bool *torn)
+{
+  struct state st = { 0 };
+  size_t i;
+  int ret;
+
+  if (state_reserve (&st, start->len) == -1)
+    return -1;
+  memcpy (st.buf, start->buf, start->len);
+  st.len = start->len;
+  for (i = 0; i < n; i++) {
+    if (torn && i == torn_at)
+      ret = state_apply (&st, w[i], torn);
+    else if (mask[i])
+      ret = state_apply (&st, w[i], NULL);
+    else
+      ret = 0;
+    if (ret == -1) {
+      free (st.buf);
+      return -1;
+    }
+  }
+  {
+    size_t applied = 0;
+    for (i = 0; i < n; i++)
+      applied += mask[i];
+    snprintf (r->what, sizeof r->what, "epoch %lu, %zu of its %zu writes "
+              "applied%s", r->epoch, applied, n, torn ? ", one torn" : "");
+  }
+  ret = try_state (r, &st);
+  free (st.buf);
+  return ret;
+}
+
+/* A small deterministic generator (the tests must not be flaky). */
+static uint64_t
+next_random (uint64_t *s)
+{
+  *s ^= *s << 13;
+  *s ^= *s >> 7;
+  *s ^= *s << 17;
+  return *s;
+}
+
+static int
+check_epoch (struct run *r, const struct state *start,
+             const struct rec_entry *const *w, size_t n, uint64_t *rnd)
+{
+  unsigned exhaustive = r->c->exhaustive_max ? r->c->exhaustive_max : 10;
+  unsigned samples = r->c->samples_per_epoch ? r->c->samples_per_epoch : 64;
+  bool *mask = calloc (n + 1, sizeof *mask);
+  size_t i;
+  int ret = -1;
+
+  if (mask == NULL)
+    return -1;
+  r->stats->epochs++;
+  if (n <= exhaustive) {
+    unsigned long bits;
+    for (bits = 0; bits < (1UL << n); bits++) {
+      for (i = 0; i < n; i++)
+        mask[i] = (bits >> i) & 1;
+      if (try_subset (r, start, w, n, mask, 0, NULL) == -1)
+        goto out;
+    }
+  }
+  else {
+    unsigned t;
+    /* Every in-order cut, then random subsets. */
+    for (i = 0; i <= n; i++) {
+      size_t j;
+      for (j = 0; j < n; j++)
+        mask[j] = j < i;
+      if (i % (n / samples + 1) == 0 || i == n)
+        if (try_subset (r, start, w, n, mask, 0, NULL) == -1)
+          goto out;
+    }
+    for (t = 0; t < samples; t++) {
+      for (i = 0; i < n; i++)
+        mask[i] = next_random (rnd) & 1;
+      if (try_subset (r, start, w, n, mask, 0, NULL) == -1)
+        goto out;
+    }
+  }
+  /* Torn writes: everything before one multi-sector write, and part of
+   * it.
+   */
+  for (i = 0; i < n; i++) {
+    size_t j, nsec;
+    bool *torn;
+    if (w[i]->kind != REC_WRITE || w[i]->len <= SECTOR)
+      continue;
+    nsec = (w[i]->len + SECTOR - 1) / SECTOR;
+    torn = calloc (nsec, sizeof *torn);
+    if (torn == NULL)
+      goto out;
+    for (j = 0; j < nsec; j++)
+      torn[j] = next_random (rnd) & 1;
+    for (j = 0; j < n; j++)
+      mask[j] = j < i;
+    j = (size_t) try_subset (r, start, w, n, mask, i, torn);
+    free (torn);
+    if ((int) j == -1)
+      goto out;
+  }
+  ret = 0;
+ out:
+  free (mask);
+  return ret;
+}
+
+/* Walk the log epoch by epoch. */
+static int
+check_log (struct run *r, struct xd_recorder *rec)
+{
+  struct state cur = { 0 };
+  const struct rec_entry **w = NULL;
+  uint64_t rnd = 0x9E3779B97F4A7C15ULL ^ r->c->seed;
+  unsigned long flushed = 0;
+  size_t i = 0, n;
+  int ret = -1;
+
+  if (state_reserve (&cur, rec->base_len) == -1)
+    return -1;
+  memcpy (cur.buf, rec->base, rec->base_len);
+  cur.len = rec->base_len;
+  w = calloc (rec->n + 1, sizeof *w);
+  if (w == NULL)
+    goto out;
+  for (;;) {
+    size_t start = i;
+    /* The epoch: up to the next barrier or the end of the log.  A client
+     * flush marked inside it completed before the crash.
+     */
+    n = 0;
+    for (; i < rec->n && rec->log[i].kind != REC_FLUSH; i++) {
+      if (rec->log[i].kind == REC_MARK)
+        flushed = rec->log[i].mark;
+      else
+        w[n++] = &rec->log[i];
+    }
+    model_advance (&r->m, flushed);
+    if (check_epoch (r, &cur, w, n, &rnd) == -1)
+      goto out;
+    for (; start < i; start++)
+      if (state_apply (&cur, &rec->log[start], NULL) == -1)
+        goto out;
+    r->epoch++;
+    if (i >= rec->n)
+      break;
+    i++;                        /* the barrier */
+  }
+  ret = 0;
+ out:
+  free (w);
+  free (cur.buf);
+  return ret;
+}
+
+/* ---- driving the format ---- */
+
+static void *
+open_case (const struct xd_powerloss_case *c, const struct xd_resolver *res,
+           struct xd_recorder **rec)
+{
+  struct xd_open_opts opts = { .cache_bytes = 1 << 20, .writable = true };
+  struct xd_io *io;
+
+  io = xd_recorder_io_new (c->image, c->create ? 0 : c->image_len,
+                           c->io_name, rec);
+  if (io == NULL)
+    return NULL;
+  if (c->create)
+    return c->format->create (io, res, c->create, &opts);
+  return c->format->open (io, res, &opts);
+}
+
+static int
+run_ops (struct run *r, void *h, struct xd_recorder *rec,
+         struct client_op *ops)
+{
+  const struct xd_powerloss_case *c = r->c;
+  const struct xd_format *f = c->format;
+  uint64_t rnd = 0x2545F4914F6CDD1DULL ^ ((uint64_t) c->seed << 1);
+  uint32_t max = c->max_sectors ? c->max_sectors : 64;
+  unsigned every = c->flush_every ? c->flush_every : 8;
+  unsigned char *buf = malloc ((size_t) max * SECTOR);
+  unsigned long k, next_flush = 1 + next_random (&rnd) % (2 * every);
+  int ret = -1;
+
+  if (buf == NULL)
+    return -1;
+  for (k = 1; k <= c->nr_ops; k++) {
+    struct client_op *op = &ops[k - 1];
+    op->first = next_random (&rnd) % r->m.nr_sectors;
+    op->count = 1 + next_random (&rnd) % max;
+    if (op->count > r->m.nr_sectors - op->first)
+      op->count = r->m.nr_sectors - op->first;
+    op->kind = c->use_zero && next_random (&rnd) % 5 == 0 ? OP_ZERO
+                                                          : OP_WRITE;
+    if (op->kind == OP_ZERO) {
+      bool may_trim = next_random (&rnd) & 1;
+      if (xd_image_zero (&(struct xd_image) { f, h },
+                         (uint32_t) (op->count * SECTOR),
+                         op->first * SECTOR, may_trim, false) == -1)
+        goto fail;
+    }
+    else {
+      fill_pattern (buf, k, op->first, op->count);
+      if (f->pwrite (h, buf, (uint32_t) (op->count * SECTOR),
+                     op->first * SECTOR) == -1)
+        goto fail;
+    }
+    if (k == next_flush) {
+      if (f->flush && f->flush (h) == -1)
+        goto fail;
+      rec_mark (rec, k);
+      next_flush = k + 1 + next_random (&rnd) % (2 * every);
+    }
+  }
+  ret = 0;
+  goto out;
+ fail:
+  fprintf (stderr, "%s: client op %lu failed: %s\n", c->name, k,
+           strerror (errno));
+ out:
+  free (buf);
+  return ret;
+}
+
+static unsigned char *
+read_disk (const struct xd_format *f, void *h, uint64_t size)
+{
+  unsigned char *buf = malloc (size ? size : 1);
+
+  if (buf && f->pread (h, buf, (uint32_t) size, 0) == -1) {
+    free (buf);
+    return NULL;
+  }
+  return buf;
+}
+
+int
+xd_powerloss_run (const struct xd_powerloss_case *c,
+                  struct xd_powerloss_stats *stats)
+{
+  struct xd_resolver *stream = NULL;
+  struct xd_recorder *rec = NULL;
+  struct client_op *ops = NULL;
+  struct run r = { .c = c, .stats = stats };
+  size_t writes, flushes;
+  void *h = NULL;
+  int ret = -1;
+
+  memset (stats, 0, sizeof *stats);
+  r.res = c->res;
+  if (r.res == NULL && (r.res = stream = xd_resolver_new_stream
+                        ("the power-loss test's image")) == NULL)
+    return -1;
+  h = open_case (c, r.res, &rec);
+  if (h == NULL) {
+    fprintf (stderr, "%s: the image does not open or create\n", c->name);
+    goto out;
+  }
+  r.disk_size = c->format->size (h);
+  if (r.disk_size == 0 || r.disk_size % SECTOR != 0 ||
+      r.disk_size > (UINT32_C (1) << 30)) {
+    fprintf (stderr, "%s: disk size %" PRIu64 " not usable here\n",
+             c->name, r.disk_size);
+    goto out;
+  }
+  if (c->format->flush && c->format->flush (h) == -1)
+    goto out;
+  xd_recorder_start (rec);
+
+  r.m.nr_sectors = r.disk_size / SECTOR;
+  r.m.nr_ops = c->nr_ops;
+  ops = calloc (c->nr_ops + 1, sizeof *ops);
+  r.m.ops = ops;
+  r.m.stable = calloc (r.m.nr_sectors, sizeof *r.m.stable);
+  r.m.pending_zero = calloc (r.m.nr_sectors, sizeof *r.m.pending_zero);
+  r.readbuf = malloc (1 << 20);
+  r.m.base_disk = read_disk (c->format, h, r.disk_size);
+  if (ops == NULL || r.m.stable == NULL || r.m.pending_zero == NULL ||
+      r.readbuf == NULL || r.m.base_disk == NULL)
+    goto out;
+  if (run_ops (&r, h, rec, ops) == -1)
+    goto out;
+  c->format->close (h);         /* its writes are checked too */
+  h = NULL;
+
+  xd_recorder_counts (rec, &writes, &flushes);
+  stats->writes = writes;
+  stats->flushes = flushes;
+  ret = check_log (&r, rec);
+ out:
+  if (h)
+    c->format->close (h);
+  xd_recorder_free (rec);
+  xd_resolver_free (stream);
+  free (ops);
+  free (r.m.stable);
+  free (r.m.pending_zero);
+  free ((void *) r.m.base_disk);
+  free (r.readbuf);
+  return ret;
+}

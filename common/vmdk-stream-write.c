@@ -333,8 +333,19 @@ append (struct vmdk_stream_writer *w, const void *buf, uint64_t sectors,
     return fail (w);
   }
   if (xd_io_write (w->io, buf, sectors * VMDK_SECTOR,
-                   w->file_end * VMDK_SECTOR, what) == -1)
-    return fail (w);
+                   w->file_end * VMDK_SECTOR, what) == -1) {
+    /* Best effort: cut what was written of it (a full disk), leaving
+     * whole grains and tables that a marker walk can index.
+     */
+    int e = errno;
+
+    xd_error_hold ();
+    xd_io_truncate (w->io, w->file_end * VMDK_SECTOR, "the stream");
+    xd_error_release (false);
+    fail (w);
+    errno = e;                  /* ENOSPC or EFBIG tell the client more */
+    return -1;
+  }
   w->file_end += sectors;
   return 0;
 }
@@ -709,10 +720,14 @@ is_stored (const struct vmdk_stream_writer *w, uint64_t g)
 static int
 refuse_behind (struct vmdk_stream_writer *w, uint64_t offset)
 {
+  uint64_t bytes = w->window * GRAIN_BYTES;
+  bool mib = bytes % (1024 * 1024) == 0;
+
   xd_error ("%s: write at offset %" PRIu64 " comes after that part of the "
             "streamOptimized image was written: writes must arrive in "
-            "ascending order within a window of %" PRIu64 " KiB",
-            w->io->name, offset, w->window * GRAIN_BYTES >> 10);
+            "ascending order within a window of %" PRIu64 " %s",
+            w->io->name, offset, mib ? bytes >> 20 : bytes >> 10,
+            mib ? "MiB" : "KiB");
   return errno = EIO, -1;
 }
 

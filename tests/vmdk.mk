@@ -18,3 +18,6 @@ EXTRA_DIST += \
 	vmdk-stream-edit.py \
 	vmdk-mksesparse.py \
 	$(NULL)
+
+# streamOptimized creation (common/vmdk-stream-write.c).
+TESTS += test-vmdk-stream-write.sh

@@ -36,7 +36,7 @@ struct vmdk_stream_writer;
  * VMDK_STREAM_GRACE_MS applies.
  */
 #define VMDK_STREAM_STALL_MS 2000
-#define VMDK_STREAM_GRACE_MS 100
+#define VMDK_STREAM_GRACE_MS 200
 /* The largest virtual size: grain table entries are 32-bit sector
  * numbers, so a sparse extent addresses at most 2 TiB.
  */

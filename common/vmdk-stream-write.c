@@ -98,6 +98,7 @@ struct vmdk_stream_writer {
   unsigned char *stored;        /* bitmap: grains appended with data */
   uint64_t progress;            /* bumped whenever anything advances */
   unsigned active, waiting;     /* requests in progress, waiting */
+  uint64_t stored_grains, waits, stalls;  /* for the debug line */
   bool started, finished, failed;
   int finish_result;
   struct deflater *idle;
@@ -395,6 +396,7 @@ append_grain (struct vmdk_stream_writer *w, struct slot *s)
     return -1;
   w->gt[s->grain % GTES] = sector;
   w->gt_used = true;
+  w->stored_grains++;
   w->stored[s->grain / 8] |= 1 << (s->grain % 8);
   return 0;
 }
@@ -543,6 +545,8 @@ wait_window (struct vmdk_stream_writer *w, uint64_t g)
 {
   uint64_t seen = w->progress, since = now_ms ();
 
+  if (g >= w->next + w->window)
+    w->waits++;
   while (g >= w->next + w->window) {
     unsigned limit = w->active > w->waiting + 1 ? w->stall_ms : w->grace_ms;
     uint64_t now = now_ms ();
@@ -560,6 +564,7 @@ wait_window (struct vmdk_stream_writer *w, uint64_t g)
 
       xd_debug ("%s: stream window stalled, writing grains below %" PRIu64
                 " as they are", w->io->name, f);
+      w->stalls++;
       if (f > w->floor)
         w->floor = f;
       if (emit_ready (w) == -1)
@@ -1014,6 +1019,10 @@ vmdk_stream_finish (struct vmdk_stream_writer *w)
     r = -1;
   if (r == 0)
     r = write_tail (w);
+  xd_debug ("%s: stream of %" PRIu64 " grains: %" PRIu64 " stored, %"
+            PRIu64 " writes waited for the window, %" PRIu64 " stalls",
+            w->io->name, w->nr_grains, w->stored_grains, w->waits,
+            w->stalls);
   w->finished = true;
   w->finish_result = r;
   pthread_mutex_unlock (&w->lock);

@@ -80,6 +80,12 @@ struct deflater {
 #endif
 };
 
+/* A request waiting for the window (on its stack). */
+struct waiter {
+  uint64_t grain;
+  struct waiter *next;
+};
+
 struct vmdk_stream_writer {
   struct xd_io *io;
   uint64_t size, capacity;      /* bytes, sectors */
@@ -98,6 +104,7 @@ struct vmdk_stream_writer {
   unsigned char *stored;        /* bitmap: grains appended with data */
   uint64_t progress;            /* bumped whenever anything advances */
   unsigned active, waiting;     /* requests in progress, waiting */
+  struct waiter *waiters;       /* the waiting ones */
   uint64_t stored_grains, waits, stalls;  /* for the debug line */
   bool started, finished, failed;
   int finish_result;
@@ -537,48 +544,78 @@ emit_ready (struct vmdk_stream_writer *w)
   return w->failed ? (errno = EIO, -1) : 0;
 }
 
+/* The lowest grain that a waiting request wants to write. */
+static uint64_t
+lowest_waiter (const struct vmdk_stream_writer *w)
+{
+  const struct waiter *x;
+  uint64_t g = UINT64_MAX;
+
+  for (x = w->waiters; x; x = x->next)
+    if (x->grain < g)
+      g = x->grain;
+  return g;
+}
+
 /* Wait until grain G fits in the window (lock held).  When nothing has
- * advanced for the stall time, the oldest grains go as they are.
+ * advanced for the stall time, every grain below the lowest one that a
+ * waiting request wants goes as it is: no request in progress writes
+ * there, so the client skipped those ranges (they read as zeros).  Not
+ * further: nbdcopy's connections write far apart, and the requests of
+ * the others are still to come.
  */
 static int
 wait_window (struct vmdk_stream_writer *w, uint64_t g)
 {
   uint64_t seen = w->progress, since = now_ms ();
+  struct waiter me = { .grain = g };
+  struct waiter **pp;
+  int r = 0;
 
-  if (g >= w->next + w->window)
-    w->waits++;
+  if (g < w->next + w->window)
+    return 0;
+  w->waits++;
+  me.next = w->waiters;
+  w->waiters = &me;
+  w->waiting++;
   while (g >= w->next + w->window) {
-    unsigned limit = w->active > w->waiting + 1 ? w->stall_ms : w->grace_ms;
+    unsigned limit = w->active > w->waiting ? w->stall_ms : w->grace_ms;
     uint64_t now = now_ms ();
     struct timespec ts;
     uint64_t until;
 
-    if (w->failed)
-      return errno = EIO, -1;
+    if (w->failed) {
+      r = -1;
+      errno = EIO;
+      break;
+    }
     if (w->progress != seen) {
       seen = w->progress;
       since = now;
     }
     if (now - since >= limit) {
-      uint64_t f = g - w->window + 1;
+      uint64_t f = lowest_waiter (w);
 
       xd_debug ("%s: stream window stalled, writing grains below %" PRIu64
                 " as they are", w->io->name, f);
       w->stalls++;
       if (f > w->floor)
         w->floor = f;
-      if (emit_ready (w) == -1)
-        return -1;
+      r = emit_ready (w);
+      if (r == -1)
+        break;
       continue;
     }
     until = since + limit;
     ts.tv_sec = until / 1000;
     ts.tv_nsec = (until % 1000) * 1000000;
-    w->waiting++;
     pthread_cond_timedwait (&w->cond, &w->lock, &ts);
-    w->waiting--;
   }
-  return 0;
+  for (pp = &w->waiters; *pp != &me; pp = &(*pp)->next)
+    ;
+  *pp = me.next;
+  w->waiting--;
+  return r;
 }
 
 /* The public interface. */

@@ -135,6 +135,21 @@ create small-req.vmdk $size \
 check_stream small-req.vmdk >/dev/null
 check_image small-req.vmdk
 
+# A client that skips zero ranges instead of writing zeros, on several
+# connections, with holes longer than the window: the writer waits for
+# the grace time, then settles the grains below the lowest waiting
+# request as zeros.
+truncate -s 300M holes.raw
+dd if=content.tar of=holes.raw bs=1M count=2 conv=notrunc status=none
+dd if=content.tar of=holes.raw bs=1M skip=2 seek=100 count=2 conv=notrunc \
+   status=none
+dd if=content.tar of=holes.raw bs=1M skip=4 seek=299 count=1 conv=notrunc \
+   status=none
+create holes.vmdk 300M 'nbdcopy --destination-is-zero holes.raw "$uri"'
+check_stream holes.vmdk >/dev/null
+qemu-img check -f vmdk holes.vmdk
+qemu-img compare -f raw -F vmdk holes.raw holes.vmdk
+
 # qemu-img convert into the NBD export (in order, zeros written).
 create qemu.vmdk $size 'qemu-img convert -n -f raw -O raw disk.raw "$uri"'
 check_stream qemu.vmdk >/dev/null

@@ -129,6 +129,23 @@ print(sum(1 for o in range(0, len(f), 65536) if f[o:o + 65536].count(0) != len(f
 [ "$grains" -eq "$nonzero" ]
 check_image nbdcopy.vmdk
 
+# libvmdk (another reader that needs VMware's descriptor layout), when
+# its Python binding is installed (Debian: python3-libvmdk).
+for py in /usr/bin/python3 python3; do
+  if "$py" -c 'import pyvmdk' 2>/dev/null; then
+    "$py" - nbdcopy.vmdk disk.raw <<'PY'
+import pyvmdk, sys
+h = pyvmdk.handle()
+h.open(sys.argv[1])
+h.open_extent_data_files()
+raw = open(sys.argv[2], 'rb').read()
+assert h.get_media_size() == len(raw)
+assert h.read_buffer_at_offset(len(raw), 0) == raw, "libvmdk reads otherwise"
+PY
+    break
+  fi
+done
+
 # Many small requests in flight on one connection.
 create small-req.vmdk $size \
   'nbdcopy --connections=1 --request-size=4096 --requests=64 disk.raw "$uri"'

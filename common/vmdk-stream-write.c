@@ -161,11 +161,13 @@ deflater_new (void)
   return d;
 }
 
-/* The most a grain's zlib stream can take. */
+/* More than a grain's zlib stream can take with either library (both
+ * store incompressible data in stored blocks: a few bytes per block).
+ */
 static size_t
 deflate_bound (void)
 {
-  return compressBound (GRAIN_BYTES) + 64;
+  return GRAIN_BYTES + GRAIN_BYTES / 16 + 1024;
 }
 
 /* Deflate GRAIN_BYTES of IN into OUT (CAP bytes): the stream's size,
@@ -995,7 +997,12 @@ vmdk_stream_pread (struct vmdk_stream_writer *w, void *buf, uint32_t count,
 int
 vmdk_stream_flush (struct vmdk_stream_writer *w)
 {
-  if (w->failed) {
+  bool failed;
+
+  pthread_mutex_lock (&w->lock);
+  failed = w->failed;
+  pthread_mutex_unlock (&w->lock);
+  if (failed) {
     xd_error ("%s: an earlier write to the stream failed", w->io->name);
     return errno = EIO, -1;
   }

@@ -511,6 +511,107 @@ START_TEST (test_descriptor)
 }
 END_TEST
 
+/* A disk that fills up: writes past CAP bytes fail with ENOSPC. */
+struct small_disk {
+  unsigned char *buf;
+  size_t cap;
+};
+
+static int
+small_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
+{
+  struct small_disk *d = io->priv;
+
+  memcpy (buf, d->buf + offset, count);
+  return 0;
+}
+
+static int
+small_pwrite (struct xd_io *io, const void *buf, size_t count,
+              uint64_t offset)
+{
+  struct small_disk *d = io->priv;
+
+  if (offset + count > d->cap) {
+    errno = ENOSPC;
+    return -1;
+  }
+  memcpy (d->buf + offset, buf, count);
+  return 0;
+}
+
+static int
+small_flush (struct xd_io *io __attribute__ ((unused)))
+{
+  return 0;
+}
+
+static int
+small_truncate (struct xd_io *io, uint64_t size)
+{
+  struct small_disk *d = io->priv;
+
+  if (size > d->cap)
+    return errno = ENOSPC, -1;
+  return 0;
+}
+
+static void
+small_close (struct xd_io *io)
+{
+  struct small_disk *d = io->priv;
+
+  free (d->buf);
+  free (d);
+}
+
+static const struct xd_io_ops small_ops = {
+  .pread = small_pread, .pwrite = small_pwrite, .flush = small_flush,
+  .truncate = small_truncate, .close = small_close,
+};
+
+START_TEST (test_disk_full)
+{
+  struct small_disk *d = malloc (sizeof *d);
+  struct xd_create_opts co = { .size = 4 * MIB, .path = "full.vmdk" };
+  struct xd_io *io;
+  struct vmdk_stream_writer *w;
+  unsigned char *data = malloc (4 * MIB);
+  uint64_t off, good_end;
+  int r = 0;
+
+  d->cap = 200 * 1024;
+  d->buf = calloc (1, d->cap);
+  io = xd_io_new (&small_ops, "full.vmdk", 0, d);
+  ck_assert_ptr_nonnull (io);
+  xd_io_ref (io);
+  w = vmdk_stream_create (io, &co, "ide", "4");
+  ck_assert_ptr_nonnull (w);
+  fill (data, 4 * MIB, 1);
+  for (off = 0; off < 4 * MIB && r == 0; off += GRAIN)
+    r = vmdk_stream_pwrite (w, data + off, GRAIN, off);
+  ck_assert_int_eq (r, -1);
+  ck_assert_int_eq (errno, ENOSPC);
+  ck_error_has ("full.vmdk");
+  ck_assert_int_eq (vmdk_stream_pwrite (w, data, GRAIN, 4 * MIB - GRAIN), -1);
+  ck_error_has ("earlier write");
+  ck_assert_int_eq (vmdk_stream_finish (w), -1);
+  ck_assert_int_eq (vmdk_stream_finish (w), -1);
+  good_end = io->size;
+  vmdk_stream_close (w);
+  /* What is in the file is whole grains after the header. */
+  ck_assert_uint_eq (good_end % 512, 0);
+  ck_assert_uint_le (good_end, d->cap);
+  ck_assert_uint_eq (xd_le32 (d->buf), VMDK_MAGIC_KDMV);
+  ck_assert_ptr_nonnull (strstr ((const char *) d->buf + 512,
+                                 "ddb.adapterType = \"ide\"\n"
+                                 "ddb.geometry.cylinders = \"8\"\n"
+                                 "ddb.geometry.heads = \"16\"\n"));
+  xd_io_close (io);
+  free (data);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -530,6 +631,7 @@ main (void)
   tcase_add_test (tc, test_threads);
   tcase_add_test (tc, test_errors);
   tcase_add_test (tc, test_descriptor);
+  tcase_add_test (tc, test_disk_full);
   suite_add_tcase (s, tc);
   sr = srunner_create (s);
   srunner_run_all (sr, CK_NORMAL);

@@ -80,6 +80,12 @@ struct deflater {
 #endif
 };
 
+/* A request waiting for the window (on its stack). */
+struct waiter {
+  uint64_t grain;
+  struct waiter *next;
+};
+
 struct vmdk_stream_writer {
   struct xd_io *io;
   uint64_t size, capacity;      /* bytes, sectors */
@@ -98,6 +104,8 @@ struct vmdk_stream_writer {
   unsigned char *stored;        /* bitmap: grains appended with data */
   uint64_t progress;            /* bumped whenever anything advances */
   unsigned active, waiting;     /* requests in progress, waiting */
+  struct waiter *waiters;       /* the waiting ones */
+  uint64_t stored_grains, waits, stalls;  /* for the debug line */
   bool started, finished, failed;
   int finish_result;
   struct deflater *idle;
@@ -153,11 +161,13 @@ deflater_new (void)
   return d;
 }
 
-/* The most a grain's zlib stream can take. */
+/* More than a grain's zlib stream can take with either library (both
+ * store incompressible data in stored blocks: a few bytes per block).
+ */
 static size_t
 deflate_bound (void)
 {
-  return compressBound (GRAIN_BYTES) + 64;
+  return GRAIN_BYTES + GRAIN_BYTES / 16 + 1024;
 }
 
 /* Deflate GRAIN_BYTES of IN into OUT (CAP bytes): the stream's size,
@@ -333,8 +343,19 @@ append (struct vmdk_stream_writer *w, const void *buf, uint64_t sectors,
     return fail (w);
   }
   if (xd_io_write (w->io, buf, sectors * VMDK_SECTOR,
-                   w->file_end * VMDK_SECTOR, what) == -1)
-    return fail (w);
+                   w->file_end * VMDK_SECTOR, what) == -1) {
+    /* Best effort: cut what was written of it (a full disk), leaving
+     * whole grains and tables that a marker walk can index.
+     */
+    int e = errno;
+
+    xd_error_hold ();
+    xd_io_truncate (w->io, w->file_end * VMDK_SECTOR, "the stream");
+    xd_error_release (false);
+    fail (w);
+    errno = e;                  /* ENOSPC or EFBIG tell the client more */
+    return -1;
+  }
   w->file_end += sectors;
   return 0;
 }
@@ -384,6 +405,7 @@ append_grain (struct vmdk_stream_writer *w, struct slot *s)
     return -1;
   w->gt[s->grain % GTES] = sector;
   w->gt_used = true;
+  w->stored_grains++;
   w->stored[s->grain / 8] |= 1 << (s->grain % 8);
   return 0;
 }
@@ -524,45 +546,78 @@ emit_ready (struct vmdk_stream_writer *w)
   return w->failed ? (errno = EIO, -1) : 0;
 }
 
+/* The lowest grain that a waiting request wants to write. */
+static uint64_t
+lowest_waiter (const struct vmdk_stream_writer *w)
+{
+  const struct waiter *x;
+  uint64_t g = UINT64_MAX;
+
+  for (x = w->waiters; x; x = x->next)
+    if (x->grain < g)
+      g = x->grain;
+  return g;
+}
+
 /* Wait until grain G fits in the window (lock held).  When nothing has
- * advanced for the stall time, the oldest grains go as they are.
+ * advanced for the stall time, every grain below the lowest one that a
+ * waiting request wants goes as it is: no request in progress writes
+ * there, so the client skipped those ranges (they read as zeros).  Not
+ * further: nbdcopy's connections write far apart, and the requests of
+ * the others are still to come.
  */
 static int
 wait_window (struct vmdk_stream_writer *w, uint64_t g)
 {
   uint64_t seen = w->progress, since = now_ms ();
+  struct waiter me = { .grain = g };
+  struct waiter **pp;
+  int r = 0;
 
+  if (g < w->next + w->window)
+    return 0;
+  w->waits++;
+  me.next = w->waiters;
+  w->waiters = &me;
+  w->waiting++;
   while (g >= w->next + w->window) {
-    unsigned limit = w->active > w->waiting + 1 ? w->stall_ms : w->grace_ms;
+    unsigned limit = w->active > w->waiting ? w->stall_ms : w->grace_ms;
     uint64_t now = now_ms ();
     struct timespec ts;
     uint64_t until;
 
-    if (w->failed)
-      return errno = EIO, -1;
+    if (w->failed) {
+      r = -1;
+      errno = EIO;
+      break;
+    }
     if (w->progress != seen) {
       seen = w->progress;
       since = now;
     }
     if (now - since >= limit) {
-      uint64_t f = g - w->window + 1;
+      uint64_t f = lowest_waiter (w);
 
       xd_debug ("%s: stream window stalled, writing grains below %" PRIu64
                 " as they are", w->io->name, f);
+      w->stalls++;
       if (f > w->floor)
         w->floor = f;
-      if (emit_ready (w) == -1)
-        return -1;
+      r = emit_ready (w);
+      if (r == -1)
+        break;
       continue;
     }
     until = since + limit;
     ts.tv_sec = until / 1000;
     ts.tv_nsec = (until % 1000) * 1000000;
-    w->waiting++;
     pthread_cond_timedwait (&w->cond, &w->lock, &ts);
-    w->waiting--;
   }
-  return 0;
+  for (pp = &w->waiters; *pp != &me; pp = &(*pp)->next)
+    ;
+  *pp = me.next;
+  w->waiting--;
+  return r;
 }
 
 /* The public interface. */
@@ -709,11 +764,60 @@ is_stored (const struct vmdk_stream_writer *w, uint64_t g)
 static int
 refuse_behind (struct vmdk_stream_writer *w, uint64_t offset)
 {
+  uint64_t bytes = w->window * GRAIN_BYTES;
+  bool mib = bytes % (1024 * 1024) == 0;
+
   xd_error ("%s: write at offset %" PRIu64 " comes after that part of the "
             "streamOptimized image was written: writes must arrive in "
-            "ascending order within a window of %" PRIu64 " KiB",
-            w->io->name, offset, w->window * GRAIN_BYTES >> 10);
+            "ascending order within a window of %" PRIu64 " %s",
+            w->io->name, offset, mib ? bytes >> 20 : bytes >> 10,
+            mib ? "MiB" : "KiB");
   return errno = EIO, -1;
+}
+
+/* The slot of grain G, ready for writing (lock held): waits for the
+ * window and for a compression of G in progress.  1 if there is
+ * nothing to write (zeros over a settled grain that was not stored).
+ */
+static int
+writable_slot (struct vmdk_stream_writer *w, uint64_t g, bool zeros,
+               uint64_t disk_offset, struct slot **sp)
+{
+  struct slot **at, *s;
+
+  for (;;) {
+    if (wait_window (w, g) == -1)
+      return -1;
+    if (g < w->next) {
+      /* Zeros over a grain that was not stored change nothing. */
+      if (zeros && !is_stored (w, g))
+        return 1;
+      return refuse_behind (w, disk_offset);
+    }
+    at = ring_at (w, g);
+    s = *at;
+    if (s == NULL) {
+      s = calloc (1, sizeof *s);
+      if (s == NULL) {
+        xd_error ("%s: out of memory for the stream window", w->io->name);
+        return -1;
+      }
+      s->grain = g;
+      *at = s;
+    }
+    if (s->state != SLOT_COMPRESSING)
+      break;
+    /* Once compressed it may be appended and freed: look again. */
+    pthread_cond_wait (&w->cond, &w->lock);
+  }
+  if (s->state == SLOT_DONE) {  /* rewritten before its turn came */
+    free (s->out);
+    s->out = NULL;
+    s->out_len = 0;
+    s->state = SLOT_FILLING;
+  }
+  *sp = s;
+  return 0;
 }
 
 /* Write or (BUF NULL) zero LEN bytes at byte OFF of grain G (lock
@@ -724,38 +828,13 @@ write_in_grain (struct vmdk_stream_writer *w, uint64_t g, const void *buf,
                 unsigned off, unsigned len, uint64_t disk_offset)
 {
   bool zeros = buf == NULL || all_zero (buf, len);
-  struct slot **at, *s;
+  struct slot *s;
   unsigned i;
+  int r;
 
-  if (wait_window (w, g) == -1)
-    return -1;
-  if (g < w->next) {
-    /* Zeros over a grain that was not stored change nothing. */
-    if (zeros && !is_stored (w, g))
-      return 0;
-    return refuse_behind (w, disk_offset);
-  }
-  at = ring_at (w, g);
-  s = *at;
-  if (s == NULL) {
-    s = calloc (1, sizeof *s);
-    if (s == NULL) {
-      xd_error ("%s: out of memory for the stream window", w->io->name);
-      return -1;
-    }
-    s->grain = g;
-    *at = s;
-  }
-  while (s->state == SLOT_COMPRESSING && !w->failed)
-    pthread_cond_wait (&w->cond, &w->lock);
-  if (w->failed)
-    return errno = EIO, -1;
-  if (s->state == SLOT_DONE) {  /* rewritten before its turn came */
-    free (s->out);
-    s->out = NULL;
-    s->out_len = 0;
-    s->state = SLOT_FILLING;
-  }
+  r = writable_slot (w, g, zeros, disk_offset, &s);
+  if (r != 0)
+    return r == 1 ? 0 : -1;
   if (s->data == NULL && !zeros) {
     s->data = calloc (1, GRAIN_BYTES);
     if (s->data == NULL) {
@@ -776,6 +855,27 @@ write_in_grain (struct vmdk_stream_writer *w, uint64_t g, const void *buf,
   if (slot_complete (w, s) && compress_slot (w, s) == -1)
     return -1;
   return emit_ready (w);
+}
+
+/* Zeros over whole grains at the window's back edge with nothing in
+ * their slots settle at once (a client zeroing a large hole).  Returns
+ * the bytes settled (lock held).
+ */
+static uint64_t
+zero_at_edge (struct vmdk_stream_writer *w, uint64_t count, uint64_t offset)
+{
+  uint64_t done = 0;
+
+  while (count - done >= GRAIN_BYTES && !w->failed
+         && (offset + done) / GRAIN_BYTES == w->next
+         && *ring_at (w, w->next) == NULL) {
+    if (advance (w) == -1)
+      break;
+    done += GRAIN_BYTES;
+  }
+  if (done)
+    pthread_cond_broadcast (&w->cond);
+  return done;
 }
 
 static int
@@ -815,7 +915,21 @@ write_range (struct vmdk_stream_writer *w, const unsigned char *buf,
     unsigned off = offset % GRAIN_BYTES;
     unsigned n = GRAIN_BYTES - off < count ? GRAIN_BYTES - off : count;
 
+    if (buf == NULL && off == 0) {
+      uint64_t z = zero_at_edge (w, count, offset);
+
+      if (z > 0) {
+        offset += z;
+        count -= z;
+        continue;
+      }
+    }
     r = write_in_grain (w, g, buf, off, n, offset);
+    if (r == 0 && w->failed) {
+      xd_error ("%s: writing the stream failed", w->io->name);
+      r = -1;
+      errno = EIO;
+    }
     if (buf)
       buf += n;
     offset += n;
@@ -883,7 +997,12 @@ vmdk_stream_pread (struct vmdk_stream_writer *w, void *buf, uint32_t count,
 int
 vmdk_stream_flush (struct vmdk_stream_writer *w)
 {
-  if (w->failed) {
+  bool failed;
+
+  pthread_mutex_lock (&w->lock);
+  failed = w->failed;
+  pthread_mutex_unlock (&w->lock);
+  if (failed) {
     xd_error ("%s: an earlier write to the stream failed", w->io->name);
     return errno = EIO, -1;
   }
@@ -944,6 +1063,10 @@ vmdk_stream_finish (struct vmdk_stream_writer *w)
     r = -1;
   if (r == 0)
     r = write_tail (w);
+  xd_debug ("%s: stream of %" PRIu64 " grains: %" PRIu64 " stored, %"
+            PRIu64 " writes waited for the window, %" PRIu64 " stalls",
+            w->io->name, w->nr_grains, w->stored_grains, w->waits,
+            w->stalls);
   w->finished = true;
   w->finish_result = r;
   pthread_mutex_unlock (&w->lock);

@@ -29,14 +29,18 @@ struct vmdk_stream_writer;
 #define VMDK_STREAM_WINDOW (UINT64_C (64) << 20)
 /* A write beyond the window waits for the writes before it to fill the
  * window's oldest grains.  When nothing has advanced for this long
- * (milliseconds), the oldest grains are written as they are (what was
- * never written reads as zeros): a client that skips zero ranges
- * instead of writing zeros loses this much time per skipped range.
- * When every request in progress is such a waiting one, the shorter
- * VMDK_STREAM_GRACE_MS applies.
+ * (milliseconds) while other requests are in progress, or for
+ * VMDK_STREAM_GRACE_MS while every request in progress is such a
+ * waiting one, the grains below the lowest waiting request are written
+ * as they are (what was never written reads as zeros).  A client that
+ * skips zero ranges instead of writing zeros (nbdcopy
+ * --destination-is-zero) loses the grace time once per skipped range
+ * longer than the window; a client whose connections each pause longer
+ * than the grace time while another writes beyond the window may get
+ * its later writes refused.
  */
-#define VMDK_STREAM_STALL_MS 2000
-#define VMDK_STREAM_GRACE_MS 100
+#define VMDK_STREAM_STALL_MS 5000
+#define VMDK_STREAM_GRACE_MS 1000
 /* The largest virtual size: grain table entries are 32-bit sector
  * numbers, so a sparse extent addresses at most 2 TiB.
  */

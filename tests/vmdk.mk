@@ -26,3 +26,6 @@ EXTRA_DIST += \
 	vmdk-randwrite.py \
 	vmdk-write-functions.sh \
 	$(NULL)
+
+# streamOptimized creation (common/vmdk-stream-write.c).
+TESTS += test-vmdk-stream-write.sh

@@ -2,8 +2,9 @@
  * layout of a new monolithicSparse file, writes read back, the check
  * op, and the power-loss simulator (xd-crash.h) over every crash state
  * of random writes: into a new image (grains and preallocated grain
- * tables) and into one whose grain directory has no tables yet (new
- * tables and directory entries).
+ * tables), into one whose grain directory has no tables yet (new
+ * tables and directory entries), and into a delta disk over a parent
+ * full of data (read-modify-write from the parent, zeros hiding it).
  */
 
 #include <config.h>
@@ -13,12 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vmdk.h"
 #include "xd-bytes.h"
 #include "xd-crash.h"
 #include "xd-format.h"
 #include "xd-io.h"
+#include "xd-path.h"
 #include "xd-test.h"
 
 extern const struct xd_format xd_format_vmdk;
@@ -145,6 +148,19 @@ drop_tables (unsigned char *img, size_t len)
 }
 
 static void
+run_powerloss_case (struct xd_powerloss_case *c)
+{
+  struct xd_powerloss_stats st;
+
+  ck_assert_int_eq (xd_powerloss_run (c, &st), 0);
+  fprintf (stderr, "test-vmdk-write: %s: %lu crash states checked "
+           "(%lu epochs, %lu writes, %lu barriers, %lu reopened)\n",
+           c->name, st.states, st.epochs, st.writes, st.flushes,
+           st.reopened);
+  ck_assert_uint_gt (st.states, 50);
+}
+
+static void
 run_powerloss (const char *name, unsigned char *img, size_t len,
                unsigned seed, unsigned ops)
 {
@@ -154,7 +170,6 @@ run_powerloss (const char *name, unsigned char *img, size_t len,
     .seed = seed, .nr_ops = ops, .max_sectors = 300, .flush_every = 5,
     .use_zero = true, .exhaustive_max = 8, .samples_per_epoch = 16,
   };
-  struct xd_powerloss_stats st;
 
   if (img) {
     c.image = img;
@@ -162,11 +177,7 @@ run_powerloss (const char *name, unsigned char *img, size_t len,
   }
   else
     c.create = &copts;
-  ck_assert_int_eq (xd_powerloss_run (&c, &st), 0);
-  fprintf (stderr, "test-vmdk-write: %s: %lu crash states checked "
-           "(%lu epochs, %lu writes, %lu barriers, %lu reopened)\n",
-           name, st.states, st.epochs, st.writes, st.flushes, st.reopened);
-  ck_assert_uint_gt (st.states, 50);
+  run_powerloss_case (&c);
 }
 
 START_TEST (test_powerloss_new)
@@ -184,6 +195,51 @@ START_TEST (test_powerloss_new_tables)
   drop_tables (img, len);
   run_powerloss ("grain tables to allocate", img, len, 12, 30);
   free (img);
+}
+END_TEST
+
+/* A delta disk over a parent file full of data: partial grains are
+ * read-modify-written from the parent, zeros must hide it.
+ */
+START_TEST (test_powerloss_delta)
+{
+  char dir[] = "/tmp/test-vmdk-write.XXXXXX", parent[64], child[64];
+  struct xd_create_opts pcopts = { .size = 3 * MiB / 2 };
+  struct xd_create_opts copts = { .parent = parent, .path = child };
+  struct xd_open_opts opts = { .cache_bytes = 1 << 20, .writable = true };
+  struct xd_path_policy policy;
+  struct xd_resolver *res;
+  struct xd_io *io;
+  unsigned char *data = malloc (pcopts.size);
+  void *h;
+  size_t i;
+
+  ck_assert_ptr_nonnull (mkdtemp (dir));
+  snprintf (parent, sizeof parent, "%s/parent.vmdk", dir);
+  snprintf (child, sizeof child, "%s/child.vmdk", dir);
+  ck_assert_int_eq (xd_path_policy_init (&policy, parent, NULL), 0);
+  io = xd_io_create_file (parent, false);
+  ck_assert_ptr_nonnull (io);
+  res = xd_resolver_new_dir (&policy);
+  h = xd_format_vmdk.create (io, res, &pcopts, &opts);
+  ck_assert_ptr_nonnull (h);
+  for (i = 0; i < pcopts.size; ++i)
+    data[i] = 0xa0 ^ (i >> 9);
+  ck_assert_int_eq (xd_format_vmdk.pwrite (h, data, pcopts.size, 0), 0);
+  xd_format_vmdk.close (h);
+
+  struct xd_powerloss_case c = {
+    .name = "delta disk", .format = &xd_format_vmdk, .create = &copts,
+    .io_name = child, .res = res, .seed = 13, .nr_ops = 30,
+    .max_sectors = 300, .flush_every = 5, .use_zero = true,
+    .exhaustive_max = 8, .samples_per_epoch = 16,
+  };
+  run_powerloss_case (&c);
+  xd_resolver_free (res);
+  xd_path_policy_free (&policy);
+  unlink (parent);
+  rmdir (dir);
+  free (data);
 }
 END_TEST
 
@@ -227,6 +283,7 @@ vmdk_write_suite (void)
   tcase_add_test (tc, test_check_finds_overlap);
   tcase_add_test (tc, test_powerloss_new);
   tcase_add_test (tc, test_powerloss_new_tables);
+  tcase_add_test (tc, test_powerloss_delta);
   suite_add_tcase (s, tc);
   return s;
 }

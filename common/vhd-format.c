@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "vhd-read.h"
+#include "vhd-write.h"
 #include "xd-format.h"
 #include "xd-report.h"
 #include "xd-text.h"
@@ -124,6 +125,7 @@ vd_describe (void *h)
   "ignore-parent-mismatch=true  Serve a differencing disk whose parent " \
   "ID does not match."
 
+/* VHD: the handle is a struct vhd_handle (vhd-write.h). */
 const struct xd_format xd_format_vhd = {
   .name = "vhd",
   .display = "VHD",
@@ -132,13 +134,23 @@ const struct xd_format xd_format_vhd = {
   .config = vhd_config,
   .config_help = VHD_HELP,
   .dump = vhd_dump,
-  .open = vd_open,
-  .close = vd_close,
-  .size = vd_size,
-  .preferred_block = vd_preferred_block,
-  .pread = vd_pread,
-  .extents = vd_extents,
-  .describe = vd_describe,
+  .open = vhd_w_open,
+  .close = vhd_w_close,
+  .size = vhd_w_size,
+  .preferred_block = vhd_w_preferred_block,
+  .pread = vhd_w_pread,
+  .extents = vhd_w_extents,
+  .describe = vhd_w_describe,
+  .can_write = vhd_w_can_write,
+  .pwrite = vhd_w_pwrite,
+  .zero = vhd_w_zero,
+  .trim = vhd_w_trim,
+  .flush = vhd_w_flush,
+  .finish = vhd_w_finish,
+  .create = vhd_w_create,
+  .check = vhd_w_check,
+  .create_types = "fixed, dynamic (default; differencing with "
+  "create-parent=)",
 };
 
 const struct xd_format xd_format_vhdx = {

@@ -56,4 +56,16 @@ extern int vd_disk_extents (struct vd_disk *disk, uint32_t count,
                             xd_extent_fn add, void *opaque);
 extern char *vd_disk_describe (struct vd_disk *disk);
 
+/* ---- for the VHD writer (vhd-write.c) ---- */
+/* BAT entry INDEX of a dynamic or differencing VHD layer, through the
+ * cache.
+ */
+extern int vd_layer_bat_get (struct vd_layer *l, uint64_t index,
+                             uint64_t *entry);
+/* Make the cached BAT entry INDEX say VALUE; KEEP: keep the page
+ * pinned (see vhd-read.c).
+ */
+extern int vd_layer_bat_set_cached (struct vd_layer *l, uint64_t index,
+                                    uint32_t value, const void **keep);
+
 #endif /* XDISK_VHD_READ_H */

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Creating every kind of VMDK (create=true): raw -> nbdcopy into vmdkx
 # -> the new image; qemu-img decodes it as the raw (convert and
-# compare), vmdkx reads its own output back identically, and both
-# qemu-img check and the format's check op find nothing wrong.  The
+# compare) and libvmdk (when installed) decode it as the raw, vmdkx
+# reads its own output back identically, and both qemu-img check and
+# the format's check op find nothing wrong.  The
 # extent files are named as VMware names them.
 source "$srcdir/functions.sh"
 source "$srcdir/vmdk-write-functions.sh"
@@ -32,6 +33,7 @@ create ()
   serve_to_raw vmdkx "$img" "$tmp/back.raw"
   cmp "$raw" "$tmp/back.raw"
   qemu-img check -q -f vmdk "$img"
+  vmdkw_libvmdk "$img" "$raw"
 }
 
 for t in monolithic-sparse monolithicSparse; do

@@ -31,3 +31,25 @@ vmdkw_random_writes ()
   qemu-img compare -q -f vmdk -F raw "$img" "$raw"
   compare_with_qemu vmdkx "$img" vmdk "$@"
 }
+
+# libvmdk (a reader that needs VMware's descriptor layout, comment lines
+# included) must read IMG as RAW, when its Python binding is installed
+# (Debian: python3-libvmdk).
+vmdkw_libvmdk ()
+{
+  local py
+  for py in /usr/bin/python3 python3; do
+    if "$py" -c 'import pyvmdk' 2>/dev/null; then
+      "$py" - "$1" "$2" <<'PY'
+import pyvmdk, sys
+h = pyvmdk.handle()
+h.open(sys.argv[1])
+h.open_extent_data_files()
+raw = open(sys.argv[2], "rb").read()
+assert h.get_media_size() == len(raw), (h.get_media_size(), len(raw))
+assert h.read_buffer_at_offset(len(raw), 0) == raw, "libvmdk reads otherwise"
+PY
+      return
+    fi
+  done
+}

@@ -172,6 +172,16 @@ vmdk_zero (void *h, uint32_t count, uint64_t offset, bool may_trim, bool fast)
 }
 
 static int
+vmdk_trim (void *h, uint32_t count, uint64_t offset)
+{
+  struct vmdk_disk *d = h;
+
+  if (d->stream)                /* allowed by NBD: a no-op */
+    return 0;
+  return vmdk_disk_trim (d, count, offset);
+}
+
+static int
 vmdk_flush (void *h)
 {
   struct vmdk_disk *d = h;
@@ -229,6 +239,7 @@ const struct xd_format xd_format_vmdk = {
   .can_write = vmdk_can_write,
   .pwrite = vmdk_pwrite,
   .zero = vmdk_zero,
+  .trim = vmdk_trim,
   .flush = vmdk_flush,
   .create = vmdk_create,
   .finish = vmdk_finish,

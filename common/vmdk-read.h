@@ -96,6 +96,8 @@ extern int vmdk_disk_write (struct vmdk_disk *d, const void *buf,
                             uint64_t count, uint64_t offset);
 extern int vmdk_disk_zero (struct vmdk_disk *d, uint64_t count,
                            uint64_t offset, bool may_trim, bool fast);
+extern int vmdk_disk_trim (struct vmdk_disk *d, uint64_t count,
+                           uint64_t offset);
 extern int vmdk_disk_flush (struct vmdk_disk *d);
 extern int vmdk_disk_check (struct vmdk_disk *d);
 

@@ -885,6 +885,7 @@ vmdk_disk_write (struct vmdk_disk *d, const void *buf, uint64_t count,
 
 struct zero_args {
   bool may_trim, fast;
+  bool trim;                    /* trim: never allocate */
 };
 
 /* Zero one piece of grain GRAIN of E that is not allocated (state ST)
@@ -940,7 +941,7 @@ zero_over_parent (struct vmdk_disk *d, struct vmdk_extent *e, uint64_t grain,
 
 static int
 zero_sparse (struct vmdk_disk *d, struct vmdk_extent *e, uint64_t count,
-             uint64_t rel, bool fast)
+             uint64_t rel, const struct zero_args *za)
 {
   enum vmdk_grain_state st;
   uint64_t sector = 0;
@@ -959,8 +960,8 @@ zero_sparse (struct vmdk_disk *d, struct vmdk_extent *e, uint64_t count,
                       "grain") == -1)
         return -1;
     }
-    else if (st == VMDK_GRAIN_UNALLOCATED && below &&
-             zero_over_parent (d, e, grain, inoff, n, fast) == -1)
+    else if (st == VMDK_GRAIN_UNALLOCATED && below && !za->trim &&
+             zero_over_parent (d, e, grain, inoff, n, za->fast) == -1)
       return -1;
     rel += n;
     count -= n;
@@ -979,7 +980,7 @@ zero_piece (struct vmdk_disk *d, struct vmdk_extent *e,
     e->written = true;
     return xd_io_zero (e->io, e->file_offset + rel, n, "flat extent");
   }
-  return zero_sparse (d, e, n, rel, za->fast);
+  return zero_sparse (d, e, n, rel, za);
 }
 
 int
@@ -987,6 +988,23 @@ vmdk_disk_zero (struct vmdk_disk *d, uint64_t count, uint64_t offset,
                 bool may_trim, bool fast)
 {
   struct zero_args za = { .may_trim = may_trim, .fast = fast };
+
+  if (!d->writable || d->readonly_why)
+    return refuse_readonly (d);
+  if (first_write (d) == -1)
+    return -1;
+  return for_each_piece (d, NULL, count, offset, zero_piece, &za);
+}
+
+/* Trim: holes in flat extents and in allocated grains (they read as
+ * zeros); unallocated grains keep showing what they showed (the
+ * parent's data), so nothing is allocated.  Grain space is not given
+ * back to the grain table: VMware has no state for a freed grain.
+ */
+int
+vmdk_disk_trim (struct vmdk_disk *d, uint64_t count, uint64_t offset)
+{
+  struct zero_args za = { .may_trim = true, .trim = true };
 
   if (!d->writable || d->readonly_why)
     return refuse_readonly (d);

@@ -4,7 +4,8 @@
 # entries), monolithicFlat and twoGbMaxExtentFlat.  Random writes and
 # zeros, unaligned and across grain boundaries, go to the image and to
 # a raw copy; the image must then read as the raw, for qemu-img and for
-# vmdkx, and pass qemu-img check and the check op.  The first write
+# vmdkx, and pass qemu-img check and the check op.  Discards punch
+# holes in allocated grains (reading as zeros) and allocate nothing.  The first write
 # gives the disk a new CID; nbdkit -r leaves the file untouched.
 source "$srcdir/functions.sh"
 source "$srcdir/vmdk-write-functions.sh"
@@ -41,7 +42,7 @@ for opts in subformat=monolithicSparse \
   serve_to_raw vmdkx "$tmp/q.vmdk" "$tmp/ro.raw"
   [ "$(cat "$tmp"/q*.vmdk | md5sum)" = "$sum" ]
 
-  vmdkw_random_writes "$tmp/q.vmdk" "$tmp/copy.raw" $seed 150
+  TRIM=trim vmdkw_random_writes "$tmp/q.vmdk" "$tmp/copy.raw" $seed 150
   [ "$(cid "$tmp/q.vmdk")" != "$before" ]
   vmdkw_check "$tmp/q.vmdk"
   # Again, in a second session: the CID stays until the next one.

@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 # Random writes and zeros, unaligned and across grain boundaries, sent
 # to an NBD URI with qemu-io and applied to a raw copy at the same time:
-#   vmdk-randwrite.py URI RAWFILE SEED COUNT [MAXLEN]
-# Afterwards the image behind URI must read as RAWFILE does.
+#   vmdk-randwrite.py URI RAWFILE SEED COUNT [MAXLEN [trim]]
+# With "trim", discards too (for images without a parent, where a
+# discarded range reads as zeros).  Afterwards the image behind URI must
+# read as RAWFILE does.
 import random
 import subprocess
 import sys
 
 uri, raw, seed, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 maxlen = int(sys.argv[5]) if len(sys.argv) > 5 else 200000
+trim = len(sys.argv) > 6 and sys.argv[6] == "trim"
 size = int(subprocess.check_output(["nbdinfo", "--size", uri]))
 r = random.Random(seed)
 cmds = []
@@ -16,7 +19,11 @@ with open(raw, "r+b") as f:
     for _ in range(count):
         off = r.randrange(0, size - 1)
         n = min(r.randrange(1, maxlen), size - off)
-        if r.random() < 0.2:
+        k = r.random()
+        if trim and k < 0.1:
+            cmds += ["-c", "discard %d %d" % (off, n)]
+            data = b"\0" * n
+        elif k < 0.2:
             cmds += ["-c", "write -z %d %d" % (off, n)]
             data = b"\0" * n
         else:

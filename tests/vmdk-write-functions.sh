@@ -22,12 +22,13 @@ vmdkw_check ()
 
 # Random writes into IMG (served writable, extra params after) and the
 # same writes into RAW; then IMG must read as RAW, for qemu and vmdkx.
+# (TRIM=trim: discards too.)
 vmdkw_random_writes ()
 {
   local img=$1 raw=$2 seed=$3 count=$4
   shift 4
   nbdkit -U - "$(plugin vmdkx)" file="$img" "$@" \
-    --run "python3 '$srcdir/vmdk-randwrite.py' \"\$uri\" '$raw' $seed $count"
+    --run "python3 '$srcdir/vmdk-randwrite.py' \"\$uri\" '$raw' $seed $count 200000 ${TRIM-}"
   qemu-img compare -q -f vmdk -F raw "$img" "$raw"
   compare_with_qemu vmdkx "$img" vmdk "$@"
 }

@@ -15,10 +15,12 @@
  *                 the end-of-stream marker are the last two sectors.
  *
  * Concurrency: one mutex guards the window and the file's end.  A
- * writer copies its bytes into the grain's buffer under the lock; the
- * thread that completes a grain compresses it with the lock released,
- * so grains compress in parallel on nbdkit's threads; whoever finds
- * the oldest grains ready appends them, under the lock, in order.
+ * writer copies its bytes into the grain's buffer under the lock; a
+ * complete grain goes on a queue that worker threads (one per CPU)
+ * take grains from and compress with the lock released, so grains
+ * compress in parallel even for a client with one request in flight;
+ * whoever finds the oldest grains ready appends them, under the lock,
+ * in order.  A write beyond the window waits (see wait_window).
  */
 
 #include <config.h>

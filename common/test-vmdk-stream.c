@@ -417,7 +417,8 @@ work (void *arg)
   return NULL;
 }
 
-START_TEST (test_threads)
+static void
+threads (unsigned workers)
 {
   enum { NR = 4 };
   uint64_t size = 32 * MIB;
@@ -431,6 +432,7 @@ START_TEST (test_threads)
   fill (data, size, 5);
   memset (data + 3 * MIB, 0, 5 * MIB);
   ck_assert_int_eq (vmdk_stream_set_window (w, 2 * MIB, 0, 0), 0);
+  ck_assert_int_eq (vmdk_stream_set_workers (w, workers), 0);
   for (i = 0; i < NR; i++) {
     k[i] = (struct worker) { .w = w, .data = data, .size = size, .id = i,
                              .nr = NR };
@@ -445,6 +447,18 @@ START_TEST (test_threads)
   verify (io, data, size);
   xd_io_close (io);
   free (data);
+}
+
+START_TEST (test_threads)
+{
+  threads (VMDK_STREAM_MAX_WORKERS);
+}
+END_TEST
+
+/* The same with no worker threads: the writing threads compress. */
+START_TEST (test_threads_inline)
+{
+  threads (0);
 }
 END_TEST
 
@@ -637,6 +651,7 @@ main (void)
   tcase_add_test (tc, test_partial);
   tcase_add_test (tc, test_beyond_window);
   tcase_add_test (tc, test_threads);
+  tcase_add_test (tc, test_threads_inline);
   tcase_add_test (tc, test_errors);
   tcase_add_test (tc, test_descriptor);
   tcase_add_test (tc, test_disk_full);

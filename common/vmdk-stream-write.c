@@ -117,7 +117,7 @@ struct vmdk_stream_writer {
   struct deflater *idle;
   /* The compressing threads (none: the writing thread compresses). */
   pthread_t workers[VMDK_STREAM_MAX_WORKERS];
-  unsigned nr_workers;
+  unsigned nr_workers, max_workers;
   bool workers_tried;           /* started on the first complete grain */
   pthread_cond_t work;          /* the queue has a slot, or stop */
   struct slot *queue, **queue_end;
@@ -708,8 +708,8 @@ static void
 start_workers (struct vmdk_stream_writer *w)
 {
   long cpus = sysconf (_SC_NPROCESSORS_ONLN);
-  unsigned want = cpus < 1 ? 1 : cpus > VMDK_STREAM_MAX_WORKERS
-    ? VMDK_STREAM_MAX_WORKERS : (unsigned) cpus;
+  unsigned want = cpus < 1 ? 1 : cpus > w->max_workers
+    ? w->max_workers : (unsigned) cpus;
 
   while (w->nr_workers < want
          && pthread_create (&w->workers[w->nr_workers], NULL, worker, w) == 0)
@@ -765,6 +765,7 @@ vmdk_stream_create (struct xd_io *io, const struct xd_create_opts *copts,
   w->nr_gts = (w->nr_grains + GTES - 1) / GTES;
   w->stall_ms = VMDK_STREAM_STALL_MS;
   w->grace_ms = VMDK_STREAM_GRACE_MS;
+  w->max_workers = VMDK_STREAM_MAX_WORKERS;
   w->window = VMDK_STREAM_WINDOW / GRAIN_BYTES;
   if (w->window > w->nr_grains)
     w->window = w->nr_grains;
@@ -851,6 +852,18 @@ vmdk_stream_set_window (struct vmdk_stream_writer *w, uint64_t window_bytes,
     w->stall_ms = stall_ms;
   if (grace_ms)
     w->grace_ms = grace_ms;
+  return 0;
+}
+
+int
+vmdk_stream_set_workers (struct vmdk_stream_writer *w, unsigned n)
+{
+  if (w->started) {
+    xd_error ("%s: the compressing threads cannot change after the first "
+              "write", w->io->name);
+    return errno = EINVAL, -1;
+  }
+  w->max_workers = n < VMDK_STREAM_MAX_WORKERS ? n : VMDK_STREAM_MAX_WORKERS;
   return 0;
 }
 

@@ -63,6 +63,11 @@ vmdk_stream_create (struct xd_io *io, const struct xd_create_opts *copts,
 extern int vmdk_stream_set_window (struct vmdk_stream_writer *w,
                                    uint64_t window_bytes,
                                    unsigned stall_ms, unsigned grace_ms);
+/* At most N compressing threads (0: the writing threads compress),
+ * before the first write.  0, or -1 after reporting.
+ */
+extern int vmdk_stream_set_workers (struct vmdk_stream_writer *w,
+                                    unsigned n);
 /* Frees everything; finishes the image first if not yet finished. */
 extern void vmdk_stream_close (struct vmdk_stream_writer *w);
 extern uint64_t vmdk_stream_size (const struct vmdk_stream_writer *w);

@@ -3,6 +3,7 @@
 TESTS += \
 	test-vhd-write.sh \
 	test-vhd-write-create.sh \
+	test-vhd-write-crash.sh \
 	$(NULL)
 
 # vhd-check: the VHD structure verifier, run on every image the tests

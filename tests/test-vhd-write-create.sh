@@ -17,7 +17,7 @@ requires nbdinfo --version
 make_tmpdir
 
 p=$(plugin vhdx)
-check=$top_builddir/tests/vhd-check
+check="$top_builddir/tests/xdisk-check -f vhd"
 
 # be FILE OFFSET LENGTH: the big-endian number stored there.
 be ()
@@ -42,7 +42,7 @@ create ()
 size=$(( 30 * 1048576 + 7 * 512 ))
 img=$tmp/d.vhd
 test "$(create "$img" create-size=$size)" = $size
-"$check" "$img"
+$check "$img"
 fsize=$(stat -c %s "$img")
 test "$(field "$img" $(( fsize - 512 )) 8)" = conectix    # footer at end
 cmp <(field "$img" 0 512) <(field "$img" $(( fsize - 512 )) 512)
@@ -62,14 +62,14 @@ test "$(qemu_size "$img")" = $size
 create "$img" create-size=$size create-block-size=512K create-overwrite=true
 test "$(be "$img" $(( 512 + 28 )) 4)" = $(( (size + 524287) / 524288 ))
 test "$(be "$img" $(( 512 + 32 )) 4)" = 524288
-"$check" "$img"
+$check "$img"
 
 # ---- a CHS-exact size gets the specification's geometry ----
 size=$(( 963 * 4 * 17 * 512 ))
 create "$img" create-size=$size create-overwrite=true
 test "$(be "$img" 56 2)/$(be "$img" 58 1)/$(be "$img" 59 1)" = 963/4/17
 test "$(qemu_size "$img")" = $size
-"$check" "$img"
+$check "$img"
 
 # ---- fixed: the data and the footer, sparse ----
 img=$tmp/f.vhd
@@ -82,7 +82,7 @@ test "$(be "$img" $(( size + 48 )) 8)" = $size
 test "$(be "$img" $(( size + 16 )) 4)" = 4294967295    # no data offset
 test "$(du -k "$img" | cut -f1)" -lt 1024
 test "$(qemu_size "$img")" = $size
-"$check" "$img"
+$check "$img"
 
 # Larger than qemu's 2040 GiB: cheap (sparse), served, written at its end.
 img=$tmp/big.vhd
@@ -94,7 +94,7 @@ if truncate -s 3T "$tmp/probe" 2>/dev/null; then
              "nbd+unix:///?socket=$unixsocket"' | grep -q wrote
   test "$(stat -c %s "$img")" = $(( size + 512 ))
   test "$(du -k "$img" | cut -f1)" -lt 1024
-  "$check" "$img"
+  $check "$img"
   nbdkit -r -U - "$p" file="$img" \
     --run 'qemu-io -r -f raw -c "read -P 0x77 $(( '$size' - 4096 )) 4096" \
              "nbd+unix:///?socket=$unixsocket"' | grep -q "read 4096"
@@ -107,7 +107,7 @@ parent=$tmp/parent.vhd
 qemu-img create -q -f vpc -o subformat=dynamic,force_size=on "$parent" 8M
 child=$tmp/child.vhd
 test "$(create "$child" create-parent="$parent")" = 8388608
-"$check" "$child"
+$check "$child"
 test "$(be "$child" 60 4)" = 4                                 # differencing
 cmp <(field "$child" $(( 512 + 40 )) 16) <(field "$parent" 68 16)  # UUID
 cmp <(field "$child" $(( 512 + 56 )) 4) <(field "$parent" 24 4)   # time
@@ -151,7 +151,7 @@ expect_fail "must be a VHD" create-parent="$tmp/p.qcow2"
 expect_fail "parent's size" create-parent="$parent" create-size=4M
 # Exactly 2040 GiB is fine (and cheap: an empty BAT).
 create "$tmp/max.vhd" create-size=2040G | grep -qx $(( 2040 << 30 ))
-"$check" "$tmp/max.vhd"
+$check "$tmp/max.vhd"
 rm -f "$tmp/max.vhd"
 
 # A full file system: ulimit -f makes writes past 8 MiB fail (EFBIG).
@@ -164,11 +164,11 @@ create "$img" create-size=24M
   ! nbdkit -U - "$p" file="$img" --run "nbdcopy $tmp/rnd.raw \$uri" 2> "$err"
 )
 grep "$img" "$err"
-"$check" "$img"
+$check "$img"
 nbdkit -r -U - "$p" file="$img" --run 'nbdinfo --size $uri' | grep -qx 25165824
 # ... and it can be written again once there is room.
 nbdkit -U - "$p" file="$img" --run "nbdcopy $tmp/rnd.raw \$uri"
-"$check" "$img"
+$check "$img"
 qemu-img convert -f vpc -O raw "$img" "$tmp/out.raw"
 cmp "$tmp/rnd.raw" "$tmp/out.raw"
 

@@ -158,12 +158,17 @@ rm -f "$tmp/max.vhd"
 img=$tmp/full.vhd
 head -c 24M /dev/urandom > "$tmp/rnd.raw"
 create "$img" create-size=24M
-(
-  trap '' XFSZ
-  ulimit -f 8192
-  ! nbdkit -U - "$p" file="$img" --run "nbdcopy $tmp/rnd.raw \$uri" 2> "$err"
-)
-grep "$img" "$err"
+# (Not in the sanitizer build: nbdkit 1.32 under ASan can hang at exit
+# after the failed requests, see functions.sh.)
+if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
+  (
+    trap '' XFSZ
+    ulimit -f 8192
+    ! nbdkit -U - "$p" file="$img" --run "nbdcopy $tmp/rnd.raw \$uri" \
+      2> "$err"
+  )
+  grep "$img" "$err"
+fi
 $check "$img"
 nbdkit -r -U - "$p" file="$img" --run 'nbdinfo --size $uri' | grep -qx 25165824
 # ... and it can be written again once there is room.

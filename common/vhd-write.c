@@ -571,7 +571,7 @@ write_block_locked (struct vhd_handle *h, struct vd_layer *l, uint64_t block,
   uint64_t entry, base;
   bool all;
 
-  if (vd_layer_bat_get (l, block, &entry) == -1)
+  if (vd_layer_bat_entry (l, block, &entry) == -1)
     return -1;
   if (entry == VHD_BAT_UNUSED) {
     if (p->buf == NULL && !l->diff)
@@ -606,7 +606,7 @@ write_block (struct vhd_handle *h, struct vd_layer *l, const uint8_t *buf,
   int r;
 
   /* A block and the sectors written present already: no lock. */
-  if (vd_layer_bat_get (l, block, &entry) == -1)
+  if (vd_layer_bat_entry (l, block, &entry) == -1)
     return -1;
   if (entry != VHD_BAT_UNUSED) {
     if (block_base (h, l, block, entry, &base) == -1)
@@ -683,7 +683,7 @@ trim_block (struct vhd_handle *h, struct vd_layer *l, uint64_t block)
   int r = -1;
 
   pthread_mutex_lock (&h->lock);
-  if (vd_layer_bat_get (l, block, &entry) == -1)
+  if (vd_layer_bat_entry (l, block, &entry) == -1)
     goto out;
   r = 0;
   if (entry == VHD_BAT_UNUSED)

@@ -7,6 +7,7 @@
 # parent that is not a VHD, a full file system (ulimit -f), a read-only
 # image.
 source "$srcdir/functions.sh"
+source "$srcdir/vhd-write-functions.sh"
 set -e -x
 
 requires_plugin vhdx
@@ -19,15 +20,6 @@ make_tmpdir
 p=$(plugin vhdx)
 check="$top_builddir/tests/xdisk-check -f vhd"
 
-# be FILE OFFSET LENGTH: the big-endian number stored there.
-be ()
-{
-  echo $(( 16#$(od -An -tx1 -j "$2" -N "$3" "$1" | tr -d ' \n') ))
-}
-field ()
-{
-  dd if="$1" bs=1 skip="$2" count="$3" status=none
-}
 qemu_size ()
 {
   qemu-img info -f vpc --output=json "$1" |

@@ -4,4 +4,6 @@ TESTS += \
 	test-vhd-write.sh \
 	test-vhd-write-create.sh \
 	test-vhd-write-crash.sh \
+	test-vhd-write-corpus.sh \
 	$(NULL)
+EXTRA_DIST += vhd-write-functions.sh

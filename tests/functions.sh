@@ -66,9 +66,26 @@ if [ -n "${XDISK_NBDKIT_PRELOAD-}" ]; then
   nbdkit_cmd=(timeout 300 env
     "LSAN_OPTIONS=suppressions=$srcdir/lsan-nbdkit.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
     "$_ldso" --preload "$XDISK_NBDKIT_PRELOAD" "$_real_nbdkit")
+  # nbdkit and whatever it forks (the --run command) get a process group
+  # of their own, and a watchdog kills the whole group after
+  # XDISK_NBDKIT_WATCHDOG seconds (default 300): a hang in exit, or in
+  # the child nbdkit forked for --run (which SIGTERM from timeout does
+  # not reach), then fails one test instead of stopping the suite.  The
+  # watchdog's own output goes to /dev/null so that a command
+  # substitution around nbdkit does not wait for it.
   nbdkit ()
   {
-    "${nbdkit_cmd[@]}" "$@"
+    local pid dog r=0
+    setsid -w "${nbdkit_cmd[@]}" "$@" <&0 &
+    pid=$!
+    ( sleep "${XDISK_NBDKIT_WATCHDOG:-300}"
+      echo "$0: nbdkit still running after ${XDISK_NBDKIT_WATCHDOG:-300} s: killed" >&2
+      kill -KILL -- "-$pid" ) 2>>"${TMPDIR:-/tmp}/xdisk-watchdog.log" >/dev/null &
+    dog=$!
+    wait "$pid" || r=$?
+    kill "$dog" 2>/dev/null || :
+    wait "$dog" 2>/dev/null || :
+    return $r
   }
 fi
 

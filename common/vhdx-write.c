@@ -73,7 +73,7 @@ struct vhdx_writer {
   struct vd_layer *l;
   pthread_mutex_t lock;
   _Atomic bool started;         /* the first write's work is done */
-  bool broken;                  /* a commit failed half way */
+  _Atomic bool broken;          /* a commit failed half way */
   uint64_t file_end;            /* next allocation, 1 MiB aligned */
   struct vhdx_header hdr;       /* the current header */
   int slot;                     /* ... and where it is: 1 or 2 */

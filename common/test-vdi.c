@@ -12,6 +12,7 @@
 #include <check.h>
 
 #include "vdi.h"
+#include "xd-crash.h"
 #include "xd-bytes.h"
 #include "xd-format.h"
 #include "xd-io.h"
@@ -462,6 +463,368 @@ START_TEST (test_vdi_machine_folder)
 }
 END_TEST
 
+/* ---- writing and creating ---- */
+
+/* Create a VDI in memory as COPTS says; the handle is writable. */
+static void *
+create_mem (const struct xd_create_opts *copts, struct xd_io **io,
+            struct xd_resolver *res)
+{
+  struct xd_open_opts opts = { .cache_bytes = 1 << 20, .writable = true };
+
+  *io = xd_io_new_memory_rw (NULL, 0, copts->path ? copts->path : "new.vdi");
+  ck_assert_ptr_nonnull (*io);
+  xd_io_ref (*io);                      /* keep it after the close */
+  return xd_format_vdi.create (*io, res, copts, &opts);
+}
+
+START_TEST (test_vdi_create_layout)
+{
+  struct xd_create_opts copts = { .size = 5 * 1048576 + 512 };
+  struct xd_resolver *res = xd_resolver_new_stream ("a test buffer");
+  const uint8_t *f;
+  struct xd_io *io;
+  void *h;
+  uint8_t buf[4096];
+  uint32_t i;
+
+  h = create_mem (&copts, &io, res);
+  ck_assert_ptr_nonnull (h);
+  f = xd_io_memory_contents (io);
+  ck_assert_int_eq (memcmp (f, VDI_VBOX_BANNER, strlen (VDI_VBOX_BANNER)), 0);
+  ck_assert_uint_eq (xd_le32 (f + VDI_VERSION_OFFSET), 0x00010001);
+  ck_assert_uint_eq (xd_le32 (f + VDI1_HEADER_SIZE), 400);
+  ck_assert_uint_eq (xd_le32 (f + VDI1_TYPE), VDI_TYPE_NORMAL);
+  ck_assert_uint_eq (xd_le32 (f + VDI1_BLOCKS_OFFSET), 1 << 20);
+  ck_assert_uint_eq (xd_le32 (f + VDI1_DATA_OFFSET), 2 << 20);
+  ck_assert_uint_eq (xd_le32 (f + VDI1_BLOCK_SIZE), 1 << 20);
+  ck_assert_uint_eq (xd_le32 (f + VDI1_BLOCKS), 6);
+  ck_assert_uint_eq (xd_le32 (f + VDI1_BLOCKS_ALLOCATED), 0);
+  ck_assert_uint_eq (xd_le32 (f + VDI1_LEGACY_GEOMETRY + 12), 512);
+  ck_assert_uint_eq (xd_le32 (f + VDI1_LCHS_GEOMETRY + 12), 512);
+  ck_assert (!vdi_uuid_is_null (f + VDI1_UUID_CREATE));
+  ck_assert (!vdi_uuid_is_null (f + VDI1_UUID_MODIFY));
+  ck_assert_uint_eq (f[VDI1_UUID_CREATE + 7] >> 4, 4);   /* version 4 */
+  ck_assert (vdi_uuid_is_null (f + VDI1_UUID_LINKAGE));
+  for (i = 0; i < 6; i++)
+    ck_assert_uint_eq (xd_le32 (f + (1 << 20) + 4 * i), VDI_BLOCK_FREE);
+  ck_assert_uint_eq (io->size, 2 << 20);
+  ck_assert_int_eq (xd_format_vdi.check (h), 0);
+
+  /* A partial write allocates one block at the end, the rest zeros; the
+   * map and counter reach the file at the flush.
+   */
+  memset (buf, 0x5a, sizeof buf);
+  ck_assert_int_eq (xd_format_vdi.pwrite (h, buf, 1000, 3 * 1048576 + 7), 0);
+  ck_assert_uint_eq (io->size, 3 << 20);
+  f = xd_io_memory_contents (io);
+  ck_assert_uint_eq (xd_le32 (f + (1 << 20) + 12), VDI_BLOCK_FREE);
+  ck_assert_int_eq (xd_format_vdi.flush (h), 0);
+  f = xd_io_memory_contents (io);
+  ck_assert_uint_eq (xd_le32 (f + (1 << 20) + 12), 0);
+  ck_assert_uint_eq (xd_le32 (f + VDI1_BLOCKS_ALLOCATED), 1);
+  ck_assert_int_eq (xd_format_vdi.pread (h, buf, 4096, 3 * 1048576), 0);
+  for (i = 0; i < 4096; i++)
+    ck_assert_uint_eq (buf[i], i >= 7 && i < 1007 ? 0x5a : 0);
+  ck_assert_int_eq (xd_format_vdi.check (h), 0);
+  xd_format_vdi.close (h);
+  xd_io_close (io);
+
+  /* Static: every block allocated in order, the full size. */
+  copts.type = "static";
+  h = create_mem (&copts, &io, res);
+  ck_assert_ptr_nonnull (h);
+  f = xd_io_memory_contents (io);
+  ck_assert_uint_eq (xd_le32 (f + VDI1_TYPE), VDI_TYPE_FIXED);
+  ck_assert_uint_eq (xd_le32 (f + VDI1_BLOCKS_ALLOCATED), 6);
+  for (i = 0; i < 6; i++)
+    ck_assert_uint_eq (xd_le32 (f + (1 << 20) + 4 * i), i);
+  ck_assert_uint_eq (io->size, (2 << 20) + 6 * (1 << 20));
+  ck_assert_int_eq (xd_format_vdi.check (h), 0);
+  xd_format_vdi.close (h);
+  xd_io_close (io);
+  xd_resolver_free (res);
+}
+END_TEST
+
+START_TEST (test_vdi_check_finds)
+{
+  struct xd_create_opts copts = { .size = 4 << 20, .block_size = 1 << 20 };
+  struct xd_resolver *res = xd_resolver_new_stream ("a test buffer");
+  struct xd_open_opts opts = { .cache_bytes = 1 << 20 };
+  uint8_t buf[512], *copy;
+  struct xd_io *io, *io2;
+  size_t len;
+  void *h;
+  int k;
+
+  h = create_mem (&copts, &io, res);
+  ck_assert_ptr_nonnull (h);
+  memset (buf, 1, sizeof buf);
+  ck_assert_int_eq (xd_format_vdi.pwrite (h, buf, 512, 0), 0);
+  ck_assert_int_eq (xd_format_vdi.pwrite (h, buf, 512, 2 << 20), 0);
+  xd_format_vdi.close (h);
+  len = io->size;
+  copy = malloc (len);
+  ck_assert_ptr_nonnull (copy);
+  for (k = 0; k < 5; k++) {
+    memcpy (copy, xd_io_memory_contents (io), len);
+    switch (k) {
+    case 0: break;                                      /* sound */
+    case 1: xd_put_le32 (copy + (1 << 20) + 8, 0); break;   /* shared */
+    case 2: xd_put_le32 (copy + VDI1_BLOCKS_ALLOCATED, 1); break;
+    case 3: memset (copy + VDI1_UUID_MODIFY, 0, 16); break;
+    case 4: xd_put_le32 (copy + (1 << 20) + 4, 7); break;   /* > blocks */
+    }
+    io2 = xd_io_open_memory (copy, len, "c.vdi");
+    h = xd_format_vdi.open (io2, res, &opts);
+    ck_assert_ptr_nonnull (h);
+    last_error[0] = '\0';
+    ck_assert_int_eq (xd_format_vdi.check (h), k == 0 ? 0 : -1);
+    switch (k) {
+    case 1: ck_error_has ("shares slot 0"); break;
+    case 2: ck_error_has ("cBlocksAllocated is 1 but slot 1 is in use"); break;
+    case 3: ck_error_has ("modification UUID is null"); break;
+    case 4: ck_error_has ("beyond the block count"); break;
+    }
+    xd_format_vdi.close (h);
+  }
+  free (copy);
+  xd_io_close (io);
+  xd_resolver_free (res);
+}
+END_TEST
+
+/* A qemu-style image (384-byte header, map at 512, no alignment) of
+ * NB blocks of 4 KiB, every third one allocated (filled with 0x77).
+ */
+static uint8_t *
+make_qemu_image (uint32_t nb, size_t *len)
+{
+  uint32_t data = (512 + nb * 4 + 511) / 512 * 512, i, used = 0;
+  uint8_t *f;
+
+  *len = data + (size_t) (nb / 3 + 1) * T_BS;
+  f = calloc (1, *len);
+  ck_assert_ptr_nonnull (f);
+  make_v1 (f, false, VDI_TYPE_NORMAL, (uint64_t) nb * T_BS, T_BS, nb);
+  xd_put_le32 (f + VDI1_DATA_OFFSET, data);
+  for (i = 0; i < nb; i++) {
+    if (i % 3 == 1) {
+      memset (f + data + (size_t) used * T_BS, 0x77, T_BS);
+      xd_put_le32 (f + 512 + 4 * i, used++);
+    }
+    else
+      xd_put_le32 (f + 512 + 4 * i, i % 6 == 0 ? VDI_BLOCK_ZERO
+                   : VDI_BLOCK_FREE);
+  }
+  xd_put_le32 (f + VDI1_BLOCKS_ALLOCATED, used);
+  *len = data + (size_t) used * T_BS;
+  return f;
+}
+
+static void
+powerloss (struct xd_powerloss_case *c)
+{
+  struct xd_powerloss_stats st;
+
+  c->format = &xd_format_vdi;
+  if (c->io_name == NULL)
+    c->io_name = "pl.vdi";
+  c->use_zero = true;
+  ck_assert_int_eq (xd_powerloss_run (c, &st), 0);
+  fprintf (stderr, "vdi power loss %s: %lu crash states, %lu epochs, %lu "
+           "writes, %lu flushes, %lu reopened for writing\n", c->name,
+           st.states, st.epochs, st.writes, st.flushes, st.reopened);
+  ck_assert_uint_gt (st.states, 50);
+  ck_assert_uint_gt (st.flushes, 3);
+}
+
+START_TEST (test_vdi_powerloss_dynamic)
+{
+  struct xd_create_opts copts = { .size = 4 << 20, .block_size = 512 << 10 };
+  struct xd_powerloss_case c = {
+    .name = "dynamic", .create = &copts, .seed = 11, .nr_ops = 40,
+    .max_sectors = 1200, .flush_every = 5,
+  };
+
+  powerloss (&c);
+}
+END_TEST
+
+START_TEST (test_vdi_powerloss_static)
+{
+  struct xd_create_opts copts = { .size = 3 << 20, .type = "static",
+                                  .block_size = 512 << 10 };
+  struct xd_powerloss_case c = {
+    .name = "static", .create = &copts, .seed = 12, .nr_ops = 30,
+    .max_sectors = 600, .flush_every = 4,
+  };
+
+  powerloss (&c);
+}
+END_TEST
+
+/* Short runs over an existing qemu-style image with 4 KiB blocks: many
+ * allocations, every crash state of each epoch.
+ */
+START_TEST (test_vdi_powerloss_qemu_image)
+{
+  size_t len;
+  uint8_t *f = make_qemu_image (96, &len);
+  unsigned seed;
+
+  for (seed = 1; seed <= 6; seed++) {
+    struct xd_powerloss_case c = {
+      .name = "qemu-image", .image = f, .image_len = len, .seed = seed,
+      .nr_ops = 24, .max_sectors = 20, .flush_every = 3,
+      .exhaustive_max = 12,
+    };
+    powerloss (&c);
+  }
+  free (f);
+}
+END_TEST
+
+/* A version 0 image (NB blocks of 4 KiB, map after the header), or a
+ * qemu-style 1.1 one with EXTRA bytes before each block; all free.
+ */
+static uint8_t *
+make_old_image (bool v0, uint32_t extra, uint32_t nb, size_t *len)
+{
+  uint8_t *f;
+
+  *len = VDI_PRE_HEADER_SIZE + VDI0_HEADER_SIZE + 4 * nb + 1024;
+  f = calloc (1, *len);
+  ck_assert_ptr_nonnull (f);
+  if (v0) {
+    xd_put_le32 (f + VDI_SIGNATURE_OFFSET, VDI_SIGNATURE);
+    xd_put_le32 (f + VDI0_TYPE, VDI_TYPE_NORMAL);
+    xd_put_le64 (f + VDI0_DISK_SIZE, (uint64_t) nb * T_BS);
+    xd_put_le32 (f + VDI0_BLOCK_SIZE, T_BS);
+    xd_put_le32 (f + VDI0_BLOCKS, nb);
+    memcpy (f + VDI0_UUID_CREATE, uuid_a, 16);
+    memcpy (f + VDI0_UUID_MODIFY, uuid_b, 16);
+    memset (f + VDI_PRE_HEADER_SIZE + VDI0_HEADER_SIZE, 0xff, 4 * nb);
+    *len = VDI_PRE_HEADER_SIZE + VDI0_HEADER_SIZE + 4 * nb;
+  }
+  else {
+    make_v1 (f, false, VDI_TYPE_NORMAL, (uint64_t) nb * T_BS, T_BS, nb);
+    xd_put_le32 (f + VDI1_BLOCK_EXTRA, extra);
+    xd_put_le32 (f + VDI1_DATA_OFFSET, 512 + 4 * nb);
+    memset (f + 512, 0xff, 4 * nb);
+    *len = 512 + 4 * nb;
+  }
+  return f;
+}
+
+START_TEST (test_vdi_write_old_layouts)
+{
+  struct xd_open_opts opts = { .cache_bytes = 1 << 20, .writable = true };
+  struct xd_resolver *res = xd_resolver_new_stream ("a test buffer");
+  uint8_t buf[3 * T_BS];
+  int k;
+
+  for (k = 0; k < 2; k++) {
+    size_t len, i;
+    uint8_t *f = make_old_image (k == 0, 512, 16, &len);
+    struct xd_io *io = xd_io_new_memory_rw (f, len, "old.vdi");
+    const uint8_t *m;
+    void *h;
+    unsigned seed;
+
+    ck_assert_ptr_nonnull (io);
+    xd_io_ref (io);
+    h = xd_format_vdi.open (io, res, &opts);
+    ck_assert_ptr_nonnull (h);
+    memset (buf, 0x3c, sizeof buf);
+    ck_assert_int_eq (xd_format_vdi.pwrite (h, buf, 5000, 3 * T_BS - 7), 0);
+    ck_assert_int_eq (xd_format_vdi.flush (h), 0);
+    ck_assert_int_eq (xd_format_vdi.check (h), 0);
+    ck_assert_int_eq (xd_format_vdi.pread (h, buf, sizeof buf, 2 * T_BS), 0);
+    for (i = 0; i < sizeof buf; i++)
+      ck_assert_uint_eq (buf[i], i >= T_BS - 7 && i < T_BS - 7 + 5000
+                         ? 0x3c : 0);
+    xd_format_vdi.close (h);
+    m = xd_io_memory_contents (io);
+    ck_assert_uint_eq (xd_le32 (m + (k == 0 ? VDI0_BLOCKS_ALLOCATED
+                                     : VDI1_BLOCKS_ALLOCATED)), 3);
+    ck_assert_int_ne (memcmp (m + (k == 0 ? VDI0_UUID_MODIFY
+                                   : VDI1_UUID_MODIFY), uuid_b, 16), 0);
+    ck_assert_int_eq (memcmp (m + (k == 0 ? VDI0_UUID_CREATE
+                                   : VDI1_UUID_CREATE), uuid_a, 16), 0);
+    xd_io_close (io);
+
+    for (seed = 1; seed <= 2; seed++) {
+      struct xd_powerloss_case c = {
+        .name = k == 0 ? "v0" : "extra", .image = f, .image_len = len,
+        .seed = seed, .nr_ops = 24, .max_sectors = 20, .flush_every = 3,
+      };
+      powerloss (&c);
+    }
+    free (f);
+  }
+  xd_resolver_free (res);
+}
+END_TEST
+
+/* A differencing child over a parent file: the parent is found by UUID
+ * in the child's directory in every crash state.
+ */
+START_TEST (test_vdi_powerloss_diff)
+{
+  char dir[] = "/tmp/vdi-pl.XXXXXX", ppath[64], cpath[64], cmd[96];
+  struct xd_create_opts pcopts = { .size = 3 << 20, .block_size = 512 << 10 };
+  struct xd_create_opts copts = { .block_size = 512 << 10 };
+  struct xd_path_policy pol;
+  struct xd_resolver *res;
+  struct xd_io *io;
+  FILE *fp;
+  uint8_t buf[4096];
+  void *h;
+  unsigned seed;
+
+  ck_assert_ptr_nonnull (mkdtemp (dir));
+  snprintf (ppath, sizeof ppath, "%s/parent.vdi", dir);
+  snprintf (cpath, sizeof cpath, "%s/child.vdi", dir);
+  res = xd_resolver_new_stream ("a test buffer");
+  h = create_mem (&pcopts, &io, res);
+  ck_assert_ptr_nonnull (h);
+  memset (buf, 0xaa, sizeof buf);
+  for (seed = 0; seed < 3 << 20; seed += 300 << 10)
+    ck_assert_int_eq (xd_format_vdi.pwrite (h, buf, sizeof buf, seed), 0);
+  xd_format_vdi.close (h);
+  xd_resolver_free (res);
+  fp = fopen (ppath, "w");
+  ck_assert_ptr_nonnull (fp);
+  ck_assert_uint_eq (fwrite (xd_io_memory_contents (io), 1, io->size, fp),
+                     io->size);
+  fclose (fp);
+  xd_io_close (io);
+
+  fp = fopen (cpath, "w");              /* the policy needs it to exist */
+  ck_assert_ptr_nonnull (fp);
+  fclose (fp);
+  ck_assert_int_eq (xd_path_policy_init (&pol, cpath, NULL), 0);
+  res = xd_resolver_new_dir (&pol);
+  ck_assert_ptr_nonnull (res);
+  copts.parent = ppath;
+  copts.path = cpath;
+  for (seed = 1; seed <= 1; seed++) {
+    struct xd_powerloss_case c = {
+      .name = "differencing", .create = &copts, .io_name = cpath,
+      .res = res, .seed = seed, .nr_ops = 30, .max_sectors = 900,
+      .flush_every = 4,
+    };
+    powerloss (&c);
+  }
+  xd_resolver_free (res);
+  xd_path_policy_free (&pol);
+  snprintf (cmd, sizeof cmd, "rm -rf %s", dir);
+  ck_assert_int_eq (system (cmd), 0);
+}
+END_TEST
+
 static Suite *
 vdi_suite (void)
 {
@@ -479,6 +842,17 @@ vdi_suite (void)
   tcase_add_test (tc, test_vdi_machine_folder);
   tcase_add_test (tc, test_vdi_detect);
   tcase_add_test (tc, test_vdi_read);
+  tcase_add_test (tc, test_vdi_create_layout);
+  tcase_add_test (tc, test_vdi_check_finds);
+  suite_add_tcase (s, tc);
+  tc = tcase_create ("powerloss");
+  tcase_add_checked_fixture (tc, setup, NULL);
+  tcase_set_timeout (tc, 300);
+  tcase_add_test (tc, test_vdi_powerloss_dynamic);
+  tcase_add_test (tc, test_vdi_powerloss_static);
+  tcase_add_test (tc, test_vdi_powerloss_qemu_image);
+  tcase_add_test (tc, test_vdi_powerloss_diff);
+  tcase_add_test (tc, test_vdi_write_old_layouts);
   suite_add_tcase (s, tc);
   return s;
 }

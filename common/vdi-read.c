@@ -35,24 +35,15 @@
 #define VDI_MAP_PAGE (64u << 10)
 #define VDI_MAP_WHOLE_MAX (1u << 20)
 
+/* The largest map a writable top image keeps whole (256 Mi blocks; a
+ * larger image is served read-only).
+ */
+#define VDI_MAP_WRITABLE_MAX (UINT64_C (1) << 30)
+
 /* The largest .vbox file read when searching for a parent. */
 #define VDI_VBOX_MAX (16u << 20)
 
 enum run_kind { RUN_DATA, RUN_ZERO, RUN_PARENT };
-
-struct vdi_layer {
-  struct xd_io *io;
-  struct vdi_header h;
-  uint64_t size;                /* of the disk */
-  uint64_t blocks;              /* map entries in use */
-  uint64_t total_block;         /* extra data + block size */
-  unsigned shift;               /* log2 of the block size */
-  uint32_t *map;                /* the whole map (host order), or NULL */
-  struct xd_cache *map_cache;   /* ... or pages of it */
-  bool has_parent;
-  const char *found_by;         /* how the parent was found */
-  struct vdi_layer *parent;
-};
 
 /* The creation UUIDs of the images above one being opened: a parent
  * UUID among them makes a loop.
@@ -61,8 +52,6 @@ struct vdi_seen {
   const uint8_t *uuid;
   const struct vdi_seen *next;
 };
-
-static void layer_free (struct vdi_layer *l);
 
 static int
 corrupt (struct vdi_layer *l, const char *fmt, uint64_t a, uint64_t b)
@@ -89,14 +78,14 @@ load_map_page (void *opaque, uint64_t key, void *buf)
                      "VDI block map");
 }
 
-static int
-map_entry (struct vdi_layer *l, uint64_t block, uint32_t *entry)
+int
+vdi_map_entry (struct vdi_layer *l, uint64_t block, uint32_t *entry)
 {
   const uint64_t per_page = VDI_MAP_PAGE / 4;
   const uint8_t *page;
 
   if (l->map) {
-    *entry = l->map[block];
+    *entry = __atomic_load_n (&l->map[block], __ATOMIC_ACQUIRE);
     return 0;
   }
   page = xd_cache_pin (l->map_cache, block / per_page, load_map_page, l);
@@ -107,13 +96,17 @@ map_entry (struct vdi_layer *l, uint64_t block, uint32_t *entry)
   return 0;
 }
 
+/* The top image of a writable open keeps its whole map, as VirtualBox
+ * does: entries change there.
+ */
 static int
-setup_map (struct vdi_layer *l, const struct xd_open_opts *opts)
+setup_map (struct vdi_layer *l, const struct xd_open_opts *opts, bool top)
 {
   uint64_t bytes = l->blocks * 4, i;
   size_t n;
 
-  if (bytes <= VDI_MAP_WHOLE_MAX && bytes <= opts->cache_bytes / 4) {
+  if ((top && opts->writable && bytes <= VDI_MAP_WRITABLE_MAX) ||
+      (bytes <= VDI_MAP_WHOLE_MAX && bytes <= opts->cache_bytes / 4)) {
     l->map = malloc (bytes);
     if (l->map == NULL) {
       xd_error ("malloc: %m");
@@ -142,7 +135,7 @@ layer_map (struct vdi_layer *l, uint64_t off, uint64_t len, int *kind,
   uint32_t entry;
 
   *run = xd_min_u64 (len, l->h.block_size - in_block);
-  if (map_entry (l, block, &entry) == -1)
+  if (vdi_map_entry (l, block, &entry) == -1)
     return -1;
   if (entry == VDI_BLOCK_FREE) {
     *kind = l->parent ? RUN_PARENT : RUN_ZERO;
@@ -166,8 +159,9 @@ layer_map (struct vdi_layer *l, uint64_t off, uint64_t len, int *kind,
 
 /* ---- reading ---- */
 
-static int
-layer_read (struct vdi_layer *l, uint8_t *buf, uint64_t count, uint64_t off)
+int
+vdi_layer_read (struct vdi_layer *l, uint8_t *buf, uint64_t count,
+                uint64_t off)
 {
   while (count > 0) {
     int kind, next_kind;
@@ -198,7 +192,7 @@ layer_read (struct vdi_layer *l, uint8_t *buf, uint64_t count, uint64_t off)
       memset (buf, 0, run);
       break;
     default:
-      if (layer_read (l->parent, buf, run, off) == -1)
+      if (vdi_layer_read (l->parent, buf, run, off) == -1)
         return -1;
       break;
     }
@@ -212,7 +206,7 @@ layer_read (struct vdi_layer *l, uint8_t *buf, uint64_t count, uint64_t off)
 static int
 vdi_pread (void *h, void *buf, uint32_t count, uint64_t offset)
 {
-  return layer_read (h, buf, count, offset);
+  return vdi_layer_read (h, buf, count, offset);
 }
 
 /* Is the run at OFF in L data or zeros?  Follows parents. */
@@ -617,6 +611,7 @@ open_parent (struct vdi_layer *l, const struct xd_resolver *res,
     return -1;
   popts.depth++;
   popts.parent = NULL;          /* parent= names the top's parent only */
+  popts.writable = false;       /* parents are never written */
   l->parent = layer_open (io, res, &popts, &me, l, opts);
   return l->parent ? 0 : -1;
 }
@@ -647,21 +642,22 @@ layer_open (struct xd_io *io, const struct xd_resolver *res,
   l->shift = xd_log2 (l->h.block_size);
   l->has_parent = !vdi_uuid_is_null (l->h.uuid_linkage) &&
     (l->h.type == VDI_TYPE_DIFF || l->h.type == VDI_TYPE_UNDO);
-  if (setup_map (l, opts) == -1)
+  if (setup_map (l, opts, child == NULL) == -1)
     goto fail;
   if (l->has_parent && open_parent (l, res, opts, above) == -1)
     goto fail;
   return l;
  fail:
-  layer_free (l);
+  vdi_layer_free (l);
   return NULL;
 }
 
-static void
-layer_free (struct vdi_layer *l)
+void
+vdi_layer_free (struct vdi_layer *l)
 {
   while (l) {
     struct vdi_layer *parent = l->parent;
+    vdi_write_cleanup (l);
     if (l->map_cache)
       xd_cache_free (l->map_cache);
     free (l->map);
@@ -672,17 +668,31 @@ layer_free (struct vdi_layer *l)
   }
 }
 
+struct vdi_layer *
+vdi_layer_open (struct xd_io *io, const struct xd_resolver *res,
+                const struct xd_open_opts *opts)
+{
+  struct vdi_layer *l = layer_open (io, res, opts, NULL, NULL, NULL);
+
+  if (l && opts->writable && l->map && vdi_write_setup (l) == -1) {
+    vdi_layer_free (l);
+    return NULL;
+  }
+  return l;
+}
+
 static void *
 vdi_open (struct xd_io *io, const struct xd_resolver *res,
           const struct xd_open_opts *opts)
 {
-  return layer_open (io, res, opts, NULL, NULL, NULL);
+  return vdi_layer_open (io, res, opts);
 }
 
 static void
 vdi_close (void *h)
 {
-  layer_free (h);
+  vdi_write_close (h);
+  vdi_layer_free (h);
 }
 
 static uint64_t
@@ -813,4 +823,14 @@ const struct xd_format xd_format_vdi = {
   .pread = vdi_pread,
   .extents = vdi_extents,
   .describe = vdi_describe,
+  .can_write = vdi_can_write,
+  .pwrite = vdi_pwrite,
+  .zero = vdi_zero,
+  .trim = vdi_trim,
+  .flush = vdi_flush,
+  .create = vdi_create,
+  .finish = vdi_finish,
+  .check = vdi_check,
+  .create_types = "dynamic (default), static (or fixed); create-parent= "
+  "makes a differencing image",
 };

@@ -20,6 +20,7 @@
 #ifndef XDISK_VDI_H
 #define XDISK_VDI_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -82,6 +83,21 @@
 #define VDI_BLOCK_FREE 0xffffffffu
 #define VDI_BLOCK_ZERO 0xfffffffeu
 
+/* What VirtualBox writes (and what we create): the banner, header 1.1
+ * of 400 bytes, the block map and the data on 1 MiB boundaries, 1 MiB
+ * blocks by default.
+ */
+#define VDI_VBOX_BANNER "<<< Oracle VM VirtualBox Disk Image >>>\n"
+#define VDI_VERSION_1_1 0x00010001u
+#define VDI_DATA_ALIGN (1u << 20)
+#define VDI_DEFAULT_BLOCK_SIZE (1u << 20)
+#define VDI_GEOMETRY_SECTOR_SIZE 512u
+/* Block sizes we create (VirtualBox's AllocationBlockSize setting takes
+ * any power of two; qemu reads only 1 MiB blocks).
+ */
+#define VDI_CREATE_MIN_BLOCK_SIZE (512u << 10)
+#define VDI_CREATE_MAX_BLOCK_SIZE (8u << 20)
+
 /* Block sizes we accept: powers of two from 512 bytes to 256 MiB. */
 #define VDI_MIN_BLOCK_SIZE 512u
 #define VDI_MAX_BLOCK_SIZE (256u << 20)
@@ -143,5 +159,81 @@ extern int vdi_uuid_parse (const char *text, uint8_t uuid[16]);
  * (NUL-terminated), or NULL.
  */
 extern char *vdi_vbox_location (const char *text, const uint8_t uuid[16]);
+
+/* ---- the opened image (shared by vdi-read.c, vdi-write.c and
+ * vdi-create.c; not an interface for other code) ---- */
+
+struct xd_cache;
+struct xd_open_opts;
+struct xd_resolver;
+struct xd_create_opts;
+
+struct vdi_layer {
+  struct xd_io *io;
+  struct vdi_header h;
+  uint64_t size;                /* of the disk */
+  uint64_t blocks;              /* map entries in use */
+  uint64_t total_block;         /* extra data + block size */
+  unsigned shift;               /* log2 of the block size */
+  /* The whole map (host order), or NULL.  Entries change only in the
+   * top image being written, under LOCK, with atomic stores; readers
+   * load them atomically without the lock.
+   */
+  uint32_t *map;
+  struct xd_cache *map_cache;   /* ... or pages of it (read-only) */
+  bool has_parent;
+  const char *found_by;         /* how the parent was found */
+  struct vdi_layer *parent;
+
+  /* ---- writing (the top image of a writable open only) ---- */
+  bool writable;                /* opened with opts->writable */
+  bool write_ready;             /* the first write's work is done */
+  bool write_failed;            /* a metadata write failed: refuse more */
+  pthread_mutex_t lock;         /* allocation, the map, the header */
+  uint32_t next_slot;           /* where the next new block goes */
+  uint32_t counter;             /* cBlocksAllocated to write */
+  uint32_t counter_on_disk;     /* ... as last written */
+  uint8_t *dirty;               /* one bit per 512-byte map sector */
+  uint64_t nr_dirty;            /* set bits in DIRTY */
+};
+
+/* Open the VDI in IO (and its parents), see xd_format.open. */
+extern struct vdi_layer *vdi_layer_open (struct xd_io *io,
+                                         const struct xd_resolver *res,
+                                         const struct xd_open_opts *opts);
+extern void vdi_layer_free (struct vdi_layer *l);
+
+/* Read COUNT bytes at OFF of the disk L shows (parents included). */
+extern int vdi_layer_read (struct vdi_layer *l, uint8_t *buf, uint64_t count,
+                           uint64_t off);
+
+/* The map entry of BLOCK (< l->blocks).  0 or -1 reported. */
+extern int vdi_map_entry (struct vdi_layer *l, uint64_t block,
+                          uint32_t *entry);
+
+/* vdi-write.c: prepare L (opened writable) for writes; the write ops of
+ * xd_format_vdi.
+ */
+extern int vdi_write_setup (struct vdi_layer *l);
+extern void vdi_write_cleanup (struct vdi_layer *l);
+/* Flush what a client left unflushed (the image is being closed). */
+extern void vdi_write_close (struct vdi_layer *l);
+extern bool vdi_can_write (void *h, const char **why);
+extern int vdi_pwrite (void *h, const void *buf, uint32_t count,
+                       uint64_t offset);
+extern int vdi_zero (void *h, uint32_t count, uint64_t offset, bool may_trim,
+                     bool fast);
+extern int vdi_trim (void *h, uint32_t count, uint64_t offset);
+extern int vdi_flush (void *h);
+extern int vdi_finish (void *h);
+extern int vdi_check (void *h);
+
+/* A fresh random (version 4) UUID in VirtualBox's byte order. */
+extern int vdi_uuid_random (uint8_t uuid[16]);
+
+/* vdi-create.c: xd_format.create. */
+extern void *vdi_create (struct xd_io *io, const struct xd_resolver *res,
+                         const struct xd_create_opts *copts,
+                         const struct xd_open_opts *opts);
 
 #endif /* XDISK_VDI_H */

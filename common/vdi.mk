@@ -3,6 +3,8 @@ libxdisk_la_SOURCES += \
 	vdi.h \
 	vdi-header.c \
 	vdi-read.c \
+	vdi-write.c \
+	vdi-create.c \
 	$(NULL)
 
 if HAVE_CHECK

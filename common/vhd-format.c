@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "vhd-read.h"
+#include "vhd-write.h"
 #include "vhdx-write.h"
 #include "xd-format.h"
 #include "xd-report.h"
@@ -76,19 +77,6 @@ vhd_dump (const char *prefix)
   printf ("%slog_replay=yes\n", prefix);
 }
 
-static void *
-vd_open (struct xd_io *io, const struct xd_resolver *res,
-         const struct xd_open_opts *opts)
-{
-  return vd_disk_open (io, res, opts);
-}
-
-static void
-vd_close (void *h)
-{
-  vd_disk_close (h);
-}
-
 static uint64_t
 vd_size (void *h)
 {
@@ -125,6 +113,7 @@ vd_describe (void *h)
   "ignore-parent-mismatch=true  Serve a differencing disk whose parent " \
   "ID does not match."
 
+/* VHD: the handle is a struct vhd_handle (vhd-write.h). */
 const struct xd_format xd_format_vhd = {
   .name = "vhd",
   .display = "VHD",
@@ -133,13 +122,23 @@ const struct xd_format xd_format_vhd = {
   .config = vhd_config,
   .config_help = VHD_HELP,
   .dump = vhd_dump,
-  .open = vd_open,
-  .close = vd_close,
-  .size = vd_size,
-  .preferred_block = vd_preferred_block,
-  .pread = vd_pread,
-  .extents = vd_extents,
-  .describe = vd_describe,
+  .open = vhd_w_open,
+  .close = vhd_w_close,
+  .size = vhd_w_size,
+  .preferred_block = vhd_w_preferred_block,
+  .pread = vhd_w_pread,
+  .extents = vhd_w_extents,
+  .describe = vhd_w_describe,
+  .can_write = vhd_w_can_write,
+  .pwrite = vhd_w_pwrite,
+  .zero = vhd_w_zero,
+  .trim = vhd_w_trim,
+  .flush = vhd_w_flush,
+  .finish = vhd_w_finish,
+  .create = vhd_w_create,
+  .check = vhd_w_check,
+  .create_types = "fixed, dynamic (default; differencing with "
+  "create-parent=)",
 };
 
 /* ---- VHDX: writing and creating (vhdx-write.c, vhdx-create.c) ---- */

@@ -944,12 +944,41 @@ vd_disk_describe (struct vd_disk *disk)
   return r == -1 ? NULL : s;
 }
 
-/* ---- for the VHDX writer (vhdx-write.c) ---- */
+/* ---- for the writers (vhd-write.c, vhdx-write.c) ---- */
 
 int
 vd_layer_bat_entry (struct vd_layer *l, uint64_t index, uint64_t *entry)
 {
   return bat_entry (l, index, entry);
+}
+
+/* Make the cached page of VHD BAT entry INDEX say VALUE.  A page not
+ * cached is loaded from the file first.  The entry is stored with one
+ * aligned 32-bit store, so a reader sees the old or the new entry.  If
+ * KEEP is not NULL the page stays pinned (so it is not evicted and
+ * reloaded from a file that does not hold VALUE yet) and *KEEP is set
+ * for xd_cache_unpin.
+ */
+int
+vd_layer_bat_set_cached (struct vd_layer *l, uint64_t index, uint32_t value,
+                         const void **keep)
+{
+  uint64_t per_page = VD_BAT_PAGE / 4;
+  uint8_t *page;
+  uint32_t be;
+
+  page = (uint8_t *) xd_cache_pin (l->bat_cache, index / per_page,
+                                   load_bat_page, l);
+  if (page == NULL)
+    return -1;
+  xd_put_be32 (&be, value);
+  __atomic_store_n ((uint32_t *) (void *) (page + (index % per_page) * 4),
+                    be, __ATOMIC_RELEASE);
+  if (keep)
+    *keep = page;
+  else
+    xd_cache_unpin (l->bat_cache, page);
+  return 0;
 }
 
 int

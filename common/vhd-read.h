@@ -57,7 +57,13 @@ extern int vd_disk_extents (struct vd_disk *disk, uint32_t count,
                             xd_extent_fn add, void *opaque);
 extern char *vd_disk_describe (struct vd_disk *disk);
 
-/* ---- for the VHDX writer (vhdx-write.c) ---- */
+/* ---- for the writers (vhd-write.c, vhdx-write.c) ---- */
+
+/* Make the cached BAT entry INDEX say VALUE; KEEP: keep the page
+ * pinned (see vhd-read.c).
+ */
+extern int vd_layer_bat_set_cached (struct vd_layer *l, uint64_t index,
+                                    uint32_t value, const void **keep);
 
 struct vhdx_writer;
 

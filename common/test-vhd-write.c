@@ -6,13 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <check.h>
 
 #include "vhd-write.h"
 #include "xd-bytes.h"
+#include "xd-crash.h"
 #include "xd-format.h"
 #include "xd-io.h"
+#include "xd-path.h"
 #include "xd-report.h"
 #include "xd-test.h"
 
@@ -244,6 +247,144 @@ START_TEST (test_check_finds)
 }
 END_TEST
 
+
+/* ---- power loss (xd-crash.h) ---- */
+
+static void
+powerloss (struct xd_powerloss_case *c)
+{
+  struct xd_powerloss_stats st;
+
+  c->format = F;
+  if (c->io_name == NULL)
+    c->io_name = "pl.vhd";
+  c->use_zero = true;
+  ck_assert_int_eq (xd_powerloss_run (c, &st), 0);
+  fprintf (stderr, "vhd power loss %s (seed %u): %lu crash states, %lu "
+           "epochs, %lu writes, %lu flushes, %lu reopened for writing\n",
+           c->name, c->seed, st.states, st.epochs, st.writes, st.flushes,
+           st.reopened);
+  ck_assert_uint_gt (st.states, 20);
+  ck_assert_uint_gt (st.flushes, 3);
+}
+
+/* New dynamic VHDs with small blocks: many allocations, reserves and
+ * commits (every crash state of the short epochs).
+ */
+START_TEST (test_powerloss_dynamic)
+{
+  struct xd_create_opts copts = { .size = 4 << 20,
+                                  .block_size = 512 << 10 };
+  unsigned seed;
+
+  for (seed = 1; seed <= 2; seed++) {
+    struct xd_powerloss_case c = {
+      .name = "dynamic", .create = &copts, .seed = seed, .nr_ops = 24,
+      .max_sectors = 1100, .flush_every = 4,
+    };
+    powerloss (&c);
+  }
+}
+END_TEST
+
+START_TEST (test_powerloss_fixed)
+{
+  struct xd_create_opts copts = { .size = 3 << 20, .type = "fixed" };
+  struct xd_powerloss_case c = {
+    .name = "fixed", .create = &copts, .seed = 5, .nr_ops = 30,
+    .max_sectors = 600, .flush_every = 4,
+  };
+
+  powerloss (&c);
+}
+END_TEST
+
+/* An existing image, partly written, its file already longer than its
+ * blocks: more blocks and trims (whole blocks) into it.
+ */
+START_TEST (test_powerloss_existing)
+{
+  uint64_t size = 4 << 20, fsize;
+  uint8_t buf[4096];
+  void *h = create_mem (NULL, size, 524288);
+  uint8_t *copy;
+  unsigned seed;
+
+  ck_assert_ptr_nonnull (h);
+  memset (buf, 0x5a, sizeof buf);
+  ck_assert_int_eq (F->pwrite (h, buf, sizeof buf, 600000), 0);
+  ck_assert_int_eq (F->pwrite (h, buf, sizeof buf, 3 << 20), 0);
+  ck_assert_int_eq (F->finish (h), 0);
+  copy = malloc (file_bytes (h, &fsize) ? fsize : 1);
+  ck_assert_ptr_nonnull (copy);
+  memcpy (copy, file_bytes (h, &fsize), fsize);
+  F->close (h);
+  for (seed = 6; seed <= 7; seed++) {
+    struct xd_powerloss_case c = {
+      .name = "existing", .image = copy, .image_len = fsize, .seed = seed,
+      .nr_ops = 20, .max_sectors = 1100, .flush_every = 3,
+    };
+    powerloss (&c);
+  }
+  free (copy);
+}
+END_TEST
+
+/* A differencing child over a parent file on disk, found through its
+ * locators in every crash state; partial sectors merged from it.
+ */
+START_TEST (test_powerloss_diff)
+{
+  char dir[] = "/tmp/vhd-pl.XXXXXX", ppath[64], cpath[64];
+  struct xd_create_opts copts = { .block_size = 512 << 10 };
+  struct xd_path_policy pol;
+  struct xd_resolver *dres;
+  uint64_t fsize;
+  uint8_t buf[4096];
+  void *h;
+  FILE *fp;
+  unsigned seed;
+
+  ck_assert_ptr_nonnull (mkdtemp (dir));
+  snprintf (ppath, sizeof ppath, "%s/parent.vhd", dir);
+  snprintf (cpath, sizeof cpath, "%s/child.vhd", dir);
+  h = create_mem (NULL, 3 << 20, 524288);
+  ck_assert_ptr_nonnull (h);
+  memset (buf, 0xaa, sizeof buf);
+  for (seed = 0; seed < 3 << 20; seed += 300 << 10)
+    ck_assert_int_eq (F->pwrite (h, buf, sizeof buf, seed), 0);
+  ck_assert_int_eq (F->finish (h), 0);
+  fp = fopen (ppath, "w");
+  ck_assert_ptr_nonnull (fp);
+  file_bytes (h, &fsize);
+  ck_assert_uint_eq (fwrite (file_bytes (h, &fsize), 1, fsize, fp), fsize);
+  fclose (fp);
+  F->close (h);
+
+  fp = fopen (cpath, "w");              /* the policy needs it to exist */
+  ck_assert_ptr_nonnull (fp);
+  fclose (fp);
+  ck_assert_int_eq (xd_path_policy_init (&pol, cpath, NULL), 0);
+  dres = xd_resolver_new_dir (&pol);
+  ck_assert_ptr_nonnull (dres);
+  copts.parent = ppath;
+  copts.path = cpath;
+  for (seed = 9; seed <= 10; seed++) {
+    struct xd_powerloss_case c = {
+      .name = "differencing", .create = &copts, .io_name = cpath,
+      .res = dres, .seed = seed, .nr_ops = 24, .max_sectors = 900,
+      .flush_every = 4,
+    };
+    powerloss (&c);
+  }
+  xd_resolver_free (dres);
+  xd_path_policy_free (&pol);
+  unlink (cpath);
+  unlink (ppath);
+  rmdir (dir);
+}
+END_TEST
+
 static Suite *
 vhd_write_suite (void)
 {
@@ -256,6 +397,14 @@ vhd_write_suite (void)
   tcase_add_test (tc, test_create_fixed);
   tcase_add_test (tc, test_create_bad);
   tcase_add_test (tc, test_check_finds);
+  suite_add_tcase (s, tc);
+  tc = tcase_create ("powerloss");
+  tcase_add_checked_fixture (tc, setup_res, teardown_res);
+  tcase_set_timeout (tc, 300);
+  tcase_add_test (tc, test_powerloss_dynamic);
+  tcase_add_test (tc, test_powerloss_fixed);
+  tcase_add_test (tc, test_powerloss_existing);
+  tcase_add_test (tc, test_powerloss_diff);
   suite_add_tcase (s, tc);
   return s;
 }

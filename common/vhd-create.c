@@ -439,10 +439,17 @@ create_diff (struct xd_io *io, const struct xd_resolver *res,
              const struct xd_create_opts *copts,
              const struct xd_open_opts *opts, struct vhd_new *nv)
 {
-  char *ref = xd_parent_ref_name (copts->path, copts->parent);
+  char *ref;
   struct vd_disk *parent = NULL;
   int r = -1;
 
+  if (copts->path == NULL) {
+    xd_error ("%s: a differencing VHD needs the path of the file being "
+              "created, to name its parent relative to it", io->name);
+    errno = EINVAL;
+    return -1;
+  }
+  ref = xd_parent_ref_name (copts->path, copts->parent);
   if (ref == NULL)
     return -1;
   parent = open_parent (io, res, copts, opts, ref);

@@ -7,8 +7,8 @@
  * end of the file, where the footer is, so that a crash can never leave
  * a BAT entry pointing at garbage nor a file without a footer at its
  * end:
- *   1. reserve: the footer is written further on, VHD_RESERVE_BLOCKS
- *      blocks past the last one, and flushed (the old footer stays valid
+ *   1. reserve: the footer is written further on, up to
+ *      VHD_RESERVE_BLOCKS blocks past the last one, and flushed (the old footer stays valid
  *      where it was until then; the space between is a hole);
  *   2. the new block's sector bitmap (over the old footer, if it was
  *      there) and its data are written into the reserved space, and the
@@ -400,7 +400,13 @@ reserve (struct vhd_handle *h, struct vd_layer *l, uint64_t span)
     errno = EFBIG;
     return -1;
   }
-  for (n = VHD_RESERVE_BLOCKS; n > 1; n /= 2)
+  /* A quarter of the blocks already there (a small image stays
+   * small), at most VHD_RESERVE_BLOCKS, within the 2 TiB limit.
+   */
+  n = xd_min_u64 (VHD_RESERVE_BLOCKS,
+                  (h->alloc_end - xd_min_u64 (h->alloc_end, h->meta_end)) /
+                  span / 4);
+  for (n = n ? n : 1; n > 1; n /= 2)
     if (h->alloc_end + (n - 1) * span <= limit)
       break;
   for (;;) {

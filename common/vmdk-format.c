@@ -6,6 +6,7 @@
 
 #include <config.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,8 +167,17 @@ vmdk_zero (void *h, uint32_t count, uint64_t offset, bool may_trim, bool fast)
 {
   struct vmdk_disk *d = h;
 
-  if (d->stream)
+  if (d->stream) {
+    /* A fast zero is a client pre-zeroing the disk (nbdcopy does):
+     * settling the grains as zeros now would refuse every later data
+     * write into them, so refuse it; a stream starts all zeros anyway.
+     */
+    if (fast) {
+      errno = ENOTSUP;
+      return -1;
+    }
     return vmdk_stream_zero (d->stream, count, offset);
+  }
   return vmdk_disk_zero (d, count, offset, may_trim, fast);
 }
 

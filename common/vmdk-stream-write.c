@@ -15,10 +15,12 @@
  *                 the end-of-stream marker are the last two sectors.
  *
  * Concurrency: one mutex guards the window and the file's end.  A
- * writer copies its bytes into the grain's buffer under the lock; the
- * thread that completes a grain compresses it with the lock released,
- * so grains compress in parallel on nbdkit's threads; whoever finds
- * the oldest grains ready appends them, under the lock, in order.
+ * writer copies its bytes into the grain's buffer under the lock; a
+ * complete grain goes on a queue that worker threads (one per CPU)
+ * take grains from and compress with the lock released, so grains
+ * compress in parallel even for a client with one request in flight;
+ * whoever finds the oldest grains ready appends them, under the lock,
+ * in order.  A write beyond the window waits (see wait_window).
  */
 
 #include <config.h>
@@ -31,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <sys/random.h>
 
 #include <zlib.h>
@@ -58,6 +61,7 @@ enum marker_type { MARKER_EOS = 0, MARKER_GT = 1, MARKER_GD = 2,
 
 enum slot_state {
   SLOT_FILLING,                 /* taking writes */
+  SLOT_QUEUED,                  /* complete, waiting for a worker */
   SLOT_COMPRESSING,             /* a thread deflates it, lock released */
   SLOT_DONE,                    /* ready to append (out, or a zero grain) */
 };
@@ -69,6 +73,7 @@ struct slot {
   uint64_t filled[GRAIN_SECTORS / 64];  /* sectors written in full */
   unsigned char *out;           /* DONE: marker + stream + padding */
   size_t out_len;               /* 0: an all-zero grain, not stored */
+  struct slot *queued;          /* next on the workers' queue */
 };
 
 struct deflater {
@@ -107,8 +112,16 @@ struct vmdk_stream_writer {
   struct waiter *waiters;       /* the waiting ones */
   uint64_t stored_grains, waits, stalls;  /* for the debug line */
   bool started, finished, failed;
+  int error;                    /* errno of the first failure */
   int finish_result;
   struct deflater *idle;
+  /* The compressing threads (none: the writing thread compresses). */
+  pthread_t workers[VMDK_STREAM_MAX_WORKERS];
+  unsigned nr_workers, max_workers;
+  bool workers_tried;           /* started on the first complete grain */
+  pthread_cond_t work;          /* the queue has a slot, or stop */
+  struct slot *queue, **queue_end;
+  bool stop;
   unsigned char header[VMDK_SECTOR];
   size_t out_cap;               /* bytes of a slot's out buffer */
 };
@@ -324,12 +337,28 @@ base_name (const char *path)
 
 /* Writing the file (lock held). */
 
+/* The stream cannot go on: record ERR (the first one is kept and
+ * given to every later request) and wake every waiting thread.
+ */
 static int
-fail (struct vmdk_stream_writer *w)
+fail (struct vmdk_stream_writer *w, int err)
 {
-  w->failed = true;
+  if (!w->failed) {
+    w->failed = true;
+    w->error = err;
+  }
   pthread_cond_broadcast (&w->cond);
-  errno = EIO;
+  errno = w->error;
+  return -1;
+}
+
+/* A request after a failure (lock held). */
+static int
+refuse_failed (struct vmdk_stream_writer *w)
+{
+  xd_error ("%s: an earlier write to the stream failed (%s)", w->io->name,
+            strerror (w->error));
+  errno = w->error;
   return -1;
 }
 
@@ -340,7 +369,7 @@ append (struct vmdk_stream_writer *w, const void *buf, uint64_t sectors,
   if (w->file_end + sectors > UINT32_MAX) {
     xd_error ("%s: the stream would pass 2 TiB, the most a VMDK grain "
               "table can address", w->io->name);
-    return fail (w);
+    return fail (w, EFBIG);
   }
   if (xd_io_write (w->io, buf, sectors * VMDK_SECTOR,
                    w->file_end * VMDK_SECTOR, what) == -1) {
@@ -352,9 +381,7 @@ append (struct vmdk_stream_writer *w, const void *buf, uint64_t sectors,
     xd_error_hold ();
     xd_io_truncate (w->io, w->file_end * VMDK_SECTOR, "the stream");
     xd_error_release (false);
-    fail (w);
-    errno = e;                  /* ENOSPC or EFBIG tell the client more */
-    return -1;
+    return fail (w, e);         /* ENOSPC or EFBIG tell the client more */
   }
   w->file_end += sectors;
   return 0;
@@ -471,7 +498,7 @@ compress_slot (struct vmdk_stream_writer *w, struct slot *s)
     if (d)
       deflater_free (d);
     free (out);
-    return fail (w);
+    return fail (w, ENOMEM);
   }
   s->state = SLOT_COMPRESSING;
   pthread_mutex_unlock (&w->lock);
@@ -503,8 +530,33 @@ compress_slot (struct vmdk_stream_writer *w, struct slot *s)
   if (n == 0) {
     xd_error ("%s: deflating grain %" PRIu64 " failed", w->io->name,
               s->grain);
-    return fail (w);
+    return fail (w, EIO);
   }
+  return 0;
+}
+
+static void start_workers (struct vmdk_stream_writer *w);
+
+/* S (FILLING, lock held) is complete or due: hand it to the workers,
+ * or compress it here if there are none.
+ */
+static int
+settle_slot (struct vmdk_stream_writer *w, struct slot *s)
+{
+  /* Not at create: nbdkit forks after that (--run, daemon mode), and
+   * threads do not survive a fork.
+   */
+  if (!w->workers_tried) {
+    w->workers_tried = true;
+    start_workers (w);
+  }
+  if (w->nr_workers == 0 || s->data == NULL)
+    return compress_slot (w, s);
+  s->state = SLOT_QUEUED;
+  s->queued = NULL;
+  *w->queue_end = s;
+  w->queue_end = &s->queued;
+  pthread_cond_signal (&w->work);
   return 0;
 }
 
@@ -529,11 +581,11 @@ emit_ready (struct vmdk_stream_writer *w)
     if (s->state == SLOT_FILLING) {
       if (w->next >= w->floor)
         break;
-      if (compress_slot (w, s) == -1)
+      if (settle_slot (w, s) == -1)
         return -1;
       continue;
     }
-    if (s->state == SLOT_COMPRESSING)
+    if (s->state != SLOT_DONE)
       break;
     if (s->out_len > 0 && append_grain (w, s) == -1)
       return -1;
@@ -543,7 +595,7 @@ emit_ready (struct vmdk_stream_writer *w)
       return -1;
   }
   pthread_cond_broadcast (&w->cond);
-  return w->failed ? (errno = EIO, -1) : 0;
+  return w->failed ? (errno = w->error, -1) : 0;
 }
 
 /* The lowest grain that a waiting request wants to write. */
@@ -587,8 +639,7 @@ wait_window (struct vmdk_stream_writer *w, uint64_t g)
     uint64_t until;
 
     if (w->failed) {
-      r = -1;
-      errno = EIO;
+      r = refuse_failed (w);
       break;
     }
     if (w->progress != seen) {
@@ -606,7 +657,13 @@ wait_window (struct vmdk_stream_writer *w, uint64_t g)
       r = emit_ready (w);
       if (r == -1)
         break;
-      continue;
+      /* The workers may still have to compress some: wait for them,
+       * and a whole limit before forcing again.
+       */
+      since = now;
+      seen = w->progress;
+      if (g < w->next + w->window)
+        break;
     }
     until = since + limit;
     ts.tv_sec = until / 1000;
@@ -618,6 +675,59 @@ wait_window (struct vmdk_stream_writer *w, uint64_t g)
   *pp = me.next;
   w->waiting--;
   return r;
+}
+
+/* A compressing thread: takes complete grains off the queue, deflates
+ * them (lock released) and appends what has become ready.
+ */
+static void *
+worker (void *arg)
+{
+  struct vmdk_stream_writer *w = arg;
+
+  pthread_mutex_lock (&w->lock);
+  for (;;) {
+    struct slot *s;
+
+    while (!w->stop && w->queue == NULL)
+      pthread_cond_wait (&w->work, &w->lock);
+    if (w->stop)
+      break;
+    s = w->queue;
+    w->queue = s->queued;
+    if (w->queue == NULL)
+      w->queue_end = &w->queue;
+    if (compress_slot (w, s) == 0)
+      emit_ready (w);           /* errors are in w->failed */
+  }
+  pthread_mutex_unlock (&w->lock);
+  return NULL;
+}
+
+static void
+start_workers (struct vmdk_stream_writer *w)
+{
+  long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+  unsigned want = cpus < 1 ? 1 : cpus > w->max_workers
+    ? w->max_workers : (unsigned) cpus;
+
+  while (w->nr_workers < want
+         && pthread_create (&w->workers[w->nr_workers], NULL, worker, w) == 0)
+    w->nr_workers++;
+}
+
+static void
+stop_workers (struct vmdk_stream_writer *w)
+{
+  unsigned i;
+
+  pthread_mutex_lock (&w->lock);
+  w->stop = true;
+  pthread_cond_broadcast (&w->work);
+  pthread_mutex_unlock (&w->lock);
+  for (i = 0; i < w->nr_workers; i++)
+    pthread_join (w->workers[i], NULL);
+  w->nr_workers = 0;
 }
 
 /* The public interface. */
@@ -655,6 +765,7 @@ vmdk_stream_create (struct xd_io *io, const struct xd_create_opts *copts,
   w->nr_gts = (w->nr_grains + GTES - 1) / GTES;
   w->stall_ms = VMDK_STREAM_STALL_MS;
   w->grace_ms = VMDK_STREAM_GRACE_MS;
+  w->max_workers = VMDK_STREAM_MAX_WORKERS;
   w->window = VMDK_STREAM_WINDOW / GRAIN_BYTES;
   if (w->window > w->nr_grains)
     w->window = w->nr_grains;
@@ -665,6 +776,8 @@ vmdk_stream_create (struct xd_io *io, const struct xd_create_opts *copts,
   pthread_condattr_setclock (&ca, CLOCK_MONOTONIC);
   pthread_cond_init (&w->cond, &ca);
   pthread_condattr_destroy (&ca);
+  pthread_cond_init (&w->work, NULL);
+  w->queue_end = &w->queue;
   w->ring = calloc (w->window, sizeof *w->ring);
   w->gd = calloc (w->nr_gts, sizeof *w->gd);
   w->stored = calloc ((w->nr_grains + 7) / 8, 1);
@@ -742,6 +855,18 @@ vmdk_stream_set_window (struct vmdk_stream_writer *w, uint64_t window_bytes,
   return 0;
 }
 
+int
+vmdk_stream_set_workers (struct vmdk_stream_writer *w, unsigned n)
+{
+  if (w->started) {
+    xd_error ("%s: the compressing threads cannot change after the first "
+              "write", w->io->name);
+    return errno = EINVAL, -1;
+  }
+  w->max_workers = n < VMDK_STREAM_MAX_WORKERS ? n : VMDK_STREAM_MAX_WORKERS;
+  return 0;
+}
+
 uint64_t
 vmdk_stream_size (const struct vmdk_stream_writer *w)
 {
@@ -805,7 +930,7 @@ writable_slot (struct vmdk_stream_writer *w, uint64_t g, bool zeros,
       s->grain = g;
       *at = s;
     }
-    if (s->state != SLOT_COMPRESSING)
+    if (s->state != SLOT_COMPRESSING && s->state != SLOT_QUEUED)
       break;
     /* Once compressed it may be appended and freed: look again. */
     pthread_cond_wait (&w->cond, &w->lock);
@@ -852,7 +977,7 @@ write_in_grain (struct vmdk_stream_writer *w, uint64_t g, const void *buf,
        (i + 1) * VMDK_SECTOR <= off + len; i++)
     s->filled[i / 64] |= UINT64_C (1) << (i % 64);
   w->progress++;
-  if (slot_complete (w, s) && compress_slot (w, s) == -1)
+  if (slot_complete (w, s) && settle_slot (w, s) == -1)
     return -1;
   return emit_ready (w);
 }
@@ -884,14 +1009,12 @@ check_request (struct vmdk_stream_writer *w, uint32_t count, uint64_t offset,
 {
   uint64_t end;
 
+  if (w->failed)
+    return refuse_failed (w);
   if (w->finished) {
     xd_error ("%s: the streamOptimized image is finished: no more %s",
               w->io->name, what);
     return errno = EROFS, -1;
-  }
-  if (w->failed) {
-    xd_error ("%s: an earlier write to the stream failed", w->io->name);
-    return errno = EIO, -1;
   }
   if (xd_add_overflow (offset, count, &end) || end > w->size) {
     xd_error ("%s: %s beyond the end of the disk", w->io->name, what);
@@ -925,11 +1048,8 @@ write_range (struct vmdk_stream_writer *w, const unsigned char *buf,
       }
     }
     r = write_in_grain (w, g, buf, off, n, offset);
-    if (r == 0 && w->failed) {
-      xd_error ("%s: writing the stream failed", w->io->name);
-      r = -1;
-      errno = EIO;
-    }
+    if (r == 0 && w->failed)
+      r = refuse_failed (w);
     if (buf)
       buf += n;
     offset += n;
@@ -997,16 +1117,23 @@ vmdk_stream_pread (struct vmdk_stream_writer *w, void *buf, uint32_t count,
 int
 vmdk_stream_flush (struct vmdk_stream_writer *w)
 {
-  bool failed;
+  int r = 0;
 
+  /* The complete grains at the window's back edge go to the file
+   * first: the workers may still be compressing them.
+   */
   pthread_mutex_lock (&w->lock);
-  failed = w->failed;
-  pthread_mutex_unlock (&w->lock);
-  if (failed) {
-    xd_error ("%s: an earlier write to the stream failed", w->io->name);
-    return errno = EIO, -1;
+  while (!w->failed && w->next < w->nr_grains) {
+    struct slot *s = *ring_at (w, w->next);
+
+    if (s == NULL || s->grain != w->next || s->state == SLOT_FILLING)
+      break;
+    pthread_cond_wait (&w->cond, &w->lock);
   }
-  return xd_io_flush (w->io);
+  if (w->failed)
+    r = refuse_failed (w);
+  pthread_mutex_unlock (&w->lock);
+  return r == 0 ? xd_io_flush (w->io) : -1;
 }
 
 /* The end of the stream: GD marker + GD, footer marker + footer, EOS. */
@@ -1021,7 +1148,7 @@ write_tail (struct vmdk_stream_writer *w)
 
   if (buf == NULL) {
     xd_error ("%s: out of memory for the grain directory", w->io->name);
-    return fail (w);
+    return fail (w, ENOMEM);
   }
   put_marker (buf, gd_sectors, MARKER_GD);
   for (i = 0; i < w->nr_gts; i++)
@@ -1039,28 +1166,25 @@ write_tail (struct vmdk_stream_writer *w)
 int
 vmdk_stream_finish (struct vmdk_stream_writer *w)
 {
-  int r = 0;
+  int r = 0, err;
 
   pthread_mutex_lock (&w->lock);
   if (w->finished) {
     r = w->finish_result;
+    err = w->error;
     pthread_mutex_unlock (&w->lock);
     if (r == -1)
-      errno = EIO;
+      errno = err ? err : EIO;
     return r;
   }
   w->floor = w->nr_grains;
-  while (r == 0 && w->next < w->nr_grains) {
-    if (w->failed) {
-      r = -1;
-      break;
-    }
+  while (r == 0 && w->next < w->nr_grains && !w->failed) {
     r = emit_ready (w);
-    if (r == 0 && w->next < w->nr_grains)
+    if (r == 0 && w->next < w->nr_grains && !w->failed)
       pthread_cond_wait (&w->cond, &w->lock);
   }
-  if (r == 0 && w->failed)
-    r = -1;
+  if (w->failed)
+    r = refuse_failed (w);
   if (r == 0)
     r = write_tail (w);
   xd_debug ("%s: stream of %" PRIu64 " grains: %" PRIu64 " stored, %"
@@ -1068,16 +1192,20 @@ vmdk_stream_finish (struct vmdk_stream_writer *w)
             w->io->name, w->nr_grains, w->stored_grains, w->waits,
             w->stalls);
   w->finished = true;
-  w->finish_result = r;
   pthread_mutex_unlock (&w->lock);
   if (r == 0)
     r = xd_io_flush (w->io);
   if (r == -1) {
-    w->finish_result = -1;
+    err = errno;
     xd_error ("%s: the streamOptimized image could not be finished",
               w->io->name);
-    errno = EIO;
+    errno = err;
   }
+  pthread_mutex_lock (&w->lock);
+  w->finish_result = r;
+  if (r == -1 && !w->failed)
+    fail (w, errno);
+  pthread_mutex_unlock (&w->lock);
   return r;
 }
 
@@ -1090,6 +1218,7 @@ vmdk_stream_close (struct vmdk_stream_writer *w)
     return;
   if (!w->finished)
     vmdk_stream_finish (w);
+  stop_workers (w);
   if (w->ring)
     for (i = 0; i < w->window; i++)
       slot_free (w->ring[i]);
@@ -1103,6 +1232,7 @@ vmdk_stream_close (struct vmdk_stream_writer *w)
   free (w->gd);
   free (w->stored);
   pthread_cond_destroy (&w->cond);
+  pthread_cond_destroy (&w->work);
   pthread_mutex_destroy (&w->lock);
   xd_io_close (w->io);
   free (w);

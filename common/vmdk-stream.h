@@ -45,6 +45,8 @@ struct vmdk_stream_writer;
  * numbers, so a sparse extent addresses at most 2 TiB.
  */
 #define VMDK_STREAM_MAX_SIZE (UINT64_C (2) << 40)
+/* Grains are compressed by a thread per online CPU, up to this many. */
+#define VMDK_STREAM_MAX_WORKERS 16
 
 /* Start a streamOptimized image in IO (empty, writable; ownership
  * taken) of COPTS->size bytes, with the descriptor's adapter type and
@@ -61,6 +63,11 @@ vmdk_stream_create (struct xd_io *io, const struct xd_create_opts *copts,
 extern int vmdk_stream_set_window (struct vmdk_stream_writer *w,
                                    uint64_t window_bytes,
                                    unsigned stall_ms, unsigned grace_ms);
+/* At most N compressing threads (0: the writing threads compress),
+ * before the first write.  0, or -1 after reporting.
+ */
+extern int vmdk_stream_set_workers (struct vmdk_stream_writer *w,
+                                    unsigned n);
 /* Frees everything; finishes the image first if not yet finished. */
 extern void vmdk_stream_close (struct vmdk_stream_writer *w);
 extern uint64_t vmdk_stream_size (const struct vmdk_stream_writer *w);
@@ -80,8 +87,11 @@ extern int vmdk_stream_pwrite (struct vmdk_stream_writer *w, const void *buf,
  */
 extern int vmdk_stream_zero (struct vmdk_stream_writer *w, uint32_t count,
                              uint64_t offset);
-/* Durability of a stream being written: what is in the file so far
- * (fdatasync).  The image is complete only after finish.
+/* Durability of a stream being written: the complete grains at the
+ * window's back edge are appended (waiting for their compression), then
+ * what is in the file is made durable (fdatasync).  Grains behind an
+ * incomplete one stay in memory, and the image is complete only after
+ * finish.
  */
 extern int vmdk_stream_flush (struct vmdk_stream_writer *w);
 extern int vmdk_stream_finish (struct vmdk_stream_writer *w);

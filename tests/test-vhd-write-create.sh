@@ -7,6 +7,7 @@
 # parent that is not a VHD, a full file system (ulimit -f), a read-only
 # image.
 source "$srcdir/functions.sh"
+source "$srcdir/vhd-write-functions.sh"
 set -e -x
 
 requires_plugin vhdx
@@ -17,17 +18,8 @@ requires nbdinfo --version
 make_tmpdir
 
 p=$(plugin vhdx)
-check=$top_builddir/tests/vhd-check
+check="$top_builddir/tests/xdisk-check -f vhd"
 
-# be FILE OFFSET LENGTH: the big-endian number stored there.
-be ()
-{
-  echo $(( 16#$(od -An -tx1 -j "$2" -N "$3" "$1" | tr -d ' \n') ))
-}
-field ()
-{
-  dd if="$1" bs=1 skip="$2" count="$3" status=none
-}
 qemu_size ()
 {
   qemu-img info -f vpc --output=json "$1" |
@@ -42,7 +34,7 @@ create ()
 size=$(( 30 * 1048576 + 7 * 512 ))
 img=$tmp/d.vhd
 test "$(create "$img" create-size=$size)" = $size
-"$check" "$img"
+$check "$img"
 fsize=$(stat -c %s "$img")
 test "$(field "$img" $(( fsize - 512 )) 8)" = conectix    # footer at end
 cmp <(field "$img" 0 512) <(field "$img" $(( fsize - 512 )) 512)
@@ -62,14 +54,14 @@ test "$(qemu_size "$img")" = $size
 create "$img" create-size=$size create-block-size=512K create-overwrite=true
 test "$(be "$img" $(( 512 + 28 )) 4)" = $(( (size + 524287) / 524288 ))
 test "$(be "$img" $(( 512 + 32 )) 4)" = 524288
-"$check" "$img"
+$check "$img"
 
 # ---- a CHS-exact size gets the specification's geometry ----
 size=$(( 963 * 4 * 17 * 512 ))
 create "$img" create-size=$size create-overwrite=true
 test "$(be "$img" 56 2)/$(be "$img" 58 1)/$(be "$img" 59 1)" = 963/4/17
 test "$(qemu_size "$img")" = $size
-"$check" "$img"
+$check "$img"
 
 # ---- fixed: the data and the footer, sparse ----
 img=$tmp/f.vhd
@@ -82,7 +74,7 @@ test "$(be "$img" $(( size + 48 )) 8)" = $size
 test "$(be "$img" $(( size + 16 )) 4)" = 4294967295    # no data offset
 test "$(du -k "$img" | cut -f1)" -lt 1024
 test "$(qemu_size "$img")" = $size
-"$check" "$img"
+$check "$img"
 
 # Larger than qemu's 2040 GiB: cheap (sparse), served, written at its end.
 img=$tmp/big.vhd
@@ -94,7 +86,7 @@ if truncate -s 3T "$tmp/probe" 2>/dev/null; then
              "nbd+unix:///?socket=$unixsocket"' | grep -q wrote
   test "$(stat -c %s "$img")" = $(( size + 512 ))
   test "$(du -k "$img" | cut -f1)" -lt 1024
-  "$check" "$img"
+  $check "$img"
   nbdkit -r -U - "$p" file="$img" \
     --run 'qemu-io -r -f raw -c "read -P 0x77 $(( '$size' - 4096 )) 4096" \
              "nbd+unix:///?socket=$unixsocket"' | grep -q "read 4096"
@@ -107,7 +99,7 @@ parent=$tmp/parent.vhd
 qemu-img create -q -f vpc -o subformat=dynamic,force_size=on "$parent" 8M
 child=$tmp/child.vhd
 test "$(create "$child" create-parent="$parent")" = 8388608
-"$check" "$child"
+$check "$child"
 test "$(be "$child" 60 4)" = 4                                 # differencing
 cmp <(field "$child" $(( 512 + 40 )) 16) <(field "$parent" 68 16)  # UUID
 cmp <(field "$child" $(( 512 + 56 )) 4) <(field "$parent" 24 4)   # time
@@ -151,24 +143,29 @@ expect_fail "must be a VHD" create-parent="$tmp/p.qcow2"
 expect_fail "parent's size" create-parent="$parent" create-size=4M
 # Exactly 2040 GiB is fine (and cheap: an empty BAT).
 create "$tmp/max.vhd" create-size=2040G | grep -qx $(( 2040 << 30 ))
-"$check" "$tmp/max.vhd"
+$check "$tmp/max.vhd"
 rm -f "$tmp/max.vhd"
 
 # A full file system: ulimit -f makes writes past 8 MiB fail (EFBIG).
 img=$tmp/full.vhd
 head -c 24M /dev/urandom > "$tmp/rnd.raw"
 create "$img" create-size=24M
-(
-  trap '' XFSZ
-  ulimit -f 8192
-  ! nbdkit -U - "$p" file="$img" --run "nbdcopy $tmp/rnd.raw \$uri" 2> "$err"
-)
-grep "$img" "$err"
-"$check" "$img"
+# (Not in the sanitizer build: nbdkit 1.32 under ASan can hang at exit
+# after the failed requests, see functions.sh.)
+if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
+  (
+    trap '' XFSZ
+    ulimit -f 8192
+    ! nbdkit -U - "$p" file="$img" --run "nbdcopy $tmp/rnd.raw \$uri" \
+      2> "$err"
+  )
+  grep "$img" "$err"
+fi
+$check "$img"
 nbdkit -r -U - "$p" file="$img" --run 'nbdinfo --size $uri' | grep -qx 25165824
 # ... and it can be written again once there is room.
 nbdkit -U - "$p" file="$img" --run "nbdcopy $tmp/rnd.raw \$uri"
-"$check" "$img"
+$check "$img"
 qemu-img convert -f vpc -O raw "$img" "$tmp/out.raw"
 cmp "$tmp/rnd.raw" "$tmp/out.raw"
 

@@ -172,6 +172,13 @@ create qemu.vmdk $size 'qemu-img convert -n -f raw -O raw disk.raw "$uri"'
 check_stream qemu.vmdk >/dev/null
 check_image qemu.vmdk
 
+# The failed requests below are not run in the sanitizer build: there
+# nbdkit 1.32 hangs at exit after a failed request (glibc's locale lock
+# in p11-kit's destructor, see tests/functions.sh).
+if [ -n "${XDISK_NBDKIT_PRELOAD-}" ]; then
+  exit 0
+fi
+
 # Behind the window: a write at 100 MiB with the first grain still
 # incomplete forces it out (nothing else is writing); a later write into
 # it is refused and names the window.  Zeros there are accepted.  The

@@ -101,17 +101,21 @@ expect_open_error vmdkx "$tmp/n.vmdk" 'n-s002.vmdk' create=true \
 rm "$tmp/n-s002.vmdk"
 
 # A full disk: the file may not grow past 3 MiB (EFBIG, as ENOSPC).
-rm -f "$tmp/f.vmdk"
-head -c 8M /dev/urandom > "$tmp/big.raw"
-qemu-img create -q -f vmdk "$tmp/f.vmdk" 8M
-status=0
-( ulimit -f 3072
-  trap '' XFSZ
-  nbdkit -U - "$(plugin vmdkx)" file="$tmp/f.vmdk" \
-    --run "nbdcopy '$tmp/big.raw' \"\$uri\"" ) 2> "$tmp/err" || status=$?
-cat "$tmp/err"
-[ $status -ne 0 ]
-grep -Eq 'f\.vmdk.*(too large|No space)' "$tmp/err"
-# The image still opens, checks clean, and reads.
-vmdkw_check "$tmp/f.vmdk"
-serve_to_raw vmdkx "$tmp/f.vmdk" "$tmp/f.raw"
+# Not in the sanitizer build: nbdkit 1.32 under ASan can hang at exit
+# after a failed request (see functions.sh).
+if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
+  rm -f "$tmp/f.vmdk"
+  head -c 8M /dev/urandom > "$tmp/big.raw"
+  qemu-img create -q -f vmdk "$tmp/f.vmdk" 8M
+  status=0
+  ( ulimit -f 3072
+    trap '' XFSZ
+    nbdkit -U - "$(plugin vmdkx)" file="$tmp/f.vmdk" \
+      --run "nbdcopy '$tmp/big.raw' \"\$uri\"" ) 2> "$tmp/err" || status=$?
+  cat "$tmp/err"
+  [ $status -ne 0 ]
+  grep -Eq 'f\.vmdk.*(too large|No space)' "$tmp/err"
+  # The image still opens, checks clean, and reads.
+  vmdkw_check "$tmp/f.vmdk"
+  serve_to_raw vmdkx "$tmp/f.vmdk" "$tmp/f.raw"
+fi

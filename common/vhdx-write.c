@@ -14,6 +14,12 @@
  *   3. write the sectors in place; the next commit or flush makes that
  *      durable.
  *
+ * A fixed or dynamic disk keeps the BAT changes of new and dropped
+ * blocks pending (visible in memory) until a flush or a full entry: an
+ * NBD write not yet flushed may be lost in a crash, so one commit per
+ * flush is enough.  A differencing disk commits each operation, as its
+ * readers take sector bitmaps from the file.
+ *
  * A crash leaves the newest valid entry for the next open to replay,
  * which rewrites whole sectors, so replaying it twice is harmless.  The
  * first write of a session replays a dirty log into the file and writes
@@ -73,7 +79,7 @@ struct vhdx_writer {
   struct vd_layer *l;
   pthread_mutex_t lock;
   _Atomic bool started;         /* the first write's work is done */
-  bool broken;                  /* a commit failed half way */
+  _Atomic bool broken;          /* a commit failed half way */
   uint64_t file_end;            /* next allocation, 1 MiB aligned */
   struct vhdx_header hdr;       /* the current header */
   int slot;                     /* ... and where it is: 1 or 2 */
@@ -82,6 +88,13 @@ struct vhdx_writer {
   uint64_t next_seq;
   size_t nr_pages;
   _Atomic (_Atomic uint64_t *) *pages;
+  /* Metadata changes not yet committed.  A differencing disk commits
+   * each operation's at once (readers take sector bitmaps from the
+   * file); the others keep BAT changes of new or dropped blocks here,
+   * already visible in the pages, until a flush or a full entry: writes
+   * not flushed may be lost in a crash, never the structure.
+   */
+  struct txn pending;
 };
 
 /* ---- small helpers ---- */
@@ -287,6 +300,9 @@ txn_set_bat (struct vhdx_writer *w, struct txn *t, uint64_t index,
       (s = txn_sector (w, t, w->l->x.bat_offset + p * SECTOR)) == NULL)
     return -1;
   xd_put_le64 (s + (index % PAGE_ENTRIES) * 8, entry);
+  if (!w->l->diff)              /* deferred: visible now (see pending) */
+    atomic_store_explicit (&w->pages[p][index % PAGE_ENTRIES], entry,
+                           memory_order_release);
   if (t->nbat == t->bat_cap) {
     size_t cap = t->bat_cap ? 2 * t->bat_cap : 64;
     struct bat_change *b = realloc (t->bat, cap * sizeof *b);
@@ -728,13 +744,28 @@ write_block_locked (struct vhdx_writer *w, struct txn *t, uint64_t block,
   return bad_state (l, block, e);
 }
 
+/* After an operation that returned R (under the lock): a differencing
+ * disk commits what it changed, even after an error part way.
+ */
+static int
+end_op (struct vhdx_writer *w, int r)
+{
+  int err = errno;
+
+  if (!w->l->diff)
+    return r;
+  if (commit (w, &w->pending) == -1)
+    return -1;
+  errno = err;
+  return r;
+}
+
 /* Write into one block: without the lock where the space is present. */
 static int
 write_block (struct vhdx_writer *w, uint64_t block, const void *buf,
              uint64_t n, uint64_t in_block)
 {
   struct vd_layer *l = w->l;
-  struct txn t = { .n = 0 };
   uint64_t e;
   bool all;
   int r;
@@ -755,11 +786,9 @@ write_block (struct vhdx_writer *w, uint64_t block, const void *buf,
       return plain_write (l, buf, n, VHDX_BAT_OFFSET (e) + in_block);
   }
   pthread_mutex_lock (&w->lock);
-  r = write_block_locked (w, &t, block, buf, n, in_block);
-  if (r == 0)
-    r = commit (w, &t);
+  r = end_op (w, write_block_locked (w, &w->pending, block, buf, n,
+                                     in_block));
   pthread_mutex_unlock (&w->lock);
-  txn_free (&t);
   return r;
 }
 
@@ -850,7 +879,6 @@ vhdx_zero (struct vd_disk *disk, uint32_t count, uint64_t offset,
            bool may_trim XD_UNUSED, bool fast)
 {
   struct vhdx_writer *w = writer_of (disk);
-  struct txn t = { .n = 0 };
   int r = 0;
 
   if (w == NULL || ensure_started (w) == -1)
@@ -859,20 +887,12 @@ vhdx_zero (struct vd_disk *disk, uint32_t count, uint64_t offset,
   while (r == 0 && count > 0) {
     uint64_t bs = w->l->block_size, in_block = offset % bs;
     uint64_t n = xd_min_u64 (count, bs - in_block);
-    r = zero_block (w, &t, offset / bs, n, in_block, fast);
+    r = zero_block (w, &w->pending, offset / bs, n, in_block, fast);
     offset += n;
     count -= n;
   }
-  if (r == 0)
-    r = commit (w, &t);
-  else {
-    int err = errno;
-    if (commit (w, &t) == -1)
-      err = errno;
-    errno = err;
-  }
+  r = end_op (w, r);
   pthread_mutex_unlock (&w->lock);
-  txn_free (&t);
   return r;
 }
 
@@ -881,7 +901,7 @@ vhdx_trim (struct vd_disk *disk, uint32_t count, uint64_t offset)
 {
   struct vhdx_writer *w = writer_of (disk);
   struct vd_layer *l;
-  struct txn t = { .n = 0 };
+  struct txn *t;
   int r = 0;
 
   if (w == NULL || ensure_started (w) == -1)
@@ -890,6 +910,7 @@ vhdx_trim (struct vd_disk *disk, uint32_t count, uint64_t offset)
   if (l->x.leave_blocks_allocated && !l->diff)
     return 0;                   /* a fixed VHDX keeps its blocks */
   pthread_mutex_lock (&w->lock);
+  t = &w->pending;
   while (r == 0 && count > 0) {
     uint64_t bs = l->block_size, in_block = offset % bs, block = offset / bs;
     uint64_t n = xd_min_u64 (count, bs - in_block), e = 0;
@@ -900,18 +921,16 @@ vhdx_trim (struct vd_disk *disk, uint32_t count, uint64_t offset)
     count -= n;
     if (!whole)
       continue;                 /* trim may leave data where it is */
-    r = txn_entry (w, &t, vhdx_bat_index_of_block (&l->x, block), &e);
+    r = txn_entry (w, t, vhdx_bat_index_of_block (&l->x, block), &e);
     st = VHDX_BAT_STATE (e);
     if (r == 0 &&
         (st == VHDX_BAT_FULLY_PRESENT || st == VHDX_BAT_PARTIALLY_PRESENT))
       /* A differencing disk must not expose its parent: zero state. */
-      r = drop_block (w, &t, block, e,
+      r = drop_block (w, t, block, e,
                       l->diff ? VHDX_BAT_ZERO : VHDX_BAT_UNMAPPED);
   }
-  if (r == 0)
-    r = commit (w, &t);
+  r = end_op (w, r);
   pthread_mutex_unlock (&w->lock);
-  txn_free (&t);
   return r;
 }
 
@@ -927,7 +946,8 @@ vhdx_flush (struct vd_disk *disk)
   if (!atomic_load (&w->started))
     return xd_io_flush (w->l->io);
   pthread_mutex_lock (&w->lock);
-  if (xd_io_flush (w->l->io) == -1)
+  if ((!w->broken && commit (w, &w->pending) == -1) ||
+      xd_io_flush (w->l->io) == -1)
     r = -1;
   else if (w->log_active && !w->broken) {
     /* Every entry is applied and durable: the log is empty now. */
@@ -993,6 +1013,7 @@ vhdx_writer_free (struct vhdx_writer *w)
 
   if (w == NULL)
     return;
+  txn_free (&w->pending);
   for (i = 0; i < w->nr_pages; i++)
     free ((void *) w->pages[i]);
   free (w->pages);

@@ -109,13 +109,16 @@ for bad in create-size=65T create-size=1000 "create-size=1M create-type=sparse" 
   expect_fail nbdkit -U - "$P" file="$tmp/new.vhdx" create=true $bad --run true
   test ! -e "$tmp/new.vhdx"
 done
-# A full disk: the file may not grow past 12 MiB.
-nbdkit -U - "$P" file="$img" create=true create-size=64M create-overwrite=true \
-  create-block-size=1M --run true
-( trap '' XFSZ
-  ulimit -f $(( 12 * 1024 ))
-  expect_fail nbdkit -U - "$P" file="$img" \
-    --run "nbdcopy --synchronous $tmp/kill.vhdx \$uri" ) 2> "$tmp/err"
-grep -E "File too large|No space" "$tmp/err"
-"$xdisk_check" "$img"
-qemu-img check -f vhdx "$img"
+# A full disk: the file may not grow past 12 MiB.  Not in the sanitizer
+# build: there nbdkit 1.32 hangs at exit after the write error.
+if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
+  nbdkit -U - "$P" file="$img" create=true create-size=64M \
+    create-overwrite=true create-block-size=1M --run true
+  ( trap '' XFSZ
+    ulimit -f $(( 12 * 1024 ))
+    expect_fail nbdkit -U - "$P" file="$img" \
+      --run "nbdcopy --synchronous $tmp/kill.vhdx \$uri" ) 2> "$tmp/err"
+  grep -E "File too large|No space" "$tmp/err"
+  "$xdisk_check" "$img"
+  qemu-img check -f vhdx "$img"
+fi

@@ -58,8 +58,8 @@ cmp "$tmp/expect.raw" "$tmp/back.raw"
 
 # A plugin-made fixed parent with 4096-byte sectors: unaligned writes
 # read-modify-write whole 4 KiB sectors from the parent.
-nbdcopy -- "$tmp/disk.raw" [ nbdkit "$P" file="$tmp/base4k.vhdx" create=true \
-  create-size=$size create-type=fixed create-sector-size=4096 ]
+create_from "$tmp/disk.raw" "$tmp/base4k.vhdx" create-type=fixed \
+  create-sector-size=4096
 cp "$tmp/disk.raw" "$tmp/expect4k.raw"
 child "$tmp/base4k.vhdx" "$tmp/c4k.vhdx" "$tmp/expect4k.raw"
 test "$(info "$tmp/c4k.vhdx" logical_sector_size)" = 4096

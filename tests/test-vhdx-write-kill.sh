@@ -38,8 +38,7 @@ run "$tmp/fixed.vhdx" 3
 # data of the same seeds for misplaced writes.
 RANDOM=50
 make_raw "$tmp/parent.raw" $(( 64 * M ))
-nbdcopy -- "$tmp/parent.raw" [ nbdkit "$P" file="$tmp/parent.vhdx" \
-  create=true create-size=$(( 64 * M )) ]
+create_from "$tmp/parent.raw" "$tmp/parent.vhdx"
 nbdkit -U - "$P" file="$tmp/child.vhdx" create=true \
   create-parent="$tmp/parent.vhdx" create-block-size=1M --run true
 run "$tmp/child.vhdx" 6

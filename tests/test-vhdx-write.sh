@@ -19,10 +19,8 @@ for type in dynamic fixed; do
   for sector in 512 4096; do
     for bs in "" 1 8; do
       img=$tmp/$type-$sector-$bs.vhdx
-      nbdcopy -- "$tmp/disk.raw" \
-        [ nbdkit "$P" file="$img" create=true create-size=$(( 100 * M + 4096 )) \
-          create-type=$type create-sector-size=$sector \
-          ${bs:+create-block-size=${bs}M} ]
+      create_from "$tmp/disk.raw" "$img" create-type=$type \
+        create-sector-size=$sector ${bs:+create-block-size=${bs}M}
       check_structure "$img" $type
       test "$(info "$img" logical_sector_size)" = $sector
       test "$(info "$img" physical_sector_size)" = 4096

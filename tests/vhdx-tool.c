@@ -1,9 +1,11 @@
 /* vhdx-tool: test helper for the VHDX writer.
  *
  *   vhdx-tool crash FILE OFFSET LENGTH BYTE
- *       open FILE for writing, write LENGTH bytes of BYTE at OFFSET and
- *       exit at once, without a flush: a writer killed before its flush,
- *       leaving the VHDX log in use for the next open to replay.
+ *       open FILE for writing, write LENGTH bytes of BYTE at OFFSET,
+ *       flush, and then put back in the header the LogGuid of the log
+ *       entry the flush committed: the file as a crash between that
+ *       entry and the header emptying the log leaves it, the log in use
+ *       for the next open to replay.
  *   vhdx-tool info FILE
  *       print "FIELD VALUE" lines from the VHDX structures: header
  *       sequence and log GUID, region offsets, sector sizes, block size,
@@ -18,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "vhd-read.h"
 #include "vhdx-write.h"
@@ -105,6 +106,42 @@ info (struct xd_image *img)
   return 0;
 }
 
+/* See "crash" above. */
+static int
+crash (struct xd_image *img, char **argv)
+{
+  struct vd_layer *l = ((struct vd_disk *) img->h)->top;
+  size_t len = strtoull (argv[4], NULL, 0);
+  uint8_t entry[64], hbuf[VHDX_HEADER_SIZE];
+  struct vhdx_header h;
+  char *buf = malloc (len);
+  int slot;
+
+  if (buf == NULL)
+    return 1;
+  memset (buf, (int) strtol (argv[5], NULL, 0), len);
+  if (xd_image_write (img, buf, len, strtoull (argv[3], NULL, 0)) == -1 ||
+      xd_image_flush (img) == -1)
+    return 1;
+  free (buf);
+  /* The writer's header and the first entry of its last log. */
+  if (vhdx_read_headers (l->io, &l->x) == -1 ||
+      xd_io_read (l->io, entry, sizeof entry, l->x.header.log_offset,
+                  "log entry") == -1 ||
+      memcmp (entry, "loge", 4) != 0) {
+    fprintf (stderr, "vhdx-tool: no log entry\n");
+    return 1;
+  }
+  h = l->x.header;
+  h.sequence++;
+  memcpy (h.log_guid, entry + 32, 16);
+  slot = l->x.current_header == 1 ? 2 : 1;
+  vhdx_build_header (hbuf, &h);
+  return xd_io_write (l->io, hbuf, sizeof hbuf,
+                      slot == 1 ? VHDX_HEADER1_OFFSET : VHDX_HEADER2_OFFSET,
+                      "header") == 0 && xd_io_flush (l->io) == 0 ? 0 : 1;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -123,16 +160,8 @@ main (int argc, char **argv)
     return 1;
   if (strcmp (argv[1], "info") == 0)
     r = info (img);
-  else if (strcmp (argv[1], "crash") == 0 && argc == 6) {
-    size_t len = strtoull (argv[4], NULL, 0);
-    char *buf = malloc (len);
-    if (buf == NULL)
-      return 1;
-    memset (buf, (int) strtol (argv[5], NULL, 0), len);
-    if (xd_image_write (img, buf, len, strtoull (argv[3], NULL, 0)) == -1)
-      return 1;
-    _exit (0);                  /* no flush, no close */
-  }
+  else if (strcmp (argv[1], "crash") == 0 && argc == 6)
+    r = crash (img, argv);
   else {
     fprintf (stderr, "vhdx-tool: unknown command %s\n", argv[1]);
     r = 2;

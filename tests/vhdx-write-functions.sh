@@ -49,6 +49,16 @@ make_raw ()
   done
 }
 
+# create_from RAW IMG [PARAM=VALUE...]: create IMG (its size RAW's) with
+# the plugin and copy RAW into it with nbdcopy.
+create_from ()
+{
+  local raw=$1 img=$2
+  shift 2
+  nbdkit -U - "$P" file="$img" create=true create-size="$(stat -c %s "$raw")" \
+    "$@" --run "nbdcopy --synchronous '$raw' \"\$uri\""
+}
+
 # info IMG FIELD: a field of vhdx-tool info (the first match).
 info ()
 {

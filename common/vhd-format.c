@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "vhd-read.h"
+#include "vhd-write.h"
+#include "vhdx-write.h"
 #include "xd-format.h"
 #include "xd-report.h"
 #include "xd-text.h"
@@ -75,19 +77,6 @@ vhd_dump (const char *prefix)
   printf ("%slog_replay=yes\n", prefix);
 }
 
-static void *
-vd_open (struct xd_io *io, const struct xd_resolver *res,
-         const struct xd_open_opts *opts)
-{
-  return vd_disk_open (io, res, opts);
-}
-
-static void
-vd_close (void *h)
-{
-  vd_disk_close (h);
-}
-
 static uint64_t
 vd_size (void *h)
 {
@@ -124,6 +113,7 @@ vd_describe (void *h)
   "ignore-parent-mismatch=true  Serve a differencing disk whose parent " \
   "ID does not match."
 
+/* VHD: the handle is a struct vhd_handle (vhd-write.h). */
 const struct xd_format xd_format_vhd = {
   .name = "vhd",
   .display = "VHD",
@@ -132,14 +122,91 @@ const struct xd_format xd_format_vhd = {
   .config = vhd_config,
   .config_help = VHD_HELP,
   .dump = vhd_dump,
-  .open = vd_open,
-  .close = vd_close,
-  .size = vd_size,
-  .preferred_block = vd_preferred_block,
-  .pread = vd_pread,
-  .extents = vd_extents,
-  .describe = vd_describe,
+  .open = vhd_w_open,
+  .close = vhd_w_close,
+  .size = vhd_w_size,
+  .preferred_block = vhd_w_preferred_block,
+  .pread = vhd_w_pread,
+  .extents = vhd_w_extents,
+  .describe = vhd_w_describe,
+  .can_write = vhd_w_can_write,
+  .pwrite = vhd_w_pwrite,
+  .zero = vhd_w_zero,
+  .trim = vhd_w_trim,
+  .flush = vhd_w_flush,
+  .finish = vhd_w_finish,
+  .create = vhd_w_create,
+  .check = vhd_w_check,
+  .create_types = "fixed, dynamic (default; differencing with "
+  "create-parent=)",
 };
+
+/* ---- VHDX: writing and creating (vhdx-write.c, vhdx-create.c) ---- */
+
+static void *
+vhdx_open (struct xd_io *io, const struct xd_resolver *res,
+           const struct xd_open_opts *opts)
+{
+  struct vd_disk *disk = vd_disk_open (io, res, opts);
+
+  if (disk && opts->writable && vhdx_writer_attach (disk) == -1) {
+    vd_disk_close (disk);
+    return NULL;
+  }
+  return disk;
+}
+
+static void
+vhdx_close (void *h)
+{
+  vhdx_flush (h);               /* empties the log after writes */
+  vd_disk_close (h);
+}
+
+static bool
+vhdx_can_write_op (void *h, const char **why)
+{
+  return vhdx_can_write (h, why);
+}
+
+static int
+vhdx_pwrite_op (void *h, const void *buf, uint32_t count, uint64_t offset)
+{
+  return vhdx_pwrite (h, buf, count, offset);
+}
+
+static int
+vhdx_zero_op (void *h, uint32_t count, uint64_t offset, bool may_trim,
+              bool fast)
+{
+  return vhdx_zero (h, count, offset, may_trim, fast);
+}
+
+static int
+vhdx_trim_op (void *h, uint32_t count, uint64_t offset)
+{
+  return vhdx_trim (h, count, offset);
+}
+
+static int
+vhdx_flush_op (void *h)
+{
+  return vhdx_flush (h);
+}
+
+static void *
+vhdx_create_op (struct xd_io *io, const struct xd_resolver *res,
+                const struct xd_create_opts *copts,
+                const struct xd_open_opts *opts)
+{
+  return vhdx_create (io, res, copts, opts);
+}
+
+static int
+vhdx_check_op (void *h)
+{
+  return vhdx_check (h);
+}
 
 const struct xd_format xd_format_vhdx = {
   .name = "vhdx",
@@ -147,11 +214,21 @@ const struct xd_format xd_format_vhdx = {
   .plugin = "vhdx",
   .probe = vhdx_format_probe,
   .config = vhd_config,
-  .open = vd_open,
-  .close = vd_close,
+  .open = vhdx_open,
+  .close = vhdx_close,
   .size = vd_size,
   .preferred_block = vd_preferred_block,
   .pread = vd_pread,
   .extents = vd_extents,
   .describe = vd_describe,
+  .can_write = vhdx_can_write_op,
+  .pwrite = vhdx_pwrite_op,
+  .zero = vhdx_zero_op,
+  .trim = vhdx_trim_op,
+  .flush = vhdx_flush_op,
+  .create = vhdx_create_op,
+  .finish = vhdx_flush_op,
+  .check = vhdx_check_op,
+  .create_types = "dynamic, fixed (create-parent=FILE: a differencing "
+  "child)",
 };

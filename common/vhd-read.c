@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "vhd-read.h"
+#include "vhdx-write.h"
 #include "xd-bytes.h"
 #include "xd-math.h"
 #include "xd-report.h"
@@ -47,6 +48,9 @@ bat_entry (struct vd_layer *l, uint64_t index, uint64_t *entry)
   uint64_t per_page = VD_BAT_PAGE / entry_size;
   const uint8_t *page;
 
+  /* BAT pages a VHDX writer has changed live in the writer. */
+  if (l->xw && vhdx_writer_bat_lookup (l->xw, index, entry))
+    return 0;
   page = xd_cache_pin (l->bat_cache, index / per_page, load_bat_page, l);
   if (page == NULL)
     return -1;
@@ -618,6 +622,7 @@ layer_free (struct vd_layer *l)
     if (l->bat_cache)
       xd_cache_free (l->bat_cache);
     vhdx_info_free (&l->x);
+    vhdx_writer_free (l->xw);
     if (l->io)
       xd_io_close (l->io);
     free (l);
@@ -937,4 +942,48 @@ vd_disk_describe (struct vd_disk *disk)
                   creator, l->footer.creator_major,
                   l->footer.creator_minor, block, size, disk->depth);
   return r == -1 ? NULL : s;
+}
+
+/* ---- for the writers (vhd-write.c, vhdx-write.c) ---- */
+
+int
+vd_layer_bat_entry (struct vd_layer *l, uint64_t index, uint64_t *entry)
+{
+  return bat_entry (l, index, entry);
+}
+
+/* Make the cached page of VHD BAT entry INDEX say VALUE.  A page not
+ * cached is loaded from the file first.  The entry is stored with one
+ * aligned 32-bit store, so a reader sees the old or the new entry.  If
+ * KEEP is not NULL the page stays pinned (so it is not evicted and
+ * reloaded from a file that does not hold VALUE yet) and *KEEP is set
+ * for xd_cache_unpin.
+ */
+int
+vd_layer_bat_set_cached (struct vd_layer *l, uint64_t index, uint32_t value,
+                         const void **keep)
+{
+  uint64_t per_page = VD_BAT_PAGE / 4;
+  uint8_t *page;
+  uint32_t be;
+
+  page = (uint8_t *) xd_cache_pin (l->bat_cache, index / per_page,
+                                   load_bat_page, l);
+  if (page == NULL)
+    return -1;
+  xd_put_be32 (&be, value);
+  __atomic_store_n ((uint32_t *) (void *) (page + (index % per_page) * 4),
+                    be, __ATOMIC_RELEASE);
+  if (keep)
+    *keep = page;
+  else
+    xd_cache_unpin (l->bat_cache, page);
+  return 0;
+}
+
+int
+vd_layer_read (struct vd_layer *l, void *buf, uint64_t count,
+               uint64_t offset)
+{
+  return layer_read (l, buf, count, offset);
 }

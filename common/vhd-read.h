@@ -31,6 +31,7 @@ struct vd_layer {
   /* VHDX */
   struct vhdx_info x;
   unsigned log_entries;         /* log entries replayed in memory */
+  struct vhdx_writer *xw;       /* VHDX writer of a writable top layer */
   /* BAT */
   uint64_t bat_offset, bat_entries;
   struct xd_cache *bat_cache;
@@ -55,5 +56,22 @@ extern int vd_disk_extents (struct vd_disk *disk, uint32_t count,
                             uint64_t offset, bool req_one,
                             xd_extent_fn add, void *opaque);
 extern char *vd_disk_describe (struct vd_disk *disk);
+
+/* ---- for the writers (vhd-write.c, vhdx-write.c) ---- */
+
+/* Make the cached BAT entry INDEX say VALUE; KEEP: keep the page
+ * pinned (see vhd-read.c).
+ */
+extern int vd_layer_bat_set_cached (struct vd_layer *l, uint64_t index,
+                                    uint32_t value, const void **keep);
+
+struct vhdx_writer;
+
+/* BAT entry INDEX of layer L (VHDX: 64-bit entries, VHD: 32-bit). */
+extern int vd_layer_bat_entry (struct vd_layer *l, uint64_t index,
+                               uint64_t *entry);
+/* Read COUNT bytes at virtual OFFSET of layer L (and its parents). */
+extern int vd_layer_read (struct vd_layer *l, void *buf, uint64_t count,
+                          uint64_t offset);
 
 #endif /* XDISK_VHD_READ_H */

@@ -15,31 +15,31 @@
 #include "xd-text.h"
 
 /* GUIDs as stored in the file. */
-static const uint8_t guid_bat[16] = {
+const uint8_t vhdx_guid_bat[16] = {
   0x66, 0x77, 0xc2, 0x2d, 0x23, 0xf6, 0x00, 0x42,
   0x9d, 0x64, 0x11, 0x5e, 0x9b, 0xfd, 0x4a, 0x08 };
-static const uint8_t guid_metadata[16] = {
+const uint8_t vhdx_guid_metadata[16] = {
   0x06, 0xa2, 0x7c, 0x8b, 0x90, 0x47, 0x9a, 0x4b,
   0xb8, 0xfe, 0x57, 0x5f, 0x05, 0x0f, 0x88, 0x6e };
-static const uint8_t guid_file_params[16] = {
+const uint8_t vhdx_guid_file_params[16] = {
   0x37, 0x67, 0xa1, 0xca, 0x36, 0xfa, 0x43, 0x4d,
   0xb3, 0xb6, 0x33, 0xf0, 0xaa, 0x44, 0xe7, 0x6b };
-static const uint8_t guid_disk_size[16] = {
+const uint8_t vhdx_guid_disk_size[16] = {
   0x24, 0x42, 0xa5, 0x2f, 0x1b, 0xcd, 0x76, 0x48,
   0xb2, 0x11, 0x5d, 0xbe, 0xd8, 0x3b, 0xf4, 0xb8 };
-static const uint8_t guid_page83[16] = {
+const uint8_t vhdx_guid_page83[16] = {
   0xab, 0x12, 0xca, 0xbe, 0xe6, 0xb2, 0x23, 0x45,
   0x93, 0xef, 0xc3, 0x09, 0xe0, 0x00, 0xc7, 0x46 };
-static const uint8_t guid_logical_sector[16] = {
+const uint8_t vhdx_guid_logical_sector[16] = {
   0x1d, 0xbf, 0x41, 0x81, 0x6f, 0xa9, 0x09, 0x47,
   0xba, 0x47, 0xf2, 0x33, 0xa8, 0xfa, 0xab, 0x5f };
-static const uint8_t guid_physical_sector[16] = {
+const uint8_t vhdx_guid_physical_sector[16] = {
   0xc7, 0x48, 0xa3, 0xcd, 0x5d, 0x44, 0x71, 0x44,
   0x9c, 0xc9, 0xe9, 0x88, 0x52, 0x51, 0xc5, 0x56 };
-static const uint8_t guid_parent_locator[16] = {
+const uint8_t vhdx_guid_parent_locator[16] = {
   0x2d, 0x5f, 0xd3, 0xa8, 0x0b, 0xb3, 0x4d, 0x45,
   0xab, 0xf7, 0xd3, 0xd8, 0x48, 0x34, 0xab, 0x0c };
-static const uint8_t guid_vhdx_locator_type[16] = {
+const uint8_t vhdx_guid_vhdx_locator_type[16] = {
   0xb7, 0xef, 0x4a, 0xb0, 0x9e, 0xd1, 0x81, 0x4a,
   0xb7, 0x89, 0x25, 0xb8, 0xe9, 0x44, 0x59, 0x13 };
 
@@ -190,14 +190,14 @@ read_region_table (struct xd_io *io, struct vhdx_info *info)
     uint32_t len = xd_le32 (e + 24);
     bool required = xd_le32 (e + 28) & 1;
 
-    if (memcmp (e, guid_bat, 16) == 0 && !have_bat) {
+    if (memcmp (e, vhdx_guid_bat, 16) == 0 && !have_bat) {
       if (check_region (io, "BAT", off, len) == -1)
         goto out;
       info->bat_offset = off;
       info->bat_length = len;
       have_bat = true;
     }
-    else if (memcmp (e, guid_metadata, 16) == 0 && !have_meta) {
+    else if (memcmp (e, vhdx_guid_metadata, 16) == 0 && !have_meta) {
       if (check_region (io, "metadata", off, len) == -1)
         goto out;
       info->metadata_offset = off;
@@ -255,7 +255,7 @@ parse_parent_locator (struct xd_io *io, const uint8_t *item, uint32_t len,
 
   if (len < 20)
     return bad_item (io, "parent locator is too short");
-  if (memcmp (item, guid_vhdx_locator_type, 16) != 0)
+  if (memcmp (item, vhdx_guid_vhdx_locator_type, 16) != 0)
     return bad_item (io, "parent locator type is not the VHDX type");
   n = xd_le16 (item + 18);
   if (20 + 12 * (uint64_t) n > len)
@@ -296,27 +296,27 @@ parse_item (struct xd_io *io, const uint8_t *id, const uint8_t *item,
             uint32_t len, bool required, struct vhdx_info *info,
             unsigned *seen)
 {
-  if (memcmp (id, guid_file_params, 16) == 0 && len >= 8) {
+  if (memcmp (id, vhdx_guid_file_params, 16) == 0 && len >= 8) {
     info->block_size = xd_le32 (item);
     info->leave_blocks_allocated = xd_le32 (item + 4) & 1;
     info->has_parent = xd_le32 (item + 4) & 2;
     *seen |= 1;
   }
-  else if (memcmp (id, guid_disk_size, 16) == 0 && len >= 8) {
+  else if (memcmp (id, vhdx_guid_disk_size, 16) == 0 && len >= 8) {
     info->disk_size = xd_le64 (item);
     *seen |= 2;
   }
-  else if (memcmp (id, guid_logical_sector, 16) == 0 && len >= 4) {
+  else if (memcmp (id, vhdx_guid_logical_sector, 16) == 0 && len >= 4) {
     info->logical_sector_size = xd_le32 (item);
     *seen |= 4;
   }
-  else if (memcmp (id, guid_physical_sector, 16) == 0 && len >= 4) {
+  else if (memcmp (id, vhdx_guid_physical_sector, 16) == 0 && len >= 4) {
     info->physical_sector_size = xd_le32 (item);
     *seen |= 8;
   }
-  else if (memcmp (id, guid_page83, 16) == 0)
+  else if (memcmp (id, vhdx_guid_page83, 16) == 0)
     ;
-  else if (memcmp (id, guid_parent_locator, 16) == 0) {
+  else if (memcmp (id, vhdx_guid_parent_locator, 16) == 0) {
     if (parse_parent_locator (io, item, len, info) == -1)
       return -1;
     *seen |= 16;

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,10 @@ struct overlay {
   struct xd_io *base;
   struct log_op *ops;
   size_t nr_ops;
+  /* The writer has replayed the log into BASE (vhdx_log_apply): the
+   * overlay is now a window onto BASE, and writes go through to it.
+   */
+  _Atomic bool applied;
 };
 
 /* ---- the overlay xd_io ---- */
@@ -49,6 +54,8 @@ overlay_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
   uint8_t *p = buf;
   size_t i, from_base = 0;
 
+  if (ov->applied)
+    return ov->base->ops->pread (ov->base, buf, count, offset);
   if (offset < ov->base->size)
     from_base = xd_min_u64 (count, ov->base->size - offset);
   if (from_base &&
@@ -78,6 +85,8 @@ overlay_allocation (struct xd_io *io, uint64_t offset, bool *is_data,
   uint64_t next = io->size;
   size_t i;
 
+  if (ov->applied)
+    return xd_io_allocation (ov->base, offset, is_data, run);
   for (i = 0; i < ov->nr_ops; i++) {
     const struct log_op *op = &ov->ops[i];
     if (offset >= op->offset && offset < op->offset + op->length) {
@@ -112,10 +121,83 @@ overlay_close (struct xd_io *io)
   free (ov);
 }
 
+/* Writes reach the file only once the log is applied to it (the writer
+ * does that before its first write).
+ */
+static void
+grow_base (struct xd_io *base, uint64_t end)
+{
+  uint64_t old = base->size;
+
+  while (end > old && !atomic_compare_exchange_weak (&base->size, &old, end))
+    ;
+}
+
+static int
+overlay_pwrite (struct xd_io *io, const void *buf, size_t count,
+                uint64_t offset)
+{
+  struct overlay *ov = io->priv;
+
+  if (!ov->applied) {
+    errno = EROFS;
+    return -1;
+  }
+  if (ov->base->ops->pwrite (ov->base, buf, count, offset) == -1)
+    return -1;
+  grow_base (ov->base, offset + count);
+  return 0;
+}
+
+static int
+overlay_flush (struct xd_io *io)
+{
+  struct overlay *ov = io->priv;
+
+  return ov->base->ops->flush ? ov->base->ops->flush (ov->base) : 0;
+}
+
+static int
+overlay_truncate (struct xd_io *io, uint64_t size)
+{
+  struct overlay *ov = io->priv;
+
+  if (!ov->applied || ov->base->ops->truncate == NULL) {
+    errno = EROFS;
+    return -1;
+  }
+  if (ov->base->ops->truncate (ov->base, size) == -1)
+    return -1;
+  ov->base->size = size;
+  return 0;
+}
+
+static int
+overlay_punch (struct xd_io *io, uint64_t offset, uint64_t count)
+{
+  struct overlay *ov = io->priv;
+
+  if (!ov->applied || ov->base->ops->punch == NULL) {
+    errno = ENOTSUP;
+    return -1;
+  }
+  return ov->base->ops->punch (ov->base, offset, count);
+}
+
 static const struct xd_io_ops overlay_ops = {
   .pread = overlay_pread,
   .allocation = overlay_allocation,
   .close = overlay_close,
+};
+
+static const struct xd_io_ops overlay_rw_ops = {
+  .pread = overlay_pread,
+  .allocation = overlay_allocation,
+  .close = overlay_close,
+  .pwrite = overlay_pwrite,
+  .flush = overlay_flush,
+  .truncate = overlay_truncate,
+  .punch = overlay_punch,
 };
 
 /* ---- parsing the log ---- */
@@ -446,7 +528,7 @@ vhdx_replay_log (struct xd_io *io, const struct vhdx_header *h,
       goto err;
     pos = (pos + len) % h->log_length;
   }
-  oio->ops = &overlay_ops;
+  oio->ops = xd_io_writable (io) ? &overlay_rw_ops : &overlay_ops;
   oio->priv = ov;
   oio->refs = 1;
   oio->size = xd_max_u64 (io->size, last);
@@ -471,4 +553,85 @@ vhdx_replay_log (struct xd_io *io, const struct vhdx_header *h,
   free (c.slots);
   free (c.log);
   return -1;
+}
+
+/* ---- writing the log (vhdx-write.c) ---- */
+
+int
+vhdx_log_apply (struct xd_io *io)
+{
+  struct overlay *ov;
+  size_t i;
+
+  if (io->ops != &overlay_rw_ops)
+    return 0;
+  ov = io->priv;
+  if (ov->applied)
+    return 0;
+  for (i = 0; i < ov->nr_ops; i++) {
+    const struct log_op *op = &ov->ops[i];
+    int r = op->data
+      ? xd_io_write (ov->base, op->data, op->length, op->offset,
+                     "VHDX log replay")
+      : xd_io_zero (ov->base, op->offset, op->length, "VHDX log replay");
+    if (r == -1)
+      return -1;
+  }
+  /* LastFileOffset: the file is at least that long after replay. */
+  if (ov->base->size < io->size &&
+      xd_io_truncate (ov->base, io->size, "VHDX log replay") == -1)
+    return -1;
+  if (xd_io_flush (ov->base) == -1)
+    return -1;
+  ov->applied = true;
+  xd_debug ("%s: VHDX log replayed into the file: %zu writes", io->name,
+            ov->nr_ops);
+  return 0;
+}
+
+uint8_t *
+vhdx_log_build_entry (const struct vhdx_log_entry *e,
+                      const struct vhdx_log_sector *secs, size_t n,
+                      uint32_t *len)
+{
+  uint64_t desc_sectors = xd_div_round_up (LOG_HEADER_SIZE +
+                                           (uint64_t) n * LOG_DESC_SIZE,
+                                           LOG_SECTOR);
+  uint64_t total = (desc_sectors + n) * LOG_SECTOR;
+  uint8_t *buf;
+  size_t i;
+
+  if (total > UINT32_MAX || (buf = calloc (1, total)) == NULL) {
+    xd_error ("calloc: %m");
+    return NULL;
+  }
+  memcpy (buf, "loge", 4);
+  xd_put_le32 (buf + 8, (uint32_t) total);
+  xd_put_le32 (buf + 12, e->tail);
+  xd_put_le64 (buf + 16, e->sequence);
+  xd_put_le32 (buf + 24, (uint32_t) n);
+  memcpy (buf + 32, e->log_guid, 16);
+  xd_put_le64 (buf + 48, e->flushed_file_offset);
+  xd_put_le64 (buf + 56, e->last_file_offset);
+  for (i = 0; i < n; i++) {
+    uint8_t *d = buf + LOG_HEADER_SIZE + i * LOG_DESC_SIZE;
+    uint8_t *s = buf + (desc_sectors + i) * LOG_SECTOR;
+    const uint8_t *data = secs[i].data;
+
+    /* The first 8 and last 4 bytes of the sector go in the descriptor,
+     * the sequence number in their place in the data sector.
+     */
+    memcpy (d, "desc", 4);
+    memcpy (d + 4, data + 4092, 4);
+    memcpy (d + 8, data, 8);
+    xd_put_le64 (d + 16, secs[i].file_offset);
+    xd_put_le64 (d + 24, e->sequence);
+    memcpy (s, "data", 4);
+    xd_put_le32 (s + 4, (uint32_t) (e->sequence >> 32));
+    memcpy (s + 8, data + 8, 4084);
+    xd_put_le32 (s + 4092, (uint32_t) e->sequence);
+  }
+  xd_put_le32 (buf + 4, xd_crc32c (0, buf, total));
+  *len = (uint32_t) total;
+  return buf;
 }

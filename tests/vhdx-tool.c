@@ -1,0 +1,144 @@
+/* vhdx-tool: test helper for the VHDX writer.
+ *
+ *   vhdx-tool crash FILE OFFSET LENGTH BYTE
+ *       open FILE for writing, write LENGTH bytes of BYTE at OFFSET and
+ *       exit at once, without a flush: a writer killed before its flush,
+ *       leaving the VHDX log in use for the next open to replay.
+ *   vhdx-tool info FILE
+ *       print "FIELD VALUE" lines from the VHDX structures: header
+ *       sequence and log GUID, region offsets, sector sizes, block size,
+ *       flags, then one "bat INDEX STATE OFFSET" line per entry that is
+ *       not zero.
+ */
+
+#include <config.h>
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vhd-read.h"
+#include "vhdx-write.h"
+#include "xd-format.h"
+#include "xd-path.h"
+#include "xd-report.h"
+
+static void
+print_error (const char *fmt, va_list ap)
+{
+  vfprintf (stderr, fmt, ap);
+  fputc ('\n', stderr);
+}
+
+static void
+quiet (const char *fmt, va_list ap)
+{
+  (void) fmt;
+  (void) ap;
+}
+
+static struct xd_image *
+open_image (const char *path, bool writable, struct xd_path_policy *policy,
+            struct xd_resolver **res)
+{
+  struct xd_open_opts opts = { .cache_bytes = 1 << 20,
+                               .writable = writable };
+  struct xd_io *io;
+
+  if (xd_path_policy_init (policy, path, NULL) == -1 ||
+      (*res = xd_resolver_new_dir (policy)) == NULL)
+    return NULL;
+  io = writable ? xd_io_open_file_rw (path) : xd_io_open_file (path);
+  if (io == NULL)
+    return NULL;
+  return xd_image_open (io, *res, &opts, NULL);
+}
+
+static int
+info (struct xd_image *img)
+{
+  struct vd_layer *l = ((struct vd_disk *) img->h)->top;
+  char g[37];
+  uint64_t i, e;
+
+  if (strcmp (img->format->name, "vhdx") != 0) {
+    fprintf (stderr, "not a VHDX\n");
+    return 1;
+  }
+  vhd_guid_format (l->x.header.log_guid, g);
+  printf ("header %d\nsequence %" PRIu64 "\nlog_guid %s\n",
+          l->x.current_header, l->x.header.sequence, g);
+  vhd_guid_format (l->x.header.data_write_guid, g);
+  printf ("data_write_guid %s\n", g);
+  vhd_guid_format (l->x.header.file_write_guid, g);
+  printf ("file_write_guid %s\n", g);
+  printf ("log %" PRIu64 " %" PRIu32 "\n", l->x.header.log_offset,
+          l->x.header.log_length);
+  printf ("bat %" PRIu64 " %" PRIu32 "\n", l->x.bat_offset,
+          l->x.bat_length);
+  printf ("metadata %" PRIu64 " %" PRIu32 "\n", l->x.metadata_offset,
+          l->x.metadata_length);
+  printf ("block_size %" PRIu32 "\nlogical_sector_size %" PRIu32
+          "\nphysical_sector_size %" PRIu32 "\n", l->x.block_size,
+          l->x.logical_sector_size, l->x.physical_sector_size);
+  printf ("leave_blocks_allocated %d\nhas_parent %d\nsize %" PRIu64
+          "\nbat_entries %" PRIu64 "\nchunk_ratio %" PRIu64
+          "\nlog_entries %u\n", l->x.leave_blocks_allocated,
+          l->x.has_parent, l->x.disk_size, l->x.bat_entries,
+          l->x.chunk_ratio, l->log_entries);
+  if (l->x.parent_linkage)
+    printf ("parent_linkage %s\n", l->x.parent_linkage);
+  if (l->x.relative_path)
+    printf ("relative_path %s\n", l->x.relative_path);
+  if (l->x.absolute_win32_path)
+    printf ("absolute_win32_path %s\n", l->x.absolute_win32_path);
+  for (i = 0; i < l->x.bat_entries; i++) {
+    if (vd_layer_bat_entry (l, i, &e) == -1)
+      return 1;
+    if (e)
+      printf ("bat %" PRIu64 " %u %" PRIu64 "\n", i, VHDX_BAT_STATE (e),
+              VHDX_BAT_OFFSET (e));
+  }
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  struct xd_path_policy policy = { NULL };
+  struct xd_resolver *res = NULL;
+  struct xd_image *img;
+  int r = 1;
+
+  xd_set_reporters (print_error, quiet);
+  if (argc < 3) {
+    fprintf (stderr, "usage: vhdx-tool info|crash FILE ...\n");
+    return 2;
+  }
+  img = open_image (argv[2], strcmp (argv[1], "crash") == 0, &policy, &res);
+  if (img == NULL)
+    return 1;
+  if (strcmp (argv[1], "info") == 0)
+    r = info (img);
+  else if (strcmp (argv[1], "crash") == 0 && argc == 6) {
+    size_t len = strtoull (argv[4], NULL, 0);
+    char *buf = malloc (len);
+    if (buf == NULL)
+      return 1;
+    memset (buf, (int) strtol (argv[5], NULL, 0), len);
+    if (xd_image_write (img, buf, len, strtoull (argv[3], NULL, 0)) == -1)
+      return 1;
+    _exit (0);                  /* no flush, no close */
+  }
+  else {
+    fprintf (stderr, "vhdx-tool: unknown command %s\n", argv[1]);
+    r = 2;
+  }
+  xd_image_close (img);
+  xd_resolver_free (res);
+  xd_path_policy_free (&policy);
+  return r;
+}

@@ -109,8 +109,8 @@ cat "$tmp/out"
 grep -Eqi "read-only|not permitted|permission denied" "$tmp/out"
 test "$(md5sum < "$tmp/old.vdi")" = "$sum"
 
-# A damaged map entry (a slot beyond the end of the file): the write fails with
-# EIO naming the entry, and the file does not grow to reach it.
+# A damaged map entry (a slot beyond the end of the file): the write
+# fails with EIO naming the entry, and the file does not grow.
 # (A failed request: not in the sanitizer build either.)
 if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
   qemu-img create -q -f vdi "$tmp/bad.vdi" 4M

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "vmdk-read.h"
+#include "vmdk-stream.h"
 #include "xd-bytes.h"
 #include "xd-format.h"
 #include "xd-text.h"
@@ -103,20 +104,119 @@ vmdk_preferred_block (void *h)
 static int
 vmdk_pread (void *h, void *buf, uint32_t count, uint64_t offset)
 {
-  return vmdk_disk_read (h, buf, count, offset);
+  struct vmdk_disk *d = h;
+
+  if (d->stream)
+    return vmdk_stream_pread (d->stream, buf, count, offset);
+  return vmdk_disk_read (d, buf, count, offset);
 }
 
 static int
 vmdk_extents (void *h, uint32_t count, uint64_t offset, bool req_one,
               xd_extent_fn add, void *opaque)
 {
-  return vmdk_disk_extents (h, count, offset, req_one, add, opaque);
+  struct vmdk_disk *d = h;
+
+  if (d->stream)                /* being written: all data */
+    return add (opaque, offset, count, XD_EXTENT_DATA);
+  return vmdk_disk_extents (d, count, offset, req_one, add, opaque);
 }
 
 static char *
 vmdk_describe (void *h)
 {
-  return vmdk_disk_describe (h);
+  struct vmdk_disk *d = h;
+  char size[32], *r = NULL;
+
+  if (d->stream) {
+    xd_human_size (d->size, size, sizeof size);
+    if (asprintf (&r, "VMDK streamOptimized, being created, %s", size) == -1)
+      return NULL;
+    return r;
+  }
+  return vmdk_disk_describe (d);
+}
+
+/* ---- writing ---- */
+
+static bool
+vmdk_can_write (void *h, const char **why)
+{
+  struct vmdk_disk *d = h;
+
+  if (d->stream) {
+    *why = NULL;
+    return true;
+  }
+  return vmdk_disk_can_write (d, why);
+}
+
+static int
+vmdk_pwrite (void *h, const void *buf, uint32_t count, uint64_t offset)
+{
+  struct vmdk_disk *d = h;
+
+  if (d->stream)
+    return vmdk_stream_pwrite (d->stream, buf, count, offset);
+  return vmdk_disk_write (d, buf, count, offset);
+}
+
+static int
+vmdk_zero (void *h, uint32_t count, uint64_t offset, bool may_trim, bool fast)
+{
+  struct vmdk_disk *d = h;
+
+  if (d->stream)
+    return vmdk_stream_zero (d->stream, count, offset);
+  return vmdk_disk_zero (d, count, offset, may_trim, fast);
+}
+
+static int
+vmdk_trim (void *h, uint32_t count, uint64_t offset)
+{
+  struct vmdk_disk *d = h;
+
+  if (d->stream)                /* allowed by NBD: a no-op */
+    return 0;
+  return vmdk_disk_trim (d, count, offset);
+}
+
+static int
+vmdk_flush (void *h)
+{
+  struct vmdk_disk *d = h;
+
+  if (d->stream)
+    return vmdk_stream_flush (d->stream);
+  return vmdk_disk_flush (d);
+}
+
+static int
+vmdk_finish (void *h)
+{
+  struct vmdk_disk *d = h;
+
+  if (d->stream)
+    return vmdk_stream_finish (d->stream);
+  return vmdk_disk_flush (d);
+}
+
+static int
+vmdk_check (void *h)
+{
+  struct vmdk_disk *d = h;
+
+  if (d->stream)
+    return 0;                   /* checked when read back */
+  return vmdk_disk_check (d);
+}
+
+static void *
+vmdk_create (struct xd_io *io, const struct xd_resolver *res,
+             const struct xd_create_opts *copts,
+             const struct xd_open_opts *opts)
+{
+  return vmdk_disk_create (io, res, copts, opts);
 }
 
 const struct xd_format xd_format_vmdk = {
@@ -136,4 +236,16 @@ const struct xd_format xd_format_vmdk = {
   .pread = vmdk_pread,
   .extents = vmdk_extents,
   .describe = vmdk_describe,
+  .can_write = vmdk_can_write,
+  .pwrite = vmdk_pwrite,
+  .zero = vmdk_zero,
+  .trim = vmdk_trim,
+  .flush = vmdk_flush,
+  .create = vmdk_create,
+  .finish = vmdk_finish,
+  .check = vmdk_check,
+  .create_types = "monolithic-sparse (monolithicSparse, the default), "
+    "split-sparse (twoGbMaxExtentSparse), monolithic-flat (monolithicFlat), "
+    "split-flat (twoGbMaxExtentFlat), vmfs-flat (vmfs), vmfs-thin (vmfsThin), "
+    "stream-optimized (streamOptimized)",
 };

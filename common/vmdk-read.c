@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "vmdk-read.h"
+#include "vmdk-stream.h"
 #include "xd-bytes.h"
 #include "xd-math.h"
 #include "xd-report.h"
@@ -199,6 +200,7 @@ open_extent (struct vmdk_disk *d, const struct vmdk_desc_extent *de,
 
   e->kind = de->kind;
   e->access = de->access;
+  e->line = de->line;
   e->length = de->sectors * VMDK_SECTOR;
   if (de->kind == VMDK_ZERO)
     return 0;
@@ -234,6 +236,33 @@ open_extent (struct vmdk_disk *d, const struct vmdk_desc_extent *de,
   return 0;
 }
 
+/* Keep the descriptor TEXT (LEN bytes at OFFSET of IO) for the first
+ * write, which changes the CID in it.  R is the result of parsing it,
+ * returned.
+ */
+static int
+keep_text (struct vmdk_disk *d, struct xd_io *io, char *text, size_t len,
+           uint64_t offset, int r)
+{
+  char *t;
+
+  if (r == -1) {
+    free (text);
+    return -1;
+  }
+  t = realloc (text, len + 1);
+  if (t == NULL) {
+    free (text);
+    return -1;
+  }
+  t[len] = '\0';
+  d->desc_text = t;
+  d->desc_len = strlen (t);
+  d->desc_io = io;
+  d->desc_offset = offset;
+  return 0;
+}
+
 static int
 read_text_descriptor (struct vmdk_disk *d, struct xd_io *io)
 {
@@ -257,8 +286,7 @@ read_text_descriptor (struct vmdk_disk *d, struct xd_io *io)
   r = xd_io_read (io, text, io->size, 0, "descriptor");
   if (r == 0)
     r = vmdk_parse_descriptor (text, io->size, d->path, &d->desc);
-  free (text);
-  return r;
+  return keep_text (d, io, text, io->size, 0, r);
 }
 
 static int
@@ -276,8 +304,7 @@ read_embedded_descriptor (struct vmdk_disk *d, struct xd_io *io,
                   "embedded descriptor");
   if (r == 0)
     r = vmdk_parse_descriptor (text, len, d->path, &d->desc);
-  free (text);
-  return r;
+  return keep_text (d, io, text, len, sp->desc_offset * VMDK_SECTOR, r);
 }
 
 /* Fill d->desc: from the text file, the embedded descriptor, or a
@@ -462,6 +489,9 @@ open_disk (struct xd_io *io, const struct xd_resolver *res,
       open_extents (d, text, res, opts) == -1 ||
       open_parent (d, res, opts, chain) == -1)
     goto fail;
+  /* Only the top disk is written; its parents never are. */
+  if (chain->depth == 1 && opts->writable && vmdk_write_prepare (d) == -1)
+    goto fail;
   chain->depth--;
   xd_debug ("%s: %s, %zu extents, %" PRIu64 " bytes, chain depth %u",
             d->path, d->desc.create_type ? d->desc.create_type : "?",
@@ -494,6 +524,7 @@ vmdk_disk_close (struct vmdk_disk *d)
   for (i = 0; i < d->nr_extents; ++i) {
     struct vmdk_extent *e = &d->extents[i];
     if (e->gt_cache) xd_cache_free (e->gt_cache);
+    vmdk_wtables_free (e->w);
     if (e->grain_cache)
       xd_cache_free (e->grain_cache);
     xd_inflaters_free (e->inflaters);
@@ -502,7 +533,13 @@ vmdk_disk_close (struct vmdk_disk *d)
     if (e->io) xd_io_close (e->io);
   }
   free (d->extents);
+  if (d->stream)
+    vmdk_stream_close (d->stream);
   vmdk_disk_close (d->parent);
+  free (d->desc_text);
+  free (d->why_buf);
+  if (d->lock_init)
+    pthread_mutex_destroy (&d->lock);
   vmdk_descriptor_free (&d->desc);
   xd_io_close (d->io);
   free (d->path);
@@ -550,8 +587,8 @@ lookup_se_grain (struct vmdk_extent *e, uint64_t grain,
 }
 
 /* Look up GRAIN of extent E: its state and, for data, its sector. */
-static int
-lookup_grain (struct vmdk_extent *e, uint64_t grain,
+int
+vmdk_lookup_grain (struct vmdk_extent *e, uint64_t grain,
               enum vmdk_grain_state *st, uint64_t *sector)
 {
   const unsigned char *gt;
@@ -574,6 +611,12 @@ lookup_grain (struct vmdk_extent *e, uint64_t grain,
       return -1;
     memcpy (&gte, gt + (grain % e->sp.gtes_per_gt) * sizeof gte, sizeof gte);
     xd_cache_unpin (e->gt_cache, gt);
+  }
+  else if (e->w) {
+    uint32_t g;
+    if (vmdk_wt_get (e, grain, &g) == -1)
+      return -1;
+    gte = g;
   }
   else {
     gti = grain / e->sp.gtes_per_gt;
@@ -618,8 +661,8 @@ lookup_grain (struct vmdk_extent *e, uint64_t grain,
 
 /* ---- reading ---------------------------------------------------------- */
 
-static int
-read_parent (struct vmdk_disk *d, unsigned char *buf, uint64_t count,
+int
+vmdk_read_parent (struct vmdk_disk *d, unsigned char *buf, uint64_t count,
              uint64_t offset)
 {
   uint64_t n = 0;
@@ -677,7 +720,7 @@ read_sparse (struct vmdk_disk *d, struct vmdk_extent *e, unsigned char *buf,
     grain = rel / e->grain_bytes;
     inoff = rel % e->grain_bytes;
     n = xd_min_u64 (count, e->grain_bytes - inoff);
-    if (lookup_grain (e, grain, &st, &sector) == -1)
+    if (vmdk_lookup_grain (e, grain, &st, &sector) == -1)
       return -1;
     if (debug_grains && *debug_grains)
       xd_debug ("%s: grain %" PRIu64 " state %d sector %" PRIu64,
@@ -703,7 +746,7 @@ read_sparse (struct vmdk_disk *d, struct vmdk_extent *e, unsigned char *buf,
       }
       else if (st == VMDK_GRAIN_ZERO)
         memset (buf, 0, n);
-      else if (read_parent (d, buf, n, e->start + rel) == -1)
+      else if (vmdk_read_parent (d, buf, n, e->start + rel) == -1)
         return -1;
     }
     buf += n;
@@ -713,8 +756,8 @@ read_sparse (struct vmdk_disk *d, struct vmdk_extent *e, unsigned char *buf,
   return flush_run (e, &run);
 }
 
-static size_t
-find_extent (const struct vmdk_disk *d, uint64_t offset)
+size_t
+vmdk_find_extent (const struct vmdk_disk *d, uint64_t offset)
 {
   size_t lo = 0, hi = d->nr_extents;
 
@@ -733,7 +776,7 @@ vmdk_disk_read (struct vmdk_disk *d, void *vbuf, uint64_t count,
                 uint64_t offset)
 {
   unsigned char *buf = vbuf;
-  size_t i = find_extent (d, offset);
+  size_t i = vmdk_find_extent (d, offset);
 
   for (; count > 0 && i < d->nr_extents; ++i) {
     struct vmdk_extent *e = &d->extents[i];
@@ -853,7 +896,7 @@ sparse_extents (struct vmdk_disk *d, struct vmdk_extent *e, uint64_t count,
   while (count > 0 && !em->done) {
     grain = rel / e->grain_bytes;
     n = xd_min_u64 (count, e->grain_bytes - rel % e->grain_bytes);
-    if (lookup_grain (e, grain, &st, &sector) == -1)
+    if (vmdk_lookup_grain (e, grain, &st, &sector) == -1)
       return -1;
     if (st == VMDK_GRAIN_DATA) {
       if (emit (em, n, XD_EXTENT_DATA) == -1)
@@ -875,7 +918,7 @@ static int
 disk_extents (struct vmdk_disk *d, uint64_t count, uint64_t offset,
               struct emitter *em)
 {
-  size_t i = find_extent (d, offset);
+  size_t i = vmdk_find_extent (d, offset);
 
   for (; count > 0 && i < d->nr_extents && !em->done; ++i) {
     struct vmdk_extent *e = &d->extents[i];

@@ -20,6 +20,32 @@
 
 struct vmdk_stream_writer;
 
+/* The reordering window: grains held in memory until every grain
+ * before them is complete.  64 MiB of grains (1024 grains of 64 KiB)
+ * by default; the memory used is at most the window of raw grains plus
+ * their compressed copies waiting for their turn (at most twice the
+ * window).
+ */
+#define VMDK_STREAM_WINDOW (UINT64_C (64) << 20)
+/* A write beyond the window waits for the writes before it to fill the
+ * window's oldest grains.  When nothing has advanced for this long
+ * (milliseconds) while other requests are in progress, or for
+ * VMDK_STREAM_GRACE_MS while every request in progress is such a
+ * waiting one, the grains below the lowest waiting request are written
+ * as they are (what was never written reads as zeros).  A client that
+ * skips zero ranges instead of writing zeros (nbdcopy
+ * --destination-is-zero) loses the grace time once per skipped range
+ * longer than the window; a client whose connections each pause longer
+ * than the grace time while another writes beyond the window may get
+ * its later writes refused.
+ */
+#define VMDK_STREAM_STALL_MS 5000
+#define VMDK_STREAM_GRACE_MS 1000
+/* The largest virtual size: grain table entries are 32-bit sector
+ * numbers, so a sparse extent addresses at most 2 TiB.
+ */
+#define VMDK_STREAM_MAX_SIZE (UINT64_C (2) << 40)
+
 /* Start a streamOptimized image in IO (empty, writable; ownership
  * taken) of COPTS->size bytes, with the descriptor's adapter type and
  * hardware version from COPTS (already validated by the caller, in
@@ -28,6 +54,13 @@ struct vmdk_stream_writer;
 extern struct vmdk_stream_writer *
 vmdk_stream_create (struct xd_io *io, const struct xd_create_opts *copts,
                     const char *adapter_type, const char *hwversion);
+/* Change the window (bytes, a multiple of the grain size, at least one
+ * grain) and the stall times (ms; 0 keeps the current ones) before the
+ * first write.  0, or -1 after reporting.
+ */
+extern int vmdk_stream_set_window (struct vmdk_stream_writer *w,
+                                   uint64_t window_bytes,
+                                   unsigned stall_ms, unsigned grace_ms);
 /* Frees everything; finishes the image first if not yet finished. */
 extern void vmdk_stream_close (struct vmdk_stream_writer *w);
 extern uint64_t vmdk_stream_size (const struct vmdk_stream_writer *w);
@@ -40,6 +73,11 @@ extern int vmdk_stream_pread (struct vmdk_stream_writer *w, void *buf,
                               uint32_t count, uint64_t offset);
 extern int vmdk_stream_pwrite (struct vmdk_stream_writer *w, const void *buf,
                                uint32_t count, uint64_t offset);
+/* Zeros are written as zeros (an all-zero grain is not stored).  A
+ * caller asked for a FAST zero should refuse it (ENOTSUP): qemu-img
+ * pre-zeroes a whole target that way, which would push the window past
+ * the data to come.
+ */
 extern int vmdk_stream_zero (struct vmdk_stream_writer *w, uint32_t count,
                              uint64_t offset);
 /* Durability of a stream being written: what is in the file so far

@@ -7,6 +7,7 @@ TESTS += \
 	test-path-policy.sh \
 	test-bad-inputs.sh \
 	test-format-hint.sh \
+	test-create-params.sh \
 	test-diskx.sh \
 	$(NULL)
 

@@ -11,10 +11,21 @@ TESTS += \
 	test-vmdk-parallel.sh \
 	test-vmdk-sesparse.sh \
 	test-vmdk-sesparse-bad.sh \
+	test-vmdk-write-create.sh \
+	test-vmdk-write-existing.sh \
+	test-vmdk-write-delta.sh \
+	test-vmdk-write-struct.sh \
+	test-vmdk-write-bad.sh \
+	test-vmdk-write-crash.sh \
 	$(NULL)
 
 EXTRA_DIST += \
 	vmdk-functions.sh \
 	vmdk-stream-edit.py \
 	vmdk-mksesparse.py \
+	vmdk-randwrite.py \
+	vmdk-write-functions.sh \
 	$(NULL)
+
+# streamOptimized creation (common/vmdk-stream-write.c).
+TESTS += test-vmdk-stream-write.sh

@@ -3,6 +3,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -768,6 +769,110 @@ START_TEST (test_vdi_write_old_layouts)
 }
 END_TEST
 
+/* Threads writing interleaved sectors of the same blocks at once: the
+ * allocations race, every sector must end up with its thread's last
+ * value.
+ */
+#define CT_THREADS 4
+#define CT_BLOCKS 1024
+#define CT_SECTORS (CT_BLOCKS * T_BS / 512)
+
+struct ct_arg {
+  void *h;
+  unsigned t;
+  uint8_t last[CT_SECTORS];             /* value written, 0: zeroed */
+};
+
+static void *
+ct_run (void *opaque)
+{
+  struct ct_arg *a = opaque;
+  uint64_t rnd = 88172645463325252ULL + a->t;
+  uint8_t buf[512];
+  unsigned s;
+  int i;
+
+  /* Every thread walks the blocks in the same order: each allocation
+   * is contended.
+   */
+  for (s = a->t; s < CT_SECTORS; s += T_BS / 512) {
+    memset (buf, (int) (1 + a->t), sizeof buf);
+    if (xd_format_vdi.pwrite (a->h, buf, 512, (uint64_t) s * 512) == -1)
+      return a;
+    a->last[s] = buf[0];
+  }
+  for (i = 0; i < 2000; i++) {
+    rnd ^= rnd << 13; rnd ^= rnd >> 7; rnd ^= rnd << 17;
+    s = (unsigned) (rnd % (CT_SECTORS / CT_THREADS)) * CT_THREADS + a->t;
+    if (rnd % 7 == 0) {
+      if (xd_format_vdi.zero (a->h, 512, (uint64_t) s * 512, false,
+                              false) == -1)
+        return a;
+      a->last[s] = 0;
+    }
+    else {
+      memset (buf, (int) (1 + (i + a->t) % 250), sizeof buf);
+      if (xd_format_vdi.pwrite (a->h, buf, 512, (uint64_t) s * 512) == -1)
+        return a;
+      a->last[s] = buf[0];
+    }
+    if (i % 500 == 0 && xd_format_vdi.flush (a->h) == -1)
+      return a;
+  }
+  return NULL;
+}
+
+START_TEST (test_vdi_concurrent_writes)
+{
+  struct xd_open_opts opts = { .cache_bytes = 1 << 20, .writable = true };
+  struct xd_resolver *res = xd_resolver_new_stream ("a test buffer");
+  static struct ct_arg args[CT_THREADS];
+  pthread_t th[CT_THREADS];
+  uint8_t *f, *disk;
+  struct xd_io *io;
+  size_t len, s, i;
+  unsigned t;
+  void *h;
+
+  f = make_old_image (false, 0, CT_BLOCKS, &len);
+  io = xd_io_new_memory_rw (f, len, "conc.vdi");
+  ck_assert_ptr_nonnull (io);
+  xd_io_ref (io);
+  h = xd_format_vdi.open (io, res, &opts);
+  ck_assert_ptr_nonnull (h);
+  for (t = 0; t < CT_THREADS; t++) {
+    memset (&args[t], 0, sizeof args[t]);
+    args[t].h = h;
+    args[t].t = t;
+    ck_assert_int_eq (pthread_create (&th[t], NULL, ct_run, &args[t]), 0);
+  }
+  for (t = 0; t < CT_THREADS; t++) {
+    void *r;
+    ck_assert_int_eq (pthread_join (th[t], &r), 0);
+    ck_assert_ptr_null (r);
+  }
+  ck_assert_int_eq (xd_format_vdi.flush (h), 0);
+  ck_assert_int_eq (xd_format_vdi.check (h), 0);
+  xd_format_vdi.close (h);
+
+  /* Reopened from the file alone. */
+  opts.writable = false;
+  h = xd_format_vdi.open (io, res, &opts);
+  ck_assert_ptr_nonnull (h);
+  disk = malloc (CT_SECTORS * 512);
+  ck_assert_ptr_nonnull (disk);
+  ck_assert_int_eq (xd_format_vdi.pread (h, disk, CT_SECTORS * 512, 0), 0);
+  for (s = 0; s < CT_SECTORS; s++)
+    for (i = 0; i < 512; i++)
+      ck_assert_uint_eq (disk[s * 512 + i], args[s % CT_THREADS].last[s]);
+  ck_assert_int_eq (xd_format_vdi.check (h), 0);
+  xd_format_vdi.close (h);
+  free (disk);
+  free (f);
+  xd_resolver_free (res);
+}
+END_TEST
+
 /* A differencing child over a parent file: the parent is found by UUID
  * in the child's directory in every crash state.
  */
@@ -853,6 +958,7 @@ vdi_suite (void)
   tcase_add_test (tc, test_vdi_powerloss_qemu_image);
   tcase_add_test (tc, test_vdi_powerloss_diff);
   tcase_add_test (tc, test_vdi_write_old_layouts);
+  tcase_add_test (tc, test_vdi_concurrent_writes);
   suite_add_tcase (s, tc);
   return s;
 }

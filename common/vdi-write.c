@@ -151,9 +151,12 @@ vdi_can_write (void *h, const char **why)
     *why = "the VDI file could not be opened for writing";
     return false;
   }
-  if (l->next_slot >= VDI_BLOCK_ZERO) {
-    *why = "the VDI block map uses slot numbers up to the largest "
-      "possible one";
+  /* VirtualBox refuses a count above the block count, and the count
+   * may not be below the slots in use: no count is right then.
+   */
+  if (l->next_slot > l->h.blocks) {
+    *why = "the VDI block map uses slots beyond the block count (the "
+      "image is damaged)";
     return false;
   }
   return true;

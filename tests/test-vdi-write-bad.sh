@@ -69,20 +69,24 @@ qemu-img check -f vdi "$tmp/old.vdi"
 # A full disk: the file may not grow beyond 3 MiB (ulimit -f counts
 # KiB).  The copy fails with an error naming the file, and the image
 # still opens and checks clean; what was written before reads back.
-head -c $(( 6 * M )) /dev/urandom > "$tmp/data.raw"
-(
-  trap '' XFSZ
-  ulimit -f 3072
-  ! nbdkit -U - "$vdix" file="$tmp/full.vdi" create=true \
-      create-size=$(( 6 * M )) \
-      --run "nbdcopy --synchronous \"$tmp/data.raw\" \"\$uri\"" \
-      2> "$tmp/err"
-)
-cat "$tmp/err"
-grep -Eq "full.vdi: .*(File too large|No space)" "$tmp/err"
-qemu-img check -f vdi "$tmp/full.vdi"
-serve_to_raw vdix "$tmp/full.vdi" "$tmp/full.raw"
-cmp -n $M "$tmp/data.raw" "$tmp/full.raw"
+# Not in the sanitizer build: nbdkit 1.32 can hang at exit there after
+# a failed request (see functions.sh).
+if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
+  head -c $(( 6 * M )) /dev/urandom > "$tmp/data.raw"
+  (
+    trap '' XFSZ
+    ulimit -f 3072
+    ! nbdkit -U - "$vdix" file="$tmp/full.vdi" create=true \
+        create-size=$(( 6 * M )) \
+        --run "nbdcopy --synchronous \"$tmp/data.raw\" \"\$uri\"" \
+        2> "$tmp/err"
+  )
+  cat "$tmp/err"
+  grep -Eq "full.vdi: .*(File too large|No space)" "$tmp/err"
+  qemu-img check -f vdi "$tmp/full.vdi"
+  serve_to_raw vdix "$tmp/full.vdi" "$tmp/full.raw"
+  cmp -n $M "$tmp/data.raw" "$tmp/full.raw"
+fi
 
 # A read-only file is served read-only: a write fails with one clear
 # error, reads still work.
@@ -105,13 +109,29 @@ cat "$tmp/out"
 grep -Eqi "read-only|not permitted|permission denied" "$tmp/out"
 test "$(md5sum < "$tmp/old.vdi")" = "$sum"
 
-# A damaged map entry (a slot far beyond the file): the write fails with
-# EIO naming the entry, and the file does not grow to reach it.
-qemu-img create -q -f vdi "$tmp/bad.vdi" 4M
-python3 "$srcdir/vdi-mkdiff.py" point "$tmp/bad.vdi" 1 1000000
-size=$(stat -c %s "$tmp/bad.vdi")
-! nbdkit -U - "$vdix" file="$tmp/bad.vdi" \
-    --run "qemu-io -f raw -c 'write $M 512' \"\$uri\"" > "$tmp/out" 2>&1
+# A damaged map entry (a slot beyond the end of the file): the write
+# fails with EIO naming the entry, and the file does not grow.
+# (A failed request: not in the sanitizer build either.)
+if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
+  qemu-img create -q -f vdi "$tmp/bad.vdi" 4M
+  python3 "$srcdir/vdi-mkdiff.py" point "$tmp/bad.vdi" 1 3
+  size=$(stat -c %s "$tmp/bad.vdi")
+  ! nbdkit -U - "$vdix" file="$tmp/bad.vdi" \
+      --run "qemu-io -f raw -c 'write $M 512' \"\$uri\"" > "$tmp/out" 2>&1
+  cat "$tmp/out"
+  grep -q "entry 3 for block 1 points beyond the end" "$tmp/out"
+  test "$(stat -c %s "$tmp/bad.vdi")" -eq "$size"
+fi
+
+# A map entry beyond the block count: no allocated-block count would be
+# right for VirtualBox, so the image is served read-only, saying why.
+qemu-img create -q -f vdi "$tmp/beyond.vdi" 4M
+qemu-io -f vdi -c "write -P 1 0 512" "$tmp/beyond.vdi" >/dev/null
+python3 "$srcdir/vdi-mkdiff.py" point "$tmp/beyond.vdi" 0 9
+truncate -s 20M "$tmp/beyond.vdi"
+sum=$(md5sum < "$tmp/beyond.vdi")
+! nbdkit -U - "$vdix" file="$tmp/beyond.vdi" \
+    --run "qemu-io -f raw -c 'write 0 512' \"\$uri\"" > "$tmp/out" 2>&1
 cat "$tmp/out"
-grep -q "entry 1000000 for block 1 points beyond the end" "$tmp/out"
-test "$(stat -c %s "$tmp/bad.vdi")" -eq "$size"
+grep -q "slots beyond the block count" "$tmp/out"
+test "$(md5sum < "$tmp/beyond.vdi")" = "$sum"

@@ -11,6 +11,13 @@ set -e -x
 
 requires_plugin vdix
 requires_crash_client
+# Under ASan, nbdkit 1.32 hangs in exit after the kills here (glibc's
+# locale lock in p11-kit's destructor, see functions.sh), and timeout's
+# TERM does not end it; the power-loss unit tests run there instead.
+if [ -n "${XDISK_NBDKIT_PRELOAD-}" ]; then
+  echo "$0: test skipped in the sanitizer build (nbdkit hangs at exit)"
+  exit 77
+fi
 requires test -x "$xdisk_check"
 requires qemu-img --version
 make_tmpdir

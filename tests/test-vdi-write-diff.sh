@@ -33,7 +33,8 @@ both ()
   local img=$1 raw=$2
   shift 2
   qemu-io -f raw "$@" "$raw" >/dev/null
-  nbdkit -U - "$vdix" file="$img" --run "qemu-io -f raw $(printf '%q ' "$@") \"\$uri\" >/dev/null"
+  nbdkit -U - "$vdix" file="$img" \
+    --run "qemu-io -f raw $(printf '%q ' "$@") \"\$uri\" >/dev/null"
 }
 
 # The parent: a qemu-img image with data in most blocks.
@@ -82,7 +83,8 @@ $mkdiff uuid "$child" modify > /dev/null
 # written in the child still shows the parent.
 both "$child" "$tmp/expect.raw" -c "write -P 0x66 $(( 7 * M )) $M"
 nbdkit -U - "$vdix" file="$child" \
-  --run "qemu-io -f raw -c 'discard $(( 7 * M )) $M' -c 'discard $(( 8 * M )) $M' \"\$uri\"" >/dev/null
+  --run "qemu-io -f raw -c 'discard $(( 7 * M )) $M' \
+         -c 'discard $(( 8 * M )) $M' \"\$uri\"" >/dev/null
 head -c $M /dev/zero | dd of="$tmp/expect.raw" bs=$M seek=7 conv=notrunc \
   status=none
 expect "$child" "$tmp/expect.raw"
@@ -133,7 +135,8 @@ nbdkit -U - -r "$vdix" file="$gchild" ignore-parent-mismatch=true --run true
 # A child with another block size than its parent's, and a static
 # child, which VirtualBox does not make, is refused.
 nbdkit -U - "$vdix" file="$tmp/c4.vdi" create=true create-parent="$parent" \
-  create-block-size=4M --run "qemu-io -f raw -c 'write -P 9 $(( 3 * M )) 10' \"\$uri\"" \
+  create-block-size=4M \
+  --run "qemu-io -f raw -c 'write -P 9 $(( 3 * M )) 10' \"\$uri\"" \
   >/dev/null
 qemu-img convert -f vdi -O raw "$parent" "$tmp/c4.raw"
 printf '\011%.0s' $(seq 10) |

@@ -25,41 +25,21 @@
 
 #include "vhd-write.h"
 #include "xd-bytes.h"
+#include "xd-check.h"
 #include "xd-math.h"
 #include "xd-report.h"
 
-#define MAX_REPORTED 20
-
 struct checker {
+  struct xd_check c;            /* ranges: metadata and blocks, bytes */
   struct vd_layer *l;
   const char *name;
-  unsigned problems;
   uint64_t footer_off;
   struct vhd_footer f;
   struct vhd_dyn_header dyn;
   uint32_t bitmap_bytes;
-  /* metadata ranges [start, end) */
-  uint64_t meta[2 + VHD_NR_LOCATORS][2];
-  size_t nmeta;
 };
 
-static void problem (struct checker *c, const char *fmt, ...)
-  __attribute__ ((format (printf, 2, 3)));
-
-static void
-problem (struct checker *c, const char *fmt, ...)
-{
-  char msg[512];
-  va_list ap;
-
-  c->problems++;
-  if (c->problems > MAX_REPORTED)
-    return;
-  va_start (ap, fmt);
-  vsnprintf (msg, sizeof msg, fmt, ap);
-  va_end (ap);
-  xd_error ("%s: check: %s", c->name, msg);
-}
+#define problem(ck, ...) xd_check_problem (&(ck)->c, __VA_ARGS__)
 
 static int
 check_footers (struct checker *c)
@@ -100,9 +80,7 @@ add_meta (struct checker *c, uint64_t start, uint64_t len, const char *what)
              c->footer_off);
     return -1;
   }
-  c->meta[c->nmeta][0] = start;
-  c->meta[c->nmeta][1] = end;
-  c->nmeta++;
+  xd_check_add (&c->c, start, end, what, 0);
   return 0;
 }
 
@@ -120,11 +98,12 @@ check_header (struct checker *c)
   }
   c->bitmap_bytes = (xd_div_round_up (c->dyn.block_size / 512, 8) + 511) &
     ~UINT32_C (511);
-  if (add_meta (c, 0, VHD_FOOTER_SIZE, "footer copy") == -1 ||
+  if (add_meta (c, 0, VHD_FOOTER_SIZE, "metadata (footer copy)") == -1 ||
       add_meta (c, c->f.data_offset, VHD_DYN_HEADER_SIZE,
-                "dynamic header") == -1 ||
+                "metadata (dynamic header)") == -1 ||
       add_meta (c, c->dyn.table_offset,
-                (uint64_t) c->dyn.max_table_entries * 4, "BAT") == -1)
+                (uint64_t) c->dyn.max_table_entries * 4,
+                "metadata (BAT)") == -1)
     return -1;
   need = xd_div_round_up (c->f.current_size, c->dyn.block_size);
   if (c->dyn.max_table_entries < need)
@@ -139,92 +118,54 @@ check_header (struct checker *c)
     const struct vhd_locator *loc = &c->dyn.locators[i];
     if (loc->code[0] && loc->data_length)
       add_meta (c, loc->data_offset, loc->data_length,
-                "parent locator data");
+                "metadata (parent locator data)");
   }
   return 0;
 }
 
-struct placed {
-  uint64_t base, block;
-};
-
-static int
-cmp_placed (const void *a, const void *b)
-{
-  const struct placed *x = a, *y = b;
-
-  return x->base < y->base ? -1 : x->base > y->base;
-}
-
-/* Check block BLOCK at BASE against the file and the metadata. */
-static void
-check_block (struct checker *c, uint64_t block, uint64_t base)
-{
-  uint64_t end = base + c->bitmap_bytes + (uint64_t) c->dyn.block_size;
-  size_t i;
-
-  if (end > c->footer_off) {
-    problem (c, "block %" PRIu64 " at offset %" PRIu64 " ends at %" PRIu64
-             ", past the footer (at %" PRIu64 ")", block, base, end,
-             c->footer_off);
-    return;
-  }
-  for (i = 0; i < c->nmeta; i++)
-    if (base < c->meta[i][1] && c->meta[i][0] < end)
-      problem (c, "block %" PRIu64 " at offset %" PRIu64 " overlaps the "
-               "metadata at %" PRIu64 "-%" PRIu64, block, base,
-               c->meta[i][0], c->meta[i][1]);
-}
-
-/* Read the BAT, check each present block, then look for overlaps. */
+/* Read the BAT and check each present block: inside the file, before
+ * the footer, and (through the ranges) clear of the metadata and of
+ * every other block.
+ */
 static int
 check_blocks (struct checker *c)
 {
-  uint64_t n = c->dyn.max_table_entries, i, j, last_end = 0;
+  uint64_t n = c->dyn.max_table_entries, i, j, last_end = 0, nv = 0;
   uint64_t span = c->bitmap_bytes + (uint64_t) c->dyn.block_size;
-  struct placed *v = NULL;
-  size_t nv = 0;
+  uint64_t blocks = xd_div_round_up (c->f.current_size, c->dyn.block_size);
   uint8_t page[4096];
 
-  v = malloc (sizeof *v * (n ? n : 1));
-  if (v == NULL) {
-    xd_error ("%s: malloc: %m", c->name);
-    return -1;
-  }
   for (i = 0; i < n; i += sizeof page / 4) {
     uint64_t k = xd_min_u64 (n - i, sizeof page / 4);
     if (xd_io_read (c->l->io, page, k * 4, c->dyn.table_offset + i * 4,
                     "BAT") == -1) {
       problem (c, "the BAT cannot be read");
-      free (v);
       return -1;
     }
     for (j = 0; j < k; j++) {
       uint32_t e = xd_be32 (page + j * 4);
+      uint64_t base = (uint64_t) e * 512;
       if (e == VHD_BAT_UNUSED)
         continue;
-      if (i + j >= xd_div_round_up (c->f.current_size, c->dyn.block_size))
+      nv++;
+      if (i + j >= blocks)
         problem (c, "BAT entry %" PRIu64 " is beyond the disk's size but "
                  "present", i + j);
-      check_block (c, i + j, (uint64_t) e * 512);
-      v[nv].base = (uint64_t) e * 512;
-      v[nv].block = i + j;
-      nv++;
+      if (base + span > c->footer_off)
+        problem (c, "block %" PRIu64 " at offset %" PRIu64 " ends at %"
+                 PRIu64 ", past the footer (at %" PRIu64 ")", i + j, base,
+                 base + span, c->footer_off);
+      else
+        xd_check_add (&c->c, base, base + span, "block", i + j);
+      last_end = base + span > last_end ? base + span : last_end;
     }
   }
-  qsort (v, nv, sizeof *v, cmp_placed);
-  for (i = 1; i < nv; i++)
-    if (v[i].base < v[i - 1].base + span)
-      problem (c, "blocks %" PRIu64 " and %" PRIu64 " overlap (offsets %"
-               PRIu64 " and %" PRIu64 ")", v[i - 1].block, v[i].block,
-               v[i - 1].base, v[i].base);
-  if (nv)
-    last_end = v[nv - 1].base + span;
+  xd_check_overlaps (&c->c, "bytes");
   if (nv && last_end < c->footer_off)
     xd_debug ("%s: check: %" PRIu64 " bytes between the last block and "
               "the footer", c->name, c->footer_off - last_end);
-  xd_debug ("%s: check: %zu blocks present of %" PRIu64, c->name, nv, n);
-  free (v);
+  xd_debug ("%s: check: %" PRIu64 " blocks present of %" PRIu64, c->name,
+            nv, n);
   return 0;
 }
 
@@ -234,6 +175,8 @@ vhd_w_check (void *hv)
   struct vhd_handle *h = hv;
   struct checker c = { .l = h->disk->top, .name = h->disk->top->io->name };
 
+  xd_check_init (&c.c, c.name, "check");
+
   if (c.l->kind == VD_VHDX) {
     xd_error ("%s: check: a VHDX image, not a VHD", c.name);
     errno = EINVAL;
@@ -242,11 +185,5 @@ vhd_w_check (void *hv)
   if (check_footers (&c) == 0 && c.f.disk_type != VHD_TYPE_FIXED &&
       check_header (&c) == 0)
     check_blocks (&c);
-  if (c.problems > MAX_REPORTED)
-    xd_error ("%s: check: %u problems in all", c.name, c.problems);
-  if (c.problems) {
-    errno = EIO;
-    return -1;
-  }
-  return 0;
+  return xd_check_end (&c.c);
 }

@@ -19,66 +19,18 @@
 
 #include "vhdx-write.h"
 #include "xd-bytes.h"
+#include "xd-check.h"
 #include "xd-math.h"
 #include "xd-report.h"
 
 #define MIB (UINT64_C (1) << 20)
-#define MAX_REPORTS 20
-
-struct range {
-  uint64_t off, len;
-  uint64_t index;               /* BAT index, or UINT64_MAX: a region */
-};
-
+/* The image being checked. */
 struct check {
+  struct xd_check c;
   struct vd_layer *l;
-  unsigned problems;
-  struct range *r;
-  size_t n, cap;
 };
 
-static void
-problem (struct check *c, const char *fmt, ...)
-  __attribute__ ((format (printf, 2, 3)));
-
-static void
-problem (struct check *c, const char *fmt, ...)
-{
-  char msg[256];
-  va_list ap;
-
-  if (c->problems++ >= MAX_REPORTS)
-    return;
-  va_start (ap, fmt);
-  vsnprintf (msg, sizeof msg, fmt, ap);
-  va_end (ap);
-  xd_error ("%s: VHDX check: %s", c->l->io->name, msg);
-}
-
-static int
-add_range (struct check *c, uint64_t off, uint64_t len, uint64_t index)
-{
-  if (c->n == c->cap) {
-    size_t cap = c->cap ? 2 * c->cap : 256;
-    struct range *r = realloc (c->r, cap * sizeof *r);
-    if (r == NULL) {
-      xd_error ("realloc: %m");
-      return -1;
-    }
-    c->r = r;
-    c->cap = cap;
-  }
-  c->r[c->n++] = (struct range) { off, len, index };
-  return 0;
-}
-
-static int
-cmp_range (const void *a, const void *b)
-{
-  const struct range *x = a, *y = b;
-
-  return x->off < y->off ? -1 : x->off > y->off;
-}
+#define problem(ck, ...) xd_check_problem (&(ck)->c, __VA_ARGS__)
 
 static void
 check_region_tables (struct check *c)
@@ -144,7 +96,8 @@ check_present (struct check *c, uint64_t index, const char *what,
              where, (uint64_t) c->l->io->size);
     return 0;
   }
-  return add_range (c, where, len, index);
+  xd_check_add (&c->c, where, end, what, index);
+  return 0;
 }
 
 static int
@@ -213,59 +166,30 @@ check_bat (struct check *c)
   return 0;
 }
 
-static void
-check_overlaps (struct check *c)
-{
-  size_t i;
-
-  qsort (c->r, c->n, sizeof *c->r, cmp_range);
-  for (i = 1; i < c->n; i++) {
-    const struct range *a = &c->r[i - 1], *b = &c->r[i];
-    if (a->off + a->len <= b->off)
-      continue;
-    if (a->index == UINT64_MAX && b->index == UINT64_MAX)
-      problem (c, "the log, BAT and metadata regions overlap");
-    else if (a->index == UINT64_MAX || b->index == UINT64_MAX)
-      problem (c, "BAT entry %" PRIu64 " at offset %" PRIu64 " overlaps "
-               "the headers, log, BAT or metadata",
-               a->index == UINT64_MAX ? b->index : a->index, b->off);
-    else
-      problem (c, "BAT entries %" PRIu64 " and %" PRIu64 " overlap at "
-               "offset %" PRIu64, a->index, b->index, b->off);
-  }
-}
-
 int
 vhdx_check (struct vd_disk *disk)
 {
   struct check c = { .l = disk->top };
   const struct vhdx_info *x = &c.l->x;
-  int r = -1;
 
   if (c.l->kind != VD_VHDX) {
     xd_error ("%s: not a VHDX", c.l->io->name);
     errno = EINVAL;
     return -1;
   }
+  xd_check_init (&c.c, c.l->io->name, "VHDX check");
   check_headers (&c);
   check_region_tables (&c);
-  if (add_range (&c, 0, MIB, UINT64_MAX) == -1 ||
-      add_range (&c, x->header.log_offset, x->header.log_length,
-                 UINT64_MAX) == -1 ||
-      add_range (&c, x->bat_offset, x->bat_length, UINT64_MAX) == -1 ||
-      add_range (&c, x->metadata_offset, x->metadata_length,
-                 UINT64_MAX) == -1 ||
-      check_bat (&c) == -1)
-    goto out;
-  check_overlaps (&c);
-  if (c.problems > MAX_REPORTS)
-    xd_error ("%s: VHDX check: %u more problems", c.l->io->name,
-              c.problems - MAX_REPORTS);
-  if (c.problems)
-    errno = EIO;
-  else
-    r = 0;
- out:
-  free (c.r);
-  return c.problems ? -1 : r;
+  xd_check_add (&c.c, 0, MIB, "the headers", 0);
+  xd_check_add (&c.c, x->header.log_offset,
+                x->header.log_offset + x->header.log_length, "the log", 0);
+  xd_check_add (&c.c, x->bat_offset, x->bat_offset + x->bat_length,
+                "the BAT", 0);
+  xd_check_add (&c.c, x->metadata_offset,
+                x->metadata_offset + x->metadata_length,
+                "the metadata region", 0);
+  if (check_bat (&c) == -1)
+    xd_check_problem (&c.c, "the BAT cannot be read");
+  xd_check_overlaps (&c.c, "bytes");
+  return xd_check_end (&c.c);
 }

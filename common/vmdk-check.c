@@ -22,60 +22,18 @@
 
 #include "vmdk-read.h"
 #include "xd-bytes.h"
+#include "xd-check.h"
 #include "xd-math.h"
 #include "xd-report.h"
 
-#define MAX_REPORTS 20
-
-struct span {
-  uint64_t start, end;          /* sectors */
-  const char *what;
-  uint64_t idx;
-};
-
+/* One sparse extent being checked. */
 struct checker {
+  struct xd_check c;            /* ranges in sectors */
   struct xd_io *io;
   const struct vmdk_sparse *sp;
-  struct span *spans;
-  size_t nr, cap;
-  unsigned problems;
 };
 
-static void
-problem (struct checker *c, const char *fmt, ...)
-  __attribute__ ((format (printf, 2, 3)));
-
-static void
-problem (struct checker *c, const char *fmt, ...)
-{
-  char msg[256];
-  va_list ap;
-
-  if (c->problems++ >= MAX_REPORTS)
-    return;
-  va_start (ap, fmt);
-  vsnprintf (msg, sizeof msg, fmt, ap);
-  va_end (ap);
-  xd_error ("%s: check: %s", c->io->name, msg);
-}
-
-static int
-add_span (struct checker *c, uint64_t start, uint64_t sectors,
-          const char *what, uint64_t idx)
-{
-  if (c->nr == c->cap) {
-    size_t cap = c->cap ? c->cap * 2 : 64;
-    struct span *s = realloc (c->spans, cap * sizeof *s);
-    if (s == NULL) {
-      xd_error ("%s: realloc: %m", c->io->name);
-      return -1;
-    }
-    c->spans = s;
-    c->cap = cap;
-  }
-  c->spans[c->nr++] = (struct span) { start, start + sectors, what, idx };
-  return 0;
-}
+#define problem(ck, ...) xd_check_problem (&(ck)->c, __VA_ARGS__)
 
 /* A table or grain of BYTES at SECTOR: inside the file, remembered for
  * the overlap check.  False if it is not inside.
@@ -93,36 +51,9 @@ place (struct checker *c, uint64_t sector, uint64_t bytes, const char *what,
              sector, bytes, c->io->size);
     return false;
   }
-  if (add_span (c, sector, xd_div_round_up (bytes, VMDK_SECTOR), what,
-                idx) == -1)
-    c->problems++;
+  xd_check_add (&c->c, sector, sector + xd_div_round_up (bytes, VMDK_SECTOR),
+                what, idx);
   return true;
-}
-
-static int
-cmp_span (const void *a, const void *b)
-{
-  const struct span *x = a, *y = b;
-
-  return x->start < y->start ? -1 : x->start > y->start;
-}
-
-static void
-check_overlaps (struct checker *c)
-{
-  size_t i, last = 0;
-
-  qsort (c->spans, c->nr, sizeof *c->spans, cmp_span);
-  for (i = 1; i < c->nr; ++i) {
-    if (c->spans[i].start < c->spans[last].end)
-      problem (c, "%s %" PRIu64 " (sectors %" PRIu64 "-%" PRIu64 ") overlaps "
-               "%s %" PRIu64 " (sectors %" PRIu64 "-%" PRIu64 ")",
-               c->spans[i].what, c->spans[i].idx, c->spans[i].start,
-               c->spans[i].end, c->spans[last].what, c->spans[last].idx,
-               c->spans[last].start, c->spans[last].end);
-    if (c->spans[i].end > c->spans[last].end)
-      last = i;
-  }
 }
 
 /* Read a table of N 32-bit entries at SECTOR into OUT (host order). */
@@ -210,6 +141,7 @@ check_sparse (struct vmdk_extent *e)
 {
   struct vmdk_sparse sp;
   struct checker c = { .io = e->io, .sp = &sp };
+  unsigned problems;
   uint32_t *gd = NULL, *rgd = NULL;
   uint64_t n, dir_bytes;
   bool has_rgd;
@@ -218,10 +150,11 @@ check_sparse (struct vmdk_extent *e)
     return 1;
   if (sp.cowd || sp.sesparse || sp.compressed || sp.markers)
     return 0;                   /* not written by xdisk: not checked */
+  xd_check_init (&c.c, e->io->name, "check");
   n = sp.nr_gd_entries;
   dir_bytes = n * 4;
   has_rgd = (sp.flags & VMDK_FLAG_REDUNDANT_GT) && sp.rgd_offset != 0;
-  add_span (&c, 0, 1, "header", 0);
+  xd_check_add (&c.c, 0, 1, "header", 0);
   if (sp.desc_offset)
     place (&c, sp.desc_offset, sp.desc_size * VMDK_SECTOR,
            "embedded descriptor", 0);
@@ -238,20 +171,18 @@ check_sparse (struct vmdk_extent *e)
         (has_rgd && read_u32s (&c, sp.rgd_offset, n, rgd,
                                "redundant grain directory") == -1) ||
         check_tables (&c, gd, rgd) == -1)
-      c.problems++;
+      xd_check_problem (&c.c, "the grain tables cannot be read");
   }
-  check_overlaps (&c);
+  xd_check_overlaps (&c.c, "sectors");
   if (e->length > sp.capacity * VMDK_SECTOR)
     problem (&c, "the descriptor gives the extent %" PRIu64 " sectors, more "
              "than its capacity %" PRIu64, e->length / VMDK_SECTOR,
              sp.capacity);
-  if (c.problems > MAX_REPORTS)
-    xd_error ("%s: check: %u more problems", e->io->name,
-              c.problems - MAX_REPORTS);
+  problems = c.c.problems;
+  xd_check_end (&c.c);
   free (gd);
   free (rgd);
-  free (c.spans);
-  return c.problems;
+  return problems;
 }
 
 int

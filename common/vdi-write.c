@@ -40,7 +40,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +47,7 @@
 
 #include "vdi.h"
 #include "xd-bytes.h"
+#include "xd-check.h"
 #include "xd-format.h"
 #include "xd-math.h"
 #include "xd-report.h"
@@ -57,9 +57,6 @@
 
 /* Map sectors written at once by a flush. */
 #define MAP_WRITE_SECTORS 128u
-
-/* Problems one check reports before it only counts them. */
-#define CHECK_MAX_REPORTS 20
 
 int
 vdi_uuid_random (uint8_t uuid[16])
@@ -631,27 +628,11 @@ vdi_trim (void *h, uint32_t count, uint64_t offset)
 /* ---- check ---- */
 
 struct check_state {
+  struct xd_check c;
   struct vdi_layer *l;
-  unsigned problems;
 };
 
-static void
-problem (struct check_state *c, const char *fmt, ...)
-  __attribute__ ((format (printf, 2, 3)));
-
-static void
-problem (struct check_state *c, const char *fmt, ...)
-{
-  char why[256];
-  va_list args;
-
-  if (c->problems++ >= CHECK_MAX_REPORTS)
-    return;
-  va_start (args, fmt);
-  vsnprintf (why, sizeof why, fmt, args);
-  va_end (args);
-  xd_error ("%s: VDI check: %s", c->l->io->name, why);
-}
+#define problem(cs, ...) xd_check_problem (&(cs)->c, __VA_ARGS__)
 
 /* What VirtualBox's header validator refuses beyond what the reader
  * already refused.
@@ -752,13 +733,8 @@ vdi_check (void *h)
 
   if (vdi_read_header (l->io, &hd) == -1)
     return -1;
+  xd_check_init (&c.c, l->io->name, "VDI check");
   check_header (&c, &hd);
   check_map (&c, &hd);
-  if (c.problems > CHECK_MAX_REPORTS)
-    xd_error ("%s: VDI check: %u problems in all", l->io->name, c.problems);
-  if (c.problems) {
-    errno = EIO;
-    return -1;
-  }
-  return 0;
+  return xd_check_end (&c.c);
 }

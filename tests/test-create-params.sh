@@ -37,8 +37,12 @@ create_error vhdx "$tmp/a.vhd" 'create-format=qcow2: vhdx cannot create' \
   create=true create-size=1M create-format=qcow2
 create_error diskx "$tmp/a.img" 'give create-format=NAME' \
   create=true create-size=1M
-create_error vhdx "$tmp/a.vhd" 'create-parent|nosuch' \
-  create=true create-parent="$tmp/nosuch.vhd"
+# (Not in the sanitizer build: nbdkit 1.32 hangs at exit there after an
+# error message made with %m, as realpath's is; see functions.sh.)
+if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
+  create_error vhdx "$tmp/a.vhd" 'create-parent|nosuch' \
+    create=true create-parent="$tmp/nosuch.vhd"
+fi
 test ! -e "$tmp/a.vhd"
 test ! -e "$tmp/a.img"
 

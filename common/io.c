@@ -273,7 +273,9 @@ xd_io_open_file_rw (const char *path)
 
   if (fd == -1) {
     int err = errno;
-    xd_error ("%s: open for writing: %m", path);
+    /* A read-only file is no error: the caller serves it read-only. */
+    if (err != EACCES && err != EROFS && err != EPERM)
+      xd_error ("%s: open for writing: %s", path, strerror (err));
     errno = err;
     return NULL;
   }

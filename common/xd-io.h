@@ -72,9 +72,10 @@ extern struct xd_io *xd_io_new (const struct xd_io_ops *ops, const char *name,
 extern struct xd_io *xd_io_open_file (const char *path);
 
 /* Open a local file for reading and writing (pwrite, flush, truncate,
- * punch).  Returns NULL after reporting an error, with errno EACCES,
- * EROFS or EPERM when the file or its file system is read-only, so
- * that the caller may fall back to xd_io_open_file.
+ * punch).  Returns NULL after reporting an error; or, when the file or
+ * its file system is read-only, NULL with errno EACCES, EROFS or EPERM
+ * and nothing reported, so that the caller may fall back to
+ * xd_io_open_file.
  */
 extern struct xd_io *xd_io_open_file_rw (const char *path);
 

@@ -88,6 +88,8 @@ struct xd_powerloss_stats {
 
 /* Run the case: 0 if every crash state passed, -1 after printing the
  * first failure (to stderr, with the state: epoch, writes applied).
+ * The environment variable XDISK_CRASH_MAX_STATES=N stops after N
+ * states (the valgrind run of tests/run-sanitizers sets it).
  */
 extern int xd_powerloss_run (const struct xd_powerloss_case *c,
                              struct xd_powerloss_stats *stats);

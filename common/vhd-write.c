@@ -266,10 +266,13 @@ bit_mask (uint64_t sector)
   return 0x80u >> (sector % 8);
 }
 
-/* Are the bits of sectors [FIRST, FIRST+N) of the block at BASE all set? */
+/* Walk the bits of sectors [FIRST, FIRST+N) of the block at BASE, a
+ * piece of the bitmap at a time.  SET: set them all (and write the
+ * bitmap back); else find whether they are all set (*ALL).
+ */
 static int
-bits_all_set (struct vd_layer *l, uint64_t base, uint64_t first, uint64_t n,
-              bool *all)
+walk_bits (struct vd_layer *l, uint64_t base, uint64_t first, uint64_t n,
+           bool set, bool *all)
 {
   uint8_t bits[512];
   uint64_t s = first, end = first + n;
@@ -281,34 +284,36 @@ bits_all_set (struct vd_layer *l, uint64_t base, uint64_t first, uint64_t n,
     uint64_t stop = xd_min_u64 (end, (byte0 + nb) * 8);
     if (xd_io_read (l->io, bits, nb, base + byte0, "sector bitmap") == -1)
       return -1;
-    for (; s < stop; s++)
-      if (!(bits[s / 8 - byte0] & bit_mask (s))) {
+    for (; s < stop; s++) {
+      if (set)
+        bits[s / 8 - byte0] |= bit_mask (s);
+      else if (!(bits[s / 8 - byte0] & bit_mask (s))) {
         *all = false;
         return 0;
       }
+    }
+    if (set &&
+        xd_io_write (l->io, bits, nb, base + byte0, "sector bitmap") == -1)
+      return -1;
   }
   return 0;
+}
+
+/* Are the bits of sectors [FIRST, FIRST+N) of the block at BASE all set? */
+static int
+bits_all_set (struct vd_layer *l, uint64_t base, uint64_t first, uint64_t n,
+              bool *all)
+{
+  return walk_bits (l, base, first, n, false, all);
 }
 
 /* Set the bits of sectors [FIRST, FIRST+N) of the block at BASE. */
 static int
 set_bits (struct vd_layer *l, uint64_t base, uint64_t first, uint64_t n)
 {
-  uint8_t bits[512];
-  uint64_t s = first, end = first + n;
+  bool all;
 
-  while (s < end) {
-    uint64_t byte0 = s / 8;
-    uint64_t nb = xd_min_u64 ((end + 7) / 8 - byte0, sizeof bits);
-    uint64_t stop = xd_min_u64 (end, (byte0 + nb) * 8);
-    if (xd_io_read (l->io, bits, nb, base + byte0, "sector bitmap") == -1)
-      return -1;
-    for (; s < stop; s++)
-      bits[s / 8 - byte0] |= bit_mask (s);
-    if (xd_io_write (l->io, bits, nb, base + byte0, "sector bitmap") == -1)
-      return -1;
-  }
-  return 0;
+  return walk_bits (l, base, first, n, true, &all);
 }
 
 /* Write part of sector S of a differencing block whose data starts at

@@ -33,6 +33,7 @@
 #include "xd-filter-glue.h"
 #include "xd-iocache.h"
 #include "xd-math.h"
+#include "xd-readahead.h"
 #include "xd-report.h"
 
 const char *const xd_glue_kind = "filter";
@@ -54,10 +55,14 @@ const char *const xd_glue_kind = "filter";
  * use it): 4 MiB, 10 ms apart, still moves 400 MB/s.
  */
 #define FILTER_PREFERRED (UINT32_C (4) << 20)
-/* A read of the layer below this large or larger is split over the
- * contexts of the pool, in parallel, when it has several.
+/* Read-ahead (xd-readahead.h) in chunks of this, ... */
+#define READ_AHEAD_CHUNK (UINT32_C (4) << 20)
+/* A read of the layer below of twice this or more is split over the
+ * contexts of the pool, in parallel, when it has several: pieces as
+ * large as a read-ahead chunk, so that one large read does not take
+ * every context.
  */
-#define SPLIT_MIN (UINT32_C (1) << 20)
+#define SPLIT_MIN READ_AHEAD_CHUNK
 
 struct slot {
   nbdkit_next *next;
@@ -80,6 +85,7 @@ static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pool pool;
 static struct xd_resolver *resolver;
 static struct xd_image *disk;
+static struct xd_io *served;    /* DISK as an io, behind read-ahead */
 
 void
 xd_filter_load (void)
@@ -361,6 +367,41 @@ pool_open (void)
   return 0;
 }
 
+/* The decoded disk as an io, for the read-ahead. */
+static int
+disk_pread (struct xd_io *io XD_UNUSED, void *buf, size_t count,
+            uint64_t offset)
+{
+  return xd_image_read (disk, buf, (uint32_t) count, offset);
+}
+
+static const struct xd_io_ops disk_ops = {
+  .pread = disk_pread,
+};
+
+/* Read-ahead of the decoded disk, where clients read sequentially
+ * whatever the layout of the image (blocks out of order, compressed
+ * grains): chunks decoded ahead on several threads use the contexts
+ * below in parallel, and compressed ones both CPUs.  cache= bytes of
+ * chunks (4 to 64), shared between the streams, loaded by as many
+ * threads as there are contexts below (4 when it is parallel).
+ */
+static struct xd_io *
+open_readahead (void)
+{
+  struct xd_io *io = xd_io_new (&disk_ops, xd_glue_name, xd_image_size (disk),
+                                NULL);
+  uint64_t chunks = xd_glue_opts.cache_bytes / READ_AHEAD_CHUNK;
+  size_t threads = pool.serialize ? pool.nr_slots : 4;
+
+  if (io == NULL)
+    return NULL;
+  chunks = xd_min_u64 (xd_max_u64 (chunks, 4), 64);
+  return xd_io_open_readahead (io, READ_AHEAD_CHUNK, (size_t) chunks,
+                               (size_t) (chunks * READ_AHEAD_CHUNK),
+                               threads);
+}
+
 /* The io over the layer below, behind the block cache, which gets a
  * quarter of cache= (4 to 32 blocks).  Messages name it after the
  * filter, as the file's own name is the layer below's business.
@@ -386,6 +427,9 @@ open_below (void)
 static void
 close_image (void)
 {
+  if (served != NULL)
+    xd_io_close (served);       /* stops the read-ahead threads */
+  served = NULL;
   xd_image_close (disk);
   disk = NULL;
   xd_resolver_free (resolver);
@@ -421,6 +465,11 @@ open_image (void)
   xd_glue_opts.served = xd_glue_formats;
   disk = xd_image_open (io, resolver, &xd_glue_opts, format);
   if (disk == NULL) {
+    close_image ();
+    return -1;
+  }
+  served = open_readahead ();
+  if (served == NULL) {
     close_image ();
     return -1;
   }
@@ -554,7 +603,7 @@ xd_filter_pread (nbdkit_next *next XD_UNUSED, void *handle XD_UNUSED,
                  void *buf, uint32_t count, uint64_t offset,
                  uint32_t flags XD_UNUSED, int *err)
 {
-  if (xd_image_read (disk, buf, count, offset) == -1) {
+  if (served->ops->pread (served, buf, count, offset) == -1) {
     *err = errno ? errno : EIO;
     return -1;
   }

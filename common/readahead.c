@@ -48,6 +48,7 @@ struct chunk {
 struct stream {
   bool live;
   uint64_t start;               /* where its first read started */
+  uint64_t last;                /* where its last read started */
   uint64_t next;                /* where its last read ended */
   uint64_t stamp;
 };
@@ -102,6 +103,7 @@ note_stream (struct readahead *ra, uint64_t offset, uint64_t end)
     struct stream *s = &ra->streams[i];
     if (s->live && offset <= s->next + ra->chunk_size &&
         s->next <= offset + ra->chunk_size) {
+      s->last = offset;
       s->next = xd_max_u64 (s->next, end);
       s->stamp = ra->clock;
       return true;
@@ -110,14 +112,15 @@ note_stream (struct readahead *ra, uint64_t offset, uint64_t end)
       victim = s;
   }
   victim->live = true;
-  victim->start = offset;
+  victim->start = victim->last = offset;
   victim->next = end;
   victim->stamp = ra->clock;
   return false;
 }
 
-/* True if a stream will soon read chunk C: it ended before C's end and
- * no further than AHEAD before its start.
+/* True if a stream reads chunk C now or will soon: C ends after the
+ * start of the stream's last read, which may still be copying out of
+ * it, and starts no further than AHEAD after the stream's end.
  */
 static bool
 wanted (const struct readahead *ra, const struct chunk *c)
@@ -127,7 +130,7 @@ wanted (const struct readahead *ra, const struct chunk *c)
 
   for (i = 0; i < NR_STREAMS; i++) {
     const struct stream *s = &ra->streams[i];
-    if (s->live && s->next < end && s->next + ra->ahead >= start)
+    if (s->live && s->last < end && start <= s->next + ra->ahead)
       return true;
   }
   return false;

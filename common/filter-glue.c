@@ -66,7 +66,7 @@ const char *const xd_glue_kind = "filter";
 
 struct slot {
   nbdkit_next *next;
-  pthread_mutex_t lock;         /* one request at a time, if needed */
+  bool busy;                    /* a request is on it (under pool.lock) */
 };
 
 struct pool {
@@ -74,7 +74,9 @@ struct pool {
   size_t nr_slots;
   bool serialize;               /* the layer below takes one request
                                  * per context at a time */
-  unsigned rotor;               /* where the next search starts */
+  pthread_mutex_t lock;
+  pthread_cond_t freed;         /* a slot stopped being busy */
+  unsigned clients_waiting;     /* reads for clients waiting for a slot */
 };
 
 static int final_thread_model = NBDKIT_THREAD_MODEL_PARALLEL;
@@ -82,7 +84,10 @@ static nbdkit_backend *backend;
 
 /* Opened by the first connection, under open_lock. */
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct pool pool;
+static struct pool pool = {
+  .lock = PTHREAD_MUTEX_INITIALIZER,
+  .freed = PTHREAD_COND_INITIALIZER,
+};
 static struct xd_resolver *resolver;
 static struct xd_image *disk;
 static struct xd_io *served;    /* DISK as an io, behind read-ahead */
@@ -145,29 +150,49 @@ xd_filter_after_fork (nbdkit_backend *b)
 /* ---- reading the layer below ---- */
 
 static struct slot *
+idle_slot (void)
+{
+  size_t i;
+
+  for (i = 0; i < pool.nr_slots; i++)
+    if (!pool.slots[i].busy)
+      return &pool.slots[i];
+  return NULL;
+}
+
+/* A context for one request.  A read a client waits for goes before
+ * the read-ahead's (xd-readahead.h): the read-ahead threads take a
+ * context only when no client read waits for one.
+ */
+static struct slot *
 take_slot (void)
 {
-  unsigned start, i;
+  bool ahead = xd_readahead_in_worker ();
+  struct slot *s;
 
   if (!pool.serialize)
     return &pool.slots[0];
-  start = __atomic_fetch_add (&pool.rotor, 1, __ATOMIC_RELAXED);
-  for (i = 0; i < pool.nr_slots; i++) {
-    struct slot *s = &pool.slots[(start + i) % pool.nr_slots];
-    if (pthread_mutex_trylock (&s->lock) == 0)
-      return s;
-  }
-  /* All busy: queue on one of them. */
-  struct slot *s = &pool.slots[start % pool.nr_slots];
-  pthread_mutex_lock (&s->lock);
+  pthread_mutex_lock (&pool.lock);
+  if (!ahead)
+    pool.clients_waiting++;
+  while ((ahead && pool.clients_waiting > 0) || (s = idle_slot ()) == NULL)
+    pthread_cond_wait (&pool.freed, &pool.lock);
+  s->busy = true;
+  if (!ahead)
+    pool.clients_waiting--;
+  pthread_mutex_unlock (&pool.lock);
   return s;
 }
 
 static void
 give_slot (struct slot *s)
 {
-  if (pool.serialize)
-    pthread_mutex_unlock (&s->lock);
+  if (!pool.serialize)
+    return;
+  pthread_mutex_lock (&pool.lock);
+  s->busy = false;
+  pthread_cond_broadcast (&pool.freed);
+  pthread_mutex_unlock (&pool.lock);
 }
 
 /* Read COUNT bytes at OFFSET with one context: the layer below takes
@@ -311,7 +336,6 @@ pool_close (void)
   for (i = 0; i < pool.nr_slots; i++) {
     pool.slots[i].next->finalize (pool.slots[i].next);
     nbdkit_next_context_close (pool.slots[i].next);
-    pthread_mutex_destroy (&pool.slots[i].lock);
   }
   pool.nr_slots = 0;
 }
@@ -361,7 +385,7 @@ pool_open (void)
       return -1;
     }
     pool.slots[pool.nr_slots].next = next;
-    pthread_mutex_init (&pool.slots[pool.nr_slots].lock, NULL);
+    pool.slots[pool.nr_slots].busy = false;
     pool.nr_slots++;
   }
   return 0;
@@ -383,8 +407,10 @@ static const struct xd_io_ops disk_ops = {
  * whatever the layout of the image (blocks out of order, compressed
  * grains): chunks decoded ahead on several threads use the contexts
  * below in parallel, and compressed ones both CPUs.  cache= bytes of
- * chunks (4 to 64), shared between the streams, loaded by as many
- * threads as there are contexts below (4 when it is parallel).
+ * chunks (4 to 64), shared between the streams, loaded by two threads
+ * fewer than there are contexts below, so that a client's read that
+ * misses does not queue behind them (4 threads when the layer below is
+ * parallel or has few contexts).
  */
 static struct xd_io *
 open_readahead (void)
@@ -392,7 +418,8 @@ open_readahead (void)
   struct xd_io *io = xd_io_new (&disk_ops, xd_glue_name, xd_image_size (disk),
                                 NULL);
   uint64_t chunks = xd_glue_opts.cache_bytes / READ_AHEAD_CHUNK;
-  size_t threads = pool.serialize ? pool.nr_slots : 4;
+  size_t threads = pool.serialize && pool.nr_slots > 2
+    ? pool.nr_slots - 2 : 4;
 
   if (io == NULL)
     return NULL;

@@ -28,8 +28,10 @@
  * format's metadata walk beside its data).
  */
 #define NR_STREAMS 8
-/* A stream that read within this many reads is still going. */
-#define RECENT 16
+/* A stream that read within this many reads is still going (with
+ * several streams, their reads take turns).
+ */
+#define RECENT 8
 
 enum chunk_state { CHUNK_EMPTY, CHUNK_QUEUED, CHUNK_LOADING, CHUNK_DONE,
                    CHUNK_FAILED };
@@ -50,6 +52,7 @@ struct stream {
   uint64_t start;               /* where its first read started */
   uint64_t last;                /* where its last read started */
   uint64_t next;                /* where its last read ended */
+  uint64_t reads;               /* reads that continued it */
   uint64_t stamp;
 };
 
@@ -89,9 +92,10 @@ find_chunk (struct readahead *ra, uint64_t index)
 }
 
 /* Note a read of [OFFSET, END): true if it continues a recent stream,
- * that is starts within a chunk of where one ended (a format reads its
- * metadata between runs of data, so small gaps and overlaps count).
- * Otherwise it starts a stream in place of the least recent one.
+ * that is starts at most a chunk before where one ended, or at most
+ * AHEAD after it (a client that copies only the data skips the holes;
+ * the chunks read ahead in a hole are then free again).  Otherwise it
+ * starts a stream in place of the least recent one.
  */
 static bool
 note_stream (struct readahead *ra, uint64_t offset, uint64_t end)
@@ -101,10 +105,11 @@ note_stream (struct readahead *ra, uint64_t offset, uint64_t end)
 
   for (i = 0; i < NR_STREAMS; i++) {
     struct stream *s = &ra->streams[i];
-    if (s->live && offset <= s->next + ra->chunk_size &&
+    if (s->live && offset <= s->next + ra->ahead &&
         s->next <= offset + ra->chunk_size) {
       s->last = offset;
       s->next = xd_max_u64 (s->next, end);
+      s->reads++;
       s->stamp = ra->clock;
       return true;
     }
@@ -113,24 +118,34 @@ note_stream (struct readahead *ra, uint64_t offset, uint64_t end)
   }
   victim->live = true;
   victim->start = victim->last = offset;
+  victim->reads = 0;
   victim->next = end;
   victim->stamp = ra->clock;
   return false;
 }
 
-/* True if a stream reads chunk C now or will soon: C ends after the
- * start of the stream's last read, which may still be copying out of
- * it, and starts no further than AHEAD after the stream's end.
+/* True if stream S read recently: one that stopped (a copy worker at
+ * the end of its part) does not hold chunks or share the read-ahead.
  */
 static bool
-wanted (const struct readahead *ra, const struct chunk *c)
+going (const struct readahead *ra, const struct stream *s)
+{
+  return s->live && ra->clock - s->stamp <= RECENT;
+}
+
+/* True if a stream reads chunk C now or will soon: C ends after the
+ * start of the stream's last read, which may still be copying out of
+ * it, and starts no further than SHARE after the stream's end.
+ */
+static bool
+wanted (const struct readahead *ra, const struct chunk *c, uint64_t share)
 {
   uint64_t start = chunk_offset (ra, c), end = start + c->len;
   size_t i;
 
   for (i = 0; i < NR_STREAMS; i++) {
     const struct stream *s = &ra->streams[i];
-    if (s->live && s->last < end && start <= s->next + ra->ahead)
+    if (going (ra, s) && s->last < end && start <= s->next + share)
       return true;
   }
   return false;
@@ -155,10 +170,11 @@ read_already (const struct readahead *ra, uint64_t index)
 }
 
 /* A chunk to load another offset into, or NULL: an empty or failed one
- * first, else the least recently used of those no stream wants.
+ * first, else the least recently used of those no stream wants, each
+ * stream reading SHARE ahead.
  */
 static struct chunk *
-free_chunk (struct readahead *ra)
+free_chunk (struct readahead *ra, uint64_t share)
 {
   struct chunk *best = NULL;
   size_t i;
@@ -169,7 +185,7 @@ free_chunk (struct readahead *ra)
       continue;
     if (c->state == CHUNK_EMPTY || c->state == CHUNK_FAILED)
       return c;
-    if (c->state == CHUNK_DONE && (c->consumed || !wanted (ra, c)) &&
+    if (c->state == CHUNK_DONE && (c->consumed || !wanted (ra, c, share)) &&
         (best == NULL || c->stamp < best->stamp))
       best = c;
   }
@@ -179,7 +195,7 @@ free_chunk (struct readahead *ra)
 }
 
 /* How far ahead of one stream to read: AHEAD shared between the
- * streams that read sequentially now (more than a chunk so far, and
+ * streams that read sequentially now (continued at least once, and
  * recently), so that each gets its part of the buffers.
  */
 static uint64_t
@@ -190,8 +206,7 @@ ahead_of_each (const struct readahead *ra)
 
   for (i = 0; i < NR_STREAMS; i++) {
     const struct stream *s = &ra->streams[i];
-    if (s->live && s->next - s->start > ra->chunk_size &&
-        ra->clock - s->stamp <= RECENT)
+    if (going (ra, s) && s->reads > 0)
       busy++;
   }
   return xd_max_u64 (ra->ahead / xd_max_u64 (busy, 1), ra->chunk_size);
@@ -203,18 +218,17 @@ ahead_of_each (const struct readahead *ra)
 static void
 schedule (struct readahead *ra, uint64_t from)
 {
-  uint64_t size = ra->base->size, index, last;
+  uint64_t size = ra->base->size, share = ahead_of_each (ra), index, last;
 
   if (from >= size)
     return;
-  last = (xd_min_u64 (size - from, ahead_of_each (ra)) - 1 + from) /
-    ra->chunk_size;
+  last = (xd_min_u64 (size - from, share) - 1 + from) / ra->chunk_size;
   for (index = from / ra->chunk_size; index <= last; index++) {
     struct chunk *c;
 
     if (find_chunk (ra, index) != NULL || read_already (ra, index))
       continue;
-    c = free_chunk (ra);
+    c = free_chunk (ra, share);
     if (c == NULL)
       return;
     if (c->buf == NULL && (c->buf = malloc (ra->chunk_size)) == NULL) {
@@ -280,11 +294,21 @@ next_queued (struct readahead *ra)
   return first;
 }
 
+/* Set in the read-ahead's own threads. */
+static _Thread_local bool in_worker;
+
+bool
+xd_readahead_in_worker (void)
+{
+  return in_worker;
+}
+
 static void *
 worker (void *arg)
 {
   struct readahead *ra = arg;
 
+  in_worker = true;
   pthread_mutex_lock (&ra->lock);
   while (!ra->stopping) {
     struct chunk *c = next_queued (ra);

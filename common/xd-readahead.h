@@ -22,6 +22,7 @@
 #ifndef XDISK_READAHEAD_H
 #define XDISK_READAHEAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "xd-io.h"
@@ -35,6 +36,11 @@ extern struct xd_io *xd_io_open_readahead (struct xd_io *base,
                                            size_t chunk_size,
                                            size_t nr_chunks, size_t ahead,
                                            size_t nr_threads);
+
+/* True in the threads that read ahead: an io below that queues reads
+ * (a pool of connections) serves the others first.
+ */
+extern bool xd_readahead_in_worker (void);
 
 /* Counters for debug messages and tests (a readahead io only). */
 struct xd_readahead_stats {

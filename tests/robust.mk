@@ -28,5 +28,6 @@ EXTRA_DIST += \
 TESTS += \
 	test-filters.sh \
 	test-filter-transports.sh \
+	test-filter-readahead.sh \
 	$(NULL)
 EXTRA_DIST += filter-functions.sh

@@ -91,6 +91,31 @@ find_chunk (struct readahead *ra, uint64_t index)
   return NULL;
 }
 
+/* True if stream S read recently: one that stopped (a copy worker at
+ * the end of its part) does not hold chunks or share the read-ahead.
+ */
+static bool
+going (const struct readahead *ra, const struct stream *s)
+{
+  return s->live && ra->clock - s->stamp <= RECENT;
+}
+
+/* A read at OFFSET, inside what a stream that stopped has read: that
+ * range is read again (another copy), and the old stream must not keep
+ * it from being read ahead (read_already).
+ */
+static void
+forget_streams_over (struct readahead *ra, uint64_t offset)
+{
+  size_t i;
+
+  for (i = 0; i < NR_STREAMS; i++) {
+    struct stream *s = &ra->streams[i];
+    if (s->live && !going (ra, s) && s->start <= offset && offset < s->next)
+      s->live = false;
+  }
+}
+
 /* Note a read of [OFFSET, END): true if it continues a recent stream,
  * that is starts at most a chunk before where one ended, or at most
  * AHEAD after it (a client that copies only the data skips the holes;
@@ -103,6 +128,7 @@ note_stream (struct readahead *ra, uint64_t offset, uint64_t end)
   struct stream *victim = &ra->streams[0];
   size_t i;
 
+  forget_streams_over (ra, offset);
   for (i = 0; i < NR_STREAMS; i++) {
     struct stream *s = &ra->streams[i];
     if (s->live && offset <= s->next + ra->ahead &&
@@ -122,15 +148,6 @@ note_stream (struct readahead *ra, uint64_t offset, uint64_t end)
   victim->next = end;
   victim->stamp = ra->clock;
   return false;
-}
-
-/* True if stream S read recently: one that stopped (a copy worker at
- * the end of its part) does not hold chunks or share the read-ahead.
- */
-static bool
-going (const struct readahead *ra, const struct stream *s)
-{
-  return s->live && ra->clock - s->stamp <= RECENT;
 }
 
 /* True if a stream reads chunk C now or will soon: C ends after the

@@ -135,6 +135,26 @@ START_TEST (test_sequential)
 }
 END_TEST
 
+/* A second copy of the same range is read ahead too. */
+START_TEST (test_read_twice)
+{
+  struct xd_io *io = open_test_io (8, 2);
+  struct xd_readahead_stats st;
+  uint64_t off, hits;
+  int pass;
+
+  for (pass = 0; pass < 2; pass++) {
+    xd_readahead_get_stats (io, &st);
+    hits = st.hits;
+    for (off = 0; off < SIZE; off += 1000)
+      read_check (io, off, (size_t) (SIZE - off < 1000 ? SIZE - off : 1000));
+    xd_readahead_get_stats (io, &st);
+    ck_assert_uint_gt (st.hits - hits, SIZE / 1000 / 2);
+  }
+  xd_io_close (io);
+}
+END_TEST
+
 START_TEST (test_large_reads)
 {
   struct xd_io *io = open_test_io (4, 2);
@@ -251,6 +271,7 @@ readahead_suite (void)
   tcase_add_checked_fixture (tc, setup, NULL);
   tcase_set_timeout (tc, 120);
   tcase_add_test (tc, test_sequential);
+  tcase_add_test (tc, test_read_twice);
   tcase_add_test (tc, test_large_reads);
   tcase_add_test (tc, test_threads);
   tcase_add_test (tc, test_failed_readahead_forgotten);

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "xd-cache.h"
 #include "xd-report.h"
@@ -272,6 +273,36 @@ xd_cache_pin (struct xd_cache *c, uint64_t key,
   }
   pthread_mutex_unlock (&c->lock);
   return e ? e->data : NULL;
+}
+
+int
+xd_cache_put (struct xd_cache *c, uint64_t key, const void *data)
+{
+  struct entry *e;
+  size_t b;
+
+  pthread_mutex_lock (&c->lock);
+  if (hash_find (c, key) != NULL) {
+    pthread_mutex_unlock (&c->lock);
+    return 0;
+  }
+  e = entry_alloc (c);
+  if (e == NULL) {
+    pthread_mutex_unlock (&c->lock);
+    return -1;
+  }
+  e->key = key;
+  e->state = READY;
+  e->refs = 0;
+  memcpy (e->data, data, c->entry_size);
+  b = bucket_of (c, key);
+  e->hnext = c->buckets[b];
+  c->buckets[b] = e;
+  c->nr_entries++;
+  lru_push_head (c, e);
+  evict_while_full (c);
+  pthread_mutex_unlock (&c->lock);
+  return 0;
 }
 
 void

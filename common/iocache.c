@@ -16,18 +16,13 @@ struct cached {
   struct xd_io *base;
   size_t block_size;
   struct xd_cache *blocks;
+  _Atomic size_t around;        /* blocks read per miss */
 };
 
-/* Fill BUF with block KEY of the io below; past its end, zeros. */
+/* Read LEN bytes at OFF of the io below into BUF, reporting failures. */
 static int
-load_block (void *opaque, uint64_t key, void *buf)
+read_base (struct cached *c, void *buf, size_t len, uint64_t off)
 {
-  struct cached *c = opaque;
-  uint64_t off = key * c->block_size;
-  size_t len = (size_t) xd_min_u64 (c->block_size, c->base->size - off);
-
-  if (len < c->block_size)
-    memset ((char *) buf + len, 0, c->block_size - len);
   if (c->base->ops->pread (c->base, buf, len, off) == -1) {
     int err = errno ? errno : EIO;
     xd_error ("%s: reading %zu bytes at offset %" PRIu64 ": %s",
@@ -36,6 +31,50 @@ load_block (void *opaque, uint64_t key, void *buf)
     return -1;
   }
   return 0;
+}
+
+/* Read N blocks from block KEY on in one read: the first into BUF, the
+ * others into the cache (those not there yet).  -1 if the read failed;
+ * without memory for the others, just block KEY.
+ */
+static int
+load_blocks (struct cached *c, uint64_t key, void *buf, size_t n)
+{
+  uint64_t off = key * c->block_size;
+  size_t len = (size_t) xd_min_u64 (n * c->block_size, c->base->size - off);
+  char *tmp = calloc (n, c->block_size);
+  size_t i;
+
+  if (tmp == NULL)
+    return -2;
+  if (read_base (c, tmp, len, off) == -1) {
+    free (tmp);
+    return -1;
+  }
+  memcpy (buf, tmp, c->block_size);
+  for (i = 1; i * c->block_size < len; i++)
+    xd_cache_put (c->blocks, key + i, tmp + i * c->block_size);
+  free (tmp);
+  return 0;
+}
+
+/* Fill BUF with block KEY of the io below; past its end, zeros. */
+static int
+load_block (void *opaque, uint64_t key, void *buf)
+{
+  struct cached *c = opaque;
+  uint64_t off = key * c->block_size;
+  size_t len = (size_t) xd_min_u64 (c->block_size, c->base->size - off);
+  size_t around = c->around;
+
+  if (around > 1 && len == c->block_size) {
+    int r = load_blocks (c, key, buf, around);
+    if (r != -2)
+      return r;
+  }
+  if (len < c->block_size)
+    memset ((char *) buf + len, 0, c->block_size - len);
+  return read_base (c, buf, len, off);
 }
 
 static int
@@ -111,8 +150,17 @@ xd_io_open_cached (struct xd_io *base, size_t block_size, size_t max_blocks)
     free (c);
     return NULL;
   }
+  c->around = 1;
   io = xd_io_new (&cached_ops, base->name, base->size, c);
   if (io == NULL)
     cached_close (&(struct xd_io) { .priv = c });
   return io;
+}
+
+void
+xd_io_cached_read_around (struct xd_io *io, size_t blocks)
+{
+  struct cached *c = io->priv;
+
+  c->around = blocks ? blocks : 1;
 }

@@ -1,6 +1,7 @@
 /* Unit tests for the read-ahead io (xd-readahead.h): whatever the
  * order and the threads of the reads, they return the bytes of the io
- * below; a failed read-ahead reaches only a reader of its range.
+ * below; a failed read-ahead reaches only a reader of its range.  And
+ * the read-around of the block cache (xd-iocache.h).
  */
 
 #include <config.h>
@@ -17,6 +18,7 @@
 #include <check.h>
 
 #include "xd-io.h"
+#include "xd-iocache.h"
 #include "xd-readahead.h"
 #include "xd-test.h"
 
@@ -262,6 +264,47 @@ START_TEST (test_error_reaches_reader)
 }
 END_TEST
 
+/* The block cache's read-around (xd-iocache.h), used while opening. */
+START_TEST (test_iocache_read_around)
+{
+  struct xd_io *base, *io;
+  uint64_t reads;
+
+  memset (&below, 0, sizeof below);
+  pthread_mutex_init (&below.lock, NULL);
+  base = xd_io_new (&below_ops, "below", SIZE, &below);
+  ck_assert_ptr_nonnull (base);
+  io = xd_io_open_cached (base, CHUNK, 16);
+  ck_assert_ptr_nonnull (io);
+  xd_io_cached_read_around (io, 4);
+  read_check (io, 10, 100);
+  ck_assert_uint_eq (below.reads, 1);
+  ck_assert_uint_eq (below.bytes, 4 * CHUNK);
+  read_check (io, 3 * CHUNK + 5, 200);  /* came with block 0 */
+  ck_assert_uint_eq (below.reads, 1);
+  /* Read-around at the end: only what there is, zeros after. */
+  read_check (io, SIZE - 2 * CHUNK, 2 * CHUNK);
+  read_check (io, SIZE - 100, 100);
+  reads = below.reads;
+  xd_io_cached_read_around (io, 1);
+  read_check (io, 20 * CHUNK + 1, 10);
+  ck_assert_uint_eq (below.reads, reads + 1);
+  read_check (io, 21 * CHUNK + 1, 10);
+  ck_assert_uint_eq (below.reads, reads + 2);
+  /* A failure reaches the reader, and nothing is cached by it. */
+  below.fail_lo = 30 * CHUNK;
+  below.fail_hi = 30 * CHUNK + 1;
+  below.failing = true;
+  xd_io_cached_read_around (io, 4);
+  ck_assert_int_eq (xd_io_read (io, (char [10]) { 0 }, 10, 28 * CHUNK, "x"),
+                    -1);
+  ck_assert_int_eq (errno, EIO);
+  below.failing = false;
+  read_check (io, 28 * CHUNK, 3 * CHUNK);
+  xd_io_close (io);
+}
+END_TEST
+
 static Suite *
 readahead_suite (void)
 {
@@ -276,6 +319,7 @@ readahead_suite (void)
   tcase_add_test (tc, test_threads);
   tcase_add_test (tc, test_failed_readahead_forgotten);
   tcase_add_test (tc, test_error_reaches_reader);
+  tcase_add_test (tc, test_iocache_read_around);
   suite_add_tcase (s, tc);
   return s;
 }

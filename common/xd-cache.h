@@ -36,6 +36,13 @@ extern const void *xd_cache_pin (struct xd_cache *cache, uint64_t key,
                                  xd_cache_load_fn load, void *opaque);
 extern void xd_cache_unpin (struct xd_cache *cache, const void *entry);
 
+/* Store a copy of DATA (entry_size bytes) as the entry for KEY, unless
+ * KEY is cached or being loaded: a loader that got the data of further
+ * keys with its own.  Returns 0, or -1 (not reported) without memory.
+ */
+extern int xd_cache_put (struct xd_cache *cache, uint64_t key,
+                         const void *data);
+
 /* Counters for debug messages. */
 struct xd_cache_stats {
   uint64_t hits, misses, evictions;

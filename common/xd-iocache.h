@@ -24,4 +24,11 @@
 extern struct xd_io *xd_io_open_cached (struct xd_io *base, size_t block_size,
                                         size_t max_blocks);
 
+/* From now on a miss reads BLOCKS blocks (1 by default) in one read of
+ * the io below and caches them all: while opening an image, whose
+ * headers and tables lie close together and are read one after the
+ * other, that saves round trips.  IO must come from xd_io_open_cached.
+ */
+extern void xd_io_cached_read_around (struct xd_io *io, size_t blocks);
+
 #endif /* XDISK_IOCACHE_H */

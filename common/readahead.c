@@ -400,6 +400,13 @@ readahead_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
     size_t n;
 
     if (c != NULL && c->state == CHUNK_QUEUED) {
+      if (offset == chunk_offset (ra, c) && end - offset >= c->len) {
+        /* All of it is for this read: straight into its buffer, one
+         * copy fewer.
+         */
+        c->state = CHUNK_EMPTY;
+        continue;
+      }
       load_chunk (ra, c);
       continue;
     }

@@ -162,6 +162,11 @@ START_TEST (test_large_reads)
   struct xd_io *io = open_test_io (4, 2);
   uint64_t off;
 
+  /* Whole chunks, which a read may take over from the read-ahead. */
+  for (off = 0; off + 2 * CHUNK <= SIZE; off += 2 * CHUNK)
+    read_check (io, off, 2 * CHUNK);
+  for (off = 0; off + CHUNK <= SIZE; off += CHUNK)
+    read_check (io, off, CHUNK);
   /* Reads larger than all the chunks together, across chunk ends. */
   for (off = 100; off + 5 * CHUNK < SIZE; off += 5 * CHUNK)
     read_check (io, off, 5 * CHUNK);

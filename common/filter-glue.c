@@ -19,6 +19,15 @@
  * Over a transport every read is a round trip, so the image is read
  * through a block cache (xd-iocache.h): the small reads of headers,
  * tables, markers and compressed grains come from whole blocks.
+ *
+ * Such a layer below also makes nbdkit serve each client connection
+ * one request at a time (the thread model of a server is the strictest
+ * of its layers), so a copying client waits a round trip per request.
+ * The decoded disk is therefore read ahead (xd-readahead.h): pieces
+ * after where a client stopped are decoded by threads of the filter
+ * through the pool while the client is busy, and its next request is
+ * a copy out of memory.  The read-ahead threads take a context only
+ * when no client's read waits for one.
  */
 
 #include <config.h>
@@ -54,10 +63,15 @@ const char *const xd_glue_kind = "filter";
 /* Blocks a miss of the block cache reads while the image is opened. */
 #define OPEN_READ_AROUND 4
 /* The request size the filter asks clients for (nbdcopy and qemu-img
- * use it): 4 MiB, 10 ms apart, still moves 400 MB/s.
+ * use it).  With read-ahead a request costs a copy, not a round trip;
+ * on bench/remote 32 MiB was slower (buffers that large are mapped and
+ * faulted in afresh for every request, in nbdkit and in nbdcopy) and 1
+ * or 2 MiB no faster.
  */
 #define FILTER_PREFERRED (UINT32_C (4) << 20)
-/* Read-ahead (xd-readahead.h) in chunks of this, ... */
+/* Pieces of the disk read ahead (xd-readahead.h): 2 and 8 MiB did no
+ * better on bench/remote.
+ */
 #define READ_AHEAD_CHUNK (UINT32_C (4) << 20)
 /* A read of the layer below of twice this or more is split over the
  * contexts of the pool, in parallel, when it has several: pieces as
@@ -409,7 +423,7 @@ static const struct xd_io_ops disk_ops = {
  * whatever the layout of the image (blocks out of order, compressed
  * grains): chunks decoded ahead on several threads use the contexts
  * below in parallel, and compressed ones both CPUs.  cache= bytes of
- * chunks (4 to 64), shared between the streams, loaded by two threads
+ * chunks (2 to 64), shared between the streams, loaded by two threads
  * fewer than there are contexts below, so that a client's read that
  * misses does not queue behind them (4 threads when the layer below is
  * parallel or has few contexts).
@@ -425,7 +439,7 @@ open_readahead (void)
 
   if (io == NULL)
     return NULL;
-  chunks = xd_min_u64 (xd_max_u64 (chunks, 4), 64);
+  chunks = xd_min_u64 (xd_max_u64 (chunks, 2), 64);
   return xd_io_open_readahead (io, READ_AHEAD_CHUNK, (size_t) chunks,
                                (size_t) (chunks * READ_AHEAD_CHUNK),
                                threads);

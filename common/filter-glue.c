@@ -73,12 +73,12 @@ const char *const xd_glue_kind = "filter";
  * better on bench/remote.
  */
 #define READ_AHEAD_CHUNK (UINT32_C (4) << 20)
-/* A read of the layer below of twice this or more is split over the
- * contexts of the pool, in parallel, when it has several: pieces as
- * large as a read-ahead chunk, so that one large read does not take
- * every context.
+/* A read of the layer below of twice this or more that a client waits
+ * for is split over the contexts of the pool, in parallel, when it has
+ * several.  The read-ahead's reads are not: nobody waits for them yet,
+ * and each piece costs a round trip.
  */
-#define SPLIT_MIN READ_AHEAD_CHUNK
+#define SPLIT_MIN (UINT32_C (1) << 20)
 
 struct slot {
   nbdkit_next *next;
@@ -266,7 +266,8 @@ next_pread (struct xd_io *io XD_UNUSED, void *buf, size_t count,
   size_t n = pool.nr_slots, i, started, each;
   int err = 0;
 
-  if (!pool.serialize || n < 2 || count < 2 * SPLIT_MIN)
+  if (!pool.serialize || n < 2 || count < 2 * SPLIT_MIN ||
+      xd_readahead_in_worker ())
     return read_below (buf, count, offset);
   /* Pieces of at least SPLIT_MIN, so that the contexts left over serve
    * the pieces of other requests in flight.

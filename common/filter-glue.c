@@ -73,6 +73,8 @@ const char *const xd_glue_kind = "filter";
  * better on bench/remote.
  */
 #define READ_AHEAD_CHUNK (UINT32_C (4) << 20)
+/* Read ahead where an extents reply says the data starts. */
+#define EXTENTS_HINT (2 * READ_AHEAD_CHUNK)
 /* A read of the layer below of twice this or more that a client waits
  * for is split over the contexts of the pool, in parallel, when it has
  * several.  The read-ahead's reads are not: nobody waits for them yet,
@@ -660,6 +662,24 @@ xd_filter_pread (nbdkit_next *next XD_UNUSED, void *handle XD_UNUSED,
   return 0;
 }
 
+/* A client that asks where the data is (nbdcopy, qemu-img) is about to
+ * read it: the first data of the reply is read ahead a little, while
+ * the client gets ready.
+ */
+static void
+hint_readahead (struct nbdkit_extents *extents)
+{
+  size_t i, n = nbdkit_extents_count (extents);
+
+  for (i = 0; i < n; i++) {
+    struct nbdkit_extent e = nbdkit_get_extent (extents, i);
+    if ((e.type & NBDKIT_EXTENT_ZERO) == 0) {
+      xd_readahead_hint (served, e.offset, EXTENTS_HINT);
+      return;
+    }
+  }
+}
+
 int
 xd_filter_extents (nbdkit_next *next XD_UNUSED, void *handle XD_UNUSED,
                    uint32_t count, uint64_t offset, uint32_t flags,
@@ -671,5 +691,6 @@ xd_filter_extents (nbdkit_next *next XD_UNUSED, void *handle XD_UNUSED,
     *err = errno ? errno : EIO;
     return -1;
   }
+  hint_readahead (extents);
   return 0;
 }

@@ -229,17 +229,18 @@ ahead_of_each (const struct readahead *ra)
   return xd_max_u64 (ra->ahead / xd_max_u64 (busy, 1), ra->chunk_size);
 }
 
-/* Queue the chunks of [FROM, FROM + ahead) that are not held yet, while
- * free buffers last.
+/* Queue the chunks of [FROM, FROM + the stream's share of AHEAD, at
+ * most LIMIT) that are not held yet, while free buffers last.
  */
 static void
-schedule (struct readahead *ra, uint64_t from)
+schedule (struct readahead *ra, uint64_t from, uint64_t limit)
 {
   uint64_t size = ra->base->size, share = ahead_of_each (ra), index, last;
 
-  if (from >= size)
+  if (from >= size || limit == 0)
     return;
-  last = (xd_min_u64 (size - from, share) - 1 + from) / ra->chunk_size;
+  last = (xd_min_u64 (size - from, xd_min_u64 (share, limit)) - 1 + from) /
+    ra->chunk_size;
   for (index = from / ra->chunk_size; index <= last; index++) {
     struct chunk *c;
 
@@ -394,7 +395,7 @@ readahead_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
    * at once.
    */
   if (note_stream (ra, offset, end) || count >= ra->chunk_size)
-    schedule (ra, end);
+    schedule (ra, end, UINT64_MAX);
   while (offset < end) {
     struct chunk *c = find_chunk (ra, offset / ra->chunk_size);
     size_t n;
@@ -502,6 +503,27 @@ static const struct xd_io_ops readahead_ops = {
   .allocation = readahead_allocation,
   .close = readahead_close,
 };
+
+void
+xd_readahead_hint (struct xd_io *io, uint64_t offset, uint64_t len)
+{
+  struct readahead *ra = io->priv;
+  size_t i;
+
+  pthread_mutex_lock (&ra->lock);
+  for (i = 0; i < NR_STREAMS; i++) {
+    const struct stream *s = &ra->streams[i];
+    if (going (ra, s) && offset <= s->next + ra->ahead &&
+        s->next <= offset + ra->chunk_size)
+      break;                    /* a stream is on its way there */
+  }
+  if (i == NR_STREAMS) {
+    ra->clock++;
+    note_stream (ra, offset, offset);
+    schedule (ra, offset, len);
+  }
+  pthread_mutex_unlock (&ra->lock);
+}
 
 void
 xd_readahead_get_stats (struct xd_io *io, struct xd_readahead_stats *stats)

@@ -269,6 +269,28 @@ START_TEST (test_error_reaches_reader)
 }
 END_TEST
 
+/* A hint (an extents reply) reads ahead where a client will read. */
+START_TEST (test_hint)
+{
+  struct xd_io *io = open_test_io (8, 2);
+  struct xd_readahead_stats st;
+
+  xd_readahead_hint (io, 10 * CHUNK, 2 * CHUNK);
+  read_check (io, 10 * CHUNK + 5, 100);
+  xd_readahead_get_stats (io, &st);
+  ck_assert_uint_eq (st.hits, 1);
+  ck_assert_uint_eq (st.direct, 0);
+  read_check (io, 11 * CHUNK, 100);
+  xd_readahead_get_stats (io, &st);
+  ck_assert_uint_eq (st.hits, 2);
+  /* Past the end: nothing. */
+  xd_readahead_hint (io, SIZE, CHUNK);
+  xd_readahead_hint (io, SIZE - 1, CHUNK);
+  read_check (io, SIZE - 1, 1);
+  xd_io_close (io);
+}
+END_TEST
+
 /* The block cache's read-around (xd-iocache.h), used while opening. */
 START_TEST (test_iocache_read_around)
 {
@@ -324,6 +346,7 @@ readahead_suite (void)
   tcase_add_test (tc, test_threads);
   tcase_add_test (tc, test_failed_readahead_forgotten);
   tcase_add_test (tc, test_error_reaches_reader);
+  tcase_add_test (tc, test_hint);
   tcase_add_test (tc, test_iocache_read_around);
   suite_add_tcase (s, tc);
   return s;

@@ -37,6 +37,13 @@ extern struct xd_io *xd_io_open_readahead (struct xd_io *base,
                                            size_t nr_chunks, size_t ahead,
                                            size_t nr_threads);
 
+/* A client is about to read from OFFSET on (it asked where the data
+ * is): read up to LEN bytes there ahead, unless a stream is on its way
+ * there already.
+ */
+extern void xd_readahead_hint (struct xd_io *io, uint64_t offset,
+                               uint64_t len);
+
 /* True in the threads that read ahead: an io below that queues reads
  * (a pool of connections) serves the others first.
  */

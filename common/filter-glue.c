@@ -425,7 +425,7 @@ static const struct xd_io_ops disk_ops = {
 /* Read-ahead of the decoded disk, where clients read sequentially
  * whatever the layout of the image (blocks out of order, compressed
  * grains): chunks decoded ahead on several threads use the contexts
- * below in parallel, and compressed ones both CPUs.  cache= bytes of
+ * below in parallel, and compressed ones several CPUs.  cache= bytes of
  * chunks (2 to 64), shared between the streams, loaded by two threads
  * fewer than there are contexts below, so that a client's read that
  * misses does not queue behind them (4 threads when the layer below is

@@ -538,7 +538,7 @@ xd_readahead_get_stats (struct xd_io *io, struct xd_readahead_stats *stats)
 static int
 start_threads (struct readahead *ra, size_t nr_threads)
 {
-  ra->threads = calloc (nr_threads, sizeof *ra->threads);
+  ra->threads = calloc (nr_threads ? nr_threads : 1, sizeof *ra->threads);
   if (ra->threads == NULL)
     return -1;
   while (ra->nr_threads < nr_threads) {
@@ -556,11 +556,18 @@ struct xd_io *
 xd_io_open_readahead (struct xd_io *base, size_t chunk_size,
                       size_t nr_chunks, size_t ahead, size_t nr_threads)
 {
-  struct readahead *ra = calloc (1, sizeof *ra);
+  struct readahead *ra;
   struct xd_io *io;
 
+  if (chunk_size == 0) {
+    xd_error ("%s: read-ahead in chunks of 0 bytes", base->name);
+    xd_io_close (base);
+    errno = EINVAL;
+    return NULL;
+  }
+  ra = calloc (1, sizeof *ra);
   if (ra == NULL) {
-    xd_error ("%s: calloc: %m", base->name);
+    xd_error ("%s: calloc: %s", base->name, strerror (errno));
     xd_io_close (base);
     return NULL;
   }
@@ -571,9 +578,9 @@ xd_io_open_readahead (struct xd_io *base, size_t chunk_size,
   pthread_mutex_init (&ra->lock, NULL);
   pthread_cond_init (&ra->work, NULL);
   pthread_cond_init (&ra->loaded, NULL);
-  ra->chunks = calloc (nr_chunks, sizeof *ra->chunks);
+  ra->chunks = calloc (nr_chunks ? nr_chunks : 1, sizeof *ra->chunks);
   if (ra->chunks == NULL || start_threads (ra, nr_threads) == -1) {
-    xd_error ("%s: starting read-ahead: %m", base->name);
+    xd_error ("%s: starting read-ahead: %s", base->name, strerror (errno));
     free_readahead (ra);
     return NULL;
   }

@@ -157,6 +157,24 @@ START_TEST (test_read_twice)
 }
 END_TEST
 
+/* No threads: readers load the chunks queued for them; no chunks:
+ * every read goes below.
+ */
+START_TEST (test_no_threads)
+{
+  struct xd_io *io = open_test_io (4, 0);
+  uint64_t off;
+
+  for (off = 0; off < 20 * CHUNK; off += 1000)
+    read_check (io, off, 1000);
+  xd_io_close (io);
+  io = open_test_io (0, 2);
+  for (off = 0; off < 20 * CHUNK; off += 3000)
+    read_check (io, off, 3000);
+  xd_io_close (io);
+}
+END_TEST
+
 START_TEST (test_large_reads)
 {
   struct xd_io *io = open_test_io (4, 2);
@@ -342,6 +360,7 @@ readahead_suite (void)
   tcase_set_timeout (tc, 120);
   tcase_add_test (tc, test_sequential);
   tcase_add_test (tc, test_read_twice);
+  tcase_add_test (tc, test_no_threads);
   tcase_add_test (tc, test_large_reads);
   tcase_add_test (tc, test_threads);
   tcase_add_test (tc, test_failed_readahead_forgotten);

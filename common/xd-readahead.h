@@ -28,9 +28,10 @@
 #include "xd-io.h"
 
 /* Wrap BASE (ownership taken, also on failure), whose pread must be
- * thread-safe, in read-ahead of up to AHEAD bytes per stream, in at
- * most NR_CHUNKS buffers of CHUNK_SIZE bytes (a power of two), loaded
- * by NR_THREADS threads.  NULL after reporting an error.
+ * thread-safe, in read-ahead of up to AHEAD bytes, shared between the
+ * streams that read now, in at most NR_CHUNKS buffers of CHUNK_SIZE
+ * bytes (not 0), loaded by NR_THREADS threads (with none, by readers
+ * only).  NULL after reporting an error.
  */
 extern struct xd_io *xd_io_open_readahead (struct xd_io *base,
                                            size_t chunk_size,

@@ -7,6 +7,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -540,6 +541,73 @@ START_TEST (test_gzip_index)
 }
 END_TEST
 
+/* Many threads reading the same spans at once: the ones that find a
+ * span being inflated wait for it; everyone gets the right bytes.
+ */
+struct gz_reader {
+  struct xd_io *io;
+  const uint8_t *plain;
+  unsigned seed;
+  bool ok;
+};
+
+static void *
+gz_read_thread (void *arg)
+{
+  struct gz_reader *r = arg;
+  uint8_t *buf = malloc (70000);
+  unsigned x = r->seed;
+  size_t k;
+
+  r->ok = buf != NULL;
+  for (k = 0; r->ok && k < 400; k++) {
+    size_t len, off;
+    x = x * 1103515245 + 12345;
+    len = 1 + (x >> 8) % 70000;
+    x = x * 1103515245 + 12345;
+    /* Mostly near the front, where every thread is, as nbdcopy reads. */
+    off = (k * 8192 + (x >> 8) % 262144) % (PLAIN - len);
+    if (xd_io_read (r->io, buf, len, off, "piece") == -1 ||
+        memcmp (buf, r->plain + off, len) != 0)
+      r->ok = false;
+  }
+  free (buf);
+  return NULL;
+}
+
+START_TEST (test_gzip_threads)
+{
+  uint8_t *plain = malloc (PLAIN), *packed = malloc (2 * PLAIN);
+  struct gz_reader readers[8];
+  pthread_t th[8];
+  uint32_t x = 7;
+  size_t i, n;
+  struct xd_io *io;
+
+  for (i = 0; i < PLAIN; i++) {
+    x = x * 1103515245 + 12345;
+    plain[i] = (i / 4096) % 3 ? (uint8_t) (x >> 16) : (uint8_t) (i / 4096);
+  }
+  n = gzip_member (plain, PLAIN, packed, 2 * PLAIN);
+  io = xd_io_open_gzip (xd_io_open_memory (packed, n, "t.gz"), 0,
+                        "t.gz (gunzipped)");
+  ck_assert_ptr_nonnull (io);
+  for (i = 0; i < 8; i++) {
+    readers[i] = (struct gz_reader) { .io = io, .plain = plain,
+                                      .seed = (unsigned) i + 1 };
+    ck_assert_int_eq (pthread_create (&th[i], NULL, gz_read_thread,
+                                      &readers[i]), 0);
+  }
+  for (i = 0; i < 8; i++) {
+    pthread_join (th[i], NULL);
+    ck_assert_msg (readers[i].ok, "reader %zu read wrong bytes", i);
+  }
+  xd_io_close (io);
+  free (plain);
+  free (packed);
+}
+END_TEST
+
 static Suite *
 archive_suite (void)
 {
@@ -561,6 +629,7 @@ archive_suite (void)
   tcase_add_test (tc, test_manifest);
   tcase_add_test (tc, test_xva_meta);
   tcase_add_test (tc, test_gzip_index);
+  tcase_add_test (tc, test_gzip_threads);
   suite_add_tcase (s, tc);
   return s;
 }

@@ -349,6 +349,7 @@ struct xd_tar_cursor {
   struct pending p;
   uint64_t at;                  /* the next header */
   bool end;                     /* the end of the archive was reached */
+  bool io_failed;               /* the last step failed reading IO */
 };
 
 struct xd_tar_cursor *
@@ -376,6 +377,12 @@ uint64_t
 xd_tar_cursor_offset (const struct xd_tar_cursor *c)
 {
   return c->at;
+}
+
+bool
+xd_tar_cursor_io_failed (const struct xd_tar_cursor *c)
+{
+  return c->io_failed;
 }
 
 /* Check the header B at C->at and find its member's size and the next
@@ -432,8 +439,10 @@ step (struct xd_tar_cursor *c, xd_tar_fn fn, void *opaque, int *fn_result)
               "the archive is truncated", io->name, c->at);
     goto eio;
   }
-  if (read_header (io, &c->win, c->at, b) == -1)
+  if (read_header (io, &c->win, c->at, b) == -1) {
+    c->io_failed = true;
     return -1;
+  }
   if (is_zero_block (b))
     return 2;                   /* the end of the archive */
   type = (char) b[156];
@@ -443,8 +452,10 @@ step (struct xd_tar_cursor *c, xd_tar_fn fn, void *opaque, int *fn_result)
   switch (type) {
   case 'L': {                   /* GNU long name of the next member */
     char *s = read_meta (io, data, size, XD_TAR_MAX_NAME, "long name");
-    if (s == NULL)
+    if (s == NULL) {
+      c->io_failed = size <= XD_TAR_MAX_NAME;   /* not too long: a read */
       return -1;
+    }
     free (c->p.long_name);
     c->p.long_name = s;
     break;
@@ -452,8 +463,10 @@ step (struct xd_tar_cursor *c, xd_tar_fn fn, void *opaque, int *fn_result)
   case 'x': {                   /* pax extended header */
     char *s = read_meta (io, data, size, MAX_PAX_SIZE,
                          "pax extended header");
-    if (s == NULL)
+    if (s == NULL) {
+      c->io_failed = size <= MAX_PAX_SIZE;
       return -1;
+    }
     r = parse_pax (io, s, size, c->at, &c->p);
     free (s);
     if (r == -1)
@@ -495,6 +508,7 @@ xd_tar_next (struct xd_tar_cursor *c, xd_tar_fn fn, void *opaque)
 
   if (c->end)
     return 0;
+  c->io_failed = false;
   while ((r = step (c, fn, opaque, &fn_result)) == 0)
     ;
   switch (r) {

@@ -159,6 +159,94 @@ START_TEST (test_tar_base256)
 }
 END_TEST
 
+/* An io over an archive in memory whose reads at or past FAIL_AT fail
+ * (EIO) while FAILS lasts: a transport's passing error.
+ */
+struct flaky {
+  const struct archive *a;
+  uint64_t fail_at;
+  int fails;
+};
+
+static int
+flaky_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
+{
+  struct flaky *f = io->priv;
+
+  if (offset + count > f->fail_at && f->fails > 0) {
+    f->fails--;
+    errno = EIO;
+    return -1;
+  }
+  memcpy (buf, f->a->buf + offset, count);
+  return 0;
+}
+
+static const struct xd_io_ops flaky_ops = { .pread = flaky_pread };
+
+static int
+count_member (void *opaque, const char *name XD_UNUSED, bool safe XD_UNUSED,
+              uint64_t offset XD_UNUSED, uint64_t size XD_UNUSED)
+{
+  (*(int *) opaque)++;
+  return 0;
+}
+
+START_TEST (test_tar_cursor)
+{
+  static struct archive a;
+  struct flaky f = { .a = &a, .fails = 0 };
+  struct xd_tar_cursor *c;
+  struct xd_io *io;
+  int seen = 0;
+
+  static char big[8001];
+
+  /* The first member's data is longer than the cursor's window of
+   * headers, so the second header takes a read of its own.
+   */
+  memset (big, 'a', 8000);
+  memset (&a, 0, sizeof a);
+  add (&a, "one", big);
+  add (&a, "two", "22");
+  add (&a, "three", "333");
+  a.len += 1024;
+  io = xd_io_new (&flaky_ops, "flaky.tar", a.len, &f);
+  ck_assert_ptr_nonnull (io);
+  c = xd_tar_cursor_new (io);
+  ck_assert_ptr_nonnull (c);
+  ck_assert_int_eq (xd_tar_next (c, count_member, &seen), 1);
+  ck_assert_int_eq (seen, 1);
+  ck_assert_uint_eq (xd_tar_cursor_offset (c), 512 + 8192);
+  /* A failed read leaves the cursor where it was; the next call reads
+   * the same header again.
+   */
+  f.fail_at = 512 + 8192;
+  f.fails = 1;
+  ck_assert_int_eq (xd_tar_next (c, count_member, &seen), -1);
+  ck_assert (xd_tar_cursor_io_failed (c));
+  ck_assert_uint_eq (xd_tar_cursor_offset (c), 512 + 8192);
+  ck_assert_int_eq (xd_tar_next (c, count_member, &seen), 1);
+  ck_assert (!xd_tar_cursor_io_failed (c));
+  ck_assert_int_eq (seen, 2);
+  ck_assert_int_eq (xd_tar_next (c, count_member, &seen), 1);
+  ck_assert_int_eq (xd_tar_next (c, count_member, &seen), 0);
+  ck_assert_int_eq (xd_tar_next (c, count_member, &seen), 0);
+  ck_assert_int_eq (seen, 3);
+  xd_tar_cursor_free (c);
+
+  /* A bad header is not a failed read. */
+  a.buf[512 + 8192] ^= 1;
+  c = xd_tar_cursor_new (io);
+  ck_assert_int_eq (xd_tar_next (c, count_member, &seen), 1);
+  ck_assert_int_eq (xd_tar_next (c, count_member, &seen), -1);
+  ck_assert (!xd_tar_cursor_io_failed (c));
+  ck_error_has ("bad checksum");
+  xd_tar_cursor_free (c);
+  xd_io_close (io);
+}
+END_TEST
+
 START_TEST (test_tar_bad)
 {
   static struct archive a;
@@ -619,6 +707,7 @@ archive_suite (void)
   tcase_add_test (tc, test_tar_forms);
   tcase_add_test (tc, test_tar_base256);
   tcase_add_test (tc, test_tar_bad);
+  tcase_add_test (tc, test_tar_cursor);
   tcase_add_test (tc, test_normalize);
   tcase_add_test (tc, test_archive_resolver);
   tcase_add_test (tc, test_segments);

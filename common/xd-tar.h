@@ -70,6 +70,12 @@ extern int xd_tar_next (struct xd_tar_cursor *c, xd_tar_fn fn, void *opaque);
 /* The archive offset of the next header the cursor reads. */
 extern uint64_t xd_tar_cursor_offset (const struct xd_tar_cursor *c);
 
+/* True if the last xd_tar_next failed reading IO (not on a bad
+ * header): the cursor has not moved, and calling again retries the
+ * read (a transport's error may pass).
+ */
+extern bool xd_tar_cursor_io_failed (const struct xd_tar_cursor *c);
+
 /* True if IO starts with a valid tar header (checksum and all) whose
  * first regular member's name ends with SUFFIX (case-insensitive), or
  * is exactly SUFFIX when EXACT.  Reports nothing.

@@ -580,7 +580,11 @@ walk_step (struct xva *x)
     r = xd_tar_next (x->cursor, index_member_locked, x);
   while (r == 1 && x->expect);
   if (r == -1) {
-    x->walk_failed = true;
+    /* Bad headers or chunks stay bad; a failed read (over a transport,
+     * through a filter) is tried again by the next read that needs it.
+     */
+    if (!xd_tar_cursor_io_failed (x->cursor))
+      x->walk_failed = true;
     return -1;
   }
   if (r == 0) {

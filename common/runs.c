@@ -31,11 +31,13 @@ int
 xd_runs_read (const struct xd_runs_ops *ops, void *layer, uint8_t *buf,
               uint64_t count, uint64_t off)
 {
-  struct xd_io *io;
-  uint64_t size;
+  const char *base = layer;
+  struct xd_io *io = *(struct xd_io *const *) (base + ops->io_at);
+  uint64_t size = *(const uint64_t *) (base + ops->size_at);
   void *parent;
 
-  ops->layout (layer, &io, &size, &parent);
+  /* A pointer to the format's own layer type, read as bytes. */
+  memcpy (&parent, base + ops->parent_at, sizeof parent);
   while (count > 0) {
     int kind;
     uint64_t file_off = 0, run, left;

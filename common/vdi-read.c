@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,9 +127,10 @@ setup_map (struct vdi_layer *l, const struct xd_open_opts *opts, bool top)
 
 /* Where the run at OFF (at most LEN bytes, inside the disk) comes from. */
 static int
-layer_map (struct vdi_layer *l, uint64_t off, uint64_t len, int *kind,
+layer_map (void *layer, uint64_t off, uint64_t len, int *kind,
            uint64_t *file_off, uint64_t *run)
 {
+  struct vdi_layer *l = layer;
   uint64_t block = off >> l->shift;
   uint64_t in_block = off & (l->h.block_size - 1);
   uint64_t base, need, end;
@@ -159,26 +161,11 @@ layer_map (struct vdi_layer *l, uint64_t off, uint64_t len, int *kind,
 
 /* ---- reading ---- */
 
-static int
-map_run (void *layer, uint64_t off, uint64_t len, int *kind,
-         uint64_t *file_off, uint64_t *run)
-{
-  return layer_map (layer, off, len, kind, file_off, run);
-}
-
-static void
-layout (void *layer, struct xd_io **io, uint64_t *size, void **parent)
-{
-  struct vdi_layer *l = layer;
-
-  *io = l->io;
-  *size = l->size;
-  *parent = l->parent;
-}
-
 static const struct xd_runs_ops vdi_runs = {
-  .map = map_run,
-  .layout = layout,
+  .map = layer_map,
+  .io_at = offsetof (struct vdi_layer, io),
+  .size_at = offsetof (struct vdi_layer, size),
+  .parent_at = offsetof (struct vdi_layer, parent),
   .what = "VDI data block",
 };
 

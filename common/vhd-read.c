@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,9 +266,11 @@ map_vhdx (struct vd_layer *l, uint64_t off, uint64_t len, int *kind,
 }
 
 static int
-layer_map (struct vd_layer *l, uint64_t off, uint64_t len, int *kind,
+layer_map (void *layer, uint64_t off, uint64_t len, int *kind,
            uint64_t *file_off, uint64_t *run)
 {
+  struct vd_layer *l = layer;
+
   if (l->kind == VD_VHDX)
     return map_vhdx (l, off, len, kind, file_off, run);
   return map_vhd (l, off, len, kind, file_off, run);
@@ -275,26 +278,11 @@ layer_map (struct vd_layer *l, uint64_t off, uint64_t len, int *kind,
 
 /* ---- reading ---- */
 
-static int
-map_run (void *layer, uint64_t off, uint64_t len, int *kind,
-         uint64_t *file_off, uint64_t *run)
-{
-  return layer_map (layer, off, len, kind, file_off, run);
-}
-
-static void
-layout (void *layer, struct xd_io **io, uint64_t *size, void **parent)
-{
-  struct vd_layer *l = layer;
-
-  *io = l->io;
-  *size = l->size;
-  *parent = l->parent;
-}
-
 static const struct xd_runs_ops vd_runs = {
-  .map = map_run,
-  .layout = layout,
+  .map = layer_map,
+  .io_at = offsetof (struct vd_layer, io),
+  .size_at = offsetof (struct vd_layer, size),
+  .parent_at = offsetof (struct vd_layer, parent),
   .what = "data block",
 };
 

@@ -11,6 +11,7 @@
 #ifndef XDISK_RUNS_H
 #define XDISK_RUNS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "xd-io.h"
@@ -23,9 +24,11 @@ struct xd_runs_ops {
    */
   int (*map) (void *layer, uint64_t off, uint64_t len, int *kind,
               uint64_t *file_off, uint64_t *run);
-  /* LAYER's file, the size it serves, and its parent (NULL if none). */
-  void (*layout) (void *layer, struct xd_io **io, uint64_t *size,
-                  void **parent);
+  /* Where the layer struct keeps its file (struct xd_io *), the size it
+   * serves (uint64_t) and its parent (a pointer to a layer, or NULL):
+   * offsetof of each.
+   */
+  size_t io_at, size_at, parent_at;
   const char *what;             /* what a data read reads, for messages */
 };
 

@@ -52,9 +52,10 @@ struct point {
 
 struct slot {
   size_t point;                 /* cached span: from this point */
-  unsigned char *buf;
+  unsigned char *buf;           /* NULL while BUSY */
   size_t len;
   uint64_t used;                /* LRU tick, 0 if empty */
+  bool busy;                    /* a thread is inflating the span */
 };
 
 struct gz {
@@ -64,6 +65,7 @@ struct gz {
   uint64_t span, memory, budget;
   uint64_t size;                /* decompressed */
   pthread_mutex_t lock;
+  pthread_cond_t filled;        /* a busy slot was filled or given up */
   struct slot slots[XD_GZIP_CACHE_SLOTS];
   uint64_t tick;
 };
@@ -514,44 +516,93 @@ find_point (const struct gz *gz, uint64_t offset)
   return lo;
 }
 
-/* Copy from the cached span of point I, if cached. */
-static bool
-cache_copy (struct gz *gz, size_t i, void *buf, uint64_t in, size_t n)
+/* The slot caching span I, or -1. */
+static int
+slot_of (const struct gz *gz, size_t i)
 {
   size_t s;
 
-  pthread_mutex_lock (&gz->lock);
   for (s = 0; s < XD_GZIP_CACHE_SLOTS; s++)
-    if (gz->slots[s].used && gz->slots[s].point == i) {
-      memcpy (buf, gz->slots[s].buf + in, n);
-      gz->slots[s].used = ++gz->tick;
-      pthread_mutex_unlock (&gz->lock);
-      return true;
-    }
-  pthread_mutex_unlock (&gz->lock);
-  return false;
+    if (gz->slots[s].used && gz->slots[s].point == i)
+      return (int) s;
+  return -1;
 }
 
-static void
-cache_insert (struct gz *gz, size_t i, unsigned char *span, size_t len)
+/* The least recently used slot that no thread is filling, or -1. */
+static int
+slot_victim (const struct gz *gz)
 {
-  size_t s, victim = 0;
+  int s, victim = -1;
+
+  for (s = 0; s < XD_GZIP_CACHE_SLOTS; s++)
+    if (!gz->slots[s].busy &&
+        (victim == -1 || gz->slots[s].used < gz->slots[victim].used))
+      victim = s;
+  return victim;
+}
+
+/* Inflate span I (LEN bytes from point I) into slot S, which the
+ * caller marked busy; called and returning with the lock held.
+ */
+static int
+slot_fill (struct gz *gz, int s, size_t i, uint64_t len, const char *name)
+{
+  unsigned char *span;
+  int r = -1;
+
+  pthread_mutex_unlock (&gz->lock);
+  span = malloc (len ? len : 1);
+  if (span == NULL)
+    xd_error ("%s: out of memory for an inflated span", name);
+  else
+    r = inflate_from (gz, &gz->points[i], 0, span, len, name);
+  pthread_mutex_lock (&gz->lock);
+  gz->slots[s].busy = false;
+  if (r == -1) {
+    free (span);
+    gz->slots[s].used = 0;
+  }
+  else {
+    gz->slots[s].buf = span;
+    gz->slots[s].len = len;
+  }
+  pthread_cond_broadcast (&gz->filled);
+  return r;
+}
+
+/* Copy N bytes at IN of span I (LEN bytes) through the cache.  Readers
+ * of a span another thread is inflating wait for it rather than
+ * inflate it again: nbdcopy and qemu-img keep many reads in flight, and
+ * a span of 1 MiB holds many compressed grains.  Returns 1 if copied,
+ * 0 if every slot is busy (the caller inflates on its own), -1 on error.
+ */
+static int
+cached_read (struct gz *gz, size_t i, uint64_t len, void *buf, uint64_t in,
+             size_t n, const char *name)
+{
+  int s, r = 1;
 
   pthread_mutex_lock (&gz->lock);
-  for (s = 0; s < XD_GZIP_CACHE_SLOTS; s++) {
-    if (gz->slots[s].used && gz->slots[s].point == i) {
-      victim = s;               /* another thread was first: replace */
-      break;
+  while ((s = slot_of (gz, i)) >= 0 && gz->slots[s].busy)
+    pthread_cond_wait (&gz->filled, &gz->lock);
+  if (s == -1) {
+    if ((s = slot_victim (gz)) == -1) {
+      pthread_mutex_unlock (&gz->lock);
+      return 0;
     }
-    if (gz->slots[s].used < gz->slots[victim].used)
-      victim = s;
+    free (gz->slots[s].buf);
+    gz->slots[s].buf = NULL;
+    gz->slots[s].point = i;
+    gz->slots[s].busy = true;
+    gz->slots[s].used = ++gz->tick;
+    r = slot_fill (gz, s, i, len, name) == -1 ? -1 : 1;
   }
-  free (gz->slots[victim].buf);
-  gz->slots[victim].buf = span;
-  gz->slots[victim].len = len;
-  gz->slots[victim].point = i;
-  gz->slots[victim].used = ++gz->tick;
+  if (r == 1) {
+    memcpy (buf, gz->slots[s].buf + in, n);
+    gz->slots[s].used = ++gz->tick;
+  }
   pthread_mutex_unlock (&gz->lock);
+  return r;
 }
 
 static int
@@ -566,21 +617,12 @@ gz_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
     uint64_t end = i + 1 < gz->n ? gz->points[i + 1].out : gz->size;
     uint64_t in = offset - pt->out, len = end - pt->out;
     size_t n = (size_t) xd_min_u64 (count, end - offset);
+    int r = 0;
 
-    if (len <= XD_GZIP_CACHE_SPAN) {
-      if (!cache_copy (gz, i, p, in, n)) {
-        unsigned char *span = malloc (len ? len : 1);
-        if (span == NULL)
-          return -1;
-        if (inflate_from (gz, pt, 0, span, len, io->name) == -1) {
-          free (span);
-          return -1;
-        }
-        memcpy (p, span + in, n);
-        cache_insert (gz, i, span, len);
-      }
-    }
-    else if (inflate_from (gz, pt, in, p, n, io->name) == -1)
+    if (len <= XD_GZIP_CACHE_SPAN &&
+        (r = cached_read (gz, i, len, p, in, n, io->name)) == -1)
+      return -1;
+    if (r == 0 && inflate_from (gz, pt, in, p, n, io->name) == -1)
       return -1;
     p += n;
     count -= n;
@@ -599,6 +641,7 @@ gz_close (struct xd_io *io)
     free (gz->slots[s].buf);
   free_points (gz);
   pthread_mutex_destroy (&gz->lock);
+  pthread_cond_destroy (&gz->filled);
   xd_io_close (gz->base);
   free (gz);
 }
@@ -624,6 +667,7 @@ xd_io_open_gzip (struct xd_io *base, uint64_t budget, const char *name)
   gz->span = XD_GZIP_FIRST_SPAN;
   gz->budget = xd_max_u64 (budget, XD_GZIP_MIN_BUDGET);
   pthread_mutex_init (&gz->lock, NULL);
+  pthread_cond_init (&gz->filled, NULL);
   if (parse_header (base, 0, &data, name) == -1 ||
       build_index (gz, data, name) == -1)
     goto fail;
@@ -639,6 +683,7 @@ xd_io_open_gzip (struct xd_io *base, uint64_t budget, const char *name)
  fail:
   free_points (gz);
   pthread_mutex_destroy (&gz->lock);
+  pthread_cond_destroy (&gz->filled);
   xd_io_close (base);
   free (gz);
   return NULL;

@@ -343,106 +343,197 @@ read_header (struct xd_io *io, struct window *w, uint64_t at, uint8_t *b)
   return 0;
 }
 
-int
-xd_tar_walk (struct xd_io *io, xd_tar_fn fn, void *opaque)
+struct xd_tar_cursor {
+  struct xd_io *io;
+  struct window win;
+  struct pending p;
+  uint64_t at;                  /* the next header */
+  bool end;                     /* the end of the archive was reached */
+  bool io_failed;               /* the last step failed reading IO */
+};
+
+struct xd_tar_cursor *
+xd_tar_cursor_new (struct xd_io *io)
 {
-  struct window win = { .len = 0 };
-  struct pending p = { 0 };
+  struct xd_tar_cursor *c = calloc (1, sizeof *c);
+
+  if (c == NULL)
+    xd_error ("%s: calloc: %m", io->name);
+  else
+    c->io = io;
+  return c;
+}
+
+void
+xd_tar_cursor_free (struct xd_tar_cursor *c)
+{
+  if (c) {
+    pending_clear (&c->p);
+    free (c);
+  }
+}
+
+uint64_t
+xd_tar_cursor_offset (const struct xd_tar_cursor *c)
+{
+  return c->at;
+}
+
+bool
+xd_tar_cursor_io_failed (const struct xd_tar_cursor *c)
+{
+  return c->io_failed;
+}
+
+/* Check the header B at C->at and find its member's size and the next
+ * header.  0, or -1 after reporting.
+ */
+static int
+header_extent (struct xd_tar_cursor *c, const uint8_t *b, char type,
+               uint64_t *size, uint64_t *next)
+{
+  struct xd_io *io = c->io;
+  uint64_t data = c->at + XD_TAR_BLOCK;
+
+  if (!checksum_ok (b)) {
+    xd_error ("%s: tar header at offset %" PRIu64 " has a bad checksum "
+              "(not a tar archive, or corrupt)", io->name, c->at);
+    return -1;
+  }
+  if (parse_number (b + 124, 12, size) == -1) {
+    xd_error ("%s: tar header at offset %" PRIu64 " has an invalid size "
+              "field", io->name, c->at);
+    return -1;
+  }
+  if (c->p.has_pax_size && type != 'x' && type != 'g' && type != 'L')
+    *size = c->p.pax_size;
+  if (xd_round_up_overflow (*size, XD_TAR_BLOCK, next) ||
+      xd_add_overflow (data, *next, next) ||
+      !xd_io_contains (io, data, *size)) {
+    xd_error ("%s: tar member at offset %" PRIu64 " (%" PRIu64 " bytes) "
+              "runs past the end of the archive (size %" PRIu64 "): "
+              "truncated?", io->name, c->at, *size, io->size);
+    return -1;
+  }
+  *next = xd_min_u64 (*next, io->size);
+  return 0;
+}
+
+/* One header at C->at: 1 if it was a regular member (handed to FN,
+ * whose result is in *FN_RESULT), 0 if not, 2 at the end of the
+ * archive, -1 on error (reported; errno set).
+ */
+static int
+step (struct xd_tar_cursor *c, xd_tar_fn fn, void *opaque, int *fn_result)
+{
+  struct xd_io *io = c->io;
   uint8_t b[XD_TAR_BLOCK];
-  uint64_t at = 0;
+  uint64_t size, data = c->at + XD_TAR_BLOCK, next;
+  char type;
   int r = 0;
 
-  for (;;) {
-    uint64_t size, data, next;
-    char type;
-
-    if (at == io->size)
-      break;                    /* no end blocks: accepted, as GNU tar */
-    if (io->size - at < XD_TAR_BLOCK) {
-      xd_error ("%s: the tar header at offset %" PRIu64 " is cut short: "
-                "the archive is truncated", io->name, at);
-      goto eio;
-    }
-    if (read_header (io, &win, at, b) == -1)
-      goto fail;
-    if (is_zero_block (b))
-      break;                    /* the end of the archive */
-    if (!checksum_ok (b)) {
-      xd_error ("%s: tar header at offset %" PRIu64 " has a bad checksum "
-                "(not a tar archive, or corrupt)", io->name, at);
-      goto eio;
-    }
-    if (parse_number (b + 124, 12, &size) == -1) {
-      xd_error ("%s: tar header at offset %" PRIu64 " has an invalid size "
-                "field", io->name, at);
-      goto eio;
-    }
-    type = (char) b[156];
-    if (p.has_pax_size && type != 'x' && type != 'g' && type != 'L')
-      size = p.pax_size;
-    data = at + XD_TAR_BLOCK;
-    if (xd_round_up_overflow (size, XD_TAR_BLOCK, &next) ||
-        xd_add_overflow (data, next, &next) ||
-        !xd_io_contains (io, data, size)) {
-      xd_error ("%s: tar member at offset %" PRIu64 " (%" PRIu64 " bytes) "
-                "runs past the end of the archive (size %" PRIu64 "): "
-                "truncated?", io->name, at, size, io->size);
-      goto eio;
-    }
-    next = xd_min_u64 (next, io->size);
-
-    switch (type) {
-    case 'L': {                 /* GNU long name of the next member */
-      char *s = read_meta (io, data, size, XD_TAR_MAX_NAME, "long name");
-      if (s == NULL)
-        goto fail;
-      free (p.long_name);
-      p.long_name = s;
-      break;
-    }
-    case 'x': {                 /* pax extended header */
-      char *s = read_meta (io, data, size, MAX_PAX_SIZE,
-                           "pax extended header");
-      if (s == NULL)
-        goto fail;
-      r = parse_pax (io, s, size, at, &p);
-      free (s);
-      if (r == -1)
-        goto fail;
-      break;
-    }
-    case 'K': case 'g':         /* long link name, pax global header */
-      break;
-    case 'S': case 'M': case 'V':
-      if (type == 'V')
-        break;                  /* a volume label */
-      xd_error ("%s: tar member at offset %" PRIu64 " is a GNU %s member, "
-                "which is not supported", io->name, at,
-                type == 'S' ? "sparse" : "multi-volume");
-      goto eio;
-    case '0': case '\0': case '7':      /* regular files */
-      r = emit (io, b, &p, data, size, fn, opaque);
-      pending_clear (&p);
-      if (r == -1)
-        goto fail;
-      if (r == 1)
-        goto done;
-      break;
-    default:                    /* links, directories, devices, fifos */
-      pending_clear (&p);
-      break;
-    }
-    at = next;
+  if (c->at == io->size)
+    return 2;                   /* no end blocks: accepted, as GNU tar */
+  if (io->size - c->at < XD_TAR_BLOCK) {
+    xd_error ("%s: the tar header at offset %" PRIu64 " is cut short: "
+              "the archive is truncated", io->name, c->at);
+    goto eio;
   }
- done:
-  pending_clear (&p);
+  if (read_header (io, &c->win, c->at, b) == -1) {
+    c->io_failed = true;
+    return -1;
+  }
+  if (is_zero_block (b))
+    return 2;                   /* the end of the archive */
+  type = (char) b[156];
+  if (header_extent (c, b, type, &size, &next) == -1)
+    goto eio;
+
+  switch (type) {
+  case 'L': {                   /* GNU long name of the next member */
+    char *s = read_meta (io, data, size, XD_TAR_MAX_NAME, "long name");
+    if (s == NULL) {
+      c->io_failed = size <= XD_TAR_MAX_NAME;   /* not too long: a read */
+      return -1;
+    }
+    free (c->p.long_name);
+    c->p.long_name = s;
+    break;
+  }
+  case 'x': {                   /* pax extended header */
+    char *s = read_meta (io, data, size, MAX_PAX_SIZE,
+                         "pax extended header");
+    if (s == NULL) {
+      c->io_failed = size <= MAX_PAX_SIZE;
+      return -1;
+    }
+    r = parse_pax (io, s, size, c->at, &c->p);
+    free (s);
+    if (r == -1)
+      return -1;
+    break;
+  }
+  case 'K': case 'g':           /* long link name, pax global header */
+    break;
+  case 'S': case 'M':
+    xd_error ("%s: tar member at offset %" PRIu64 " is a GNU %s member, "
+              "which is not supported", io->name, c->at,
+              type == 'S' ? "sparse" : "multi-volume");
+    goto eio;
+  case 'V':                     /* a volume label */
+    break;
+  case '0': case '\0': case '7':        /* regular files */
+    *fn_result = emit (io, b, &c->p, data, size, fn, opaque);
+    pending_clear (&c->p);
+    if (*fn_result == -1)
+      return -1;
+    c->at = next;
+    return 1;
+  default:                      /* links, directories, devices, fifos */
+    pending_clear (&c->p);
+    break;
+  }
+  c->at = next;
   return 0;
 
  eio:
   errno = EIO;
- fail:
-  pending_clear (&p);
   return -1;
+}
+
+int
+xd_tar_next (struct xd_tar_cursor *c, xd_tar_fn fn, void *opaque)
+{
+  int r, fn_result = 0;
+
+  if (c->end)
+    return 0;
+  c->io_failed = false;
+  while ((r = step (c, fn, opaque, &fn_result)) == 0)
+    ;
+  switch (r) {
+  case 2:
+    c->end = true;
+    return 0;
+  case 1:
+    return fn_result == 1 ? 2 : 1;
+  default:
+    return -1;
+  }
+}
+
+int
+xd_tar_walk (struct xd_io *io, xd_tar_fn fn, void *opaque)
+{
+  struct xd_tar_cursor *c = xd_tar_cursor_new (io);
+  int r;
+
+  if (c == NULL)
+    return -1;
+  while ((r = xd_tar_next (c, fn, opaque)) == 1)
+    ;
+  xd_tar_cursor_free (c);
+  return r == -1 ? -1 : 0;
 }
 
 /* ---- probing ---- */

@@ -7,6 +7,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,94 @@ START_TEST (test_tar_base256)
   ck_assert_ptr_nonnull (tar);
   expect_member (tar, "big", "12345");
   xd_tar_free (tar);
+  xd_io_close (io);
+}
+END_TEST
+
+/* An io over an archive in memory whose reads at or past FAIL_AT fail
+ * (EIO) while FAILS lasts: a transport's passing error.
+ */
+struct flaky {
+  const struct archive *a;
+  uint64_t fail_at;
+  int fails;
+};
+
+static int
+flaky_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
+{
+  struct flaky *f = io->priv;
+
+  if (offset + count > f->fail_at && f->fails > 0) {
+    f->fails--;
+    errno = EIO;
+    return -1;
+  }
+  memcpy (buf, f->a->buf + offset, count);
+  return 0;
+}
+
+static const struct xd_io_ops flaky_ops = { .pread = flaky_pread };
+
+static int
+count_member (void *opaque, const char *name XD_UNUSED, bool safe XD_UNUSED,
+              uint64_t offset XD_UNUSED, uint64_t size XD_UNUSED)
+{
+  (*(int *) opaque)++;
+  return 0;
+}
+
+START_TEST (test_tar_cursor)
+{
+  static struct archive a;
+  struct flaky f = { .a = &a, .fails = 0 };
+  struct xd_tar_cursor *c;
+  struct xd_io *io;
+  int seen = 0;
+
+  static char big[8001];
+
+  /* The first member's data is longer than the cursor's window of
+   * headers, so the second header takes a read of its own.
+   */
+  memset (big, 'a', 8000);
+  memset (&a, 0, sizeof a);
+  add (&a, "one", big);
+  add (&a, "two", "22");
+  add (&a, "three", "333");
+  a.len += 1024;
+  io = xd_io_new (&flaky_ops, "flaky.tar", a.len, &f);
+  ck_assert_ptr_nonnull (io);
+  c = xd_tar_cursor_new (io);
+  ck_assert_ptr_nonnull (c);
+  ck_assert_int_eq (xd_tar_next (c, count_member, &seen), 1);
+  ck_assert_int_eq (seen, 1);
+  ck_assert_uint_eq (xd_tar_cursor_offset (c), 512 + 8192);
+  /* A failed read leaves the cursor where it was; the next call reads
+   * the same header again.
+   */
+  f.fail_at = 512 + 8192;
+  f.fails = 1;
+  ck_assert_int_eq (xd_tar_next (c, count_member, &seen), -1);
+  ck_assert (xd_tar_cursor_io_failed (c));
+  ck_assert_uint_eq (xd_tar_cursor_offset (c), 512 + 8192);
+  ck_assert_int_eq (xd_tar_next (c, count_member, &seen), 1);
+  ck_assert (!xd_tar_cursor_io_failed (c));
+  ck_assert_int_eq (seen, 2);
+  ck_assert_int_eq (xd_tar_next (c, count_member, &seen), 1);
+  ck_assert_int_eq (xd_tar_next (c, count_member, &seen), 0);
+  ck_assert_int_eq (xd_tar_next (c, count_member, &seen), 0);
+  ck_assert_int_eq (seen, 3);
+  xd_tar_cursor_free (c);
+
+  /* A bad header is not a failed read. */
+  a.buf[512 + 8192] ^= 1;
+  c = xd_tar_cursor_new (io);
+  ck_assert_int_eq (xd_tar_next (c, count_member, &seen), 1);
+  ck_assert_int_eq (xd_tar_next (c, count_member, &seen), -1);
+  ck_assert (!xd_tar_cursor_io_failed (c));
+  ck_error_has ("bad checksum");
+  xd_tar_cursor_free (c);
   xd_io_close (io);
 }
 END_TEST
@@ -540,6 +629,73 @@ START_TEST (test_gzip_index)
 }
 END_TEST
 
+/* Many threads reading the same spans at once: the ones that find a
+ * span being inflated wait for it; everyone gets the right bytes.
+ */
+struct gz_reader {
+  struct xd_io *io;
+  const uint8_t *plain;
+  unsigned seed;
+  bool ok;
+};
+
+static void *
+gz_read_thread (void *arg)
+{
+  struct gz_reader *r = arg;
+  uint8_t *buf = malloc (70000);
+  unsigned x = r->seed;
+  size_t k;
+
+  r->ok = buf != NULL;
+  for (k = 0; r->ok && k < 400; k++) {
+    size_t len, off;
+    x = x * 1103515245 + 12345;
+    len = 1 + (x >> 8) % 70000;
+    x = x * 1103515245 + 12345;
+    /* Mostly near the front, where every thread is, as nbdcopy reads. */
+    off = (k * 8192 + (x >> 8) % 262144) % (PLAIN - len);
+    if (xd_io_read (r->io, buf, len, off, "piece") == -1 ||
+        memcmp (buf, r->plain + off, len) != 0)
+      r->ok = false;
+  }
+  free (buf);
+  return NULL;
+}
+
+START_TEST (test_gzip_threads)
+{
+  uint8_t *plain = malloc (PLAIN), *packed = malloc (2 * PLAIN);
+  struct gz_reader readers[8];
+  pthread_t th[8];
+  uint32_t x = 7;
+  size_t i, n;
+  struct xd_io *io;
+
+  for (i = 0; i < PLAIN; i++) {
+    x = x * 1103515245 + 12345;
+    plain[i] = (i / 4096) % 3 ? (uint8_t) (x >> 16) : (uint8_t) (i / 4096);
+  }
+  n = gzip_member (plain, PLAIN, packed, 2 * PLAIN);
+  io = xd_io_open_gzip (xd_io_open_memory (packed, n, "t.gz"), 0,
+                        "t.gz (gunzipped)");
+  ck_assert_ptr_nonnull (io);
+  for (i = 0; i < 8; i++) {
+    readers[i] = (struct gz_reader) { .io = io, .plain = plain,
+                                      .seed = (unsigned) i + 1 };
+    ck_assert_int_eq (pthread_create (&th[i], NULL, gz_read_thread,
+                                      &readers[i]), 0);
+  }
+  for (i = 0; i < 8; i++) {
+    pthread_join (th[i], NULL);
+    ck_assert_msg (readers[i].ok, "reader %zu read wrong bytes", i);
+  }
+  xd_io_close (io);
+  free (plain);
+  free (packed);
+}
+END_TEST
+
 static Suite *
 archive_suite (void)
 {
@@ -551,6 +707,7 @@ archive_suite (void)
   tcase_add_test (tc, test_tar_forms);
   tcase_add_test (tc, test_tar_base256);
   tcase_add_test (tc, test_tar_bad);
+  tcase_add_test (tc, test_tar_cursor);
   tcase_add_test (tc, test_normalize);
   tcase_add_test (tc, test_archive_resolver);
   tcase_add_test (tc, test_segments);
@@ -561,6 +718,7 @@ archive_suite (void)
   tcase_add_test (tc, test_manifest);
   tcase_add_test (tc, test_xva_meta);
   tcase_add_test (tc, test_gzip_index);
+  tcase_add_test (tc, test_gzip_threads);
   suite_add_tcase (s, tc);
   return s;
 }

@@ -2,8 +2,8 @@
  *
  * Every image of a chain is a vdi_layer; the top one is the handle.
  * layer_map() turns a virtual offset into a run: bytes stored in this
- * file (RUN_DATA), zeros (RUN_ZERO) or bytes to read from the parent
- * (RUN_PARENT).  A small block map is kept whole; a large one (a 2 TB
+ * file (XD_RUN_DATA), zeros (XD_RUN_ZERO) or bytes to read from the parent
+ * (XD_RUN_PARENT).  A small block map is kept whole; a large one (a 2 TB
  * disk with 1 MiB blocks has an 8 MiB map) is paged through a bounded
  * xd_cache.
  *
@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include "xd-format.h"
 #include "xd-math.h"
 #include "xd-report.h"
+#include "xd-runs.h"
 #include "xd-text.h"
 
 /* Block map pages in the cache, and the largest map kept whole. */
@@ -43,7 +45,6 @@
 /* The largest .vbox file read when searching for a parent. */
 #define VDI_VBOX_MAX (16u << 20)
 
-enum run_kind { RUN_DATA, RUN_ZERO, RUN_PARENT };
 
 /* The creation UUIDs of the images above one being opened: a parent
  * UUID among them makes a loop.
@@ -126,9 +127,10 @@ setup_map (struct vdi_layer *l, const struct xd_open_opts *opts, bool top)
 
 /* Where the run at OFF (at most LEN bytes, inside the disk) comes from. */
 static int
-layer_map (struct vdi_layer *l, uint64_t off, uint64_t len, int *kind,
+layer_map (void *layer, uint64_t off, uint64_t len, int *kind,
            uint64_t *file_off, uint64_t *run)
 {
+  struct vdi_layer *l = layer;
   uint64_t block = off >> l->shift;
   uint64_t in_block = off & (l->h.block_size - 1);
   uint64_t base, need, end;
@@ -138,11 +140,11 @@ layer_map (struct vdi_layer *l, uint64_t off, uint64_t len, int *kind,
   if (vdi_map_entry (l, block, &entry) == -1)
     return -1;
   if (entry == VDI_BLOCK_FREE) {
-    *kind = l->parent ? RUN_PARENT : RUN_ZERO;
+    *kind = l->parent ? XD_RUN_PARENT : XD_RUN_ZERO;
     return 0;
   }
   if (entry == VDI_BLOCK_ZERO) {
-    *kind = RUN_ZERO;
+    *kind = XD_RUN_ZERO;
     return 0;
   }
   /* Only the part of the block inside the disk must be in the file. */
@@ -152,55 +154,26 @@ layer_map (struct vdi_layer *l, uint64_t off, uint64_t len, int *kind,
       xd_add_overflow (base, need, &end) || end > l->io->size)
     return corrupt (l, "VDI block map entry %" PRIu64 " for block %" PRIu64
                     " points beyond the end of the file", entry, block);
-  *kind = RUN_DATA;
+  *kind = XD_RUN_DATA;
   *file_off = base + in_block;
   return 0;
 }
 
 /* ---- reading ---- */
 
+static const struct xd_runs_ops vdi_runs = {
+  .map = layer_map,
+  .io_at = offsetof (struct vdi_layer, io),
+  .size_at = offsetof (struct vdi_layer, size),
+  .parent_at = offsetof (struct vdi_layer, parent),
+  .what = "VDI data block",
+};
+
 int
 vdi_layer_read (struct vdi_layer *l, uint8_t *buf, uint64_t count,
                 uint64_t off)
 {
-  while (count > 0) {
-    int kind, next_kind;
-    uint64_t file_off = 0, run, next_off = 0, next_run, left;
-
-    if (off >= l->size) {       /* a parent smaller than its child */
-      memset (buf, 0, count);
-      return 0;
-    }
-    left = xd_min_u64 (count, l->size - off);
-    if (layer_map (l, off, left, &kind, &file_off, &run) == -1)
-      return -1;
-    /* Blocks stored one after the other: one pread. */
-    while (kind == RUN_DATA && run < left) {
-      if (layer_map (l, off + run, left - run, &next_kind, &next_off,
-                     &next_run) == -1)
-        return -1;
-      if (next_kind != RUN_DATA || next_off != file_off + run)
-        break;
-      run += next_run;
-    }
-    switch (kind) {
-    case RUN_DATA:
-      if (xd_io_read (l->io, buf, run, file_off, "VDI data block") == -1)
-        return -1;
-      break;
-    case RUN_ZERO:
-      memset (buf, 0, run);
-      break;
-    default:
-      if (vdi_layer_read (l->parent, buf, run, off) == -1)
-        return -1;
-      break;
-    }
-    buf += run;
-    off += run;
-    count -= run;
-  }
-  return 0;
+  return xd_runs_read (&vdi_runs, l, buf, count, off);
 }
 
 static int
@@ -227,10 +200,10 @@ layer_extent (struct vdi_layer *l, uint64_t off, uint64_t len,
                  run) == -1)
     return -1;
   switch (kind) {
-  case RUN_ZERO:
+  case XD_RUN_ZERO:
     *type = XD_EXTENT_UNALLOCATED;
     return 0;
-  case RUN_PARENT:
+  case XD_RUN_PARENT:
     return layer_extent (l->parent, off, *run, type, run);
   default:
     /* A hole in the file inside an allocated block reads as zeros. */

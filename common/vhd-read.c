@@ -1,8 +1,8 @@
 /* xdisk vhdx: reading VHD and VHDX images and their parent chains.
  *
  * Every image of a chain is a vd_layer.  layer_map() turns a virtual
- * offset into a run: bytes stored in this file (RUN_DATA), zeros
- * (RUN_ZERO) or bytes to read from the parent (RUN_PARENT).  BAT pages
+ * offset into a run: bytes stored in this file (XD_RUN_DATA), zeros
+ * (XD_RUN_ZERO) or bytes to read from the parent (XD_RUN_PARENT).  BAT pages
  * are held in a bounded xd_cache.
  */
 
@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +20,9 @@
 #include "xd-bytes.h"
 #include "xd-math.h"
 #include "xd-report.h"
+#include "xd-runs.h"
 #include "xd-text.h"
 
-enum run_kind { RUN_DATA, RUN_ZERO, RUN_PARENT };
 
 static void layer_free (struct vd_layer *l);
 
@@ -135,22 +136,22 @@ map_vhd (struct vd_layer *l, uint64_t off, uint64_t len, int *kind,
   *run = xd_min_u64 (len, l->block_size - in_block);
   if (l->kind == VD_VHD_FIXED) {
     if (off >= l->data_end)
-      *kind = RUN_ZERO;
+      *kind = XD_RUN_ZERO;
     else {
-      *kind = RUN_DATA;
+      *kind = XD_RUN_DATA;
       *file_off = off;
       *run = xd_min_u64 (len, l->data_end - off);
     }
     return 0;
   }
   if (block >= l->bat_entries) {
-    *kind = l->diff ? RUN_PARENT : RUN_ZERO;
+    *kind = l->diff ? XD_RUN_PARENT : XD_RUN_ZERO;
     return 0;
   }
   if (bat_entry (l, block, &entry) == -1)
     return -1;
   if (entry == VHD_BAT_UNUSED) {
-    *kind = l->diff ? RUN_PARENT : RUN_ZERO;
+    *kind = l->diff ? XD_RUN_PARENT : XD_RUN_ZERO;
     return 0;
   }
   base = entry * 512;
@@ -164,7 +165,7 @@ map_vhd (struct vd_layer *l, uint64_t off, uint64_t len, int *kind,
     errno = EIO;
     return -1;
   }
-  *kind = RUN_DATA;
+  *kind = XD_RUN_DATA;
   *file_off = base + l->bitmap_bytes + in_block;
   if (l->diff) {
     bool set;
@@ -175,7 +176,7 @@ map_vhd (struct vd_layer *l, uint64_t off, uint64_t len, int *kind,
       return -1;
     *run = xd_min_u64 (*run, n * 512 - in_block % 512);
     if (!set)
-      *kind = RUN_PARENT;
+      *kind = XD_RUN_PARENT;
   }
   return 0;
 }
@@ -218,15 +219,15 @@ map_vhdx (struct vd_layer *l, uint64_t off, uint64_t len, int *kind,
   where = VHDX_BAT_OFFSET (entry);
   switch (VHDX_BAT_STATE (entry)) {
   case VHDX_BAT_NOT_PRESENT:
-    *kind = l->diff ? RUN_PARENT : RUN_ZERO;
+    *kind = l->diff ? XD_RUN_PARENT : XD_RUN_ZERO;
     return 0;
   case VHDX_BAT_UNDEFINED: case VHDX_BAT_ZERO: case VHDX_BAT_UNMAPPED:
-    *kind = RUN_ZERO;
+    *kind = XD_RUN_ZERO;
     return 0;
   case VHDX_BAT_FULLY_PRESENT:
     if (check_vhdx_offset (l, block, where, l->block_size) == -1)
       return -1;
-    *kind = RUN_DATA;
+    *kind = XD_RUN_DATA;
     *file_off = where + in_block;
     return 0;
   case VHDX_BAT_PARTIALLY_PRESENT:
@@ -254,7 +255,7 @@ map_vhdx (struct vd_layer *l, uint64_t off, uint64_t len, int *kind,
                     false, &set, &n) == -1)
       return -1;
     *run = xd_min_u64 (*run, n * sec - in_block % sec);
-    *kind = set ? RUN_DATA : RUN_PARENT;
+    *kind = set ? XD_RUN_DATA : XD_RUN_PARENT;
     *file_off = where + in_block;
     return 0;
   }
@@ -265,9 +266,11 @@ map_vhdx (struct vd_layer *l, uint64_t off, uint64_t len, int *kind,
 }
 
 static int
-layer_map (struct vd_layer *l, uint64_t off, uint64_t len, int *kind,
+layer_map (void *layer, uint64_t off, uint64_t len, int *kind,
            uint64_t *file_off, uint64_t *run)
 {
+  struct vd_layer *l = layer;
+
   if (l->kind == VD_VHDX)
     return map_vhdx (l, off, len, kind, file_off, run);
   return map_vhd (l, off, len, kind, file_off, run);
@@ -275,54 +278,19 @@ layer_map (struct vd_layer *l, uint64_t off, uint64_t len, int *kind,
 
 /* ---- reading ---- */
 
-static int
-layer_read (struct vd_layer *l, uint8_t *buf, uint64_t count, uint64_t off)
-{
-  while (count > 0) {
-    int kind, next_kind;
-    uint64_t file_off = 0, run, next_off = 0, next_run;
-
-    if (off >= l->size) {       /* a parent smaller than its child */
-      memset (buf, 0, count);
-      return 0;
-    }
-    if (layer_map (l, off, xd_min_u64 (count, l->size - off), &kind,
-                   &file_off, &run) == -1)
-      return -1;
-    /* Merge following blocks stored right after this one: one pread. */
-    while (kind == RUN_DATA && run < count && off + run < l->size) {
-      if (layer_map (l, off + run, xd_min_u64 (count, l->size - off) - run,
-                     &next_kind, &next_off, &next_run) == -1)
-        return -1;
-      if (next_kind != RUN_DATA || next_off != file_off + run)
-        break;
-      run += next_run;
-    }
-    switch (kind) {
-    case RUN_DATA:
-      if (xd_io_read (l->io, buf, run, file_off, "data block") == -1)
-        return -1;
-      break;
-    case RUN_ZERO:
-      memset (buf, 0, run);
-      break;
-    default:
-      if (layer_read (l->parent, buf, run, off) == -1)
-        return -1;
-      break;
-    }
-    buf += run;
-    off += run;
-    count -= run;
-  }
-  return 0;
-}
+static const struct xd_runs_ops vd_runs = {
+  .map = layer_map,
+  .io_at = offsetof (struct vd_layer, io),
+  .size_at = offsetof (struct vd_layer, size),
+  .parent_at = offsetof (struct vd_layer, parent),
+  .what = "data block",
+};
 
 int
 vd_disk_read (struct vd_disk *disk, void *buf, uint32_t count,
               uint64_t offset)
 {
-  return layer_read (disk->top, buf, count, offset);
+  return xd_runs_read (&vd_runs, disk->top, buf, count, offset);
 }
 
 /* Holes in the file are whole pages, but the data of a dynamic VHD
@@ -412,10 +380,10 @@ layer_extent (struct vd_layer *l, uint64_t off, uint64_t len,
   if (layer_map (l, off, len, &kind, &file_off, run) == -1)
     return -1;
   switch (kind) {
-  case RUN_ZERO:
+  case XD_RUN_ZERO:
     *type = XD_EXTENT_UNALLOCATED;
     return 0;
-  case RUN_PARENT:
+  case XD_RUN_PARENT:
     return layer_extent (l->parent, off, *run, type, run);
   default:
     if (xd_io_allocation (l->io, file_off, &is_data, &arun) == -1)
@@ -985,5 +953,5 @@ int
 vd_layer_read (struct vd_layer *l, void *buf, uint64_t count,
                uint64_t offset)
 {
-  return layer_read (l, buf, count, offset);
+  return xd_runs_read (&vd_runs, l, buf, count, offset);
 }

@@ -52,6 +52,30 @@ typedef int (*xd_tar_fn) (void *opaque, const char *name, bool safe,
  */
 extern int xd_tar_walk (struct xd_io *io, xd_tar_fn fn, void *opaque);
 
+/* A walk over the headers one member at a time, for readers that index
+ * a large archive only as far as they need (XVA).  The cursor reads IO
+ * (not a reference: IO must outlive it).
+ */
+struct xd_tar_cursor;
+extern struct xd_tar_cursor *xd_tar_cursor_new (struct xd_io *io);
+extern void xd_tar_cursor_free (struct xd_tar_cursor *c);
+
+/* Read headers until the next regular member has been handed to FN.
+ * 1 if it was and FN returned 0, 2 if FN returned 1, 0 at the end of
+ * the archive (and at every call after it), -1 after reporting an
+ * error (FN's, or a bad header: errno EIO).
+ */
+extern int xd_tar_next (struct xd_tar_cursor *c, xd_tar_fn fn, void *opaque);
+
+/* The archive offset of the next header the cursor reads. */
+extern uint64_t xd_tar_cursor_offset (const struct xd_tar_cursor *c);
+
+/* True if the last xd_tar_next failed reading IO (not on a bad
+ * header): the cursor has not moved, and calling again retries the
+ * read (a transport's error may pass).
+ */
+extern bool xd_tar_cursor_io_failed (const struct xd_tar_cursor *c);
+
 /* True if IO starts with a valid tar header (checksum and all) whose
  * first regular member's name ends with SUFFIX (case-insensitive), or
  * is exactly SUFFIX when EXACT.  Reports nothing.

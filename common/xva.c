@@ -240,6 +240,7 @@ struct chunk {
   uint32_t len;
   uint32_t number;
   uint8_t kind;
+  bool verified;                /* its checksum was checked */
 };
 
 struct vdi_state {
@@ -256,6 +257,17 @@ struct xva {
   struct xd_io *io;             /* the archive (gunzipped if need be) */
   struct xd_xva_meta meta;
   struct vdi_state *vdis;
+  /* The walk over the tar headers, which goes on after open as reads
+   * need it (see index_to).  walk_lock serialises the walkers; LOCK
+   * guards what readers look at: the chunks, positions and flags the
+   * walk updates.
+   */
+  struct xd_tar_cursor *cursor;
+  pthread_mutex_t walk_lock;
+  bool walk_failed;             /* under walk_lock */
+  bool walk_done;               /* the end of the archive was reached */
+  size_t members;               /* regular members seen so far */
+  bool chose;                   /* CHOSEN is set: keep only its chunks */
   uint64_t first_len;           /* the first chunk file's length */
   bool have_first;
   size_t current;               /* VDI whose run of chunks is open */
@@ -270,7 +282,6 @@ struct xva {
   struct vdi_state *disk;
   bool verify;
   pthread_mutex_t lock;
-  uint8_t *verified;            /* bitmap by chunk index */
   struct xd_io **parts;         /* legacy: the inflated chunks */
   size_t nparts;
   uint64_t legacy_bytes;        /* legacy: their total size */
@@ -370,8 +381,8 @@ place_chunk (struct xva *x, size_t k, const char *name, uint32_t number,
   x->expect_num = number;
   x->expect_vdi = k;
   x->pending = NULL;
-  if (len == 0) {               /* a keep-alive */
-    v->pos = end;
+  if (len == 0 || (x->chose && k != x->chosen)) {
+    v->pos = end;               /* a keep-alive, or a disk not served */
     return 0;
   }
   if (v->n == v->cap) {
@@ -504,6 +515,138 @@ index_member (void *opaque, const char *name, bool safe XD_UNUSED,
                       offset, size);
 }
 
+/* ---- the walk, as far as it is needed ---- */
+
+/* Members indexed at open; the rest are indexed as reads reach them.
+ * 4096 members are about 2 GiB of a disk's chunks: an export that
+ * small is checked whole at open, while a fully written 2 TiB one (4
+ * million members spread over the whole file) opens at once instead of
+ * reading every header first.  XDISK_XVA_EAGER_MEMBERS overrides it
+ * (the tests use 1 to index everything lazily).
+ */
+#define EAGER_MEMBERS 4096
+/* Most members an extents request indexes beyond what it must: its
+ * answer may stop short of what the client asked, at what is indexed.
+ */
+#define EXTENTS_AHEAD 1024
+
+static size_t
+eager_members (void)
+{
+  const char *e = getenv ("XDISK_XVA_EAGER_MEMBERS");
+  char *end;
+  unsigned long long n;
+
+  if (e == NULL || *e == '\0')
+    return EAGER_MEMBERS;
+  errno = 0;
+  n = strtoull (e, &end, 10);
+  if (errno || *end != '\0' || n > SIZE_MAX)
+    return EAGER_MEMBERS;
+  return (size_t) n;
+}
+
+static int
+index_member_locked (void *opaque, const char *name, bool safe,
+                     uint64_t offset, uint64_t size)
+{
+  struct xva *x = opaque;
+  int r;
+
+  pthread_mutex_lock (&x->lock);
+  x->members++;
+  r = index_member (x, name, safe, offset, size);
+  pthread_mutex_unlock (&x->lock);
+  return r;
+}
+
+/* Index the next member, and the checksum member after a chunk, so that
+ * readers never see a chunk without its checksum (walk_lock held, or
+ * open).  0, or -1 after reporting.
+ */
+static int
+walk_step (struct xva *x)
+{
+  int r;
+
+  if (x->walk_failed) {
+    xd_error ("%s: the archive could not be indexed past offset %" PRIu64
+              " (see the first error)", x->io->name,
+              xd_tar_cursor_offset (x->cursor));
+    errno = EIO;
+    return -1;
+  }
+  do
+    r = xd_tar_next (x->cursor, index_member_locked, x);
+  while (r == 1 && x->expect);
+  if (r == -1) {
+    /* Bad headers or chunks stay bad; a failed read (over a transport,
+     * through a filter) is tried again by the next read that needs it.
+     */
+    if (!xd_tar_cursor_io_failed (x->cursor))
+      x->walk_failed = true;
+    return -1;
+  }
+  if (r == 0) {
+    pthread_mutex_lock (&x->lock);
+    x->walk_done = true;
+    pthread_mutex_unlock (&x->lock);
+  }
+  return 0;
+}
+
+/* How far the chosen disk's chunks are known (LOCK held): its data
+ * below this offset is indexed.
+ */
+static uint64_t
+indexed_to (const struct xva *x)
+{
+  if (x->walk_done || x->disk->finished)
+    return UINT64_MAX;
+  if (x->expect && x->expect_vdi == x->chosen && x->pending)
+    return x->pending->pos;     /* its checksum is not indexed yet */
+  return x->disk->pos;
+}
+
+static bool
+indexed_beyond (struct xva *x, uint64_t end)
+{
+  bool r;
+
+  pthread_mutex_lock (&x->lock);
+  r = indexed_to (x) >= end;
+  pthread_mutex_unlock (&x->lock);
+  return r;
+}
+
+/* Walk until the chosen disk is indexed up to END, or MAX_STEPS
+ * members later.  0, or -1 after reporting.
+ */
+static int
+index_to (struct xva *x, uint64_t end, size_t max_steps)
+{
+  size_t steps;
+  int r = 0;
+
+  if (indexed_beyond (x, end))
+    return 0;
+  pthread_mutex_lock (&x->walk_lock);
+  for (steps = 0; steps < max_steps && !indexed_beyond (x, end); steps++)
+    if ((r = walk_step (x)) == -1)
+      break;
+  pthread_mutex_unlock (&x->walk_lock);
+  return r;
+}
+
+static int
+walk_to_end (struct xva *x)
+{
+  while (!x->walk_done)
+    if (walk_step (x) == -1)
+      return -1;
+  return 0;
+}
+
 /* ---- the format driver ---- */
 
 static bool
@@ -529,54 +672,94 @@ xva_probe (struct xd_io *io, const uint8_t *head, size_t len)
   return xd_tar_probe_first (io, head, len, "ova.xml", true);
 }
 
+/* Pick the disk ASKED (NULL: the first) among the disks that have
+ * chunks, counted in ova.xml's order: 1 if chosen, 0 if there is no
+ * such disk, 2 if the walk must go on to tell (a disk that could be
+ * the one, or could shift the count, has not shown a chunk yet).
+ */
+static int
+try_choose (struct xva *x, const char *asked)
+{
+  bool numeric = asked && asked[0] >= '0' && asked[0] <= '9';
+  uint64_t want = 0;
+  size_t i, n = 0;
+  char *end;
+
+  if (numeric) {
+    errno = 0;
+    want = strtoull (asked, &end, 10);
+    numeric = !errno && *end == '\0';
+  }
+  for (i = 0; i < x->meta.n; i++) {
+    const struct xd_xva_vdi *v = &x->meta.vdis[i];
+    bool named = asked && (strcmp (asked, v->name) == 0 ||
+                           strcasecmp (asked, v->uuid) == 0);
+    if (!x->vdis[i].started) {
+      if (!x->walk_done && (asked == NULL || named || numeric))
+        return 2;
+      continue;
+    }
+    if (asked == NULL || named || (numeric && want == n)) {
+      x->chosen = i;
+      return 1;
+    }
+    n++;
+  }
+  return 0;
+}
+
+static void
+report_no_disk (struct xva *x, const char *asked)
+{
+  char *list = NULL;
+  size_t len = 0, i, n;
+  FILE *fp = open_memstream (&list, &len);
+
+  for (i = 0, n = 0; fp && i < x->meta.n; i++)
+    if (x->vdis[i].started) {
+      fprintf (fp, "%s%zu (\"%s\", %s, %" PRIu64 " bytes)", n ? ", " : "",
+               n, x->meta.vdis[i].name, x->meta.vdis[i].uuid,
+               x->meta.vdis[i].size);
+      n++;
+    }
+  if (fp)
+    fclose (fp);
+  if (asked)
+    xd_error ("%s: disk=%s: no such disk; the XVA holds: %s (use disk=N, "
+              "counted from 0, a name label or a UUID)", x->io->name,
+              asked, n ? list : "no disk");
+  else
+    xd_error ("%s: the XVA holds no disk data", x->io->name);
+  free (list);
+  errno = asked ? EINVAL : EIO;
+}
+
+/* Walk as far as it takes to pick the disk, then keep only its index. */
 static int
 choose (struct xva *x, const char *asked)
 {
-  size_t i, n = 0;
-  uint64_t want;
-  char *end;
+  size_t i;
+  int r;
 
-  for (i = 0; i < x->meta.n; i++) {
-    const struct xd_xva_vdi *v = &x->meta.vdis[i];
-    bool has = x->vdis[i].started;
-    if (!has)
-      continue;
-    if (asked == NULL ||
-        strcmp (asked, v->name) == 0 || strcasecmp (asked, v->uuid) == 0)
-      goto found;
-    errno = 0;
-    want = strtoull (asked, &end, 10);
-    if (!errno && *end == '\0' && asked[0] >= '0' && asked[0] <= '9' &&
-        want == n)
-      goto found;
-    n++;
-  }
-  {
-    char *list = NULL;
-    size_t len = 0;
-    FILE *fp = open_memstream (&list, &len);
-    for (i = 0, n = 0; fp && i < x->meta.n; i++)
-      if (x->vdis[i].started) {
-        fprintf (fp, "%s%zu (\"%s\", %s, %" PRIu64 " bytes)", n ? ", " : "",
-                 n, x->meta.vdis[i].name, x->meta.vdis[i].uuid,
-                 x->meta.vdis[i].size);
-        n++;
-      }
-    if (fp)
-      fclose (fp);
-    if (asked)
-      xd_error ("%s: disk=%s: no such disk; the XVA holds: %s (use disk=N, "
-                "counted from 0, a name label or a UUID)", x->io->name,
-                asked, n ? list : "no disk");
-    else
-      xd_error ("%s: the XVA holds no disk data", x->io->name);
-    free (list);
-    errno = asked ? EINVAL : EIO;
+  while ((r = try_choose (x, asked)) == 2)
+    if (walk_step (x) == -1)
+      return -1;
+  if (r == 0) {
+    if (walk_to_end (x) == -1)  /* to list every disk */
+      return -1;
+    report_no_disk (x, asked);
     return -1;
   }
- found:
-  x->chosen = i;
-  x->disk = &x->vdis[i];
+  x->disk = &x->vdis[x->chosen];
+  x->chose = true;
+  if (x->expect && x->expect_vdi != x->chosen)
+    x->pending = NULL;          /* in an index about to be freed */
+  for (i = 0; i < x->meta.n; i++)
+    if (i != x->chosen) {
+      free (x->vdis[i].chunks);
+      x->vdis[i].chunks = NULL;
+      x->vdis[i].n = x->vdis[i].cap = 0;
+    }
   return 0;
 }
 
@@ -658,12 +841,66 @@ unwrap (struct xd_io *io, const struct xd_open_opts *opts)
   return gz;
 }
 
+/* verify=true: the first chunk's checksum kind must be one this build
+ * checks (a later chunk of another kind fails on its read).
+ */
+static int
+check_verify (struct xva *x)
+{
+  const struct chunk *c = x->disk->n ? &x->disk->chunks[0] : NULL;
+
+  if (c == NULL)
+    return 0;
+  if (c->kind == CSUM_NONE) {
+    xd_error ("%s: verify=true: chunk %08" PRIu32 " of this disk has no "
+              "checksum member", x->io->name, c->number);
+    errno = EIO;
+    return -1;
+  }
+  if ((c->kind == CSUM_XXH && !xd_xxh64_available ()) ||
+      (c->kind == CSUM_SHA1 && !xd_digest_available ())) {
+    xd_error ("%s: verify=true: this build cannot check %s checksums "
+              "(built without %s)", x->io->name,
+              c->kind == CSUM_XXH ? "XXH64" : "SHA-1",
+              c->kind == CSUM_XXH ? "libxxhash" : "nettle");
+    errno = ENOTSUP;
+    return -1;
+  }
+  return 0;
+}
+
+static int
+describe (struct xva *x)
+{
+  const struct xd_xva_vdi *v = &x->meta.vdis[x->chosen];
+  char legacy[64] = "";
+
+  if (x->meta.legacy)
+    snprintf (legacy, sizeof legacy, ", %zu legacy gzip'd chunks",
+              x->disk->ngz);
+  if (asprintf (&x->description, "XVA export%s%s%s, disk \"%s\" (%s), "
+                "%" PRIu64 " bytes%s%s",
+                x->meta.vm_name ? " of VM \"" : "",
+                x->meta.vm_name ? x->meta.vm_name : "",
+                x->meta.vm_name ? "\"" : "", v->name, v->uuid, v->size,
+                legacy, x->verify ? ", checksums verified on read" : "")
+      == -1) {
+    x->description = NULL;
+    xd_error ("%s: asprintf: %m", x->io->name);
+    return -1;
+  }
+  xd_debug ("%s: serving VDI %s (\"%s\"); %zu members indexed at open%s",
+            x->io->name, v->ref, v->name, x->members,
+            x->walk_done ? " (all)" : ", the rest as reads reach them");
+  return 0;
+}
+
 static void *
 xva_open (struct xd_io *io, const struct xd_resolver *res XD_UNUSED,
           const struct xd_open_opts *opts)
 {
   struct xva *x = calloc (1, sizeof *x);
-  size_t i;
+  size_t eager = eager_members ();
 
   if (x == NULL) {
     xd_error ("%s: calloc: %m", io->name);
@@ -671,72 +908,38 @@ xva_open (struct xd_io *io, const struct xd_resolver *res XD_UNUSED,
     return NULL;
   }
   pthread_mutex_init (&x->lock, NULL);
-  if ((x->io = unwrap (io, opts)) == NULL)
+  pthread_mutex_init (&x->walk_lock, NULL);
+  if ((x->io = unwrap (io, opts)) == NULL ||
+      (x->cursor = xd_tar_cursor_new (x->io)) == NULL)
     goto fail;
-  if (xd_tar_walk (x->io, index_member, x) == -1)
+  if (walk_step (x) == -1)      /* ova.xml */
     goto fail;
   if (!x->saw_xml) {
     xd_error ("%s: empty archive, not an XVA", x->io->name);
     errno = EIO;
     goto fail;
   }
+  if (x->meta.legacy)
+    eager = SIZE_MAX;           /* few members, all needed at open */
+  while (!x->walk_done && x->members < eager)
+    if (walk_step (x) == -1)
+      goto fail;
   if (choose (x, opts->disk) == -1)
     goto fail;
-  /* Keep only the chosen disk's index. */
-  for (i = 0; i < x->meta.n; i++)
-    if (i != x->chosen) {
-      free (x->vdis[i].chunks);
-      x->vdis[i].chunks = NULL;
-    }
   if (x->meta.legacy) {
     if (open_legacy (x, opts) == -1)
       goto fail;
+    if (opts->verify)
+      xd_debug ("%s: verify=true: a legacy XVA has no checksums; its gzip "
+                "CRCs were checked at open", x->io->name);
   }
-  else
+  else {
     x->verify = opts->verify;
-  if (opts->verify && x->meta.legacy)
-    xd_debug ("%s: verify=true: a legacy XVA has no checksums; its gzip "
-              "CRCs were checked at open", x->io->name);
-  if (x->verify) {
-    bool xxh = false, none = false;
-    for (i = 0; i < x->disk->n; i++) {
-      xxh |= x->disk->chunks[i].kind == CSUM_XXH;
-      none |= x->disk->chunks[i].kind == CSUM_NONE;
-    }
-    if (none) {
-      xd_error ("%s: verify=true: some chunks of this disk have no checksum "
-                "member", x->io->name);
-      errno = EIO;
+    if (x->verify && check_verify (x) == -1)
       goto fail;
-    }
-    if ((xxh && !xd_xxh64_available ()) ||
-        (!xxh && x->disk->n && !xd_digest_available ())) {
-      xd_error ("%s: verify=true: this build cannot check %s checksums "
-                "(built without %s)", x->io->name, xxh ? "XXH64" : "SHA-1",
-                xxh ? "libxxhash" : "nettle");
-      errno = ENOTSUP;
-      goto fail;
-    }
-    x->verified = calloc (x->disk->n / 8 + 1, 1);
-    if (x->verified == NULL) {
-      xd_error ("%s: calloc: %m", x->io->name);
-      goto fail;
-    }
   }
-  {
-    const struct xd_xva_vdi *v = &x->meta.vdis[x->chosen];
-    if (asprintf (&x->description, "XVA export%s%s%s, disk \"%s\" (%s), "
-                  "%" PRIu64 " bytes, %zu chunks present%s",
-                  x->meta.vm_name ? " of VM \"" : "",
-                  x->meta.vm_name ? x->meta.vm_name : "",
-                  x->meta.vm_name ? "\"" : "", v->name, v->uuid, v->size,
-                  x->meta.legacy ? x->disk->ngz : x->disk->n,
-                  x->verify ? ", checksums verified on read"
-                  : x->meta.legacy ? " (legacy gzip'd chunks)" : "") == -1)
-      x->description = NULL;
-    xd_debug ("%s: serving VDI %s (\"%s\"): %zu chunks", x->io->name,
-              v->ref, v->name, x->disk->n);
-  }
+  if (describe (x) == -1)
+    goto fail;
   return x;
 
  fail:
@@ -761,9 +964,10 @@ xva_close (void *h)
   free (x->vdis);
   xd_xva_meta_free (&x->meta);
   xd_io_close (x->io);
-  free (x->verified);
+  xd_tar_cursor_free (x->cursor);
   free (x->description);
   pthread_mutex_destroy (&x->lock);
+  pthread_mutex_destroy (&x->walk_lock);
   free (x);
 }
 
@@ -797,20 +1001,60 @@ find_chunk (const struct vdi_state *v, uint64_t offset)
   return lo;
 }
 
-static int
-verify_chunk (struct xva *x, size_t i)
+/* The chunk holding or after OFFSET, copied (the index may grow under
+ * other threads): false if none is indexed there.
+ */
+static bool
+chunk_at (struct xva *x, uint64_t offset, size_t *i, struct chunk *c)
 {
-  const struct chunk *c = &x->disk->chunks[i];
+  const struct vdi_state *v = x->disk;
+  bool found;
+
+  pthread_mutex_lock (&x->lock);
+  *i = find_chunk (v, offset);
+  found = *i < v->n;
+  if (found)
+    *c = v->chunks[*i];
+  pthread_mutex_unlock (&x->lock);
+  return found;
+}
+
+static int
+checksum_kind_ok (struct xva *x, const struct chunk *c)
+{
+  if (c->kind == CSUM_NONE) {
+    xd_error ("%s: verify=true: chunk %08" PRIu32 " of disk %s has no "
+              "checksum member", x->io->name, c->number,
+              x->meta.vdis[x->chosen].ref);
+    errno = EIO;
+    return -1;
+  }
+  if ((c->kind == CSUM_XXH && !xd_xxh64_available ()) ||
+      (c->kind == CSUM_SHA1 && !xd_digest_available ())) {
+    xd_error ("%s: verify=true: chunk %08" PRIu32 " has a checksum kind "
+              "this build cannot check", x->io->name, c->number);
+    errno = ENOTSUP;
+    return -1;
+  }
+  return 0;
+}
+
+/* Check chunk I (C, a copy) against its checksum member, once. */
+static int
+verify_chunk (struct xva *x, size_t i, const struct chunk *c)
+{
   char stored[41], hex[XD_DIGEST_HEX_MAX];
   size_t slen = c->kind == CSUM_SHA1 ? 40 : 16;
   unsigned char *buf;
   bool done;
 
   pthread_mutex_lock (&x->lock);
-  done = x->verified[i / 8] & (1u << (i % 8));
+  done = x->disk->chunks[i].verified;
   pthread_mutex_unlock (&x->lock);
   if (done)
     return 0;
+  if (checksum_kind_ok (x, c) == -1)
+    return -1;
   buf = malloc (c->len);
   if (buf == NULL)
     return -1;
@@ -838,7 +1082,7 @@ verify_chunk (struct xva *x, size_t i)
     return -1;
   }
   pthread_mutex_lock (&x->lock);
-  x->verified[i / 8] |= (uint8_t) (1u << (i % 8));
+  x->disk->chunks[i].verified = true;
   pthread_mutex_unlock (&x->lock);
   return 0;
 }
@@ -879,25 +1123,26 @@ xva_pread (void *h, void *buf, uint32_t count, uint64_t offset)
 static int
 chunks_pread (struct xva *x, void *buf, uint32_t count, uint64_t offset)
 {
-  const struct vdi_state *v = x->disk;
-  size_t i = find_chunk (v, offset);
   char *p = buf;
 
+  if (index_to (x, offset + count, SIZE_MAX) == -1)
+    return -1;
   while (count > 0) {
-    const struct chunk *c = i < v->n ? &v->chunks[i] : NULL;
+    struct chunk c;
+    size_t i;
+    bool have = chunk_at (x, offset, &i, &c);
     uint64_t n;
-    if (c == NULL || c->pos > offset) {         /* a hole */
-      n = c ? xd_min_u64 (count, c->pos - offset) : count;
+    if (!have || c.pos > offset) {              /* a hole */
+      n = have ? xd_min_u64 (count, c.pos - offset) : count;
       memset (p, 0, n);
     }
     else {
-      n = xd_min_u64 (count, c->pos + c->len - offset);
-      if (x->verify && verify_chunk (x, i) == -1)
+      n = xd_min_u64 (count, c.pos + c.len - offset);
+      if (x->verify && verify_chunk (x, i, &c) == -1)
         return -1;
-      if (xd_io_read (x->io, p, n, c->data + (offset - c->pos),
+      if (xd_io_read (x->io, p, n, c.data + (offset - c.pos),
                       "chunk") == -1)
         return -1;
-      i++;
     }
     p += n;
     count -= (uint32_t) n;
@@ -907,41 +1152,55 @@ chunks_pread (struct xva *x, void *buf, uint32_t count, uint64_t offset)
 }
 
 static int
+legacy_extents (struct xva *x, uint64_t offset, uint64_t end, bool req_one,
+                xd_extent_fn add, void *opaque)
+{
+  /* Data as far as the chunks go, then the zero tail. */
+  if (offset < x->legacy_bytes) {
+    uint64_t n = xd_min_u64 (end, x->legacy_bytes) - offset;
+    if (add (opaque, offset, n, XD_EXTENT_DATA) == -1)
+      return -1;
+    offset += n;
+    if (req_one)
+      return 0;
+  }
+  if (offset < end)
+    return add (opaque, offset, end - offset, XD_EXTENT_UNALLOCATED);
+  return 0;
+}
+
+/* The answer stops where the index stops: indexing the whole request
+ * could mean reading every header of a 2 TiB export for one request.
+ */
+static int
 xva_extents (void *h, uint32_t count, uint64_t offset, bool req_one,
              xd_extent_fn add, void *opaque)
 {
   struct xva *x = h;
-  const struct vdi_state *v = x->disk;
   uint64_t end = xd_min_u64 (offset + count, xva_size (h));
-  size_t i = find_chunk (v, offset);
 
-  if (x->meta.legacy) {
-    /* Data as far as the chunks go, then the zero tail. */
-    if (offset < x->legacy_bytes) {
-      uint64_t n = xd_min_u64 (end, x->legacy_bytes) - offset;
-      if (add (opaque, offset, n, XD_EXTENT_DATA) == -1)
-        return -1;
-      offset += n;
-      if (req_one)
-        return 0;
-    }
-    if (offset < end)
-      return add (opaque, offset, end - offset, XD_EXTENT_UNALLOCATED);
-    return 0;
-  }
+  if (x->meta.legacy)
+    return legacy_extents (x, offset, end, req_one, add, opaque);
+  if (index_to (x, offset + 1, SIZE_MAX) == -1 ||
+      index_to (x, end, EXTENTS_AHEAD) == -1)
+    return -1;
+  pthread_mutex_lock (&x->lock);
+  end = xd_min_u64 (end, indexed_to (x));
+  pthread_mutex_unlock (&x->lock);
 
   while (offset < end) {
-    const struct chunk *c = i < v->n ? &v->chunks[i] : NULL;
+    struct chunk c;
+    size_t i;
+    bool have = chunk_at (x, offset, &i, &c);
     uint64_t n;
     uint32_t type;
-    if (c == NULL || c->pos > offset) {
-      n = (c ? xd_min_u64 (end, c->pos) : end) - offset;
+    if (!have || c.pos > offset) {
+      n = (have ? xd_min_u64 (end, c.pos) : end) - offset;
       type = XD_EXTENT_HOLE | XD_EXTENT_ZERO;
     }
     else {
-      n = xd_min_u64 (end, c->pos + c->len) - offset;
+      n = xd_min_u64 (end, c.pos + c.len) - offset;
       type = XD_EXTENT_DATA;
-      i++;
     }
     if (add (opaque, offset, n, type) == -1)
       return -1;

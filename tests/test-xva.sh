@@ -89,6 +89,26 @@ check t.xva c.raw
 nbdkit -U - -r "$(plugin xvax)" file=t.xva --run 'nbdinfo --size "$uri"' |
   grep -x 25165824
 
+# Indexed lazily (what a large export gets: only the first members at
+# open, the rest as reads reach them), with parallel readers walking
+# the headers, disk 1 behind all of disk 0's chunks, keep-alives and a
+# zero tail.  The extents answer stops where the index stops; nbdinfo
+# asks again.
+export XDISK_XVA_EAGER_MEMBERS=1
+$gen x.xva --checksum xxhash $disks
+check x.xva a.raw verify=true
+check x.xva b.raw disk=1 verify=true
+check x.xva b.raw disk=beta
+test "$(nbdkit -U - -r "$(plugin xvax)" file=x.xva verify=true \
+          --run 'nbdcopy --connections=4 --threads=8 --request-size=65536 \
+                   "$uri" - | sha256sum' | cut -d' ' -f1)" = "$(sha a.raw)"
+$gen k.xva --keepalive 1 --keepalive 2 --keepalive 4 $disks
+check k.xva a.raw verify=true
+check k.xva b.raw disk=1 verify=true
+check t.xva c.raw
+expect_open_error xvax x.xva 'disk=gamma: no such disk; the XVA holds: 0 \("alpha".*1 \("beta"' disk=gamma
+unset XDISK_XVA_EAGER_MEMBERS
+
 # A bad checksum: the chunk fails with EIO under verify=true only.
 # Not in the sanitizer build: there nbdkit 1.32 hangs at exit after a
 # failed request (glibc's locale lock in p11-kit's destructor, see

@@ -267,7 +267,6 @@ struct xva {
   bool walk_failed;             /* under walk_lock */
   bool walk_done;               /* the end of the archive was reached */
   size_t members;               /* regular members seen so far */
-  bool chose;                   /* CHOSEN is set: keep only its chunks */
   uint64_t first_len;           /* the first chunk file's length */
   bool have_first;
   size_t current;               /* VDI whose run of chunks is open */
@@ -279,7 +278,7 @@ struct xva {
   bool saw_xml;
   /* Serving. */
   size_t chosen;
-  struct vdi_state *disk;
+  struct vdi_state *disk;       /* the chosen one; NULL until chosen */
   bool verify;
   pthread_mutex_t lock;
   struct xd_io **parts;         /* legacy: the inflated chunks */
@@ -381,7 +380,7 @@ place_chunk (struct xva *x, size_t k, const char *name, uint32_t number,
   x->expect_num = number;
   x->expect_vdi = k;
   x->pending = NULL;
-  if (len == 0 || (x->chose && k != x->chosen)) {
+  if (len == 0 || (x->disk && k != x->chosen)) {
     v->pos = end;               /* a keep-alive, or a disk not served */
     return 0;
   }
@@ -750,8 +749,7 @@ choose (struct xva *x, const char *asked)
     report_no_disk (x, asked);
     return -1;
   }
-  x->disk = &x->vdis[x->chosen];
-  x->chose = true;
+  x->disk = &x->vdis[x->chosen];   /* from now on only its chunks */
   if (x->expect && x->expect_vdi != x->chosen)
     x->pending = NULL;          /* in an index about to be freed */
   for (i = 0; i < x->meta.n; i++)

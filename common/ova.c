@@ -568,6 +568,22 @@ verify_one (struct xd_tar *tar, const struct xd_mf *mf, const char *name)
   return 0;
 }
 
+/* The descriptor (the first member) says which file is the disk and how
+ * it is stored: check it too when the manifest lists it (ovftool and
+ * VirtualBox always do).
+ */
+static int
+verify_descriptor (struct xd_tar *tar, const struct xd_mf *mf)
+{
+  const char *name = tar->members[0].name;
+
+  if (xd_mf_find (mf, name))
+    return verify_one (tar, mf, name);
+  xd_debug ("%s: the manifest has no digest for the descriptor \"%s\"",
+            tar->io->name, name);
+  return 0;
+}
+
 /* verify=true: the manifest's digest of the chosen file (each chunk's
  * for a chunked file).  Lines for members that are missing are only
  * worth a debug message: VMware manifests name files left out.
@@ -597,7 +613,9 @@ verify_file (struct xd_tar *tar, const struct xd_ovf_file *f)
     if (xd_tar_find (tar, mf.entries[i].name) == NULL)
       xd_debug ("%s: the manifest names \"%s\", which the archive does "
                 "not hold", tar->io->name, mf.entries[i].name);
-  if (xd_tar_find (tar, f->href) || xd_mf_find (&mf, f->href))
+  if (verify_descriptor (tar, &mf) == -1)
+    r = -1;
+  else if (xd_tar_find (tar, f->href) || xd_mf_find (&mf, f->href))
     r = verify_one (tar, &mf, f->href);
   else {
     for (i = 0; r == 0; i++) {

@@ -2,6 +2,7 @@
 
 #include <config.h>
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,12 +55,12 @@ START_TEST (test_vhd_footer)
   ck_assert_uint_eq (footer.current_size, 10 << 20);
   ck_assert_uint_eq (footer.cylinders, 304);
   f[100] ^= 1;
-  ck_assert_int_eq (vhd_parse_footer (f, "t.vhd", false, &footer), -1);
-  ck_error_has ("checksum");
+  ck_fails_with (vhd_parse_footer (f, "t.vhd", false, &footer), EIO,
+                 "checksum");
   ck_error_has ("footer");
   make_footer (f, "win ", 10 << 20, 304, 4, 17, 5);
-  ck_assert_int_eq (vhd_parse_footer (f, "t.vhd", false, &footer), -1);
-  ck_error_has ("disk type");
+  ck_fails_with (vhd_parse_footer (f, "t.vhd", false, &footer), EIO,
+                 "disk type");
 }
 END_TEST
 
@@ -111,17 +112,14 @@ START_TEST (test_vhd_dyn_header)
   ck_assert_uint_eq (dyn.block_size, 2 << 20);
   ck_assert_uint_eq (dyn.max_table_entries, 5);
   h[200] ^= 1;
-  ck_assert_int_eq (vhd_read_dyn_header (io, 0, &dyn), -1);
-  ck_error_has ("checksum");
+  ck_fails_with (vhd_read_dyn_header (io, 0, &dyn), EIO, "checksum");
   ck_error_has ("dynamic header");
   make_dyn_header (h, 3 << 20);
-  ck_assert_int_eq (vhd_read_dyn_header (io, 0, &dyn), -1);
-  ck_error_has ("block size");
+  ck_fails_with (vhd_read_dyn_header (io, 0, &dyn), EIO, "block size");
   make_dyn_header (h, 1u << 30);
-  ck_assert_int_eq (vhd_read_dyn_header (io, 0, &dyn), -1);
-  ck_error_has ("block size");
-  ck_assert_int_eq (vhd_read_dyn_header (io, 100, &dyn), -1);
-  ck_error_has ("beyond the end of the file");
+  ck_fails_with (vhd_read_dyn_header (io, 0, &dyn), EIO, "block size");
+  ck_fails_with (vhd_read_dyn_header (io, 100, &dyn), EIO,
+                 "beyond the end of the file");
   xd_io_close (io);
 }
 END_TEST
@@ -301,8 +299,7 @@ START_TEST (test_vhdx_bad_headers)
 
   img[VHDX_HEADER1_OFFSET + 200] ^= 1;
   img[VHDX_HEADER2_OFFSET + 200] ^= 1;
-  ck_assert_int_eq (open_info (img, &info), -1);
-  ck_error_has ("checksum");
+  ck_fails_with (open_info (img, &info), EIO, "checksum");
   ck_error_has ("header");
   free (img);
 }
@@ -315,13 +312,11 @@ START_TEST (test_vhdx_bad_region)
 
   img[VHDX_REGION1_OFFSET + 100] ^= 1;
   img[VHDX_REGION2_OFFSET + 100] ^= 1;
-  ck_assert_int_eq (open_info (img, &info), -1);
-  ck_error_has ("checksum");
+  ck_fails_with (open_info (img, &info), EIO, "checksum");
   ck_error_has ("region table");
   /* BAT region overlapping the headers. */
   write_region (img, VHDX_REGION1_OFFSET, 0);
-  ck_assert_int_eq (open_info (img, &info), -1);
-  ck_error_has ("overlaps");
+  ck_fails_with (open_info (img, &info), EIO, "overlaps");
   /* An unknown required region. */
   write_region (img, VHDX_REGION1_OFFSET, 2 * MB);
   xd_put_le32 (img + VHDX_REGION1_OFFSET + 8, 3);
@@ -330,8 +325,7 @@ START_TEST (test_vhdx_bad_region)
   xd_put_le32 (img + VHDX_REGION1_OFFSET + 104, MB);
   xd_put_le32 (img + VHDX_REGION1_OFFSET + 108, 1);
   seal_region (img, VHDX_REGION1_OFFSET);
-  ck_assert_int_eq (open_info (img, &info), -1);
-  ck_error_has ("required region");
+  ck_fails_with (open_info (img, &info), EIO, "required region");
   free (img);
 }
 END_TEST
@@ -342,19 +336,16 @@ START_TEST (test_vhdx_bad_metadata)
   struct vhdx_info info;
 
   write_metadata (img, 3 * MB);
-  ck_assert_int_eq (open_info (img, &info), -1);
-  ck_error_has ("block size");
+  ck_fails_with (open_info (img, &info), EIO, "block size");
   write_metadata (img, 512 * MB);
-  ck_assert_int_eq (open_info (img, &info), -1);
-  ck_error_has ("block size");
+  ck_fails_with (open_info (img, &info), EIO, "block size");
   write_metadata (img, 2 * MB);
   img[MB + 32 + 3] ^= 0xff;     /* file parameters item now unknown */
-  ck_assert_int_eq (open_info (img, &info), -1);
-  ck_error_has ("unknown required metadata item");
+  ck_fails_with (open_info (img, &info), EIO,
+                 "unknown required metadata item");
   write_metadata (img, 2 * MB);
   xd_put_le32 (img + MB + 32 + 16, 2 * MB);     /* item outside region */
-  ck_assert_int_eq (open_info (img, &info), -1);
-  ck_error_has ("outside the metadata region");
+  ck_fails_with (open_info (img, &info), EIO, "outside the metadata region");
   free (img);
 }
 END_TEST
@@ -427,8 +418,8 @@ START_TEST (test_vhdx_log_replay)
   img[3 * MB + 5000] ^= 1;
   io = xd_io_open_memory (img, IMG_SIZE, "t.vhdx");
   ck_assert_int_eq (vhdx_read_headers (io, &info), 0);
-  ck_assert_int_eq (vhdx_replay_log (io, &info.header, &out, &entries), -1);
-  ck_error_has ("log entry");
+  ck_fails_with (vhdx_replay_log (io, &info.header, &out, &entries), EIO,
+                 "log entry");
   ck_error_has ("checksum");
   xd_io_close (io);
 
@@ -438,8 +429,8 @@ START_TEST (test_vhdx_log_replay)
   seal_header (img, VHDX_HEADER2_OFFSET);
   io = xd_io_open_memory (img, IMG_SIZE, "t.vhdx");
   ck_assert_int_eq (vhdx_read_headers (io, &info), 0);
-  ck_assert_int_eq (vhdx_replay_log (io, &info.header, &out, &entries), -1);
-  ck_error_has ("beyond the end of the file");
+  ck_fails_with (vhdx_replay_log (io, &info.header, &out, &entries), EIO,
+                 "beyond the end of the file");
   xd_io_close (io);
   free (img);
 }

@@ -17,18 +17,7 @@ XDISK_NBDKIT_PRELOAD=${XDISK_NBDKIT_PRELOAD:+$XDISK_NBDKIT_PRELOAD:}$shim
 source "$srcdir/functions.sh"
 set -e -x
 
-requires_plugin vhdx
-requires_plugin vdix
-requires_plugin vmdkx
-requires qemu-img --version
-requires qemu-io --version
-requires nbdcopy --version
-xdisk_check=$top_builddir/tests/xdisk-check
-requires test -x "$xdisk_check"
-make_tmpdir
-
-M=$(( 1 << 20 ))
-size=$(( 16 * M ))
+source "$srcdir/writers-functions.sh"
 
 # case PLUGIN QEMUFMT BLOCK BUDGET CREATE-OPTS: a qemu-made image with
 # data in its first block; then through PLUGIN with BUDGET bytes free,

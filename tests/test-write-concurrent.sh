@@ -12,18 +12,7 @@
 source "$srcdir/functions.sh"
 set -e -x
 
-requires_plugin vhdx
-requires_plugin vdix
-requires_plugin vmdkx
-requires qemu-img --version
-requires qemu-io --version
-requires nbdcopy --version
-xdisk_check=$top_builddir/tests/xdisk-check
-requires test -x "$xdisk_check"
-make_tmpdir
-
-M=$(( 1 << 20 ))
-size=$(( 16 * M ))
+source "$srcdir/writers-functions.sh"
 
 # client_ops C BLOCK: the qemu-io commands of client C (0 or 1), block
 # size BLOCK, over every block of the disk.

@@ -8,14 +8,14 @@
 # writes to allocated space still succeed after the refusals; the image
 # then opens, passes the check op and qemu-img check, and reads back,
 # through the plugin and qemu, exactly the acknowledged writes.
-source "$srcdir/functions.sh"
-shim=$top_builddir/tests/.libs/enospc-shim.so
-requires test -f "$shim"
 # nbdkit gets the shim through the dynamic loader's --preload (after the
-# ASan runtime in a sanitizer build; see functions.sh).
+# ASan runtime in a sanitizer build; see functions.sh), set before
+# functions.sh reads it.
+shim=$top_builddir/tests/.libs/enospc-shim.so
 XDISK_NBDKIT_PRELOAD=${XDISK_NBDKIT_PRELOAD:+$XDISK_NBDKIT_PRELOAD:}$shim
 source "$srcdir/functions.sh"
 set -e -x
+requires test -f "$shim"
 
 source "$srcdir/writers-functions.sh"
 

@@ -129,10 +129,11 @@ EXTRA_DIST += \
 	$(NULL)
 
 # Seeds for the fuzzers, from qemu-img images and ../shared/corpus.
-fuzz-seeds: fuzz/fuzz-pack$(EXEEXT) vhd-mkdiff$(EXEEXT)
+fuzz-seeds: fuzz/fuzz-pack$(EXEEXT) vhd-mkdiff$(EXEEXT) \
+		fuzz/fuzz-mkimage$(EXEEXT)
 	rm -rf fuzz/seeds
 	$(SHELL) $(srcdir)/fuzz/make-seeds --pack fuzz/fuzz-pack$(EXEEXT) \
-	  --mkdiff vhd-mkdiff$(EXEEXT) \
+	  --mkdiff vhd-mkdiff$(EXEEXT) --mkimage fuzz/fuzz-mkimage$(EXEEXT) \
 	  --shared "$${XDISK_SHARED:-$(abs_top_srcdir)/../shared}" fuzz/seeds
 
 FUZZ_BINS = \

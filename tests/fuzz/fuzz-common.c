@@ -622,6 +622,22 @@ static const struct fz_disk_ops image_ops = {
   .extents = image_extents,
 };
 
+int
+fz_check_image (struct xd_image *img)
+{
+  unsigned long before;
+  int ret;
+
+  if (img->format->check == NULL)
+    return 0;
+  before = fz_begin ();
+  ret = img->format->check (img->h);
+  if (ret != 0 && ret != -1)
+    fz_fail ("check returned %d", ret);
+  fz_check_failure (ret, before, "check");
+  return ret;
+}
+
 void
 fz_exercise_image (struct xd_image *img)
 {
@@ -630,6 +646,7 @@ fz_exercise_image (struct xd_image *img)
   if (size > INT64_MAX)
     fz_fail ("disk of %" PRIu64 " bytes", size);
   free (xd_image_describe (img));
+  fz_check_image (img);
   fz_exercise_disk (img, size, &image_ops);
   xd_image_close (img);
 }

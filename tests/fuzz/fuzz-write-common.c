@@ -336,23 +336,6 @@ open_image (const struct run *r, const struct place *pl, bool writable)
   return img;
 }
 
-/* The format's check op: 0 if sound, -1 after reporting problems. */
-static int
-check_image (struct xd_image *img)
-{
-  unsigned long before;
-  int ret;
-
-  if (img->format->check == NULL)
-    return 0;
-  before = fz_begin ();
-  ret = img->format->check (img->h);
-  if (ret != 0 && ret != -1)
-    fz_fail ("check returned %d", ret);
-  fz_check_failure (ret, before, "check");
-  return ret;
-}
-
 /* What the plugin glue does when the last client goes and at unload:
  * finish the image, flush it.  (Close alone need not write back what a
  * format keeps in memory until a flush: the VMDK grain tables.)
@@ -382,7 +365,7 @@ write_image (struct run *r, const struct place *pl)
 
   if (img == NULL)
     return false;
-  r->sound = check_image (img) == 0;
+  r->sound = fz_check_image (img) == 0;
   r->size = xd_image_size (img);
   if (!xd_image_can_write (img, &why) || r->size == 0) {
     if (r->size && why == NULL)
@@ -417,7 +400,7 @@ verify_image (struct run *r, const struct place *pl)
   if (strict && xd_image_size (img) != r->size)
     fz_fail ("the disk size changed from %" PRIu64 " to %" PRIu64,
              r->size, xd_image_size (img));
-  if (check_image (img) == -1 && strict)
+  if (fz_check_image (img) == -1 && strict)
     fz_fail ("the ops made a sound image fail the check");
   if (xd_image_size (img) == r->size)
     read_spans (r, img, false, "after reopening");

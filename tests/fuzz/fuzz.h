@@ -144,8 +144,17 @@ struct xd_open_opts;
 extern void fz_serve_file (const char *path, const struct xd_format *format,
                            const struct xd_open_opts *opts);
 
-/* Describe, read and query IMG as fz_serve_file does, then close it. */
 struct xd_image;
+
+/* Run IMG's check op, if its format has one, as xdisk-check does: 0 if
+ * it found the image sound, -1 after reporting every problem (through
+ * xd_error, with errno set).  Never a crash, whatever the image holds.
+ */
+extern int fz_check_image (struct xd_image *img);
+
+/* Check (fz_check_image), describe, read and query IMG as fz_serve_file
+ * does, then close it.
+ */
 extern void fz_exercise_image (struct xd_image *img);
 
 /* The write-path targets (fuzz-write-common.c).  FORMAT's image is

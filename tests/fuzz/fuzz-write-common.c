@@ -66,6 +66,7 @@ struct run {
   struct span spans[MAX_OPS];
   size_t nr_spans;
   uint64_t size;
+  bool created;                 /* made by the create op, sound */
   bool sound;                   /* the check passed before the ops */
   bool op_failed;
   uint8_t *buf;                 /* MAX_OP_LEN bytes for writes and reads */
@@ -383,6 +384,9 @@ write_image (struct run *r, const struct place *pl)
   if (img == NULL)
     return false;
   r->sound = fz_check_image (img) == 0;
+  if (r->created && !r->sound)
+    fz_fail ("an image the create op made, written and flushed, fails "
+             "the check");
   r->size = xd_image_size (img);
   if (!xd_image_can_write (img, &why) || r->size == 0) {
     if (r->size && why == NULL)
@@ -431,7 +435,8 @@ static const uint32_t block_sizes[] = { 0, 1 << 20, 2 << 20, 512 << 10,
                                         4 << 20 };
 
 /* Create PATH as P asks (see fz_write_run), with PARENT as its parent
- * if not NULL.  0, or -1 (reported) if the create op refused.
+ * if not NULL, write to it and flush it.  0, or -1 (reported) if the
+ * create op refused or the write or flush failed.
  */
 static int
 create_image (const struct run *r, const char *path, const char *parent,
@@ -446,6 +451,7 @@ create_image (const struct run *r, const char *path, const char *parent,
   struct xd_image *img;
   struct xd_io *io;
   unsigned long before;
+  int ret = -1;
 
   while (t->types[nr_types])
     nr_types++;
@@ -470,15 +476,17 @@ create_image (const struct run *r, const char *path, const char *parent,
     static uint8_t data[64 * 1024];
     memset (data, p[4] | 1, sizeof data);
     before = fz_begin ();
-    if (xd_image_write (img, data, sizeof data, 0) == -1)
-      fz_check_failure (-1, before, "writing a created image");
-    before = fz_begin ();
-    if (xd_image_flush (img) == -1)
-      fz_check_failure (-1, before, "flushing a created image");
+    ret = xd_image_write (img, data, sizeof data, 0);
+    fz_check_failure (ret, before, "writing a created image");
+    if (ret == 0) {
+      before = fz_begin ();
+      ret = xd_image_flush (img);
+      fz_check_failure (ret, before, "flushing a created image");
+    }
     xd_image_close (img);
   }
   place_free (&pl);
-  return img ? 0 : -1;
+  return img ? ret : -1;
 }
 
 /* Byte P[5] bit 0: a differencing child of a created parent. */
@@ -525,6 +533,7 @@ fz_write_run (const struct fz_write_target *t, const uint8_t *data,
     path = fz_write_files (&b);
     if (create_images (&r, path, params) == -1)
       goto out;
+    r.created = true;
   }
   else {
     fz_bundle_parse (data + head, rest, t->default_name, &b);

@@ -381,8 +381,11 @@ write_image (struct run *r, const struct place *pl)
   struct xd_image *img = open_image (r, pl, true);
   const char *why = NULL;
 
-  if (img == NULL)
+  if (img == NULL) {
+    if (r->created)
+      fz_fail ("an image the create op made does not open for writing");
     return false;
+  }
   r->sound = fz_check_image (img) == 0;
   if (r->created && !r->sound)
     fz_fail ("an image the create op made, written and flushed, fails "
@@ -391,6 +394,9 @@ write_image (struct run *r, const struct place *pl)
   if (!xd_image_can_write (img, &why) || r->size == 0) {
     if (r->size && why == NULL)
       fz_fail ("a writable image refused writes without saying why");
+    if (r->created)
+      fz_fail ("an image the create op made refuses writes: %s",
+               why ? why : "(size 0)");
     xd_image_close (img);
     return false;
   }

@@ -283,6 +283,19 @@ do_op (struct run *r, struct xd_image *img, const struct op *op, size_t i)
   abort ();
 }
 
+/* With XDISK_FUZZ_VERBOSE: each op and what it returned. */
+static void
+log_op (const struct op *op, size_t i, int ret)
+{
+  static const char *const names[] = { "write", "zero", "trim", "flush" };
+
+  if (getenv ("XDISK_FUZZ_VERBOSE"))
+    fprintf (stderr, "op %zu: %s %" PRIu64 "+%" PRIu32 "%s%s: %d (%s)\n",
+             i, names[op->kind], op->offset, op->len,
+             op->may_trim ? " may_trim" : "", op->fast ? " fast" : "",
+             ret, ret == 0 ? "ok" : strerror (errno));
+}
+
 static void
 run_ops (struct run *r, struct xd_image *img)
 {
@@ -293,6 +306,10 @@ run_ops (struct run *r, struct xd_image *img)
     const struct op *op = &r->ops[i];
     unsigned long before = fz_begin ();
     int ret = do_op (r, img, op, i);
+    int err = errno;
+
+    log_op (op, i, ret);
+    errno = err;
 
     /* A fast zero may refuse with ENOTSUP, reporting nothing. */
     if (ret == -1 && op->kind == OP_ZERO && op->fast && errno == ENOTSUP &&

@@ -478,7 +478,11 @@ create_image (const struct run *r, const char *path, const char *parent,
 
   while (t->types[nr_types])
     nr_types++;
-  copts.type = t->types[p[0] % nr_types];
+  /* A child takes the default type (some formats refuse any other)
+   * unless bit 7 asks for one.
+   */
+  if (parent == NULL || (p[0] & 0x80))
+    copts.type = t->types[p[0] % nr_types];
   /* 1 to 16 MiB, sometimes with a few sectors more. */
   copts.size = (uint64_t) (p[1] % 16 + 1) << 20;
   if (p[1] & 0x80)

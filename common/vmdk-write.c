@@ -124,6 +124,15 @@ load_rgd (struct vmdk_extent *e, struct vmdk_wtables *w)
     xd_error ("%s: malloc: %m", e->io->name);
     return -1;
   }
+  /* The header's sector, untrusted: its byte offset must not wrap. */
+  if (e->sp.rgd_offset > e->io->size / VMDK_SECTOR) {
+    xd_error ("%s: the redundant grain directory at sector %" PRIu64
+              " is beyond the end of the file", e->io->name,
+              e->sp.rgd_offset);
+    free (raw);
+    errno = EIO;
+    return -1;
+  }
   if (xd_io_read (e->io, raw, n * 4, e->sp.rgd_offset * VMDK_SECTOR,
                   "redundant grain directory") == -1) {
     free (raw);

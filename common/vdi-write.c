@@ -529,6 +529,7 @@ vdi_pwrite (void *h, const void *buf, uint32_t count, uint64_t offset)
 struct zero_args {
   bool fast;
   bool trim;                    /* trim: never allocate or store ZERO */
+  bool probe;                   /* only fail if a piece would be slow */
 };
 
 static int
@@ -576,6 +577,14 @@ zero_piece (struct vdi_layer *l, uint64_t block, uint64_t in_block,
 
   if (vdi_map_entry (l, block, &entry) == -1)
     return -1;
+  /* Only part of a free block under a parent needs data written. */
+  if (a->fast && !whole && !is_allocated (entry) && !a->trim &&
+      entry != VDI_BLOCK_ZERO && l->parent != NULL) {
+    errno = ENOTSUP;
+    return -1;
+  }
+  if (a->probe)
+    return 0;
   if (is_allocated (entry))
     return zero_in_place (l, block, entry, in_block, n);
   /* Free or zero: zeros already, unless a parent shows through. */
@@ -583,10 +592,6 @@ zero_piece (struct vdi_layer *l, uint64_t block, uint64_t in_block,
     return 0;
   if (whole)
     return zero_whole_free (l, block);
-  if (a->fast) {
-    errno = ENOTSUP;
-    return -1;
-  }
   zeros = calloc (1, n);
   if (zeros == NULL) {
     xd_error ("calloc: %m");
@@ -605,8 +610,16 @@ vdi_zero (void *h, uint32_t count, uint64_t offset, bool may_trim XD_UNUSED,
 {
   struct vdi_layer *l = h;
   struct zero_args a = { .fast = fast, .trim = false };
+  struct zero_args probe = { .fast = true, .probe = true };
 
   if (prepare (l) == -1)
+    return -1;
+  /* A fast zero that cannot be done fast fails before it changes
+   * anything (NBD: fail fast without modifying the disk): look at every
+   * block first, then zero.
+   */
+  if (fast && for_each_block (l, offset, count, NULL, zero_piece,
+                              &probe) == -1)
     return -1;
   return for_each_block (l, offset, count, NULL, zero_piece, &a);
 }

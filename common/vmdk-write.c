@@ -124,6 +124,15 @@ load_rgd (struct vmdk_extent *e, struct vmdk_wtables *w)
     xd_error ("%s: malloc: %m", e->io->name);
     return -1;
   }
+  /* The header's sector, untrusted: its byte offset must not wrap. */
+  if (e->sp.rgd_offset > e->io->size / VMDK_SECTOR) {
+    xd_error ("%s: the redundant grain directory at sector %" PRIu64
+              " is beyond the end of the file", e->io->name,
+              e->sp.rgd_offset);
+    free (raw);
+    errno = EIO;
+    return -1;
+  }
   if (xd_io_read (e->io, raw, n * 4, e->sp.rgd_offset * VMDK_SECTOR,
                   "redundant grain directory") == -1) {
     free (raw);
@@ -886,6 +895,7 @@ vmdk_disk_write (struct vmdk_disk *d, const void *buf, uint64_t count,
 struct zero_args {
   bool may_trim, fast;
   bool trim;                    /* trim: never allocate */
+  bool probe;                   /* only fail if a piece would be slow */
 };
 
 /* Zero one piece of grain GRAIN of E that is not allocated (state ST)
@@ -953,7 +963,15 @@ zero_sparse (struct vmdk_disk *d, struct vmdk_extent *e, uint64_t count,
 
     if (vmdk_lookup_grain (e, grain, &st, &sector) == -1)
       return -1;
-    if (st == VMDK_GRAIN_DATA) {
+    if (za->probe) {
+      /* zero_over_parent is fast only with a zeroed-grain entry. */
+      if (st == VMDK_GRAIN_UNALLOCATED && below && !za->trim &&
+          !(e->w->zero_gte && n == e->grain_bytes)) {
+        errno = ENOTSUP;
+        return -1;
+      }
+    }
+    else if (st == VMDK_GRAIN_DATA) {
       /* Zeros in place: a hole in the file where it can. */
       e->written = true;
       if (xd_io_zero (e->io, (uint64_t) sector * VMDK_SECTOR + inoff, n,
@@ -976,6 +994,8 @@ zero_piece (struct vmdk_disk *d, struct vmdk_extent *e,
   struct zero_args *za = opaque;
 
   (void) buf;
+  if (za->probe)
+    return e->kind == VMDK_FLAT ? 0 : zero_sparse (d, e, n, rel, za);
   if (e->kind == VMDK_FLAT) {
     e->written = true;
     return xd_io_zero (e->io, e->file_offset + rel, n, "flat extent");
@@ -988,9 +1008,17 @@ vmdk_disk_zero (struct vmdk_disk *d, uint64_t count, uint64_t offset,
                 bool may_trim, bool fast)
 {
   struct zero_args za = { .may_trim = may_trim, .fast = fast };
+  struct zero_args probe = { .fast = true, .probe = true };
 
   if (!d->writable || d->readonly_why)
     return refuse_readonly (d);
+  /* A fast zero that cannot be done fast fails before it changes
+   * anything (NBD: fail fast without modifying the disk): look at every
+   * grain first, then zero.
+   */
+  if (fast && for_each_piece (d, NULL, count, offset, zero_piece,
+                              &probe) == -1)
+    return -1;
   if (first_write (d) == -1)
     return -1;
   return for_each_piece (d, NULL, count, offset, zero_piece, &za);

@@ -129,10 +129,11 @@ EXTRA_DIST += \
 	$(NULL)
 
 # Seeds for the fuzzers, from qemu-img images and ../shared/corpus.
-fuzz-seeds: fuzz/fuzz-pack$(EXEEXT) vhd-mkdiff$(EXEEXT)
+fuzz-seeds: fuzz/fuzz-pack$(EXEEXT) vhd-mkdiff$(EXEEXT) \
+		fuzz/fuzz-mkimage$(EXEEXT)
 	rm -rf fuzz/seeds
 	$(SHELL) $(srcdir)/fuzz/make-seeds --pack fuzz/fuzz-pack$(EXEEXT) \
-	  --mkdiff vhd-mkdiff$(EXEEXT) \
+	  --mkdiff vhd-mkdiff$(EXEEXT) --mkimage fuzz/fuzz-mkimage$(EXEEXT) \
 	  --shared "$${XDISK_SHARED:-$(abs_top_srcdir)/../shared}" fuzz/seeds
 
 FUZZ_BINS = \
@@ -247,4 +248,56 @@ fuzz/fuzz-qcow2: $(srcdir)/fuzz/fuzz-qcow2.c $(FUZZ_DEPS)
 	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-qcow2.c $(FUZZ_LIBS)
 fuzz/fuzz-qcow2-disk: $(srcdir)/fuzz/fuzz-qcow2-disk.c $(FUZZ_DEPS)
 	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-qcow2-disk.c $(FUZZ_LIBS)
+endif
+
+# The write paths (VMDK sparse, VHD, VHDX, VDI): one target per format,
+# so that each keeps a corpus and coverage of its own, all driven by
+# fuzz/fuzz-write-common.c.  fuzz-mkimage makes their seeds with the
+# formats' own create op.
+FUZZ_WRITE_TARGETS = fuzz-write-vmdk fuzz-write-vhd fuzz-write-vhdx \
+	fuzz-write-vdi
+FUZZ_TARGETS += $(FUZZ_WRITE_TARGETS)
+FUZZ_BINS += fuzz/fuzz-write-vmdk fuzz/fuzz-write-vhd fuzz/fuzz-write-vhdx \
+	fuzz/fuzz-write-vdi
+check_PROGRAMS += fuzz/fuzz-mkimage fuzz/run-fuzz-write-vmdk \
+	fuzz/run-fuzz-write-vhd fuzz/run-fuzz-write-vhdx fuzz/run-fuzz-write-vdi
+
+FUZZ_WRITE_SOURCES = fuzz/fuzz-write-common.c $(FUZZ_RUN_SOURCES)
+
+fuzz_fuzz_mkimage_SOURCES = fuzz/fuzz-mkimage.c
+fuzz_fuzz_mkimage_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_fuzz_mkimage_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_fuzz_mkimage_LDADD = $(FUZZ_RUN_LDADD) $(LIBZSTD_LIBS)
+
+fuzz_run_fuzz_write_vmdk_SOURCES = fuzz/fuzz-write-vmdk.c $(FUZZ_WRITE_SOURCES)
+fuzz_run_fuzz_write_vmdk_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_write_vmdk_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_write_vmdk_LDADD = $(FUZZ_RUN_LDADD) $(LIBZSTD_LIBS)
+
+fuzz_run_fuzz_write_vhd_SOURCES = fuzz/fuzz-write-vhd.c $(FUZZ_WRITE_SOURCES)
+fuzz_run_fuzz_write_vhd_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_write_vhd_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_write_vhd_LDADD = $(FUZZ_RUN_LDADD) $(LIBZSTD_LIBS)
+
+fuzz_run_fuzz_write_vhdx_SOURCES = fuzz/fuzz-write-vhdx.c $(FUZZ_WRITE_SOURCES)
+fuzz_run_fuzz_write_vhdx_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_write_vhdx_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_write_vhdx_LDADD = $(FUZZ_RUN_LDADD) $(LIBZSTD_LIBS)
+
+fuzz_run_fuzz_write_vdi_SOURCES = fuzz/fuzz-write-vdi.c $(FUZZ_WRITE_SOURCES)
+fuzz_run_fuzz_write_vdi_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_write_vdi_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_write_vdi_LDADD = $(FUZZ_RUN_LDADD) $(LIBZSTD_LIBS)
+
+if HAVE_FUZZ
+FUZZ_WRITE_DEPS = $(FUZZ_DEPS) $(srcdir)/fuzz/fuzz-write-common.c
+FUZZ_WRITE_LINK = $(FUZZ_LINK) $(srcdir)/fuzz/fuzz-write-common.c
+fuzz/fuzz-write-vmdk: $(srcdir)/fuzz/fuzz-write-vmdk.c $(FUZZ_WRITE_DEPS)
+	$(FUZZ_WRITE_LINK) $(srcdir)/fuzz/fuzz-write-vmdk.c $(FUZZ_LIBS)
+fuzz/fuzz-write-vhd: $(srcdir)/fuzz/fuzz-write-vhd.c $(FUZZ_WRITE_DEPS)
+	$(FUZZ_WRITE_LINK) $(srcdir)/fuzz/fuzz-write-vhd.c $(FUZZ_LIBS)
+fuzz/fuzz-write-vhdx: $(srcdir)/fuzz/fuzz-write-vhdx.c $(FUZZ_WRITE_DEPS)
+	$(FUZZ_WRITE_LINK) $(srcdir)/fuzz/fuzz-write-vhdx.c $(FUZZ_LIBS)
+fuzz/fuzz-write-vdi: $(srcdir)/fuzz/fuzz-write-vdi.c $(FUZZ_WRITE_DEPS)
+	$(FUZZ_WRITE_LINK) $(srcdir)/fuzz/fuzz-write-vdi.c $(FUZZ_LIBS)
 endif

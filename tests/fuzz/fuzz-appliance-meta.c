@@ -29,7 +29,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   int r;
 
   fz_init ();
-  before = fz_errors ();
+  before = fz_begin ();
   r = xd_ovf_parse (text, size, "fuzz.ovf", &ovf);
   fz_check_failure (r, before, "xd_ovf_parse");
   if (r == 0) {
@@ -46,7 +46,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         fz_fail ("manifest digest of the wrong length");
     xd_mf_free (&mf);
   }
-  before = fz_errors ();
+  before = fz_begin ();
   r = xd_xva_parse_meta (text, size, "ova.xml", &meta);
   fz_check_failure (r, before, "xd_xva_parse_meta");
   if (r == 0)

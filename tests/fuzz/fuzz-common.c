@@ -4,6 +4,7 @@
 
 #include <config.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -63,6 +64,13 @@ fz_init (void)
 unsigned long
 fz_errors (void)
 {
+  return nr_errors;
+}
+
+unsigned long
+fz_begin (void)
+{
+  errno = 0;
   return nr_errors;
 }
 
@@ -469,6 +477,24 @@ fz_remove_files (const struct fz_bundle *b)
   }
 }
 
+void
+fz_clear_files (void)
+{
+  char path[PATH_MAX + 260];
+  struct dirent *d;
+  DIR *dp;
+
+  if (dir[0] == '\0' || (dp = opendir (dir)) == NULL)
+    return;
+  while ((d = readdir (dp)) != NULL) {
+    if (strcmp (d->d_name, ".") == 0 || strcmp (d->d_name, "..") == 0)
+      continue;
+    snprintf (path, sizeof path, "%s/%s", dir, d->d_name);
+    unlink (path);
+  }
+  closedir (dp);
+}
+
 /* ---- exercising a whole disk ---- */
 
 /* Blocks read per input: enough to reach every structure of a small
@@ -524,7 +550,7 @@ check_extents (void *disk, const struct fz_disk_ops *ops, uint64_t off,
 {
   struct extent_check c = { .start = off, .next = off, .end = off + len,
                             .data = data, .req_one = req_one };
-  unsigned long before = fz_errors ();
+  unsigned long before = fz_begin ();
   int r;
 
   r = ops->extents (disk, len, off, req_one, check_extent, &c);
@@ -539,7 +565,7 @@ static void
 exercise_block (void *disk, const struct fz_disk_ops *ops, uint64_t off,
                 uint32_t len, uint8_t *buf, uint8_t *piece)
 {
-  unsigned long before = fz_errors ();
+  unsigned long before = fz_begin ();
   uint32_t poff = len / 3 + 1, plen = len / 2;
   int r, pr;
 
@@ -549,7 +575,7 @@ exercise_block (void *disk, const struct fz_disk_ops *ops, uint64_t off,
   check_extents (disk, ops, off, len, NULL, true);
   if (plen == 0 || poff + plen > len)
     return;
-  before = fz_errors ();
+  before = fz_begin ();
   pr = ops->read (disk, piece, plen, off + poff);
   fz_check_failure (pr, before, "read");
   if (r == 0 && pr == 0 && memcmp (buf + poff, piece, plen) != 0)
@@ -596,6 +622,22 @@ static const struct fz_disk_ops image_ops = {
   .extents = image_extents,
 };
 
+int
+fz_check_image (struct xd_image *img)
+{
+  unsigned long before;
+  int ret;
+
+  if (img->format->check == NULL)
+    return 0;
+  before = fz_begin ();
+  ret = img->format->check (img->h);
+  if (ret != 0 && ret != -1)
+    fz_fail ("check returned %d", ret);
+  fz_check_failure (ret, before, "check");
+  return ret;
+}
+
 void
 fz_exercise_image (struct xd_image *img)
 {
@@ -604,6 +646,7 @@ fz_exercise_image (struct xd_image *img)
   if (size > INT64_MAX)
     fz_fail ("disk of %" PRIu64 " bytes", size);
   free (xd_image_describe (img));
+  fz_check_image (img);
   fz_exercise_disk (img, size, &image_ops);
   xd_image_close (img);
 }
@@ -623,7 +666,7 @@ fz_serve_file (const char *path, const struct xd_format *format,
   res = xd_resolver_new_dir (&policy);
   if (res == NULL)
     fz_fail ("xd_resolver_new_dir");
-  before = fz_errors ();
+  before = fz_begin ();
   io = xd_io_open_file (path);
   if (io)
     img = xd_image_open (io, res, opts, format);

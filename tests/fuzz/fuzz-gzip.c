@@ -29,7 +29,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   fz_init ();
   fz_bundle_parse (data, size, "fuzz.gz", &b);
   base = fz_io_open (&b.files[0]);
-  before = fz_errors ();
+  before = fz_begin ();
   /* The budget is a floor of 1 MiB: its thinning needs big outputs. */
   gz = xd_io_open_gzip (base, 0, "fuzz.gz (gunzipped)");
   fz_check_failure (gz ? 0 : -1, before, "xd_io_open_gzip");
@@ -41,7 +41,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   all = malloc (n ? n : 1);
   if (all == NULL)
     abort ();
-  before = fz_errors ();
+  before = fz_begin ();
   if (n && xd_io_read (gz, all, n, 0, "all") == -1)
     fz_fail ("a stream that indexed does not read back");
   /* Scattered reads, from the end backwards (cold spans). */

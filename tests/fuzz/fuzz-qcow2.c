@@ -40,7 +40,7 @@ check_header (struct xd_io *io, const struct qcow2_header *h)
 static void
 check_l1 (struct xd_io *io, const struct qcow2_header *h)
 {
-  unsigned long before = fz_errors ();
+  unsigned long before = fz_begin ();
   uint64_t *l1, off, len;
   uint32_t i;
   int r;
@@ -64,7 +64,7 @@ check_l1 (struct xd_io *io, const struct qcow2_header *h)
 static void
 check_snapshots (struct xd_io *io, const struct qcow2_header *h)
 {
-  unsigned long before = fz_errors ();
+  unsigned long before = fz_begin ();
   struct qcow2_snapshot *s;
   uint32_t i;
   int r;
@@ -76,7 +76,7 @@ check_snapshots (struct xd_io *io, const struct qcow2_header *h)
   for (i = 0; i < h->nb_snapshots; i++) {
     if (s[i].disk_size > QCOW2_MAX_SIZE)
       fz_fail ("snapshot disk size %" PRIu64, s[i].disk_size);
-    before = fz_errors ();
+    before = fz_begin ();
     r = qcow2_check_l1 (h, io->name, io->size, s[i].l1_offset,
                         s[i].l1_size, 0, "snapshot L1");
     fz_check_failure (r, before, "qcow2_check_l1");
@@ -99,7 +99,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   fz_init ();
   fz_bundle_parse (data, size, "disk.qcow2", &b);
   io = fz_io_open (&b.files[0]);
-  before = fz_errors ();
+  before = fz_begin ();
   r = qcow2_read_header (io, &h);
   fz_check_failure (r, before, "qcow2_read_header");
   if (r == 0) {

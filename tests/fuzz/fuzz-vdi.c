@@ -31,7 +31,7 @@ uuid_round_trip (const uint8_t u[16])
 static void
 header (struct xd_io *io)
 {
-  unsigned long before = fz_errors ();
+  unsigned long before = fz_begin ();
   struct vdi_header h;
   int r = vdi_read_header (io, &h);
 
@@ -54,11 +54,12 @@ serve (struct xd_io *io, size_t size)
                                                          : 1 << 20,
                                .ignore_parent_mismatch = (size / 2) & 1 };
   struct xd_resolver *res = xd_resolver_new_stream ("the fuzz input");
-  unsigned long before = fz_errors ();
+  unsigned long before;
   struct xd_image *img;
 
   if (res == NULL)
     fz_fail ("xd_resolver_new_stream");
+  before = fz_begin ();
   img = xd_image_open (io, res, &opts, &xd_format_vdi);
   fz_check_failure (img ? 0 : -1, before, "xd_image_open");
   if (img)

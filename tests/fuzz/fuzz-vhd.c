@@ -33,7 +33,7 @@ locators (struct xd_io *io, const struct vhd_dyn_header *h)
 
   for (i = 0; i < VHD_NR_LOCATORS; i++) {
     const struct vhd_locator *l = &h->locators[i];
-    unsigned long before = fz_errors ();
+    unsigned long before;
     uint8_t *raw;
     char *name;
 
@@ -42,6 +42,7 @@ locators (struct xd_io *io, const struct vhd_dyn_header *h)
     raw = malloc (l->data_length);
     if (raw == NULL)
       return;
+    before = fz_begin ();
     if (xd_io_read (io, raw, l->data_length, l->data_offset,
                     "VHD parent locator") == 0) {
       name = xd_utf16le_to_utf8 (raw, l->data_length & ~1u);
@@ -68,7 +69,7 @@ footer (struct xd_io *io, uint64_t offset)
     return;
   if (vhd_parse_footer (buf, io->name, true, &f) == -1)
     return;
-  before = fz_errors ();
+  before = fz_begin ();
   r = vhd_parse_footer (buf, io->name, false, &f);
   if (r == -1)
     fz_fail ("vhd_parse_footer: quiet and verbose disagree");
@@ -77,7 +78,7 @@ footer (struct xd_io *io, uint64_t offset)
   guid_round_trip (f.unique_id);
   if (f.disk_type == VHD_TYPE_FIXED)
     return;
-  before = fz_errors ();
+  before = fz_begin ();
   r = vhd_read_dyn_header (io, f.data_offset, &h);
   fz_check_failure (r, before, "vhd_read_dyn_header");
   if (r == 0) {

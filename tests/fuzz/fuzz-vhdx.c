@@ -40,7 +40,7 @@ check_allocation (struct xd_io *io)
   int r;
 
   for (i = 0; i < 64 && off < io->size; i++, off += run) {
-    before = fz_errors ();
+    before = fz_begin ();
     r = xd_io_allocation (io, off, &is_data, &run);
     fz_check_failure (r, before, "xd_io_allocation");
     if (r == -1)
@@ -95,11 +95,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     fz_fix_checksums (&b);
   io = fz_io_open (&b.files[0]);
   vhdx_probe (io);
-  before = fz_errors ();
+  before = fz_begin ();
   r = vhdx_read_headers (io, &first);
   fz_check_failure (r, before, "vhdx_read_headers");
   if (r == 0 && memcmp (first.header.log_guid, zero_guid, 16) != 0) {
-    before = fz_errors ();
+    before = fz_begin ();
     r = vhdx_replay_log (io, &first.header, &replayed, &entries);
     fz_check_failure (r, before, "vhdx_replay_log");
     if (r == 0 && replayed != io) {
@@ -111,7 +111,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       check_allocation (io);
     }
   }
-  before = fz_errors ();
+  before = fz_begin ();
   r = vhdx_read_info (io, &info);
   fz_check_failure (r, before, "vhdx_read_info");
   if (r == 0) {

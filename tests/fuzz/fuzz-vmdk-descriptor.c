@@ -47,7 +47,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   int r;
 
   fz_init ();
-  before = fz_errors ();
+  before = fz_begin ();
   r = vmdk_parse_descriptor ((const char *) data, size, "fuzz.vmdk", &desc);
   fz_check_failure (r, before, "vmdk_parse_descriptor");
   if (r == 0) {

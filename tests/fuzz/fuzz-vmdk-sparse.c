@@ -39,13 +39,14 @@ embedded_descriptor (struct xd_io *io, const struct vmdk_sparse *sp)
 {
   struct vmdk_descriptor desc;
   size_t len = sp->desc_size * VMDK_SECTOR;
-  unsigned long before = fz_errors ();
+  unsigned long before;
   char *text;
   int r;
 
   text = malloc (len ? len : 1);
   if (text == NULL)
     return;
+  before = fz_begin ();
   r = xd_io_read (io, text, len, sp->desc_offset * VMDK_SECTOR,
                   "embedded descriptor");
   if (r == 0)
@@ -59,7 +60,7 @@ embedded_descriptor (struct xd_io *io, const struct vmdk_sparse *sp)
 static void
 grain_directory (struct xd_io *io, struct vmdk_sparse *sp)
 {
-  unsigned long before = fz_errors ();
+  unsigned long before = fz_begin ();
   uint32_t *gd = NULL;
   uint64_t i;
   int r;
@@ -100,7 +101,7 @@ se_table (struct xd_io *io, const struct vmdk_sparse *sp, uint64_t i,
     grain = i * sp->gtes_per_gt + j;
     if (grain >= sp->nr_grains)
       break;
-    before = fz_errors ();
+    before = fz_begin ();
     r = vmdk_se_decode_gte (io, sp, grain, xd_le64 (gt + j * 8), &st,
                             &sector);
     fz_check_failure (r, before, "vmdk_se_decode_gte");
@@ -119,13 +120,14 @@ se_table (struct xd_io *io, const struct vmdk_sparse *sp, uint64_t i,
 static void
 se_tables (struct xd_io *io, const struct vmdk_sparse *sp)
 {
-  unsigned long before = fz_errors ();
+  unsigned long before;
   size_t gt_bytes = sp->gtes_per_gt * 8;
   unsigned char *gt;
   uint32_t *gd = NULL;
   uint64_t i;
   int r;
 
+  before = fz_begin ();
   r = vmdk_load_se_gd (io, sp, &gd);
   fz_check_failure (r, before, "vmdk_load_se_gd");
   if (r == -1)
@@ -136,7 +138,7 @@ se_tables (struct xd_io *io, const struct vmdk_sparse *sp)
   for (i = 0; i < sp->nr_gd_entries; i += sp->nr_gd_entries / 16 + 1) {
     if (gd[i] == 0)
       continue;
-    before = fz_errors ();
+    before = fz_begin ();
     r = xd_io_read (io, gt, gt_bytes, vmdk_se_gt_offset (sp, gd[i]),
                     "seSparse grain table");
     fz_check_failure (r, before, "seSparse grain table read");
@@ -150,7 +152,7 @@ se_tables (struct xd_io *io, const struct vmdk_sparse *sp)
 static void
 stream (struct xd_io *io, const struct vmdk_sparse *sp)
 {
-  unsigned long before = fz_errors ();
+  unsigned long before = fz_begin ();
   struct vmdk_stream_index ix;
   uint64_t *table, g, i, groups;
   int r;
@@ -167,7 +169,7 @@ stream (struct xd_io *io, const struct vmdk_sparse *sp)
   /* Rebuild a bounded number of tables, spread over the disk. */
   groups = sp->nr_gd_entries;
   for (g = 0; g < groups; g += groups / 16 + 1) {
-    before = fz_errors ();
+    before = fz_begin ();
     r = vmdk_stream_table (io, sp, &ix, g, table);
     fz_check_failure (r, before, "vmdk_stream_table");
     if (r == -1)
@@ -193,7 +195,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   fz_init ();
   fz_bundle_parse (data, size, "fuzz.vmdk", &b);
   io = fz_io_open (&b.files[0]);
-  before = fz_errors ();
+  before = fz_begin ();
   r = vmdk_read_sparse_header (io, &sp);
   fz_check_failure (r, before, "vmdk_read_sparse_header");
   if (r == 0) {

@@ -92,6 +92,10 @@ extern struct xd_io *fz_io_open (const struct fz_file *f);
  */
 extern const char *fz_write_files (const struct fz_bundle *b);
 extern void fz_remove_files (const struct fz_bundle *b);
+/* Remove every file of the private directory: the bundle's and those a
+ * target made there (created images, their extents and parents).
+ */
+extern void fz_clear_files (void);
 
 /* Install reporters that format every message (so that format strings
  * and their arguments are exercised) and count the errors.  Messages go
@@ -101,8 +105,15 @@ extern void fz_remove_files (const struct fz_bundle *b);
 extern void fz_init (void);
 extern unsigned long fz_errors (void);
 
+/* Call right before a function fz_check_failure judges: clears errno
+ * (so that a value left by an earlier call cannot pass for this one's)
+ * and returns the error count to pass as BEFORE.
+ */
+extern unsigned long fz_begin (void);
+
 /* The project's contract: a function that returns -1 "after reporting"
- * has called xd_error since BEFORE and set errno.  Abort otherwise.
+ * has called xd_error since BEFORE (from fz_begin) and set errno.
+ * Abort otherwise.
  */
 extern void fz_check_failure (int r, unsigned long before, const char *what);
 
@@ -133,8 +144,40 @@ struct xd_open_opts;
 extern void fz_serve_file (const char *path, const struct xd_format *format,
                            const struct xd_open_opts *opts);
 
-/* Describe, read and query IMG as fz_serve_file does, then close it. */
 struct xd_image;
+
+/* Run IMG's check op, if its format has one, as xdisk-check does: 0 if
+ * it found the image sound, -1 after reporting every problem (through
+ * xd_error, with errno set).  Never a crash, whatever the image holds.
+ */
+extern int fz_check_image (struct xd_image *img);
+
+/* Check (fz_check_image), describe, read and query IMG as fz_serve_file
+ * does, then close it.
+ */
 extern void fz_exercise_image (struct xd_image *img);
+
+/* The write-path targets (fuzz-write-common.c).  FORMAT's image is
+ * made from the input, opened writable through the registry, checked
+ * with its check op, and takes the ops the input describes; then it is
+ * closed, reopened read-only, checked and read back against a shadow
+ * copy of what the ops acknowledged.
+ *
+ * Input: byte 0 is the number of ops (at most 32), then 8 bytes per op
+ * (see decode_op), then the image: a file or a bundle.  An image part
+ * shorter than 16 bytes is instead the parameters of an image the
+ * target creates with FORMAT's create op (type, size, block size, a
+ * differencing child: see create_image), so that a few bytes are a
+ * valid seed.
+ */
+struct fz_write_target {
+  const struct xd_format *format;
+  const char *default_name;     /* the image's file name: "disk.vhd" */
+  const char *const *types;     /* create-type= values, NULL-terminated */
+  bool differencing;            /* the create op takes a parent */
+};
+
+extern int fz_write_run (const struct fz_write_target *t,
+                         const uint8_t *data, size_t size);
 
 #endif /* XDISK_FUZZ_H */

@@ -19,7 +19,7 @@ make_tmpdir
 # Data that does not compress, patterns to read back, holes.
 raw=$tmp/disk.raw
 truncate -s 48M "$raw"
-head -c 9M /dev/urandom | dd of="$raw" bs=1M seek=1 conv=notrunc status=none
+random_bytes 1 9M | dd of="$raw" bs=1M seek=1 conv=notrunc status=none
 qemu-io -f raw -c 'write -P 0x61 12M 6M' -c 'write -P 0x62 26M 3M' \
   -c 'write -P 0x63 40M 8M' "$raw" >/dev/null
 want=$(sha256sum < "$raw" | cut -d' ' -f1)
@@ -67,7 +67,7 @@ check_all_reads ()              # PLUGIN ARGS...
     run=$qemu_io_run
     serve "$img" "$@" cache=$cache > "$tmp/io.out"
     cat "$tmp/io.out"
-    ! grep -q 'Pattern verification failed' "$tmp/io.out"
+    refute_grep 'Pattern verification failed' "$tmp/io.out"
     test "$(grep -c "^read " "$tmp/io.out")" = $((${#qemu_io_reads[@]} / 2))
   done
 }

@@ -20,7 +20,7 @@ make_tmpdir
 
 raw=$tmp/disk.raw
 truncate -s 24M "$raw"
-head -c 5M /dev/urandom | dd of="$raw" bs=1M seek=2 conv=notrunc status=none
+random_bytes 1 5M | dd of="$raw" bs=1M seek=2 conv=notrunc status=none
 qemu-io -f raw -c 'write -P 0x61 12M 1M' -c 'write -P 0x62 23M 1M' \
   "$raw" >/dev/null
 want=$(sha256sum < "$raw" | cut -d' ' -f1)
@@ -71,7 +71,7 @@ if command -v lighttpd >/dev/null; then
     cp "$tmp/gone" "$tmp/www/stream.vmdk"
   fi
 else
-  echo "$0: lighttpd not installed: HTTP part skipped"
+  missing "lighttpd not installed: HTTP part skipped"
   http_skipped=1
 fi
 
@@ -91,7 +91,7 @@ elif command -v sshd >/dev/null && nbdkit ssh --version >/dev/null 2>&1; then
     test "$got" = "$want"
   done
 else
-  echo "$0: sshd or the ssh plugin not installed: ssh part skipped"
+  missing "sshd or the ssh plugin not installed: ssh part skipped"
   [ -n "${http_skipped-}" ] && exit 77
 fi
 :

@@ -21,7 +21,7 @@ make_tmpdir
 # and the images outgrow the filter's block cache; a zero run; holes.
 raw=$tmp/disk.raw
 truncate -s 40M "$raw"
-head -c 6M /dev/urandom | dd of="$raw" bs=1M seek=1 conv=notrunc status=none
+random_bytes 1 6M | dd of="$raw" bs=1M seek=1 conv=notrunc status=none
 qemu-io -f raw -c 'write -P 0x61 12M 2M' -c 'write -P 0 20M 1M' \
   -c 'write -P 0x63 39M 1M' "$raw" >/dev/null
 want=$(sha256sum < "$raw" | cut -d' ' -f1)

@@ -14,7 +14,7 @@ requires qemu-io --version
 requires nbdcopy --version
 requires nbdinfo --version
 requires jq --version
-requires test -d "$XDISK_SHARED/corpus/vhd"
+requires_corpus vhd
 make_tmpdir
 
 served_size ()

@@ -19,21 +19,6 @@ vmdk_check_qemu ()
   compare_map_with_qemu vmdkx "$img" vmdk "$@"
 }
 
-# Fail if STATUS says the process was killed by a signal (a crash).
-_vmdk_not_signalled ()
-{
-  local status=$1 what=$2
-  if [ "$status" -ge 128 ]; then
-    echo "$0: $what died from a signal (exit status $status)"
-    return 1
-  fi
-  if grep -Eq 'Segmentation|Aborted|AddressSanitizer|core dumped|stack smashing' \
-       "$tmp/err"; then
-    echo "$0: $what crashed"
-    return 1
-  fi
-}
-
 # Check that opening IMG (plus extra params) is refused with an error
 # matching every extended regular expression in PATTERN... (give the
 # patterns before a '--', the params after), and that nbdkit did not
@@ -52,7 +37,7 @@ vmdk_expect_open_error ()
     echo "$0: opening $img unexpectedly succeeded"
     return 1
   fi
-  _vmdk_not_signalled "$status" "nbdkit opening $img" || return 1
+  check_not_crashed "$status" "nbdkit opening $img" "$tmp/err" || return 1
   for p in "${patterns[@]}"; do
     if ! grep -Eq -- "$p" "$tmp/err"; then
       echo "$0: $img: expected an error matching: $p"
@@ -74,7 +59,7 @@ vmdk_expect_read_error ()
     echo "$0: reading $img unexpectedly succeeded"
     return 1
   fi
-  _vmdk_not_signalled "$status" "nbdkit reading $img" || return 1
+  check_not_crashed "$status" "nbdkit reading $img" "$tmp/err" || return 1
   for p in "$@"; do
     if ! grep -Eq -- "$p" "$tmp/err"; then
       echo "$0: $img: expected a read error matching: $p"

@@ -146,7 +146,8 @@ create "$tmp/max.vhd" create-size=2040G | grep -qx $(( 2040 << 30 ))
 $check "$tmp/max.vhd"
 rm -f "$tmp/max.vhd"
 
-# A full file system: ulimit -f makes writes past 8 MiB fail (EFBIG);
+# A full file system: ulimit -f makes writes past 8 MiB + 100 KiB fail
+# (EFBIG);
 # every acknowledged write reads back.
 img=$tmp/full.vhd
 random_bytes 17 24M > "$tmp/rnd.raw"
@@ -154,7 +155,7 @@ create "$img" create-size=24M
 # (Not in the sanitizer build: nbdkit 1.32 under ASan can hang at exit
 # after the failed requests, see functions.sh.)
 if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
-  write_past_full vhdx "$img" 8192 24
+  write_past_full vhdx "$img" 8292 24
   grep "$img" "$tmp/full.err"
 fi
 $check "$img"

@@ -88,10 +88,13 @@ if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
       run='nbdinfo --size "$uri" && touch '"$tmp"'/fail-now &&
            { nbdcopy "$uri" '"$tmp"'/out.raw 2> '"$tmp"'/copy.err;
              echo "copy exit $?"; }'
+      status=0
       serve "$img" --filter=error file file="$tmp/www/$img" cache=4M \
         error-pread=EIO error-pread-rate=2% error-file="$tmp/fail-now" \
-        > "$tmp/err.out" 2>&1 || :
+        > "$tmp/err.out" 2>&1 || status=$?
       cat "$tmp/err.out" "$tmp/copy.err"
+      check_not_crashed $status "serving through the error filter" \
+        "$tmp/err.out"
       if grep -q 'copy exit 0' "$tmp/err.out"; then
         cmp "$tmp/out.raw" "$raw"
       else

@@ -61,12 +61,14 @@ if command -v lighttpd >/dev/null; then
   # (Not in the sanitizer build: see test-filters.sh.)
   if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
     url=http://127.0.0.1:$web_port/stream.vmdk
+    status=0
     nbdkit -U - -r --filter="$(filter vmdkx)" curl url="$url" cache=1M \
       --run 'nbdinfo --size "$uri" && cp '"$tmp/www/stream.vmdk $tmp"'/gone &&
              truncate -s 64K '"$tmp/www/stream.vmdk"' &&
              { nbdcopy --synchronous "$uri" '"$tmp"'/out 2>&1; echo "exit $?"; }' \
-      > "$tmp/gone.out" 2>&1 || :
+      > "$tmp/gone.out" 2>&1 || status=$?
     cat "$tmp/gone.out"
+    check_not_crashed $status "the copy of a file cut short" "$tmp/gone.out"
     grep -q 'exit 1' "$tmp/gone.out"
     cp "$tmp/gone" "$tmp/www/stream.vmdk"
   fi

@@ -113,10 +113,12 @@ if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
   # the transport's error, and the next connection tries again.
   touch "$trigger"
   run='nbdinfo --size "$uri"; rm '"$trigger"'; nbdinfo --size "$uri"'
+  status=0
   through_filter vmdkx "$tmp/sparse.vmdk" --filter=error \
     error-pread=EIO error-pread-rate=100% error-file="$trigger" \
-    > "$tmp/retry.out" 2> "$tmp/retry.err" || :
+    > "$tmp/retry.out" 2> "$tmp/retry.err" || status=$?
   cat "$tmp/retry.out" "$tmp/retry.err"
+  check_not_crashed $status "the retried connection" "$tmp/retry.err"
   grep -q 'Input/output error' "$tmp/retry.err"
   grep -qx 41943040 "$tmp/retry.out"
 fi

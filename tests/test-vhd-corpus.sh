@@ -113,7 +113,7 @@ nbdkit -U - -r "$(plugin vhdx)" file="$img" \
 # Reference: a copy replayed by qemu-img check -r all, compared
 # extent-aware.
 cp "$img" "$tmp/replayed.vhdx"
-qemu-img check -q -r all -f vhdx "$tmp/replayed.vhdx" || :
+qemu-img check -q -r all -f vhdx "$tmp/replayed.vhdx"
 nbdkit -U - -r "$(plugin vhdx)" file="$img" \
   --run "qemu-img compare -q -f vhdx -F raw \"$tmp/replayed.vhdx\" \"\$uri\""
 if [ "${XDISK_SLOW_TESTS:-0}" = 1 ]; then

@@ -71,11 +71,11 @@ crash_kill_test ()
     "$crash_client" run "$sock" "$i" 100000 64 "$log" &
     local client=$!
     # The kill comes after the client's Nth completed flush and then M
-    # more requests sent (N from 1 to 150, about 8 requests each, M from
+    # more requests sent (N from 1 to 60, about 8 requests each, M from
     # 0 to 8, both from the iteration number): a moment that varies
     # between iterations, never before a flush, and not earlier when
     # the machine is loaded.
-    flushes=$(( 1 + (i * 61 + 5) % 150 )) more=$(( i * 5 % 9 ))
+    flushes=$(( 1 + (i * 37 + 5) % 60 )) more=$(( i * 5 % 9 ))
     wait_for 120 "flush $flushes of crash-client" \
       _crash_logged '^F' $flushes "$log" $client
     more=$(( $(grep -c '^I' "$log") + more ))

@@ -19,6 +19,10 @@
  *
  * Each sector written holds words derived from the op, the sector and
  * SEED, so data from another place, op or run is recognised.
+ *
+ * Exit status: 0 on success, 3 when a request fails on an established
+ * connection (the server was killed), 2 on any other error, 1 when
+ * verify finds a wrong sector.
  */
 
 #include <config.h>
@@ -45,8 +49,18 @@
 
 static uint64_t seed;
 
-static void __attribute__ ((noreturn, format (printf, 1, 2)))
-die (const char *fmt, ...)
+/* Exit statuses: 2 for an error of the client's own (arguments, the
+ * log, memory, a connection refused), EXIT_LOST for a request that
+ * failed on an established connection: what a server killed in the
+ * middle of the run causes, and all that the SIGKILL tests accept.
+ */
+#define EXIT_LOST 3
+
+#define die(...) fail (2, __VA_ARGS__)
+#define lost(...) fail (EXIT_LOST, __VA_ARGS__)
+
+static void __attribute__ ((noreturn, format (printf, 2, 3)))
+fail (int status, const char *fmt, ...)
 {
   va_list ap;
 
@@ -60,7 +74,7 @@ die (const char *fmt, ...)
    * count them.
    */
   fflush (stderr);
-  _exit (2);
+  _exit (status);
 }
 
 static struct nbd_handle *
@@ -140,16 +154,16 @@ run_thread (void *arg)
       r = nbd_pwrite (nbd, buf, count * SECTOR, first * SECTOR, 0);
     }
     if (r == -1)
-      die ("op %lu: %s", k, nbd_get_error ());
+      lost ("op %lu: %s", k, nbd_get_error ());
     last = k;
     if (next_random (&rnd) % 8 == 0) {
       if (nbd_flush (nbd, 0) == -1)
-        die ("flush: %s", nbd_get_error ());
+        lost ("flush: %s", nbd_get_error ());
       log_line ("F %u %lu\n", t, last);
     }
   }
   if (nbd_flush (nbd, 0) == -1)
-    die ("flush: %s", nbd_get_error ());
+    lost ("flush: %s", nbd_get_error ());
   log_line ("F %u %lu\n", t, last);
   nbd_shutdown (nbd, 0);
   nbd_close (nbd);

@@ -87,13 +87,8 @@ EOC
   return 1
 }
 
-# Wait up to 10 s for FILE to appear.
+# Wait up to 30 s (times XDISK_TIMEOUT_SCALE) for FILE to appear.
 wait_for_file ()
 {
-  local i
-  for i in $(seq 100); do
-    [ -s "$1" ] && return 0
-    sleep 0.1
-  done
-  return 1
+  wait_for 30 "$1" test -s "$1"
 }

@@ -6,13 +6,59 @@
 # Environment (set by tests/Makefile.am): top_builddir, top_srcdir,
 # srcdir, XDISK_SHARED (the ../shared directory, which may be absent).
 
-# Exit 77 (automake: SKIP) unless COMMAND... succeeds.
+# What a failure needs to be repeated.
+echo "$0: MALLOC_PERTURB_=${MALLOC_PERTURB_-} XDISK_NO_SKIP=${XDISK_NO_SKIP-}" \
+  "XDISK_TIMEOUT_SCALE=${XDISK_TIMEOUT_SCALE-}"
+
+# Skips.  On a machine that tests/setup-debian has set up, every tool a
+# test requires is installed, so there tests/run-suite and
+# tests/run-sanitizers set XDISK_NO_SKIP=1: then a missing requirement
+# is an error (exit 99, automake's ERROR), not a skip nobody reads.
+# The skips that are right even there go through skip_allowed, and
+# these are all of them (the allow-list):
+#  - ../shared (the corpus) absent: corpus_file, requires_corpus;
+#  - the sanitizer build's known nbdkit 1.32 hangs at exit (see
+#    below): test-vdi-write-crash.sh, the end of
+#    test-vmdk-stream-write.sh.
+
+# missing WHAT: WHAT the test needs is not there.  An error under
+# XDISK_NO_SKIP=1; else says so and returns (the caller skips).
+missing ()
+{
+  if [ "${XDISK_NO_SKIP-}" = 1 ]; then
+    echo "$0: ERROR: $1 (XDISK_NO_SKIP=1: tests/setup-debian installs it)"
+    exit 99
+  fi
+  echo "$0: skipped: $1"
+}
+
+# skip_allowed WHY: exit 77 (automake: SKIP), even under XDISK_NO_SKIP.
+skip_allowed ()
+{
+  echo "$0: test skipped: $1"
+  exit 77
+}
+
+# Exit 77 (automake: SKIP) unless COMMAND... succeeds (99 under
+# XDISK_NO_SKIP=1).
 requires ()
 {
   if ! "$@" >/dev/null 2>&1; then
-    echo "$0: test skipped because '$*' failed"
+    missing "'$*' failed"
     exit 77
   fi
+}
+
+# requires_corpus PATH: PATH under ../shared/corpus must exist.  Skipped
+# when ../shared is absent; with ../shared there, a missing file is a
+# missing requirement.
+requires_corpus ()
+{
+  [ -e "$XDISK_SHARED/corpus/$1" ] && return 0
+  [ -d "$XDISK_SHARED/corpus" ] ||
+    skip_allowed "$XDISK_SHARED/corpus is not present"
+  missing "$XDISK_SHARED/corpus/$1 is not present"
+  exit 77
 }
 
 # Run COMMAND... when the test exits, however it exits.
@@ -178,6 +224,35 @@ _nbdkit_serve_and_run ()
   return $r
 }
 
+# Every timeout a test waits for a condition is multiplied by
+# XDISK_TIMEOUT_SCALE (default 1; tests/run-sanitizers sets a larger
+# one: the sanitizer build on a loaded machine is several times slower).
+timeout_scale=${XDISK_TIMEOUT_SCALE:-1}
+
+# wait_for SECONDS WHAT COMMAND...: run COMMAND every 10 ms until it
+# succeeds (status 0), instead of sleeping for a guessed time.  Fails,
+# saying it was waiting for WHAT, after SECONDS (times the scale), or at
+# once when COMMAND returns 2 (what it waits for can no longer happen).
+wait_for ()
+{
+  local secs=$1 what=$2 end r xtrace=false
+  shift 2
+  case $- in *x*) xtrace=true; { set +x; } 2>/dev/null ;; esac
+  end=$(( SECONDS + secs * timeout_scale ))
+  while :; do
+    r=0
+    "$@" || r=$?
+    [ $r -eq 0 ] && break
+    if [ $r -eq 2 ] || [ $SECONDS -ge $end ]; then
+      echo "$0: gave up waiting for $what ($* returned $r)"
+      break
+    fi
+    sleep 0.01
+  done
+  if $xtrace; then set -x; fi
+  return $r
+}
+
 requires_plugin ()
 {
   requires test -f "$(plugin "$1")"
@@ -189,15 +264,30 @@ requires_plugin ()
 corpus_file ()
 {
   local src="$XDISK_SHARED/corpus/$1" dest=$2
-  if [ ! -e "$src" ]; then
-    echo "$0: test skipped because $src is not present"
-    exit 77
-  fi
+  requires_corpus "$1"
   case "$src" in
     *.gz)  gzip -dc "$src" > "$dest" ;;
     *.bz2) bzip2 -dc "$src" > "$dest" ;;
     *)     cp "$src" "$dest" ;;
   esac
+}
+
+# random_bytes SEED SIZE: SIZE (a number, or with a K or M suffix)
+# pseudo-random bytes from SEED on stdout: test data that every run
+# makes the same, unlike /dev/urandom's.
+random_bytes ()
+{
+  python3 -c '
+import random, sys
+n = sys.argv[2]
+n = int(n[:-1]) << {"K": 10, "M": 20}[n[-1]] if n[-1] in "KM" else int(n)
+out = sys.stdout.buffer
+r = random.Random(int(sys.argv[1]))
+while n > 0:
+    k = min(n, 1 << 20)
+    out.write(r.randbytes(k))
+    n -= k
+' "$1" "$2"
 }
 
 # Raw bytes served by PLUGIN for image IMG (plus extra params) to OUT.
@@ -233,12 +323,32 @@ compare_map_with_qemu ()
 {
   local p=$1 img=$2 fmt=$3
   shift 3
-  qemu-img map -f "$fmt" --output=json "$img" | jq -r "$_merge_map" \
-    > "$tmp/map.qemu"
-  nbdkit -U - -r "$(plugin "$p")" file="$img" "$@" \
-    --run "qemu-img map -f raw --output=json \"\$uri\"" |
-    jq -r "$_merge_map" > "$tmp/map.plugin"
+  _maps_qemu_and_plugin "$p" "$img" "$fmt" "$@" || return 1
   diff -u "$tmp/map.qemu" "$tmp/map.plugin"
+}
+
+# The merged maps of IMG by qemu-img (format FMT) and by PLUGIN (plus
+# extra params) in $tmp/map.qemu and $tmp/map.plugin.  Each step's
+# status is checked (a pipeline's is only its last command's), and an
+# empty map is an error: every disk has at least one run.
+_maps_qemu_and_plugin ()
+{
+  local p=$1 img=$2 fmt=$3 status=0
+  shift 3
+  qemu-img map -f "$fmt" --output=json "$img" > "$tmp/map.json" || return 1
+  jq -r "$_merge_map" "$tmp/map.json" > "$tmp/map.qemu" || return 1
+  nbdkit -U - -r "$(plugin "$p")" file="$img" "$@" \
+    --run 'qemu-img map -f raw --output=json "$uri"' > "$tmp/map.json" ||
+    status=$?
+  if [ $status -ne 0 ]; then
+    echo "$0: $p: mapping $img failed (exit status $status)"
+    return 1
+  fi
+  jq -r "$_merge_map" "$tmp/map.json" > "$tmp/map.plugin" || return 1
+  if [ ! -s "$tmp/map.qemu" ] || [ ! -s "$tmp/map.plugin" ]; then
+    echo "$0: an empty map of $img"
+    return 1
+  fi
 }
 
 # SHA-256 of what PLUGIN serves for IMG.
@@ -250,28 +360,108 @@ served_sha256 ()
     --run 'nbdcopy --synchronous "$uri" - | sha256sum' | cut -d' ' -f1
 }
 
-# Check that opening IMG with PLUGIN fails and that the error contains
-# the extended regular expression PATTERN.
+# Fail unless STATUS, the exit status of WHAT, is that of a process
+# that ended by itself.  128 and above is a process killed by a signal:
+# nbdkit itself (a crash in a plugin), or the --run client (nbdkit
+# passes its 128+N on).  This is the only way to see a crash: the shell
+# prints "Segmentation fault" on the test's own stderr, never in a file
+# the command's stderr went to.  ERRFILE, when given, must hold no
+# sanitizer report (ASan turns a SIGSEGV into a report and exit 1).
+check_not_crashed ()
+{
+  local status=$1 what=$2 err=${3-}
+  if [ "$status" -ge 128 ]; then
+    echo "$0: $what died from a signal (exit status $status)"
+    return 1
+  fi
+  if [ -n "$err" ] &&
+     grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error:|stack smashing' \
+       "$err"; then
+    echo "$0: $what: sanitizer report in $err"
+    return 1
+  fi
+}
+
+# Run COMMAND..., which must fail cleanly: an exit status from 1 to 127
+# and no sanitizer report.  Its stderr goes to ERRFILE and is printed
+# (on stderr again).
+#   expect_failure "$tmp/err" nbdkit -U - ... --run true
+expect_failure ()
+{
+  local err=$1 status=0
+  shift
+  "$@" 2> "$err" || status=$?
+  cat "$err" >&2
+  if [ "$status" -eq 0 ]; then
+    echo "$0: $* unexpectedly succeeded"
+    return 1
+  fi
+  check_not_crashed "$status" "$1" "$err"
+}
+
+# Fail if FILE... holds a line matching the extended regular expression
+# PATTERN, ignoring case.  (Not `! grep`: set -e ignores a negated
+# command, except as the last command of a function.)
+refute_grep ()
+{
+  local pattern=$1
+  shift
+  if grep -Ei -- "$pattern" "$@"; then
+    echo "$0: unexpected match of $pattern in $*"
+    return 1
+  fi
+}
+
+# Check that opening IMG with PLUGIN fails, without a crash, and that the
+# error contains the extended regular expression PATTERN.
 expect_open_error ()
 {
   local p=$1 img=$2 pattern=$3
   shift 3
-  if nbdkit -U - -r "$(plugin "$p")" file="$img" "$@" --run 'true' \
-       2> "$tmp/err"; then
-    echo "$0: opening $img unexpectedly succeeded"
+  expect_failure "$tmp/err" \
+    nbdkit -U - -r "$(plugin "$p")" file="$img" "$@" --run 'true' ||
     return 1
-  fi
-  cat "$tmp/err"
   if ! grep -Eq -- "$pattern" "$tmp/err"; then
     echo "$0: expected an error matching: $pattern"
     return 1
   fi
-  # A crash is never a clean refusal.
-  if grep -Eq 'Segmentation|Aborted|AddressSanitizer|core dumped' "$tmp/err"
-  then
-    echo "$0: the plugin crashed"
-    return 1
-  fi
+}
+
+# write_past_full PLUGIN IMG LIMIT_KIB N [PARAM...]: with the files the
+# plugin writes limited to LIMIT_KIB KiB (ulimit -f: EFBIG, as a full
+# disk), write N MiB to IMG through PLUGIN, one request per MiB, MiB k
+# filled with the byte k % 255 + 1.  The run must fail cleanly, saying
+# the file is too large, after at least one acknowledged request and
+# before the last; then IMG must open and every acknowledged MiB read
+# back.  Sets full_acked to the number acknowledged.  The error
+# messages are in $tmp/full.err.
+write_past_full ()
+{
+  local p=$1 img=$2 limit=$3 n=$4 k off writes=() reads=()
+  shift 4
+  for (( k = 0; k < n; k++ )); do
+    writes+=(-c "write -P $(( k % 255 + 1 )) $(( k << 20 )) 1M")
+  done
+  ( trap '' XFSZ
+    ulimit -f "$limit"
+    expect_failure "$tmp/full.err" \
+      nbdkit -U - "$(plugin "$p")" file="$img" "$@" \
+      --run "qemu-io -f raw $(printf '%q ' "${writes[@]}") \"\$uri\"" \
+      > "$tmp/full.out" ) || return 1
+  grep -E 'File too large|No space' "$tmp/full.err" >/dev/null || return 1
+  # qemu-io: "wrote 1048576/1048576 bytes at offset OFF" per request.
+  for off in $(awk '/^wrote 1048576\/1048576 bytes at offset/ { print $NF }' \
+                 "$tmp/full.out"); do
+    reads+=(-c "read -P $(( (off >> 20) % 255 + 1 )) $off 1M")
+  done
+  full_acked=$(( ${#reads[@]} / 2 ))
+  echo "write_past_full: $full_acked of $n MiB acknowledged"
+  [ $full_acked -ge 1 ] && [ $full_acked -lt $n ] || return 1
+  nbdkit -U - -r "$(plugin "$p")" file="$img" "$@" \
+    --run "qemu-io -r -f raw $(printf '%q ' "${reads[@]}") \"\$uri\"" \
+    > "$tmp/full.read" || return 1
+  refute_grep 'verification failed|error' "$tmp/full.read"
+  test "$(grep -c '^read 1048576/1048576' "$tmp/full.read")" -eq $full_acked
 }
 
 # Like compare_map_with_qemu, but allow PLUGIN to be more precise than
@@ -284,20 +474,16 @@ compare_map_loosely ()
 {
   local p=$1 img=$2 fmt=$3 start length
   shift 3
-  qemu-img map -f "$fmt" --output=json "$img" | jq -r "$_merge_map" \
-    > "$tmp/map.qemu"
-  nbdkit -U - -r "$(plugin "$p")" file="$img" "$@" \
-    --run 'qemu-img map -f raw --output=json "$uri"' |
-    jq -r "$_merge_map" > "$tmp/map.plugin"
+  _maps_qemu_and_plugin "$p" "$img" "$fmt" "$@" || return 1
   # qemu zero => plugin zero: every plugin run overlapping a qemu zero
   # run is zero.
   awk 'NR == FNR { if ($3 == "true") { zs[++n] = $1; ze[n] = $1 + $2 }; next }
        $3 == "false" { for (i = 1; i <= n; i++)
                          if ($1 < ze[i] && zs[i] < $1 + $2) {
                            print "qemu says zero, plugin data: " $0; bad = 1 } }
-       END { exit bad }' "$tmp/map.qemu" "$tmp/map.plugin"
+       END { exit bad }' "$tmp/map.qemu" "$tmp/map.plugin" || return 1
   # plugin zero => the bytes are zero.
-  qemu-img convert -f "$fmt" -O raw "$img" "$tmp/map.raw"
+  qemu-img convert -f "$fmt" -O raw "$img" "$tmp/map.raw" || return 1
   while read start length zero; do
     [ "$zero" = true ] || continue
     dd if="$tmp/map.raw" iflag=skip_bytes,count_bytes skip=$start \

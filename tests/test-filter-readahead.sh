@@ -19,7 +19,7 @@ make_tmpdir
 # Data that does not compress, patterns to read back, holes.
 raw=$tmp/disk.raw
 truncate -s 48M "$raw"
-head -c 9M /dev/urandom | dd of="$raw" bs=1M seek=1 conv=notrunc status=none
+random_bytes 1 9M | dd of="$raw" bs=1M seek=1 conv=notrunc status=none
 qemu-io -f raw -c 'write -P 0x61 12M 6M' -c 'write -P 0x62 26M 3M' \
   -c 'write -P 0x63 40M 8M' "$raw" >/dev/null
 want=$(sha256sum < "$raw" | cut -d' ' -f1)
@@ -67,7 +67,7 @@ check_all_reads ()              # PLUGIN ARGS...
     run=$qemu_io_run
     serve "$img" "$@" cache=$cache > "$tmp/io.out"
     cat "$tmp/io.out"
-    ! grep -q 'Pattern verification failed' "$tmp/io.out"
+    refute_grep 'Pattern verification failed' "$tmp/io.out"
     test "$(grep -c "^read " "$tmp/io.out")" = $((${#qemu_io_reads[@]} / 2))
   done
 }
@@ -88,10 +88,13 @@ if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
       run='nbdinfo --size "$uri" && touch '"$tmp"'/fail-now &&
            { nbdcopy "$uri" '"$tmp"'/out.raw 2> '"$tmp"'/copy.err;
              echo "copy exit $?"; }'
+      status=0
       serve "$img" --filter=error file file="$tmp/www/$img" cache=4M \
         error-pread=EIO error-pread-rate=2% error-file="$tmp/fail-now" \
-        > "$tmp/err.out" 2>&1 || :
+        > "$tmp/err.out" 2>&1 || status=$?
       cat "$tmp/err.out" "$tmp/copy.err"
+      check_not_crashed $status "serving through the error filter" \
+        "$tmp/err.out"
       if grep -q 'copy exit 0' "$tmp/err.out"; then
         cmp "$tmp/out.raw" "$raw"
       else

@@ -20,7 +20,7 @@ make_tmpdir
 
 raw=$tmp/disk.raw
 truncate -s 24M "$raw"
-head -c 5M /dev/urandom | dd of="$raw" bs=1M seek=2 conv=notrunc status=none
+random_bytes 1 5M | dd of="$raw" bs=1M seek=2 conv=notrunc status=none
 qemu-io -f raw -c 'write -P 0x61 12M 1M' -c 'write -P 0x62 23M 1M' \
   "$raw" >/dev/null
 want=$(sha256sum < "$raw" | cut -d' ' -f1)
@@ -61,17 +61,19 @@ if command -v lighttpd >/dev/null; then
   # (Not in the sanitizer build: see test-filters.sh.)
   if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
     url=http://127.0.0.1:$web_port/stream.vmdk
+    status=0
     nbdkit -U - -r --filter="$(filter vmdkx)" curl url="$url" cache=1M \
       --run 'nbdinfo --size "$uri" && cp '"$tmp/www/stream.vmdk $tmp"'/gone &&
              truncate -s 64K '"$tmp/www/stream.vmdk"' &&
              { nbdcopy --synchronous "$uri" '"$tmp"'/out 2>&1; echo "exit $?"; }' \
-      > "$tmp/gone.out" 2>&1 || :
+      > "$tmp/gone.out" 2>&1 || status=$?
     cat "$tmp/gone.out"
+    check_not_crashed $status "the copy of a file cut short" "$tmp/gone.out"
     grep -q 'exit 1' "$tmp/gone.out"
     cp "$tmp/gone" "$tmp/www/stream.vmdk"
   fi
 else
-  echo "$0: lighttpd not installed: HTTP part skipped"
+  missing "lighttpd not installed: HTTP part skipped"
   http_skipped=1
 fi
 
@@ -91,7 +93,7 @@ elif command -v sshd >/dev/null && nbdkit ssh --version >/dev/null 2>&1; then
     test "$got" = "$want"
   done
 else
-  echo "$0: sshd or the ssh plugin not installed: ssh part skipped"
+  missing "sshd or the ssh plugin not installed: ssh part skipped"
   [ -n "${http_skipped-}" ] && exit 77
 fi
 :

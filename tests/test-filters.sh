@@ -21,7 +21,7 @@ make_tmpdir
 # and the images outgrow the filter's block cache; a zero run; holes.
 raw=$tmp/disk.raw
 truncate -s 40M "$raw"
-head -c 6M /dev/urandom | dd of="$raw" bs=1M seek=1 conv=notrunc status=none
+random_bytes 1 6M | dd of="$raw" bs=1M seek=1 conv=notrunc status=none
 qemu-io -f raw -c 'write -P 0x61 12M 2M' -c 'write -P 0 20M 1M' \
   -c 'write -P 0x63 39M 1M' "$raw" >/dev/null
 want=$(sha256sum < "$raw" | cut -d' ' -f1)
@@ -113,10 +113,12 @@ if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
   # the transport's error, and the next connection tries again.
   touch "$trigger"
   run='nbdinfo --size "$uri"; rm '"$trigger"'; nbdinfo --size "$uri"'
+  status=0
   through_filter vmdkx "$tmp/sparse.vmdk" --filter=error \
     error-pread=EIO error-pread-rate=100% error-file="$trigger" \
-    > "$tmp/retry.out" 2> "$tmp/retry.err" || :
+    > "$tmp/retry.out" 2> "$tmp/retry.err" || status=$?
   cat "$tmp/retry.out" "$tmp/retry.err"
+  check_not_crashed $status "the retried connection" "$tmp/retry.err"
   grep -q 'Input/output error' "$tmp/retry.err"
   grep -qx 41943040 "$tmp/retry.out"
 fi

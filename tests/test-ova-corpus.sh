@@ -14,7 +14,7 @@ requires qemu-img --version
 requires nbdcopy --version
 requires xz --version
 requires jq --version
-requires test -d "$XDISK_SHARED/corpus/ova"
+requires_corpus ova
 make_tmpdir
 
 ova ()

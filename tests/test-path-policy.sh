@@ -56,9 +56,9 @@ descriptor ()                   # descriptor EXTENT-LINE [PARENT-LINES]
 }
 
 # Data files: one inside $vm, one outside, one two levels up.
-head -c 8192 /dev/urandom > "$vm/in.bin"
-head -c 8192 /dev/urandom > "$out/x.bin"
-head -c 8192 /dev/urandom > "$top/x.bin"
+random_bytes 1 8192 > "$vm/in.bin"
+random_bytes 2 8192 > "$out/x.bin"
+random_bytes 3 8192 > "$top/x.bin"
 
 # ---- vmdkx: extents -------------------------------------------------
 

@@ -37,14 +37,9 @@ put_be64 () { put_be "$1" "$2" "$3" 8; }
 # an error matching PATTERN.
 read_error ()
 {
-  if nbdkit -U - -r "$(plugin qcow2x)" file="$1" \
-       --run 'nbdcopy --synchronous "$uri" null:' 2> err; then
-    echo "$0: reading $1 unexpectedly succeeded"
-    return 1
-  fi
-  cat err
+  expect_failure err nbdkit -U - -r "$(plugin qcow2x)" file="$1" \
+    --run 'nbdcopy --synchronous "$uri" null:'
   grep -Eq -- "$2" err
-  ! grep -Eq 'Segmentation|Aborted|AddressSanitizer|core dumped' err
 }
 
 fresh ()
@@ -184,7 +179,8 @@ for seed in 1 2 3 4 5 6 7 8; do
     printf "\\x$(printf %02x $(( (seed * 31 + i * 17) & 0xff )))" |
       dd of=m.qcow2 bs=1 seek=$off conv=notrunc status=none
   done
+  status=0
   nbdkit -U - -r "$(plugin qcow2x)" file=m.qcow2 \
-    --run 'nbdcopy --synchronous "$uri" null:' 2> err || :
-  ! grep -Eq 'Segmentation|Aborted|AddressSanitizer|core dumped' err
+    --run 'nbdcopy --synchronous "$uri" null:' 2> err || status=$?
+  check_not_crashed $status "serving mutant $seed" err
 done

@@ -37,7 +37,8 @@ child ()
   qemu-img create -q -f qcow2 -u -b "$b" -F "${bf:-raw}" "$f" $size
   if [ -z "$bf" ]; then
     qcow2_drop_backing_format "$f"
-    ! qemu-img info "$f" | grep 'backing file format'
+    qemu-img info "$f" > "$f.info"
+    refute_grep 'backing file format' "$f.info"
   fi
   qcow2_io "$f" 'write -P 0xc0 512k 1M' 'write -P 0xc1 65000 2000' \
     'write -z 3M 64k' 'discard 3200k 64k'

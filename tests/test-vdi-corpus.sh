@@ -12,7 +12,7 @@ requires qemu-img --version
 requires nbdcopy --version
 requires nbdinfo --version
 requires xz --version
-requires test -d "$XDISK_SHARED/corpus/vdi"
+requires_corpus vdi
 make_tmpdir
 
 # REL SIZE DIGEST: served size and SHA-256 of corpus file REL.

@@ -193,7 +193,7 @@ for delta in 2 -1; do
   qemu-img create -q -f vdi "$img" $(( 8 * M ))
   qemu-io -f vdi -c "write -P 0x11 0 $(( 3 * M ))" "$img" >/dev/null
   python3 "$srcdir/vdi-mkdiff.py" poke "$img" $(( 0x184 )) u32 $(( 3 + delta ))
-  ! qemu-img check -f vdi "$img"
+  expect_failure "$tmp/qcheck.err" qemu-img check -f vdi "$img"
   nbdkit -U - "$vdix" file="$img" \
     --run "qemu-io -f raw -c 'write -P 0x22 $(( 5 * M )) 512' \"\$uri\"" \
     >/dev/null

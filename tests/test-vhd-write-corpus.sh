@@ -14,7 +14,7 @@ requires qemu-img --version
 requires qemu-io --version
 requires nbdcopy --version
 requires test -x "$top_builddir/tests/xdisk-check"
-requires test -d "$XDISK_SHARED/corpus/vhd"
+requires_corpus vhd
 make_tmpdir
 
 p=$(plugin vhdx)

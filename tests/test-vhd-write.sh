@@ -23,7 +23,7 @@ mkdiff=$top_builddir/tests/vhd-mkdiff
 make_raw ()
 {
   local out=$1 size=$2
-  head -c "$size" /dev/urandom > "$out"
+  random_bytes 1 "$size" > "$out"
   dd if=/dev/zero of="$out" bs=1M seek=3 count=3 conv=notrunc status=none
   truncate -s "$size" "$out"
 }

@@ -112,7 +112,7 @@ vmdk_expect_open_error "$(bad 28 "$(vmdk_le64 0x7fffffffffff)")" \
   'descriptor' 'beyond the end of the file|truncated'
 
 # --- Text descriptors ---
-head -c 1M /dev/urandom > flat.bin
+random_bytes 1 1M > flat.bin
 descriptor ()
 {
   printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n'
@@ -181,5 +181,5 @@ vmdk_expect_open_error self.vmdk 'loop|overlap|itself|descriptor'
   printf 'RW 8192 SPARSE "good.vmdk"\n'; } > selfparent.vmdk
 vmdk_expect_open_error selfparent.vmdk 'loop' -- ignore-parent-mismatch=true
 # Binary garbage in place of a descriptor (bounded, refused).
-head -c 3000 /dev/urandom | tr -d '\000' > garbage.vmdk
+random_bytes 2 3000 | tr -d '\000' > garbage.vmdk
 vmdk_expect_open_error garbage.vmdk 'magic|not a VMDK|descriptor'

@@ -10,7 +10,7 @@ requires_plugin vmdkx
 requires nbdcopy --version
 requires qemu-img --version
 requires jq --version
-requires test -f "$XDISK_SHARED/corpus/SOURCES.md"
+requires_corpus SOURCES.md
 make_tmpdir
 sources="$XDISK_SHARED/corpus/SOURCES.md"
 

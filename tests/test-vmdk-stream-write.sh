@@ -7,6 +7,7 @@
 # Then: a write behind the window is refused with an error naming it,
 # and a full disk (RLIMIT_FSIZE) fails the copy with a clear error.
 source "$srcdir/functions.sh"
+source "$srcdir/vmdk-write-functions.sh"
 set -e -x
 
 requires_plugin vmdkx
@@ -14,21 +15,24 @@ requires qemu-img --version
 requires qemu-io --version
 requires nbdcopy --version
 requires python3 --version
-requires tar --version
 make_tmpdir
 cd "$tmp"
 so="$(plugin vmdkx)"
 
-# A raw disk of real content with a hole and a zero-filled range, and a
-# last grain cut short (the size is not a multiple of 64 KiB).
-tar cf content.tar -C /usr/share doc 2>/dev/null || :
+# A raw disk of real-ish content (text that compresses, data that does
+# not, made here: the host's files differ from machine to machine) with
+# a hole and a zero-filled range, and a last grain cut short (the size
+# is not a multiple of 64 KiB).
+{ seq 1 1500000; random_bytes 5 12M; seq 7 3 6000000; random_bytes 6 10M; } |
+  head -c 42M > content.raw
+[ "$(stat -c %s content.raw)" -eq $(( 42 << 20 )) ]
 size=$(( 48 * 1024 * 1024 + 5 * 512 ))
 truncate -s $size disk.raw
-dd if=content.tar of=disk.raw bs=1M count=20 conv=notrunc status=none
-dd if=content.tar of=disk.raw bs=1M skip=20 seek=30 count=12 conv=notrunc \
+dd if=content.raw of=disk.raw bs=1M count=20 conv=notrunc status=none
+dd if=content.raw of=disk.raw bs=1M skip=20 seek=30 count=12 conv=notrunc \
    status=none
 dd if=/dev/zero of=disk.raw bs=1M seek=42 count=3 conv=notrunc status=none
-dd if=content.tar of=disk.raw bs=512 skip=7 seek=$(( size / 512 - 5 )) \
+dd if=content.raw of=disk.raw bs=512 skip=7 seek=$(( size / 512 - 5 )) \
    count=5 conv=notrunc status=none
 [ "$(stat -c %s disk.raw)" -eq $size ]
 
@@ -129,22 +133,8 @@ print(sum(1 for o in range(0, len(f), 65536) if f[o:o + 65536].count(0) != len(f
 [ "$grains" -eq "$nonzero" ]
 check_image nbdcopy.vmdk
 
-# libvmdk (another reader that needs VMware's descriptor layout), when
-# its Python binding is installed (Debian: python3-libvmdk).
-for py in /usr/bin/python3 python3; do
-  if "$py" -c 'import pyvmdk' 2>/dev/null; then
-    "$py" - nbdcopy.vmdk disk.raw <<'PY'
-import pyvmdk, sys
-h = pyvmdk.handle()
-h.open(sys.argv[1])
-h.open_extent_data_files()
-raw = open(sys.argv[2], 'rb').read()
-assert h.get_media_size() == len(raw)
-assert h.read_buffer_at_offset(len(raw), 0) == raw, "libvmdk reads otherwise"
-PY
-    break
-  fi
-done
+# libvmdk (another reader that needs VMware's descriptor layout).
+vmdkw_libvmdk nbdcopy.vmdk disk.raw
 
 # Many small requests in flight on one connection.
 create small-req.vmdk $size \
@@ -157,10 +147,10 @@ check_image small-req.vmdk
 # the grace time, then settles the grains below the lowest waiting
 # request as zeros.
 truncate -s 300M holes.raw
-dd if=content.tar of=holes.raw bs=1M count=2 conv=notrunc status=none
-dd if=content.tar of=holes.raw bs=1M skip=2 seek=100 count=2 conv=notrunc \
+dd if=content.raw of=holes.raw bs=1M count=2 conv=notrunc status=none
+dd if=content.raw of=holes.raw bs=1M skip=2 seek=100 count=2 conv=notrunc \
    status=none
-dd if=content.tar of=holes.raw bs=1M skip=4 seek=299 count=1 conv=notrunc \
+dd if=content.raw of=holes.raw bs=1M skip=4 seek=299 count=1 conv=notrunc \
    status=none
 create holes.vmdk 300M 'nbdcopy --destination-is-zero holes.raw "$uri"'
 check_stream holes.vmdk >/dev/null
@@ -174,20 +164,19 @@ check_image qemu.vmdk
 
 # The failed requests below are not run in the sanitizer build: there
 # nbdkit 1.32 hangs at exit after a failed request (glibc's locale lock
-# in p11-kit's destructor, see tests/functions.sh).
+# in p11-kit's destructor, see tests/functions.sh).  Reported as a skip,
+# not a pass: part of the test did not run.
 if [ -n "${XDISK_NBDKIT_PRELOAD-}" ]; then
-  exit 0
+  skip_allowed "sanitizer build: the failed-request part not run"
 fi
 
 # Behind the window: a write at 100 MiB with the first grain still
 # incomplete forces it out (nothing else is writing); a later write into
 # it is refused and names the window.  Zeros there are accepted.  The
 # image is complete and holds what was written.
-create behind.vmdk 200M \
+expect_failure behind.err create behind.vmdk 200M \
   'qemu-io -f raw -c "write -P 1 0 512" -c "write -P 2 100M 64k" \
-     -c "write -P 3 512 512" -c "write -z 1M 64k" "$uri"' \
-  2> behind.err || :
-cat behind.err
+     -c "write -P 3 512 512" -c "write -z 1M 64k" "$uri"'
 grep -q 'behind.vmdk: write at offset 512 .*ascending order within a window of 64 MiB' \
   behind.err
 check_stream behind.vmdk >/dev/null
@@ -195,11 +184,13 @@ qemu-img check -f vmdk behind.vmdk
 qemu-io -f vmdk -c 'read -P 1 0 512' -c 'read -P 0 512 1M' \
   -c 'read -P 2 100M 64k' -c 'read -P 0 101M 99M' behind.vmdk
 
-# A full disk: the copy fails with the file named, nbdkit does not crash.
-status=0
+# A full disk: the copy fails with the file named, nbdkit does not
+# crash.  The copy ends with a flush (--flush): the stream writer
+# acknowledges writes into its buffers, and a write that fails later is
+# reported by the next request or the flush; without one, every request
+# may have been acknowledged.  (A stream cut short has no grain
+# directory or footer: there is nothing acknowledged to read back.)
 ( trap '' XFSZ; ulimit -f 2048
-  create full.vmdk $size 'nbdcopy disk.raw "$uri"' ) 2> full.err || status=$?
-cat full.err
-[ $status -ne 0 ] && [ $status -lt 128 ]
+  expect_failure full.err \
+    create full.vmdk $size 'nbdcopy --flush disk.raw "$uri"' )
 grep -q 'full.vmdk' full.err
-! grep -Eq 'Segmentation|Aborted|AddressSanitizer|core dumped' full.err

@@ -66,7 +66,7 @@ big=$tmp/big.raw
 rm -f "$big"
 truncate -s $(( 4500 * 1024 * 1024 )) "$big"
 for mib in 0 2046 2047 4094 4095 4499; do
-  head -c 1048576 /dev/urandom |
+  random_bytes $mib 1048576 |
     dd of="$big" bs=1M seek=$mib conv=notrunc status=none
 done
 for t in split-sparse:s split-flat:f; do

@@ -89,6 +89,6 @@ nbdkit -U - "$(plugin vmdkx)" file="$tmp/q.vmdk" --run '
 for i in 0 1 2 3 4 5 6 7; do
   qemu-io -f vmdk -r -c "read -P $((i + 1)) $((i * 1048576 + 100)) 1000000" \
     "$tmp/q.vmdk" > "$tmp/io.out"
-  ! grep -q 'verification failed' "$tmp/io.out"
+  refute_grep 'verification failed' "$tmp/io.out"
 done
 vmdkw_check "$tmp/q.vmdk"

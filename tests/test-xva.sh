@@ -59,7 +59,6 @@ for sum in sha1 xxhash; do
   done
 done
 # Missing chunks are holes: chunks 2-6, 8-11 and 13-18 of disk a.
-grep -E '^ +2097152 +5242880 +3' map || :
 nbdkit -U - -r "$(plugin xvax)" file=x.xva --run 'nbdinfo --map "$uri"' |
   grep -E '^ +2097152 +5242880 +3 +hole,zero'
 
@@ -122,9 +121,11 @@ if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
   fi
   cat err
   grep -E 'chunk 00000007 of disk Ref:10 fails its SHA-1 checksum' err
-  # Reads elsewhere still work.
-  nbdkit -U - -r "$(plugin xvax)" file=bad.xva verify=true \
-    --run 'nbdcopy "$uri" - | head -c 1048576 | cmp - <(head -c 1048576 a.raw)' || :
+  # Reads elsewhere still work: the first MiB (nbdkit's offset filter
+  # serves only that range).
+  nbdkit -U - -r --filter=offset "$(plugin xvax)" file=bad.xva verify=true \
+    range=1048576 --run 'nbdcopy --synchronous "$uri" first.raw'
+  cmp first.raw <(head -c 1048576 a.raw)
   $gen bad.xva --checksum xxhash --bad-checksum 0 $disks
   if nbdkit -U - -r "$(plugin xvax)" file=bad.xva verify=true \
        --run 'nbdcopy --synchronous "$uri" out.raw' 2> err; then

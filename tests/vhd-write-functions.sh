@@ -52,7 +52,7 @@ gen_ops ()
 apply_ops ()
 {
   qemu-io -f "$2" "$1" < "$3" > "$3.out" 2>&1
-  ! grep -Ei "fail|error" "$3.out"
+  refute_grep "fail|error" "$3.out"
 }
 
 # write_and_compare IMG RAW SEED N TRIMS [qemu]: apply the same random
@@ -65,7 +65,7 @@ write_and_compare ()
   gen_ops "$seed" "$size" 2097152 "$n" "$trims" > "$ops"
   nbdkit -U - "$p" file="$img" \
     --run "qemu-io -f raw nbd+unix:///?socket=\$unixsocket < $ops > $ops.out 2>&1"
-  ! grep -Ei "fail|error" "$ops.out"
+  refute_grep "fail|error" "$ops.out"
   apply_ops "$raw" raw "$ops"
   $check "$img"
   plugin_read "$img" "$tmp/back.raw"

@@ -15,7 +15,8 @@ requires test -x "$xdisk_check"
 P=$(plugin vhdx)
 M=$(( 1 << 20 ))
 
-expect_fail () { ! "$@" || { echo "unexpected success: $*"; exit 1; }; }
+# expect_fail COMMAND...: it fails cleanly (functions.sh's expect_failure).
+expect_fail () { expect_failure "$tmp/expect-fail.err" "$@"; }
 
 # Fill the array ops with N qemu-io commands for a disk of SIZE bytes:
 # unaligned writes anywhere, some across 1 MiB boundaries, some of 2 MiB
@@ -37,14 +38,17 @@ random_ops ()
 }
 
 # A raw test disk of SIZE bytes at OUT with data in some places, holes
-# and zeros in others (deterministic: RANDOM is seeded by the caller).
+# and zeros in others (deterministic: RANDOM is seeded by the caller,
+# and read only here, in the caller's shell: bash reseeds it in a
+# subshell, as the left of a pipe or a $(...) is).
 make_raw ()
 {
-  local out=$1 size=$2 i off
+  local out=$1 size=$2 i off len seed
   truncate -s "$size" "$out"
   for i in 1 2 3 4 5 6; do
     off=$(( (RANDOM * 32768 + RANDOM) % (size - 3000000) / 512 * 512 ))
-    head -c $(( (RANDOM % 3000) * 1000 + 1 )) /dev/urandom |
+    len=$(( (RANDOM % 3000) * 1000 + 1 )) seed=$RANDOM
+    random_bytes $seed $len |
       dd of="$out" bs=64K oflag=seek_bytes seek=$off conv=notrunc status=none
   done
 }

@@ -8,8 +8,11 @@ vmdkw_make_raw ()
   local out=$1 size=$2
   rm -f "$out"
   truncate -s "$size" "$out"
-  head -c 1234567 /dev/urandom | dd of="$out" bs=1 seek=70000 conv=notrunc status=none
-  head -c 300000 /dev/urandom | dd of="$out" bs=1 seek=$(( size / 2 + 777 )) conv=notrunc status=none
+  random_bytes 1 1234567 |
+    dd of="$out" bs=64K oflag=seek_bytes seek=70000 conv=notrunc status=none
+  random_bytes 2 300000 |
+    dd of="$out" bs=64K oflag=seek_bytes seek=$(( size / 2 + 777 )) \
+       conv=notrunc status=none
   printf 'tail' | dd of="$out" bs=1 seek=$(( size - 4 )) conv=notrunc status=none
 }
 
@@ -53,4 +56,5 @@ PY
       return
     fi
   done
+  missing "python3-libvmdk (pyvmdk): the libvmdk cross-check not run"
 }

@@ -83,6 +83,8 @@ nbdkit -U - -r "$p" "$tmp/d/disk.vmdk" \
   cd "$tmp/d"
   nbdkit -r -P "$tmp/pid" -U "$tmp/sock" "$p" file=disk.vmdk
 )
+# nbdkit's parent returns at the fork, before the child writes the pid file.
+wait_for 60 "nbdkit's pid file" test -s "$tmp/pid"
 pid=$(cat "$tmp/pid")
 cleanup_fn kill "$pid"
 nbdinfo --size "nbd+unix:///?socket=$tmp/sock" | grep -qx 10485760
@@ -95,6 +97,7 @@ vmdk_io "$tmp/d/two.vmdk" 'write -P 0x43 1M 1M'
   cd "$tmp/d"
   nbdkit -r -P "$tmp/pid2" -U "$tmp/sock2" "$p" file=two.vmdk
 )
+wait_for 60 "nbdkit's pid file" test -s "$tmp/pid2"
 pid2=$(cat "$tmp/pid2")
 cleanup_fn kill "$pid2"
 rm -f "$tmp/served.raw"

@@ -412,6 +412,18 @@ refute_grep ()
   fi
 }
 
+# expect_confined PLUGIN IMG PATH [PARAM...]: opening IMG is refused by
+# the path policy, with an error naming PATH (a fixed string) and
+# allow-external-files.
+expect_confined ()
+{
+  local p=$1 img=$2 path=$3
+  shift 3
+  expect_open_error "$p" "$img" 'allow-external-files' "$@"
+  grep -qF -- "$path" "$tmp/err" ||
+    { echo "$0: the error does not name $path"; return 1; }
+}
+
 # Check that opening IMG with PLUGIN fails, without a crash, and that the
 # error contains the extended regular expression PATTERN.
 expect_open_error ()

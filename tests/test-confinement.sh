@@ -4,7 +4,7 @@
 # backing files given as absolute paths, as ../x, or through a symlink
 # (to a file or a directory) that leads out of the image's directory;
 # VDI parents, which are searched for by UUID, found through a symlink
-# that leads out, or in the directory above.  Each is refused with an
+# that leads out, or in the directory above.  Each is expect_confined with an
 # error naming the file and allow-external-files, and served, every
 # byte as qemu reads it (or as the chain was built), once allowed.
 source "$srcdir/functions.sh"
@@ -23,14 +23,6 @@ out=$tmp/out
 mkdir -p "$vm" "$out"
 size=$(( 4 << 20 ))
 
-# refused PLUGIN IMG PATH [PARAM...]: opening IMG is refused with an
-# error naming PATH (a fixed string) and allow-external-files.  (As in
-# test-path-policy.sh.)
-refused ()
-{
-  expect_open_error "$1" "$2" 'allow-external-files' "${@:4}"
-  grep -qF -- "$3" "$tmp/err"
-}
 
 # ---- qcow2: external data files ----
 # qemu-img writes through the data file, so every escape is made with
@@ -43,25 +35,25 @@ qcow2_data ()                   # qcow2_data IMG DATA-FILE-NAME
       "$(basename "$1")" >/dev/null )
 }
 qcow2_data "$vm/abs.qcow2" "$out/abs.raw"
-refused qcow2x "$vm/abs.qcow2" "$out/abs.raw"
+expect_confined qcow2x "$vm/abs.qcow2" "$out/abs.raw"
 compare_with_qemu qcow2x "$vm/abs.qcow2" qcow2 allow-external-files="$out"
-refused qcow2x "$vm/abs.qcow2" "$out/abs.raw" allow-external-files="$tmp/top"
+expect_confined qcow2x "$vm/abs.qcow2" "$out/abs.raw" allow-external-files="$tmp/top"
 
 qcow2_data "$vm/up.qcow2" ../../out/up.raw
-refused qcow2x "$vm/up.qcow2" ../../out/up.raw
+expect_confined qcow2x "$vm/up.qcow2" ../../out/up.raw
 # (qemu 7.2 opens a relative data file name from its working directory.)
 ( cd "$vm" && compare_with_qemu qcow2x up.qcow2 qcow2 allow-external-files=true )
 
 ln -s "$out/link.raw" "$vm/link.raw"
 qcow2_data "$vm/link.qcow2" link.raw
 test -f "$out/link.raw"
-refused qcow2x "$vm/link.qcow2" "$out/link.raw"
+expect_confined qcow2x "$vm/link.qcow2" "$out/link.raw"
 ( cd "$vm" &&
   compare_with_qemu qcow2x link.qcow2 qcow2 allow-external-files="$out" )
 
 ln -s "$out" "$vm/outdir"
 qcow2_data "$vm/dir.qcow2" outdir/dir.raw
-refused qcow2x "$vm/dir.qcow2" "$out/dir.raw"
+expect_confined qcow2x "$vm/dir.qcow2" "$out/dir.raw"
 
 # Inside, and the image reached through a symlink from elsewhere: the
 # directory that counts is the image's real one.
@@ -80,20 +72,20 @@ backed ()                       # backed IMG BACKING-NAME
     qemu-io -f qcow2 -c 'write -P 0x72 1M 4096' "$(basename "$1")" >/dev/null )
 }
 backed "$vm/b-abs.qcow2" "$out/base.qcow2"
-refused qcow2x "$vm/b-abs.qcow2" "$out/base.qcow2"
+expect_confined qcow2x "$vm/b-abs.qcow2" "$out/base.qcow2"
 compare_with_qemu qcow2x "$vm/b-abs.qcow2" qcow2 allow-external-files="$out"
 ln -s "$out/base.qcow2" "$vm/base-link.qcow2"
 backed "$vm/b-link.qcow2" base-link.qcow2
-refused qcow2x "$vm/b-link.qcow2" "$out/base.qcow2"
+expect_confined qcow2x "$vm/b-link.qcow2" "$out/base.qcow2"
 compare_with_qemu qcow2x "$vm/b-link.qcow2" qcow2 allow-external-files="$out"
 backed "$vm/b-dir.qcow2" outdir/base.qcow2
-refused qcow2x "$vm/b-dir.qcow2" "$out/base.qcow2"
+expect_confined qcow2x "$vm/b-dir.qcow2" "$out/base.qcow2"
 # A backing file whose own backing file escapes: allowed for the first
 # step only, the second is still refused.
 cp "$out/base.qcow2" "$tmp/top/base2.qcow2"
 backed "$out/mid.qcow2" ../top/base2.qcow2
 backed "$vm/b-deep.qcow2" "$out/mid.qcow2"
-refused qcow2x "$vm/b-deep.qcow2" "$tmp/top/base2.qcow2" allow-external-files="$out"
+expect_confined qcow2x "$vm/b-deep.qcow2" "$tmp/top/base2.qcow2" allow-external-files="$out"
 compare_with_qemu qcow2x "$vm/b-deep.qcow2" qcow2 \
   allow-external-files="$out:$tmp/top"
 
@@ -131,7 +123,7 @@ expect_raw "$tmp/m2/real/snap.vdi" "$tmp/chain.raw" allow-external-files=true
 mkdir -p "$tmp/m3"
 cp "$tmp/m2/real/snap.vdi" "$tmp/m3/snap.vdi"
 $mkdiff vbox "$tmp/m3/m.vbox" "$out/base.vdi" "$tmp/m3/snap.vdi"
-refused vdix "$tmp/m3/snap.vdi" "$out/base.vdi"
+expect_confined vdix "$tmp/m3/snap.vdi" "$out/base.vdi"
 expect_raw "$tmp/m3/snap.vdi" "$tmp/chain.raw" allow-external-files="$out"
 # A machine folder widens the policy to itself (Snapshots/ and the base
 # next to the .vbox), but not to where a symlink in it leads.
@@ -139,7 +131,7 @@ mkdir -p "$tmp/mf/Snapshots"
 cp "$tmp/m3/snap.vdi" "$tmp/mf/Snapshots/snap.vdi"
 ln -s "$out/base.vdi" "$tmp/mf/base.vdi"
 $mkdiff vbox "$tmp/mf/mf.vbox" "$tmp/mf/base.vdi" "$tmp/mf/Snapshots/snap.vdi"
-refused vdix "$tmp/mf/Snapshots/snap.vdi" "$out/base.vdi"
+expect_confined vdix "$tmp/mf/Snapshots/snap.vdi" "$out/base.vdi"
 rm "$tmp/mf/base.vdi"
 cp "$out/base.vdi" "$tmp/mf/base.vdi"
 expect_raw "$tmp/mf/Snapshots/snap.vdi" "$tmp/chain.raw"

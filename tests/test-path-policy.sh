@@ -2,7 +2,7 @@
 # The path policy for names stored in images (VMDK extents and parents,
 # VHD and VHDX parents), for both plugins: by default only files inside
 # the directory of the image (after symlinks are resolved) may be
-# opened; anything else is refused with an error naming the path and
+# opened; anything else is expect_confined with an error naming the path and
 # allow-external-files, which lifts it (=true, or =DIR[:DIR...]).
 # Cases: an absolute path outside, ../../x, a symlink in the directory
 # that points out of it, the image reached through a symlink, and an
@@ -27,16 +27,6 @@ vm=$top/mid/vm
 out=$tmp/out
 mkdir -p "$vm" "$out"
 
-# refused PLUGIN IMG PATH [PARAM...]: opening IMG is refused with an
-# error naming PATH (a fixed string) and allow-external-files.
-refused ()
-{
-  local p=$1 img=$2 path=$3
-  shift 3
-  expect_open_error "$p" "$img" 'allow-external-files' "$@"
-  grep -qF -- "$path" "$tmp/err" ||
-    { echo "$0: the error does not name $path"; return 1; }
-}
 
 # serves PLUGIN IMG RAW [PARAM...]: IMG is served and reads as RAW.
 serves ()
@@ -64,22 +54,22 @@ random_bytes 3 8192 > "$top/x.bin"
 
 # An absolute path outside.
 descriptor 'RW 1 FLAT "/etc/passwd" 0' > "$vm/passwd.vmdk"
-refused vmdkx "$vm/passwd.vmdk" /etc/passwd
+expect_confined vmdkx "$vm/passwd.vmdk" /etc/passwd
 serves vmdkx "$vm/passwd.vmdk" <(head -c 512 /etc/passwd) \
   allow-external-files=true
 serves vmdkx "$vm/passwd.vmdk" <(head -c 512 /etc/passwd) \
   allow-external-files=/etc
-refused vmdkx "$vm/passwd.vmdk" /etc/passwd allow-external-files=false
-refused vmdkx "$vm/passwd.vmdk" /etc/passwd allow-external-files="$out"
+expect_confined vmdkx "$vm/passwd.vmdk" /etc/passwd allow-external-files=false
+expect_confined vmdkx "$vm/passwd.vmdk" /etc/passwd allow-external-files="$out"
 
 # ../../x
 descriptor 'RW 16 FLAT "../../x.bin" 0' > "$vm/up.vmdk"
-refused vmdkx "$vm/up.vmdk" ../../x.bin
+expect_confined vmdkx "$vm/up.vmdk" ../../x.bin
 grep -qF "$top/x.bin" "$tmp/err"
 serves vmdkx "$vm/up.vmdk" "$top/x.bin" allow-external-files=true
 serves vmdkx "$vm/up.vmdk" "$top/x.bin" allow-external-files="$top"
 serves vmdkx "$vm/up.vmdk" "$top/x.bin" allow-external-files="$out:$top"
-refused vmdkx "$vm/up.vmdk" "$top/x.bin" allow-external-files="$out"
+expect_confined vmdkx "$vm/up.vmdk" "$top/x.bin" allow-external-files="$out"
 # A directory that does not exist is an error of its own.  (Not in the
 # sanitizer build: there nbdkit 1.32 hangs in exit, in p11-kit's
 # destructor, after any error message with %m once an ASan-instrumented
@@ -94,7 +84,7 @@ fi
 # where it leads.  One pointing inside is fine.
 ln -s "$out/x.bin" "$vm/link.bin"
 descriptor 'RW 16 FLAT "link.bin" 0' > "$vm/link.vmdk"
-refused vmdkx "$vm/link.vmdk" "$out/x.bin"
+expect_confined vmdkx "$vm/link.vmdk" "$out/x.bin"
 serves vmdkx "$vm/link.vmdk" "$out/x.bin" allow-external-files="$out"
 ln -s in.bin "$vm/inlink.bin"
 descriptor 'RW 16 FLAT "inlink.bin" 0' > "$vm/inlink.vmdk"
@@ -102,7 +92,7 @@ serves vmdkx "$vm/inlink.vmdk" "$vm/in.bin"
 # ... and a symlinked directory on the way.
 ln -s "$out" "$vm/outdir"
 descriptor 'RW 16 FLAT "outdir/x.bin" 0' > "$vm/outdir.vmdk"
-refused vmdkx "$vm/outdir.vmdk" "$out/x.bin"
+expect_confined vmdkx "$vm/outdir.vmdk" "$out/x.bin"
 
 # The image reached through a symlink from elsewhere: the directory
 # that counts is the real one, so its relative extents are inside and
@@ -112,11 +102,11 @@ ln -s "$vm/plain.vmdk" "$out/plain-link.vmdk"
 serves vmdkx "$out/plain-link.vmdk" "$vm/in.bin"
 descriptor "RW 16 FLAT \"$out/x.bin\" 0" > "$vm/abs.vmdk"
 ln -s "$vm/abs.vmdk" "$out/abs-link.vmdk"
-refused vmdkx "$out/abs-link.vmdk" "$out/x.bin"
+expect_confined vmdkx "$out/abs-link.vmdk" "$out/x.bin"
 
 # An extent that is the image itself: a text descriptor naming itself
 # as a FLAT or a SPARSE extent, directly, as ./NAME or through a
-# symlink, is refused whatever allow-external-files says.
+# symlink, is expect_confined whatever allow-external-files says.
 descriptor 'RW 1 FLAT "self.vmdk" 0' > "$vm/self.vmdk"
 expect_open_error vmdkx "$vm/self.vmdk" 'itself'
 grep -qF self.vmdk "$tmp/err"
@@ -171,16 +161,16 @@ qemu-img convert -f vmdk -O raw "$out/base.vmdk" "$tmp/base-vmdk.raw"
 cp "$out/base.vmdk" "$top/base.vmdk"
 # An absolute parent outside.
 qemu-img create -q -f vmdk -b "$out/base.vmdk" -F vmdk "$vm/child-abs.vmdk"
-refused vmdkx "$vm/child-abs.vmdk" "$out/base.vmdk"
+expect_confined vmdkx "$vm/child-abs.vmdk" "$out/base.vmdk"
 serves vmdkx "$vm/child-abs.vmdk" "$tmp/base-vmdk.raw" allow-external-files="$out"
 # ../../base.vmdk
 qemu-img create -q -f vmdk -b ../../base.vmdk -F vmdk "$vm/child-up.vmdk"
-refused vmdkx "$vm/child-up.vmdk" ../../base.vmdk
+expect_confined vmdkx "$vm/child-up.vmdk" ../../base.vmdk
 serves vmdkx "$vm/child-up.vmdk" "$tmp/base-vmdk.raw" allow-external-files=true
 # A symlink to the parent, pointing outside.
 ln -s "$out/base.vmdk" "$vm/base-link.vmdk"
 qemu-img create -q -f vmdk -b base-link.vmdk -F vmdk "$vm/child-link.vmdk"
-refused vmdkx "$vm/child-link.vmdk" "$out/base.vmdk"
+expect_confined vmdkx "$vm/child-link.vmdk" "$out/base.vmdk"
 serves vmdkx "$vm/child-link.vmdk" "$tmp/base-vmdk.raw" allow-external-files="$out"
 
 # ---- vhdx: VHD parents ----------------------------------------------
@@ -192,26 +182,26 @@ cp "$out/base.vhd" "$top/base.vhd"
 # An absolute path outside: a Mac OS X file:// URL, and a POSIX path in
 # the W2ku locator.
 "$mkdiff" vhd "$vm/c-macx.vhd" "$out/base.vhd" --locator macx
-refused vhdx "$vm/c-macx.vhd" "$out/base.vhd"
+expect_confined vhdx "$vm/c-macx.vhd" "$out/base.vhd"
 serves vhdx "$vm/c-macx.vhd" "$tmp/base-vhd.raw" allow-external-files="$out"
 "$mkdiff" vhd "$vm/c-w2ku.vhd" "$out/base.vhd" --locator w2ku \
   --parent-name "$out/base.vhd"
-refused vhdx "$vm/c-w2ku.vhd" "$out/base.vhd"
+expect_confined vhdx "$vm/c-w2ku.vhd" "$out/base.vhd"
 serves vhdx "$vm/c-w2ku.vhd" "$tmp/base-vhd.raw" allow-external-files=true
 "$mkdiff" vhd "$vm/c-passwd.vhd" "$out/base.vhd" --locator w2ku \
   --parent-name /etc/passwd
-refused vhdx "$vm/c-passwd.vhd" /etc/passwd
+expect_confined vhdx "$vm/c-passwd.vhd" /etc/passwd
 # ../../x (the same parent, copied two levels up)
 "$mkdiff" vhd "$vm/c-up.vhd" "$top/base.vhd" --locator w2ru \
   --parent-name '..\..\base.vhd'
-refused vhdx "$vm/c-up.vhd" "$top/base.vhd"
+expect_confined vhdx "$vm/c-up.vhd" "$top/base.vhd"
 grep -qF '..\..\base.vhd' "$tmp/err"
 serves vhdx "$vm/c-up.vhd" "$tmp/base-vhd.raw" allow-external-files="$top"
 # A symlink in the directory pointing out of it.
 ln -s "$out/base.vhd" "$vm/base-link.vhd"
 "$mkdiff" vhd "$vm/c-link.vhd" "$out/base.vhd" --locator w2ru \
   --parent-name base-link.vhd
-refused vhdx "$vm/c-link.vhd" "$out/base.vhd"
+expect_confined vhdx "$vm/c-link.vhd" "$out/base.vhd"
 serves vhdx "$vm/c-link.vhd" "$tmp/base-vhd.raw" allow-external-files="$out"
 # A Windows absolute path falls back to the same name in the image's
 # directory, never to anywhere else.
@@ -232,18 +222,18 @@ qemu-img convert -f vhdx -O raw "$out/base.vhdx" "$tmp/base-vhdx.raw"
 cp "$out/base.vhdx" "$top/base.vhdx"
 # ../../x: relative_path is ".\..\..\base.vhdx".
 "$mkdiff" vhdx "$vm/c-up.vhdx" "$top/base.vhdx" --parent-name '..\..\base.vhdx'
-refused vhdx "$vm/c-up.vhdx" "$top/base.vhdx"
+expect_confined vhdx "$vm/c-up.vhdx" "$top/base.vhdx"
 serves vhdx "$vm/c-up.vhdx" "$tmp/base-vhdx.raw" allow-external-files="$top"
 # A symlink in the directory pointing out of it.
 ln -s "$out/base.vhdx" "$vm/base-link.vhdx"
 "$mkdiff" vhdx "$vm/c-link.vhdx" "$out/base.vhdx" --parent-name base-link.vhdx
-refused vhdx "$vm/c-link.vhdx" "$out/base.vhdx"
+expect_confined vhdx "$vm/c-link.vhdx" "$out/base.vhdx"
 serves vhdx "$vm/c-link.vhdx" "$tmp/base-vhdx.raw" allow-external-files="$out"
 serves vhdx "$vm/c-link.vhdx" "$tmp/base-vhdx.raw" allow-external-files=true
 # An absolute path outside, through a directory symlink.
 ln -s "$out" "$vm/outdir2"
 "$mkdiff" vhdx "$vm/c-dir.vhdx" "$out/base.vhdx" --parent-name 'outdir2\base.vhdx'
-refused vhdx "$vm/c-dir.vhdx" "$out/base.vhdx"
+expect_confined vhdx "$vm/c-dir.vhdx" "$out/base.vhdx"
 # Its own parent.
 "$mkdiff" vhdx "$vm/c-self.vhdx" "$out/base.vhdx" --parent-name c-self.vhdx
 expect_open_error vhdx "$vm/c-self.vhdx" 'loop' ignore-parent-mismatch=true

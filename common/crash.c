@@ -269,8 +269,10 @@ op_covers (const struct client_op *op, uint64_t s)
   return s >= op->first && s - op->first < op->count;
 }
 
-/* Whether sector S may read as SEC; else describes why in WHY. */
-static bool
+/* Whether sector S may read as SEC: XD_PL_OK, or the kind of failure
+ * (described in WHY).
+ */
+static enum xd_powerloss_failure
 sector_allowed (const struct model *m, uint64_t s, const unsigned char *sec,
                 char *why, size_t why_len)
 {
@@ -279,28 +281,31 @@ sector_allowed (const struct model *m, uint64_t s, const unsigned char *sec,
 
   if (k != 0) {
     if (k == st && m->ops[k - 1].kind == OP_WRITE)
-      return true;
+      return XD_PL_OK;
     if (k > m->flushed && k <= m->nr_ops &&
         m->ops[k - 1].kind == OP_WRITE && op_covers (&m->ops[k - 1], s))
-      return true;
+      return XD_PL_OK;
     snprintf (why, why_len, "holds the data of op %lu, but op %lu was the "
               "last flushed write there", k, st);
-    return false;
+    return k < st && k <= m->nr_ops && op_covers (&m->ops[k - 1], s)
+      ? XD_PL_OLD_DATA : XD_PL_GARBAGE;
   }
   if (is_zero (sec, SECTOR)) {
     if ((st == 0 && is_zero (base, SECTOR)) ||
         (st != 0 && m->ops[st - 1].kind == OP_ZERO) || m->pending_zero[s])
-      return true;
+      return XD_PL_OK;
   }
   else if (st == 0 && memcmp (sec, base, SECTOR) == 0)
-    return true;
+    return XD_PL_OK;
   if (st == 0)
     snprintf (why, why_len, "should hold its original contents");
   else
     snprintf (why, why_len, "lost op %lu (%s), acknowledged before a "
               "completed flush", st,
               m->ops[st - 1].kind == OP_ZERO ? "zero" : "write");
-  return false;
+  if (is_zero (sec, SECTOR))
+    return XD_PL_ZEROS;
+  return memcmp (sec, base, SECTOR) == 0 ? XD_PL_OLD_DATA : XD_PL_GARBAGE;
 }
 
 /* ---- building and checking crash states ---- */
@@ -364,17 +369,88 @@ state_apply (struct state *st, const struct rec_entry *e,
   return 0;
 }
 
+/* Garbage: what a sector a file system gave the file before the data
+ * landed may hold.  Never zero, never an op's pattern.
+ */
+static void
+fill_garbage (unsigned char *p, uint64_t offset, uint64_t count)
+{
+  uint64_t i;
+
+  for (i = 0; i < count; i++)
+    p[i] = (unsigned char) (((offset + i) * 0x9D) >> 3) | 0x41;
+}
+
+/* A write W that did not land (or the sectors of a torn one not in
+ * SECTORS) leaves garbage where the file, grown past it by other
+ * writes, now reaches beyond its length at the epoch's start, OLD_LEN.
+ */
+static void
+state_expose (struct state *st, const struct rec_entry *w, const bool *sectors,
+              uint64_t old_len)
+{
+  size_t i;
+
+  if (w->kind != REC_WRITE)
+    return;
+  for (i = 0; i * SECTOR < w->len; i++) {
+    uint64_t from = w->offset + i * SECTOR;
+    uint64_t to = xd_min_u64 (from + SECTOR, w->offset + w->len);
+    if (sectors && sectors[i])
+      continue;
+    from = xd_max_u64 (from, old_len);
+    to = xd_min_u64 (to, st->len);
+    if (from < to)
+      fill_garbage (st->buf + from, from, to - from);
+  }
+}
+
 struct run {
   const struct xd_powerloss_case *c;
   struct xd_powerloss_stats *stats;
   const struct xd_resolver *res;
   struct model m;
   uint64_t disk_size;
-  unsigned char *readbuf;
+  unsigned char *seen;          /* the disk as the state showed it */
   unsigned long epoch;
   unsigned long max_states;     /* XDISK_CRASH_MAX_STATES, 0: no cap */
+  bool torn;                    /* the state has a torn write */
   char what[256];               /* the state, for messages */
 };
+
+/* Record a failure of kind KIND (the first one is reported). */
+static void
+fail (struct run *r, enum xd_powerloss_failure kind)
+{
+  if (r->stats->failure == XD_PL_OK) {
+    r->stats->failure = kind;
+    r->stats->failed_torn = r->torn;
+  }
+  r->stats->kinds |= 1u << kind;
+}
+
+/* Check every sector of R->seen against the model. */
+static int
+verify_sectors (struct run *r)
+{
+  uint64_t s, bad = 0;
+
+  for (s = 0; s < r->m.nr_sectors; s++) {
+    char why[160];
+    enum xd_powerloss_failure kind =
+      sector_allowed (&r->m, s, r->seen + s * SECTOR, why, sizeof why);
+    if (kind == XD_PL_OK)
+      continue;
+    if (bad++ == 0)
+      fprintf (stderr, "%s: %s: sector %" PRIu64 " %s\n", r->c->name,
+               r->what, s, why);
+    fail (r, kind);
+  }
+  if (bad > 1)
+    fprintf (stderr, "%s: %s: %" PRIu64 " sectors wrong in all\n",
+             r->c->name, r->what, bad);
+  return bad ? -1 : 0;
+}
 
 /* Open the state read-only, check it, and verify every sector. */
 static int
@@ -382,9 +458,7 @@ check_state (struct run *r, const struct state *st)
 {
   const struct xd_format *f = r->c->format;
   struct xd_open_opts opts = { .cache_bytes = 1 << 20 };
-  const uint32_t chunk = 1 << 20;
   struct xd_io *io;
-  uint64_t off;
   void *h;
   int ret = -1;
 
@@ -395,73 +469,141 @@ check_state (struct run *r, const struct state *st)
   if (h == NULL) {
     fprintf (stderr, "%s: %s: the image does not open\n", r->c->name,
              r->what);
+    fail (r, XD_PL_OPEN);
     return -1;
   }
   if (f->size (h) != r->disk_size) {
     fprintf (stderr, "%s: %s: the disk size changed to %" PRIu64 "\n",
              r->c->name, r->what, f->size (h));
+    fail (r, XD_PL_SIZE);
     goto out;
   }
   if (f->check && f->check (h) == -1) {
     fprintf (stderr, "%s: %s: the check found a problem\n", r->c->name,
              r->what);
+    fail (r, XD_PL_CHECK);
     goto out;
   }
-  for (off = 0; off < r->disk_size; off += chunk) {
-    uint32_t n = (uint32_t) xd_min_u64 (chunk, r->disk_size - off);
-    uint64_t s;
-    if (f->pread (h, r->readbuf, n, off) == -1) {
-      fprintf (stderr, "%s: %s: reading at %" PRIu64 " failed\n",
-               r->c->name, r->what, off);
-      goto out;
-    }
-    for (s = 0; s < n / SECTOR; s++) {
-      char why[160];
-      uint64_t sec = off / SECTOR + s;
-      if (!sector_allowed (&r->m, sec, r->readbuf + s * SECTOR, why,
-                           sizeof why)) {
-        fprintf (stderr, "%s: %s: sector %" PRIu64 " %s\n", r->c->name,
-                 r->what, sec, why);
-        goto out;
-      }
-    }
+  if (f->pread (h, r->seen, (uint32_t) r->disk_size, 0) == -1) {
+    fprintf (stderr, "%s: %s: reading the disk failed\n", r->c->name,
+             r->what);
+    fail (r, XD_PL_READ);
+    goto out;
   }
-  ret = 0;
+  ret = verify_sectors (r);
  out:
   f->close (h);
   return ret;
 }
 
-/* The image after a crash must also take writes again. */
+/* Sectors the write after the crash changes, in the state numbered N:
+ * the last one, and one that moves around the disk (often in a block
+ * the crash left unallocated, or half allocated).
+ */
+static void
+reopen_sectors (const struct run *r, unsigned long n, uint64_t sec[2])
+{
+  sec[0] = r->m.nr_sectors - 1;
+  sec[1] = (n * UINT64_C (2654435761)) % (r->m.nr_sectors - 1);
+}
+
+/* Write the sectors SEC with their new contents, flush and check. */
 static int
-reopen_for_writing (struct run *r, const struct state *st)
+write_after_crash (struct run *r, struct xd_io *io, const uint64_t sec[2])
 {
   const struct xd_format *f = r->c->format;
   struct xd_open_opts opts = { .cache_bytes = 1 << 20, .writable = true };
-  unsigned char sec[SECTOR];
-  struct xd_io *io;
+  unsigned char buf[SECTOR];
   void *h;
-  int ret = 0;
+  int i, ret = 0;
 
-  io = xd_io_new_memory_rw (st->buf, st->len, r->c->io_name);
-  if (io == NULL)
-    return -1;
-  h = f->open (io, r->res, &opts);
+  h = f->open (xd_io_ref (io), r->res, &opts);
   if (h == NULL) {
     fprintf (stderr, "%s: %s: the image does not open for writing\n",
              r->c->name, r->what);
     return -1;
   }
-  memset (sec, 0xa5, sizeof sec);
-  if (f->pwrite (h, sec, SECTOR, r->disk_size - SECTOR) == -1 ||
-      (f->flush && f->flush (h) == -1) ||
+  for (i = 0; i < 2 && ret == 0; i++) {
+    xd_pattern_fill (r->c->seed, buf, r->m.nr_ops + 1, sec[i], 1);
+    if (f->pwrite (h, buf, SECTOR, sec[i] * SECTOR) == -1)
+      ret = -1;
+  }
+  if (ret == -1 || (f->flush && f->flush (h) == -1) ||
       (f->check && f->check (h) == -1)) {
     fprintf (stderr, "%s: %s: writing after the crash failed\n",
              r->c->name, r->what);
     ret = -1;
   }
   f->close (h);
+  return ret;
+}
+
+/* After those writes, every sector must read as the crash state showed
+ * it (R->seen), but for the sectors written.
+ */
+static int
+reverify (struct run *r, struct xd_io *io, const uint64_t sec[2])
+{
+  const struct xd_format *f = r->c->format;
+  struct xd_open_opts opts = { .cache_bytes = 1 << 20 };
+  unsigned char *back = malloc (r->disk_size);
+  struct xd_io *ro;
+  uint64_t s;
+  void *h;
+  int i, ret = -1;
+
+  if (back == NULL)
+    return -1;
+  for (i = 0; i < 2; i++)
+    xd_pattern_fill (r->c->seed, r->seen + sec[i] * SECTOR,
+                     r->m.nr_ops + 1, sec[i], 1);
+  ro = xd_io_open_memory (xd_io_memory_contents (io), io->size,
+                          r->c->io_name);
+  h = ro ? f->open (ro, r->res, &opts) : NULL;
+  if (h == NULL)
+    fprintf (stderr, "%s: %s: the image does not open after writing "
+             "into it\n", r->c->name, r->what);
+  else if (f->pread (h, back, (uint32_t) r->disk_size, 0) == -1)
+    fprintf (stderr, "%s: %s: reading after writing into it failed\n",
+             r->c->name, r->what);
+  else {
+    for (s = 0; s < r->m.nr_sectors; s++)
+      if (memcmp (back + s * SECTOR, r->seen + s * SECTOR, SECTOR) != 0)
+        break;
+    if (s == r->m.nr_sectors)
+      ret = 0;
+    else
+      fprintf (stderr, "%s: %s: after writing sectors %" PRIu64 " and %"
+               PRIu64 " into it, sector %" PRIu64 " changed\n", r->c->name,
+               r->what, sec[0], sec[1], s);
+  }
+  if (h)
+    f->close (h);
+  free (back);
+  return ret;
+}
+
+/* The image after a crash must also take writes again, and keep the
+ * rest of what it showed.
+ */
+static int
+reopen_for_writing (struct run *r, const struct state *st)
+{
+  struct xd_io *io;
+  uint64_t sec[2];
+  int ret;
+
+  io = xd_io_new_memory_rw (st->buf, st->len, r->c->io_name);
+  if (io == NULL)
+    return -1;
   r->stats->reopened++;
+  reopen_sectors (r, r->stats->states, sec);
+  ret = write_after_crash (r, io, sec);
+  if (ret == -1)
+    fail (r, XD_PL_REOPEN);
+  else if ((ret = reverify (r, io, sec)) == -1)
+    fail (r, XD_PL_REVERIFY);
+  xd_io_close (io);
   return ret;
 }
 
@@ -469,6 +611,7 @@ static int
 try_state (struct run *r, const struct state *st)
 {
   r->stats->states++;
+  r->stats->torn += r->torn;
   if (check_state (r, st) == -1)
     return -1;
   if (r->stats->states % 16 == 0 && r->c->format->pwrite)
@@ -478,7 +621,8 @@ try_state (struct run *r, const struct state *st)
 
 /* Check the state START (the bytes when the epoch began) plus the
  * writes W[i] chosen by MASK, in log order; TORN, if not NULL, tears
- * write W[TORN_AT].
+ * write W[TORN_AT].  The writes left out leave garbage where the file
+ * grew past them.
  */
 static int
 try_subset (struct run *r, const struct state *start,
@@ -486,8 +630,8 @@ try_subset (struct run *r, const struct state *start,
             size_t torn_at, const bool *torn)
 {
   struct state st = { 0 };
-  size_t i;
-  int ret;
+  size_t i, applied = 0;
+  int pass, ret = 0;
 
   if (r->max_states && r->stats->states >= r->max_states)
     return 0;
@@ -495,25 +639,26 @@ try_subset (struct run *r, const struct state *start,
     return -1;
   memcpy (st.buf, start->buf, start->len);
   st.len = start->len;
-  for (i = 0; i < n; i++) {
-    if (torn && i == torn_at)
-      ret = state_apply (&st, w[i], torn);
-    else if (mask[i])
-      ret = state_apply (&st, w[i], NULL);
-    else
-      ret = 0;
-    if (ret == -1) {
-      free (st.buf);
-      return -1;
+  /* The writes that landed, garbage where others did not, and the
+   * writes again over garbage that overlaps them.
+   */
+  for (pass = 0; pass < 3 && ret == 0; pass++)
+    for (i = 0; i < n && ret == 0; i++) {
+      const bool *part = torn && i == torn_at ? torn : NULL;
+      if (pass == 1 && (part || !mask[i]))
+        state_expose (&st, w[i], part, start->len);
+      else if (pass != 1 && (part || mask[i]))
+        ret = state_apply (&st, w[i], part);
     }
+  if (ret == -1) {
+    free (st.buf);
+    return -1;
   }
-  {
-    size_t applied = 0;
-    for (i = 0; i < n; i++)
-      applied += mask[i];
-    snprintf (r->what, sizeof r->what, "epoch %lu, %zu of its %zu writes "
-              "applied%s", r->epoch, applied, n, torn ? ", one torn" : "");
-  }
+  for (i = 0; i < n; i++)
+    applied += mask[i];
+  snprintf (r->what, sizeof r->what, "epoch %lu, %zu of its %zu writes "
+            "applied%s", r->epoch, applied, n, torn ? ", one torn" : "");
+  r->torn = torn != NULL;
   ret = try_state (r, &st);
   free (st.buf);
   return ret;
@@ -772,10 +917,10 @@ xd_powerloss_run (const struct xd_powerloss_case *c,
   r.m.ops = ops;
   r.m.stable = calloc (r.m.nr_sectors, sizeof *r.m.stable);
   r.m.pending_zero = calloc (r.m.nr_sectors, sizeof *r.m.pending_zero);
-  r.readbuf = malloc (1 << 20);
+  r.seen = malloc (r.disk_size);
   r.m.base_disk = read_disk (c->format, h, r.disk_size);
   if (ops == NULL || r.m.stable == NULL || r.m.pending_zero == NULL ||
-      r.readbuf == NULL || r.m.base_disk == NULL)
+      r.seen == NULL || r.m.base_disk == NULL)
     goto out;
   if (run_ops (&r, h, rec, ops) == -1)
     goto out;
@@ -795,6 +940,8 @@ xd_powerloss_run (const struct xd_powerloss_case *c,
   free (r.m.stable);
   free (r.m.pending_zero);
   free ((void *) r.m.base_disk);
-  free (r.readbuf);
+  free (r.seen);
+  if (ret == -1 && stats->failure == XD_PL_OK)
+    stats->failure = XD_PL_SETUP;
   return ret;
 }

@@ -18,8 +18,14 @@
  *  - every sector reads back as the last value written to it before the
  *    last client flush that completed, or as a value some later write
  *    or zero gave it: never older data, never garbage;
- *  - every few states, the image also opens for writing and takes a
- *    write and a flush.
+ *  - every few states, the image also opens for writing, takes writes
+ *    and a flush, and every sector is read again: the new data where it
+ *    was written, what the crash state showed everywhere else.
+ *
+ * A write that did not reach the disk, in a state whose file grew past
+ * it (a later write landed further on), leaves garbage there, not
+ * zeros: a file system may extend a file before the data lands.  Space
+ * no write ever covered (a hole) reads as zeros.
  *
  * Writes are whole sectors with contents that identify the operation
  * and the sector, so a sector from the wrong place or time is caught.
@@ -78,16 +84,43 @@ struct xd_powerloss_case {
   unsigned samples_per_epoch;   /* for longer epochs; default 64 */
 };
 
+/* Why a run failed. */
+enum xd_powerloss_failure {
+  XD_PL_OK = 0,
+  XD_PL_SETUP,                  /* the case itself: open, create, an op */
+  XD_PL_OPEN,                   /* a crash state does not open */
+  XD_PL_SIZE,                   /* ...opens with another disk size */
+  XD_PL_CHECK,                  /* ...fails the format's check */
+  XD_PL_READ,                   /* ...fails a read */
+  XD_PL_OLD_DATA,               /* a sector shows data older than the last
+                                   write to it before a completed flush */
+  XD_PL_ZEROS,                  /* ...zeros where that flushed data was */
+  XD_PL_GARBAGE,                /* ...data no op put there */
+  XD_PL_REOPEN,                 /* writing after the crash failed */
+  XD_PL_REVERIFY,               /* after that write, a sector changed */
+  XD_PL_NR_KINDS
+};
+
 struct xd_powerloss_stats {
   unsigned long states;         /* crash states checked */
   unsigned long epochs;
   unsigned long writes;         /* image writes logged */
   unsigned long flushes;        /* barriers logged */
   unsigned long reopened;       /* states also opened for writing */
+  unsigned long torn;           /* states with a torn write */
+  /* On failure: the first kind found, every kind found in the failing
+   * state (bit 1 << kind: its sectors are all checked), and whether
+   * that state had a torn write.  STATES is then the failing state's
+   * number (1: the first state checked).
+   */
+  enum xd_powerloss_failure failure;
+  unsigned kinds;
+  bool failed_torn;
 };
 
 /* Run the case: 0 if every crash state passed, -1 after printing the
- * first failure (to stderr, with the state: epoch, writes applied).
+ * first failure (to stderr, with the state: epoch, writes applied) and
+ * setting STATS->failure.
  * The environment variable XDISK_CRASH_MAX_STATES=N stops after N
  * states (the valgrind run of tests/run-sanitizers sets it).
  */

@@ -17,8 +17,9 @@
 #define SECTOR 512
 
 
-/* ---- the recorder ---- */
+/* ---- crash states ---- */
 
+/* What the recorder logs (below). */
 enum rec_kind { REC_WRITE, REC_TRUNCATE, REC_FLUSH, REC_MARK };
 
 struct rec_entry {
@@ -29,11 +30,160 @@ struct rec_entry {
   unsigned long mark;           /* REC_MARK: client ops flushed */
 };
 
+/* A crash state: the file's bytes, and which of its sectors were ever
+ * written (or were in the image at the start): the others are holes.
+ */
+struct state {
+  unsigned char *buf;
+  unsigned char *written;       /* one per sector */
+  size_t len, cap;
+};
+
+static int
+state_reserve (struct state *st, size_t len)
+{
+  if (len > st->cap) {
+    size_t cap = st->cap ? st->cap : 65536;
+    unsigned char *p, *w;
+    while (cap < len)
+      cap *= 2;
+    p = realloc (st->buf, cap);
+    if (p == NULL)
+      return -1;
+    st->buf = p;
+    w = realloc (st->written, cap / SECTOR + 1);
+    if (w == NULL)
+      return -1;
+    st->written = w;
+    st->cap = cap;
+  }
+  return 0;
+}
+
+static void
+state_free (struct state *st)
+{
+  free (st->buf);
+  free (st->written);
+}
+
+/* DST (empty) becomes a copy of SRC. */
+static int
+state_copy (struct state *dst, const struct state *src)
+{
+  if (state_reserve (dst, src->len) == -1)
+    return -1;
+  memcpy (dst->buf, src->buf, src->len);
+  memcpy (dst->written, src->written, (src->len + SECTOR - 1) / SECTOR);
+  dst->len = src->len;
+  return 0;
+}
+
+/* Mark the sectors holding bytes [FROM, TO) as written (or holes). */
+static void
+state_mark (struct state *st, uint64_t from, uint64_t to, bool written)
+{
+  if (from < to)
+    memset (st->written + from / SECTOR, written,
+            (to + SECTOR - 1) / SECTOR - from / SECTOR);
+}
+
+/* Grow ST to LEN bytes, the new space a hole (zeros). */
+static void
+state_grow (struct state *st, size_t len)
+{
+  memset (st->buf + st->len, 0, len - st->len);
+  state_mark (st, xd_div_round_up (st->len, SECTOR) * SECTOR, len, false);
+  st->len = len;
+}
+
+/* Apply entry E to ST; when SECTORS is non-NULL, only the sectors of a
+ * write it selects (a torn write).
+ */
+static int
+state_apply (struct state *st, const struct rec_entry *e,
+             const bool *sectors)
+{
+  size_t end, i;
+
+  if (e->kind == REC_TRUNCATE) {
+    if (state_reserve (st, e->offset) == -1)
+      return -1;
+    if (e->offset > st->len)
+      state_grow (st, e->offset);
+    st->len = e->offset;
+    return 0;
+  }
+  if (e->kind != REC_WRITE)
+    return 0;
+  end = e->offset + e->len;
+  if (state_reserve (st, end) == -1)
+    return -1;
+  if (end > st->len)
+    state_grow (st, end);
+  if (sectors == NULL) {
+    memcpy (st->buf + e->offset, e->data, e->len);
+    state_mark (st, e->offset, end, true);
+    return 0;
+  }
+  for (i = 0; i * SECTOR < e->len; i++)
+    if (sectors[i]) {
+      size_t n = xd_min_u64 (SECTOR, e->len - i * SECTOR);
+      memcpy (st->buf + e->offset + i * SECTOR, e->data + i * SECTOR, n);
+      state_mark (st, e->offset + i * SECTOR, e->offset + i * SECTOR + n,
+                  true);
+    }
+  return 0;
+}
+
+/* Garbage: what a sector a file system gave the file before the data
+ * landed may hold.  Never zero, never an op's pattern.
+ */
+static void
+fill_garbage (unsigned char *p, uint64_t offset, uint64_t count)
+{
+  uint64_t i;
+
+  for (i = 0; i < count; i++)
+    p[i] = (unsigned char) (((offset + i) * 0x9D) >> 3) | 0x41;
+}
+
+/* A write W that did not land (or the sectors of a torn one not in
+ * SECTORS) leaves garbage in the sectors of the file it covers that no
+ * write ever reached (holes, or space the file grew into past it).
+ */
+static void
+state_expose (struct state *st, const struct rec_entry *w,
+              const bool *sectors)
+{
+  uint64_t s, from, to, a, b;
+  size_t i;
+
+  if (w->kind != REC_WRITE)
+    return;
+  for (i = 0; i * SECTOR < w->len; i++) {
+    if (sectors && sectors[i])
+      continue;
+    from = w->offset + i * SECTOR;
+    to = xd_min_u64 (w->offset + xd_min_u64 ((i + 1) * SECTOR, w->len),
+                     st->len);
+    /* Only its own bytes: it need not be aligned to the file's sectors. */
+    for (s = from / SECTOR; s * SECTOR < to; s++) {
+      a = xd_max_u64 (from, s * SECTOR);
+      b = xd_min_u64 (to, (s + 1) * SECTOR);
+      if (!st->written[s])
+        fill_garbage (st->buf + a, a, b - a);
+    }
+  }
+}
+
+/* ---- the recorder ---- */
+
 struct xd_recorder {
   pthread_mutex_t lock;
   struct xd_io *mem;            /* the current bytes */
-  unsigned char *base;          /* the bytes at xd_recorder_start */
-  size_t base_len;
+  struct state now;             /* the same, and which sectors are holes */
+  struct state base;            /* that at xd_recorder_start */
   struct rec_entry *log;
   size_t n, cap;
 };
@@ -72,7 +222,7 @@ rec_pwrite (struct xd_io *io, const void *buf, size_t count, uint64_t offset)
   e.data = malloc (count ? count : 1);
   if (e.data) {
     memcpy (e.data, buf, count);
-    if (rec_append (rec, e) == 0)
+    if (state_apply (&rec->now, &e, NULL) == 0 && rec_append (rec, e) == 0)
       r = xd_io_write (rec->mem, buf, count, offset, "recorded write");
     else
       free (e.data);
@@ -102,7 +252,7 @@ rec_truncate (struct xd_io *io, uint64_t size)
   int r = -1;
 
   pthread_mutex_lock (&rec->lock);
-  if (rec_append (rec, e) == 0)
+  if (state_apply (&rec->now, &e, NULL) == 0 && rec_append (rec, e) == 0)
     r = xd_io_truncate (rec->mem, size, "recorded truncate");
   pthread_mutex_unlock (&rec->lock);
   return r;
@@ -132,10 +282,17 @@ xd_recorder_io_new (const void *buf, size_t len, const char *name,
   if (rec == NULL)
     return NULL;
   rec->mem = xd_io_new_memory_rw (buf, len, name);
-  if (rec->mem == NULL) {
+  if (rec->mem == NULL || state_reserve (&rec->now, len) == -1) {
+    xd_io_close (rec->mem);
+    state_free (&rec->now);
     free (rec);
     return NULL;
   }
+  /* What the image held at the start is data, not holes. */
+  if (len)
+    memcpy (rec->now.buf, buf, len);
+  state_mark (&rec->now, 0, len, true);
+  rec->now.len = len;
   pthread_mutex_init (&rec->lock, NULL);
   io = xd_io_new (&recorder_ops, name, len, rec);
   if (io == NULL) {
@@ -161,11 +318,11 @@ xd_recorder_start (struct xd_recorder *rec)
 {
   pthread_mutex_lock (&rec->lock);
   rec_clear_log (rec);
-  free (rec->base);
-  rec->base_len = rec->mem->size;
-  rec->base = malloc (rec->base_len ? rec->base_len : 1);
-  if (rec->base)
-    memcpy (rec->base, xd_io_memory_contents (rec->mem), rec->base_len);
+  rec->base.len = 0;
+  if (state_copy (&rec->base, &rec->now) == -1)
+    rec->base.len = (size_t) -1;        /* check_log fails */
+  else                          /* its holes are not known to be holes */
+    state_mark (&rec->base, 0, rec->base.len, true);
   pthread_mutex_unlock (&rec->lock);
 }
 
@@ -201,7 +358,8 @@ xd_recorder_free (struct xd_recorder *rec)
     return;
   rec_clear_log (rec);
   free (rec->log);
-  free (rec->base);
+  state_free (&rec->base);
+  state_free (&rec->now);
   xd_io_close (rec->mem);
   pthread_mutex_destroy (&rec->lock);
   free (rec);
@@ -238,9 +396,10 @@ struct model {
   const unsigned char *base_disk;
   uint64_t seed;                /* of the sector contents */
   unsigned long flushed;
-  bool ready;                   /* pending_zero computed for FLUSHED */
+  bool ready;                   /* pending_* computed for FLUSHED */
   unsigned long *stable;
   bool *pending_zero;
+  bool *pending_write;
 };
 
 static void
@@ -257,10 +416,13 @@ model_advance (struct model *m, unsigned long flushed)
       m->stable[m->ops[k - 1].first + s] = k;
   m->flushed = flushed;
   memset (m->pending_zero, 0, m->nr_sectors * sizeof *m->pending_zero);
+  memset (m->pending_write, 0, m->nr_sectors * sizeof *m->pending_write);
   for (k = flushed + 1; k <= m->nr_ops; k++)
-    if (m->ops[k - 1].kind == OP_ZERO)
-      for (s = 0; s < m->ops[k - 1].count; s++)
+    for (s = 0; s < m->ops[k - 1].count; s++)
+      if (m->ops[k - 1].kind == OP_ZERO)
         m->pending_zero[m->ops[k - 1].first + s] = true;
+      else
+        m->pending_write[m->ops[k - 1].first + s] = true;
 }
 
 static bool
@@ -297,6 +459,12 @@ sector_allowed (const struct model *m, uint64_t s, const unsigned char *sec,
   }
   else if (st == 0 && memcmp (sec, base, SECTOR) == 0)
     return XD_PL_OK;
+  /* A write in flight at the crash, lost, may leave garbage where it
+   * went into a hole (see xd-crash.h); but nowhere else.
+   */
+  else if ((m->pending_write[s] || m->pending_zero[s]) &&
+           memcmp (sec, base, SECTOR) != 0)
+    return XD_PL_OK;
   if (st == 0)
     snprintf (why, why_len, "should hold its original contents");
   else
@@ -309,101 +477,6 @@ sector_allowed (const struct model *m, uint64_t s, const unsigned char *sec,
 }
 
 /* ---- building and checking crash states ---- */
-
-struct state {
-  unsigned char *buf;
-  size_t len, cap;
-};
-
-static int
-state_reserve (struct state *st, size_t len)
-{
-  if (len > st->cap) {
-    size_t cap = st->cap ? st->cap : 65536;
-    unsigned char *p;
-    while (cap < len)
-      cap *= 2;
-    p = realloc (st->buf, cap);
-    if (p == NULL)
-      return -1;
-    st->buf = p;
-    st->cap = cap;
-  }
-  return 0;
-}
-
-/* Apply entry E to ST; when SECTORS is non-NULL, only the sectors of a
- * write it selects (a torn write).
- */
-static int
-state_apply (struct state *st, const struct rec_entry *e,
-             const bool *sectors)
-{
-  size_t end, i;
-
-  if (e->kind == REC_TRUNCATE) {
-    if (state_reserve (st, e->offset) == -1)
-      return -1;
-    if (e->offset > st->len)
-      memset (st->buf + st->len, 0, e->offset - st->len);
-    st->len = e->offset;
-    return 0;
-  }
-  if (e->kind != REC_WRITE)
-    return 0;
-  end = e->offset + e->len;
-  if (state_reserve (st, end) == -1)
-    return -1;
-  if (end > st->len) {
-    memset (st->buf + st->len, 0, end - st->len);
-    st->len = end;
-  }
-  if (sectors == NULL) {
-    memcpy (st->buf + e->offset, e->data, e->len);
-    return 0;
-  }
-  for (i = 0; i * SECTOR < e->len; i++)
-    if (sectors[i])
-      memcpy (st->buf + e->offset + i * SECTOR, e->data + i * SECTOR,
-              xd_min_u64 (SECTOR, e->len - i * SECTOR));
-  return 0;
-}
-
-/* Garbage: what a sector a file system gave the file before the data
- * landed may hold.  Never zero, never an op's pattern.
- */
-static void
-fill_garbage (unsigned char *p, uint64_t offset, uint64_t count)
-{
-  uint64_t i;
-
-  for (i = 0; i < count; i++)
-    p[i] = (unsigned char) (((offset + i) * 0x9D) >> 3) | 0x41;
-}
-
-/* A write W that did not land (or the sectors of a torn one not in
- * SECTORS) leaves garbage where the file, grown past it by other
- * writes, now reaches beyond its length at the epoch's start, OLD_LEN.
- */
-static void
-state_expose (struct state *st, const struct rec_entry *w, const bool *sectors,
-              uint64_t old_len)
-{
-  size_t i;
-
-  if (w->kind != REC_WRITE)
-    return;
-  for (i = 0; i * SECTOR < w->len; i++) {
-    uint64_t from = w->offset + i * SECTOR;
-    uint64_t to = xd_min_u64 (from + SECTOR, w->offset + w->len);
-    if (sectors && sectors[i])
-      continue;
-    from = xd_max_u64 (from, old_len);
-    to = xd_min_u64 (to, st->len);
-    if (from < to)
-      fill_garbage (st->buf + from, from, to - from);
-  }
-}
 
 struct run {
   const struct xd_powerloss_case *c;
@@ -635,10 +708,10 @@ try_subset (struct run *r, const struct state *start,
 
   if (r->max_states && r->stats->states >= r->max_states)
     return 0;
-  if (state_reserve (&st, start->len) == -1)
+  if (state_copy (&st, start) == -1) {
+    state_free (&st);
     return -1;
-  memcpy (st.buf, start->buf, start->len);
-  st.len = start->len;
+  }
   /* The writes that landed, garbage where others did not, and the
    * writes again over garbage that overlaps them.
    */
@@ -646,12 +719,12 @@ try_subset (struct run *r, const struct state *start,
     for (i = 0; i < n && ret == 0; i++) {
       const bool *part = torn && i == torn_at ? torn : NULL;
       if (pass == 1 && (part || !mask[i]))
-        state_expose (&st, w[i], part, start->len);
+        state_expose (&st, w[i], part);
       else if (pass != 1 && (part || mask[i]))
         ret = state_apply (&st, w[i], part);
     }
   if (ret == -1) {
-    free (st.buf);
+    state_free (&st);
     return -1;
   }
   for (i = 0; i < n; i++)
@@ -660,7 +733,7 @@ try_subset (struct run *r, const struct state *start,
             "applied%s", r->epoch, applied, n, torn ? ", one torn" : "");
   r->torn = torn != NULL;
   ret = try_state (r, &st);
-  free (st.buf);
+  state_free (&st);
   return ret;
 }
 
@@ -752,10 +825,10 @@ check_log (struct run *r, struct xd_recorder *rec)
   size_t i = 0, n;
   int ret = -1;
 
-  if (state_reserve (&cur, rec->base_len) == -1)
+  if (rec->base.len == (size_t) -1 || state_copy (&cur, &rec->base) == -1) {
+    state_free (&cur);
     return -1;
-  memcpy (cur.buf, rec->base, rec->base_len);
-  cur.len = rec->base_len;
+  }
   w = calloc (rec->n + 1, sizeof *w);
   if (w == NULL)
     goto out;
@@ -785,7 +858,7 @@ check_log (struct run *r, struct xd_recorder *rec)
   ret = 0;
  out:
   free (w);
-  free (cur.buf);
+  state_free (&cur);
   return ret;
 }
 
@@ -917,9 +990,11 @@ xd_powerloss_run (const struct xd_powerloss_case *c,
   r.m.ops = ops;
   r.m.stable = calloc (r.m.nr_sectors, sizeof *r.m.stable);
   r.m.pending_zero = calloc (r.m.nr_sectors, sizeof *r.m.pending_zero);
+  r.m.pending_write = calloc (r.m.nr_sectors, sizeof *r.m.pending_write);
   r.seen = malloc (r.disk_size);
   r.m.base_disk = read_disk (c->format, h, r.disk_size);
   if (ops == NULL || r.m.stable == NULL || r.m.pending_zero == NULL ||
+      r.m.pending_write == NULL ||
       r.seen == NULL || r.m.base_disk == NULL)
     goto out;
   if (run_ops (&r, h, rec, ops) == -1)
@@ -939,6 +1014,7 @@ xd_powerloss_run (const struct xd_powerloss_case *c,
   free (ops);
   free (r.m.stable);
   free (r.m.pending_zero);
+  free (r.m.pending_write);
   free ((void *) r.m.base_disk);
   free (r.seen);
   if (ret == -1 && stats->failure == XD_PL_OK)

@@ -152,7 +152,8 @@ run_powerloss_case (struct xd_powerloss_case *c)
 {
   struct xd_powerloss_stats st;
 
-  ck_assert_int_eq (xd_powerloss_run (c, &st), 0);
+  ck_assert_msg (xd_powerloss_run (c, &st) == 0, "%s: %s", c->name,
+                 last_error);
   fprintf (stderr, "test-vmdk-write: %s: %lu crash states checked "
            "(%lu epochs, %lu writes, %lu barriers, %lu reopened)\n",
            c->name, st.states, st.epochs, st.writes, st.flushes,

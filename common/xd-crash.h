@@ -22,10 +22,11 @@
  *    and a flush, and every sector is read again: the new data where it
  *    was written, what the crash state showed everywhere else.
  *
- * A write that did not reach the disk, in a state whose file grew past
- * it (a later write landed further on), leaves garbage there, not
- * zeros: a file system may extend a file before the data lands.  Space
- * no write ever covered (a hole) reads as zeros.
+ * A write that did not reach the disk leaves garbage, not zeros, where
+ * it would have filled a hole (space the file grew into, by a truncate
+ * or by a later write landing further on): a file system may give the
+ * file space before the data lands.  A hole no write covered reads as
+ * zeros; space that held data before keeps it.
  *
  * Writes are whole sectors with contents that identify the operation
  * and the sector, so a sector from the wrong place or time is caught.

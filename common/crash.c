@@ -488,6 +488,8 @@ struct run {
   unsigned long epoch;
   unsigned long max_states;     /* XDISK_CRASH_MAX_STATES, 0: no cap */
   bool torn;                    /* the state has a torn write */
+  uint64_t garble;              /* the file offset of a garbled sector,
+                                   UINT64_MAX: none */
   char what[256];               /* the state, for messages */
 };
 
@@ -529,7 +531,8 @@ verify_sectors (struct run *r)
 static int
 check_state (struct run *r, const struct state *st)
 {
-  const struct xd_format *f = r->c->format;
+  const struct xd_format *f = r->c->check_format ? r->c->check_format
+                                                 : r->c->format;
   struct xd_open_opts opts = { .cache_bytes = 1 << 20 };
   struct xd_io *io;
   void *h;
@@ -687,7 +690,9 @@ try_state (struct run *r, const struct state *st)
   r->stats->torn += r->torn;
   if (check_state (r, st) == -1)
     return -1;
-  if (r->stats->states % 16 == 0 && r->c->format->pwrite)
+  /* A check format without writes (a read-only view) skips this. */
+  if (r->stats->states % 16 == 0 && r->c->format->pwrite &&
+      (r->c->check_format == NULL || r->c->check_format->pwrite))
     return reopen_for_writing (r, st);
   return 0;
 }
@@ -727,11 +732,17 @@ try_subset (struct run *r, const struct state *start,
     state_free (&st);
     return -1;
   }
+  if (r->garble < st.len) {
+    uint64_t end = xd_min_u64 (r->garble + SECTOR, st.len);
+    fill_garbage (st.buf + r->garble, r->garble, end - r->garble);
+  }
   for (i = 0; i < n; i++)
     applied += mask[i];
   snprintf (r->what, sizeof r->what, "epoch %lu, %zu of its %zu writes "
-            "applied%s", r->epoch, applied, n, torn ? ", one torn" : "");
-  r->torn = torn != NULL;
+            "applied%s%s", r->epoch, applied, n, torn ? ", one torn" : "",
+            r->garble != UINT64_MAX ? ", the sector at the last one's "
+            "offset garbled" : "");
+  r->torn = torn != NULL || r->garble != UINT64_MAX;
   ret = try_state (r, &st);
   state_free (&st);
   return ret;
@@ -745,6 +756,30 @@ next_random (uint64_t *s)
   *s ^= *s >> 7;
   *s ^= *s << 17;
   return *s;
+}
+
+/* Garbled sectors (xd_powerloss_case.garble): for each write, any of
+ * the writes before it, and it with one of its sectors garbage.
+ */
+static int
+garble_writes (struct run *r, const struct state *start,
+               const struct rec_entry *const *w, size_t n, bool *mask,
+               uint64_t *rnd)
+{
+  size_t i, j;
+  int ret = 0;
+
+  for (i = 0; i < n && ret == 0; i++) {
+    if (w[i]->kind != REC_WRITE)
+      continue;
+    for (j = 0; j < n; j++)
+      mask[j] = j == i || (j < i && (next_random (rnd) & 1));
+    r->garble = w[i]->offset +
+      next_random (rnd) % ((w[i]->len + SECTOR - 1) / SECTOR) * SECTOR;
+    ret = try_subset (r, start, w, n, mask, 0, NULL);
+    r->garble = UINT64_MAX;
+  }
+  return ret;
 }
 
 static int
@@ -808,6 +843,8 @@ check_epoch (struct run *r, const struct state *start,
     if ((int) j == -1)
       goto out;
   }
+  if (r->c->garble && garble_writes (r, start, w, n, mask, rnd) == -1)
+    goto out;
   ret = 0;
  out:
   free (mask);
@@ -952,7 +989,7 @@ xd_powerloss_run (const struct xd_powerloss_case *c,
   struct xd_resolver *stream = NULL;
   struct xd_recorder *rec = NULL;
   struct client_op *ops = NULL;
-  struct run r = { .c = c, .stats = stats };
+  struct run r = { .c = c, .stats = stats, .garble = UINT64_MAX };
   size_t writes, flushes;
   void *h = NULL;
   int ret = -1;

@@ -83,6 +83,15 @@ struct xd_powerloss_case {
    */
   unsigned exhaustive_max;      /* default 10 (1024 subsets) */
   unsigned samples_per_epoch;   /* for longer epochs; default 64 */
+  /* Also states where the sector a write was putting down when the
+   * power went reads as garbage (a disk without sector atomicity): for
+   * formats whose metadata updates are made for it (VHDX's log).
+   */
+  bool garble;
+  /* Crash states are opened (read-only) and checked with this format,
+   * if not NULL: a stricter or another view of the same image.
+   */
+  const struct xd_format *check_format;
 };
 
 /* Why a run failed. */
@@ -108,7 +117,7 @@ struct xd_powerloss_stats {
   unsigned long writes;         /* image writes logged */
   unsigned long flushes;        /* barriers logged */
   unsigned long reopened;       /* states also opened for writing */
-  unsigned long torn;           /* states with a torn write */
+  unsigned long torn;           /* states with a torn or garbled write */
   /* On failure: the first kind found, every kind found in the failing
    * state (bit 1 << kind: its sectors are all checked), and whether
    * that state had a torn write.  STATES is then the failing state's

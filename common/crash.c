@@ -400,6 +400,7 @@ struct model {
   unsigned long *stable;
   bool *pending_zero;
   bool *pending_write;
+  bool garbled;                 /* the state has a garbled sector */
 };
 
 static void
@@ -460,10 +461,12 @@ sector_allowed (const struct model *m, uint64_t s, const unsigned char *sec,
   else if (st == 0 && memcmp (sec, base, SECTOR) == 0)
     return XD_PL_OK;
   /* A write in flight at the crash, lost, may leave garbage where it
-   * went into a hole (see xd-crash.h); but nowhere else.
+   * went into a hole (see xd-crash.h): where the sector read as zeros
+   * before it; in a state with a garbled sector, anywhere it went.
    */
   else if ((m->pending_write[s] || m->pending_zero[s]) &&
-           memcmp (sec, base, SECTOR) != 0)
+           (m->garbled || (st == 0 && is_zero (base, SECTOR)) ||
+            (st != 0 && m->ops[st - 1].kind == OP_ZERO)))
     return XD_PL_OK;
   if (st == 0)
     snprintf (why, why_len, "should hold its original contents");
@@ -743,6 +746,7 @@ try_subset (struct run *r, const struct state *start,
             r->garble != UINT64_MAX ? ", the sector at the last one's "
             "offset garbled" : "");
   r->torn = torn != NULL || r->garble != UINT64_MAX;
+  r->m.garbled = r->garble != UINT64_MAX;
   ret = try_state (r, &st);
   state_free (&st);
   return ret;

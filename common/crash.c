@@ -17,8 +17,9 @@
 #define SECTOR 512
 
 
-/* ---- the recorder ---- */
+/* ---- crash states ---- */
 
+/* What the recorder logs (below). */
 enum rec_kind { REC_WRITE, REC_TRUNCATE, REC_FLUSH, REC_MARK };
 
 struct rec_entry {
@@ -29,11 +30,160 @@ struct rec_entry {
   unsigned long mark;           /* REC_MARK: client ops flushed */
 };
 
+/* A crash state: the file's bytes, and which of its sectors were ever
+ * written (or were in the image at the start): the others are holes.
+ */
+struct state {
+  unsigned char *buf;
+  unsigned char *written;       /* one per sector */
+  size_t len, cap;
+};
+
+static int
+state_reserve (struct state *st, size_t len)
+{
+  if (len > st->cap) {
+    size_t cap = st->cap ? st->cap : 65536;
+    unsigned char *p, *w;
+    while (cap < len)
+      cap *= 2;
+    p = realloc (st->buf, cap);
+    if (p == NULL)
+      return -1;
+    st->buf = p;
+    w = realloc (st->written, cap / SECTOR + 1);
+    if (w == NULL)
+      return -1;
+    st->written = w;
+    st->cap = cap;
+  }
+  return 0;
+}
+
+static void
+state_free (struct state *st)
+{
+  free (st->buf);
+  free (st->written);
+}
+
+/* DST (empty) becomes a copy of SRC. */
+static int
+state_copy (struct state *dst, const struct state *src)
+{
+  if (state_reserve (dst, src->len) == -1)
+    return -1;
+  memcpy (dst->buf, src->buf, src->len);
+  memcpy (dst->written, src->written, (src->len + SECTOR - 1) / SECTOR);
+  dst->len = src->len;
+  return 0;
+}
+
+/* Mark the sectors holding bytes [FROM, TO) as written (or holes). */
+static void
+state_mark (struct state *st, uint64_t from, uint64_t to, bool written)
+{
+  if (from < to)
+    memset (st->written + from / SECTOR, written,
+            (to + SECTOR - 1) / SECTOR - from / SECTOR);
+}
+
+/* Grow ST to LEN bytes, the new space a hole (zeros). */
+static void
+state_grow (struct state *st, size_t len)
+{
+  memset (st->buf + st->len, 0, len - st->len);
+  state_mark (st, xd_div_round_up (st->len, SECTOR) * SECTOR, len, false);
+  st->len = len;
+}
+
+/* Apply entry E to ST; when SECTORS is non-NULL, only the sectors of a
+ * write it selects (a torn write).
+ */
+static int
+state_apply (struct state *st, const struct rec_entry *e,
+             const bool *sectors)
+{
+  size_t end, i;
+
+  if (e->kind == REC_TRUNCATE) {
+    if (state_reserve (st, e->offset) == -1)
+      return -1;
+    if (e->offset > st->len)
+      state_grow (st, e->offset);
+    st->len = e->offset;
+    return 0;
+  }
+  if (e->kind != REC_WRITE)
+    return 0;
+  end = e->offset + e->len;
+  if (state_reserve (st, end) == -1)
+    return -1;
+  if (end > st->len)
+    state_grow (st, end);
+  if (sectors == NULL) {
+    memcpy (st->buf + e->offset, e->data, e->len);
+    state_mark (st, e->offset, end, true);
+    return 0;
+  }
+  for (i = 0; i * SECTOR < e->len; i++)
+    if (sectors[i]) {
+      size_t n = xd_min_u64 (SECTOR, e->len - i * SECTOR);
+      memcpy (st->buf + e->offset + i * SECTOR, e->data + i * SECTOR, n);
+      state_mark (st, e->offset + i * SECTOR, e->offset + i * SECTOR + n,
+                  true);
+    }
+  return 0;
+}
+
+/* Garbage: what a sector a file system gave the file before the data
+ * landed may hold.  Never zero, never an op's pattern.
+ */
+static void
+fill_garbage (unsigned char *p, uint64_t offset, uint64_t count)
+{
+  uint64_t i;
+
+  for (i = 0; i < count; i++)
+    p[i] = (unsigned char) (((offset + i) * 0x9D) >> 3) | 0x41;
+}
+
+/* A write W that did not land (or the sectors of a torn one not in
+ * SECTORS) leaves garbage in the sectors of the file it covers that no
+ * write ever reached (holes, or space the file grew into past it).
+ */
+static void
+state_expose (struct state *st, const struct rec_entry *w,
+              const bool *sectors)
+{
+  uint64_t s, from, to, a, b;
+  size_t i;
+
+  if (w->kind != REC_WRITE)
+    return;
+  for (i = 0; i * SECTOR < w->len; i++) {
+    if (sectors && sectors[i])
+      continue;
+    from = w->offset + i * SECTOR;
+    to = xd_min_u64 (w->offset + xd_min_u64 ((i + 1) * SECTOR, w->len),
+                     st->len);
+    /* Only its own bytes: it need not be aligned to the file's sectors. */
+    for (s = from / SECTOR; s * SECTOR < to; s++) {
+      a = xd_max_u64 (from, s * SECTOR);
+      b = xd_min_u64 (to, (s + 1) * SECTOR);
+      if (!st->written[s])
+        fill_garbage (st->buf + a, a, b - a);
+    }
+  }
+}
+
+/* ---- the recorder ---- */
+
 struct xd_recorder {
   pthread_mutex_t lock;
   struct xd_io *mem;            /* the current bytes */
-  unsigned char *base;          /* the bytes at xd_recorder_start */
-  size_t base_len;
+  struct state now;             /* the same, and which sectors are holes */
+  struct state base;            /* that at xd_recorder_start */
   struct rec_entry *log;
   size_t n, cap;
 };
@@ -72,7 +222,7 @@ rec_pwrite (struct xd_io *io, const void *buf, size_t count, uint64_t offset)
   e.data = malloc (count ? count : 1);
   if (e.data) {
     memcpy (e.data, buf, count);
-    if (rec_append (rec, e) == 0)
+    if (state_apply (&rec->now, &e, NULL) == 0 && rec_append (rec, e) == 0)
       r = xd_io_write (rec->mem, buf, count, offset, "recorded write");
     else
       free (e.data);
@@ -102,7 +252,7 @@ rec_truncate (struct xd_io *io, uint64_t size)
   int r = -1;
 
   pthread_mutex_lock (&rec->lock);
-  if (rec_append (rec, e) == 0)
+  if (state_apply (&rec->now, &e, NULL) == 0 && rec_append (rec, e) == 0)
     r = xd_io_truncate (rec->mem, size, "recorded truncate");
   pthread_mutex_unlock (&rec->lock);
   return r;
@@ -132,10 +282,17 @@ xd_recorder_io_new (const void *buf, size_t len, const char *name,
   if (rec == NULL)
     return NULL;
   rec->mem = xd_io_new_memory_rw (buf, len, name);
-  if (rec->mem == NULL) {
+  if (rec->mem == NULL || state_reserve (&rec->now, len) == -1) {
+    xd_io_close (rec->mem);
+    state_free (&rec->now);
     free (rec);
     return NULL;
   }
+  /* What the image held at the start is data, not holes. */
+  if (len)
+    memcpy (rec->now.buf, buf, len);
+  state_mark (&rec->now, 0, len, true);
+  rec->now.len = len;
   pthread_mutex_init (&rec->lock, NULL);
   io = xd_io_new (&recorder_ops, name, len, rec);
   if (io == NULL) {
@@ -161,11 +318,11 @@ xd_recorder_start (struct xd_recorder *rec)
 {
   pthread_mutex_lock (&rec->lock);
   rec_clear_log (rec);
-  free (rec->base);
-  rec->base_len = rec->mem->size;
-  rec->base = malloc (rec->base_len ? rec->base_len : 1);
-  if (rec->base)
-    memcpy (rec->base, xd_io_memory_contents (rec->mem), rec->base_len);
+  rec->base.len = 0;
+  if (state_copy (&rec->base, &rec->now) == -1)
+    rec->base.len = (size_t) -1;        /* check_log fails */
+  else                          /* its holes are not known to be holes */
+    state_mark (&rec->base, 0, rec->base.len, true);
   pthread_mutex_unlock (&rec->lock);
 }
 
@@ -201,7 +358,8 @@ xd_recorder_free (struct xd_recorder *rec)
     return;
   rec_clear_log (rec);
   free (rec->log);
-  free (rec->base);
+  state_free (&rec->base);
+  state_free (&rec->now);
   xd_io_close (rec->mem);
   pthread_mutex_destroy (&rec->lock);
   free (rec);
@@ -238,9 +396,11 @@ struct model {
   const unsigned char *base_disk;
   uint64_t seed;                /* of the sector contents */
   unsigned long flushed;
-  bool ready;                   /* pending_zero computed for FLUSHED */
+  bool ready;                   /* pending_* computed for FLUSHED */
   unsigned long *stable;
   bool *pending_zero;
+  bool *pending_write;
+  bool garbled;                 /* the state has a garbled sector */
 };
 
 static void
@@ -257,10 +417,13 @@ model_advance (struct model *m, unsigned long flushed)
       m->stable[m->ops[k - 1].first + s] = k;
   m->flushed = flushed;
   memset (m->pending_zero, 0, m->nr_sectors * sizeof *m->pending_zero);
+  memset (m->pending_write, 0, m->nr_sectors * sizeof *m->pending_write);
   for (k = flushed + 1; k <= m->nr_ops; k++)
-    if (m->ops[k - 1].kind == OP_ZERO)
-      for (s = 0; s < m->ops[k - 1].count; s++)
+    for (s = 0; s < m->ops[k - 1].count; s++)
+      if (m->ops[k - 1].kind == OP_ZERO)
         m->pending_zero[m->ops[k - 1].first + s] = true;
+      else
+        m->pending_write[m->ops[k - 1].first + s] = true;
 }
 
 static bool
@@ -269,8 +432,10 @@ op_covers (const struct client_op *op, uint64_t s)
   return s >= op->first && s - op->first < op->count;
 }
 
-/* Whether sector S may read as SEC; else describes why in WHY. */
-static bool
+/* Whether sector S may read as SEC: XD_PL_OK, or the kind of failure
+ * (described in WHY).
+ */
+static enum xd_powerloss_failure
 sector_allowed (const struct model *m, uint64_t s, const unsigned char *sec,
                 char *why, size_t why_len)
 {
@@ -279,90 +444,42 @@ sector_allowed (const struct model *m, uint64_t s, const unsigned char *sec,
 
   if (k != 0) {
     if (k == st && m->ops[k - 1].kind == OP_WRITE)
-      return true;
+      return XD_PL_OK;
     if (k > m->flushed && k <= m->nr_ops &&
         m->ops[k - 1].kind == OP_WRITE && op_covers (&m->ops[k - 1], s))
-      return true;
+      return XD_PL_OK;
     snprintf (why, why_len, "holds the data of op %lu, but op %lu was the "
               "last flushed write there", k, st);
-    return false;
+    return k < st && k <= m->nr_ops && op_covers (&m->ops[k - 1], s)
+      ? XD_PL_OLD_DATA : XD_PL_GARBAGE;
   }
   if (is_zero (sec, SECTOR)) {
     if ((st == 0 && is_zero (base, SECTOR)) ||
         (st != 0 && m->ops[st - 1].kind == OP_ZERO) || m->pending_zero[s])
-      return true;
+      return XD_PL_OK;
   }
   else if (st == 0 && memcmp (sec, base, SECTOR) == 0)
-    return true;
+    return XD_PL_OK;
+  /* A write in flight at the crash, lost, may leave garbage where it
+   * went into a hole (see xd-crash.h): where the sector read as zeros
+   * before it; in a state with a garbled sector, anywhere it went.
+   */
+  else if ((m->pending_write[s] || m->pending_zero[s]) &&
+           (m->garbled || (st == 0 && is_zero (base, SECTOR)) ||
+            (st != 0 && m->ops[st - 1].kind == OP_ZERO)))
+    return XD_PL_OK;
   if (st == 0)
     snprintf (why, why_len, "should hold its original contents");
   else
     snprintf (why, why_len, "lost op %lu (%s), acknowledged before a "
               "completed flush", st,
               m->ops[st - 1].kind == OP_ZERO ? "zero" : "write");
-  return false;
+  if (is_zero (sec, SECTOR))
+    return XD_PL_ZEROS;
+  return memcmp (sec, base, SECTOR) == 0 ? XD_PL_OLD_DATA : XD_PL_GARBAGE;
 }
 
 /* ---- building and checking crash states ---- */
-
-struct state {
-  unsigned char *buf;
-  size_t len, cap;
-};
-
-static int
-state_reserve (struct state *st, size_t len)
-{
-  if (len > st->cap) {
-    size_t cap = st->cap ? st->cap : 65536;
-    unsigned char *p;
-    while (cap < len)
-      cap *= 2;
-    p = realloc (st->buf, cap);
-    if (p == NULL)
-      return -1;
-    st->buf = p;
-    st->cap = cap;
-  }
-  return 0;
-}
-
-/* Apply entry E to ST; when SECTORS is non-NULL, only the sectors of a
- * write it selects (a torn write).
- */
-static int
-state_apply (struct state *st, const struct rec_entry *e,
-             const bool *sectors)
-{
-  size_t end, i;
-
-  if (e->kind == REC_TRUNCATE) {
-    if (state_reserve (st, e->offset) == -1)
-      return -1;
-    if (e->offset > st->len)
-      memset (st->buf + st->len, 0, e->offset - st->len);
-    st->len = e->offset;
-    return 0;
-  }
-  if (e->kind != REC_WRITE)
-    return 0;
-  end = e->offset + e->len;
-  if (state_reserve (st, end) == -1)
-    return -1;
-  if (end > st->len) {
-    memset (st->buf + st->len, 0, end - st->len);
-    st->len = end;
-  }
-  if (sectors == NULL) {
-    memcpy (st->buf + e->offset, e->data, e->len);
-    return 0;
-  }
-  for (i = 0; i * SECTOR < e->len; i++)
-    if (sectors[i])
-      memcpy (st->buf + e->offset + i * SECTOR, e->data + i * SECTOR,
-              xd_min_u64 (SECTOR, e->len - i * SECTOR));
-  return 0;
-}
 
 struct run {
   const struct xd_powerloss_case *c;
@@ -370,21 +487,57 @@ struct run {
   const struct xd_resolver *res;
   struct model m;
   uint64_t disk_size;
-  unsigned char *readbuf;
+  unsigned char *seen;          /* the disk as the state showed it */
   unsigned long epoch;
   unsigned long max_states;     /* XDISK_CRASH_MAX_STATES, 0: no cap */
+  bool torn;                    /* the state has a torn write */
+  uint64_t garble;              /* the file offset of a garbled sector,
+                                   UINT64_MAX: none */
   char what[256];               /* the state, for messages */
 };
+
+/* Record a failure of kind KIND (the first one is reported). */
+static void
+fail (struct run *r, enum xd_powerloss_failure kind)
+{
+  if (r->stats->failure == XD_PL_OK) {
+    r->stats->failure = kind;
+    r->stats->failed_torn = r->torn;
+  }
+  r->stats->kinds |= 1u << kind;
+}
+
+/* Check every sector of R->seen against the model. */
+static int
+verify_sectors (struct run *r)
+{
+  uint64_t s, bad = 0;
+
+  for (s = 0; s < r->m.nr_sectors; s++) {
+    char why[160];
+    enum xd_powerloss_failure kind =
+      sector_allowed (&r->m, s, r->seen + s * SECTOR, why, sizeof why);
+    if (kind == XD_PL_OK)
+      continue;
+    if (bad++ == 0)
+      fprintf (stderr, "%s: %s: sector %" PRIu64 " %s\n", r->c->name,
+               r->what, s, why);
+    fail (r, kind);
+  }
+  if (bad > 1)
+    fprintf (stderr, "%s: %s: %" PRIu64 " sectors wrong in all\n",
+             r->c->name, r->what, bad);
+  return bad ? -1 : 0;
+}
 
 /* Open the state read-only, check it, and verify every sector. */
 static int
 check_state (struct run *r, const struct state *st)
 {
-  const struct xd_format *f = r->c->format;
+  const struct xd_format *f = r->c->check_format ? r->c->check_format
+                                                 : r->c->format;
   struct xd_open_opts opts = { .cache_bytes = 1 << 20 };
-  const uint32_t chunk = 1 << 20;
   struct xd_io *io;
-  uint64_t off;
   void *h;
   int ret = -1;
 
@@ -395,73 +548,141 @@ check_state (struct run *r, const struct state *st)
   if (h == NULL) {
     fprintf (stderr, "%s: %s: the image does not open\n", r->c->name,
              r->what);
+    fail (r, XD_PL_OPEN);
     return -1;
   }
   if (f->size (h) != r->disk_size) {
     fprintf (stderr, "%s: %s: the disk size changed to %" PRIu64 "\n",
              r->c->name, r->what, f->size (h));
+    fail (r, XD_PL_SIZE);
     goto out;
   }
   if (f->check && f->check (h) == -1) {
     fprintf (stderr, "%s: %s: the check found a problem\n", r->c->name,
              r->what);
+    fail (r, XD_PL_CHECK);
     goto out;
   }
-  for (off = 0; off < r->disk_size; off += chunk) {
-    uint32_t n = (uint32_t) xd_min_u64 (chunk, r->disk_size - off);
-    uint64_t s;
-    if (f->pread (h, r->readbuf, n, off) == -1) {
-      fprintf (stderr, "%s: %s: reading at %" PRIu64 " failed\n",
-               r->c->name, r->what, off);
-      goto out;
-    }
-    for (s = 0; s < n / SECTOR; s++) {
-      char why[160];
-      uint64_t sec = off / SECTOR + s;
-      if (!sector_allowed (&r->m, sec, r->readbuf + s * SECTOR, why,
-                           sizeof why)) {
-        fprintf (stderr, "%s: %s: sector %" PRIu64 " %s\n", r->c->name,
-                 r->what, sec, why);
-        goto out;
-      }
-    }
+  if (f->pread (h, r->seen, (uint32_t) r->disk_size, 0) == -1) {
+    fprintf (stderr, "%s: %s: reading the disk failed\n", r->c->name,
+             r->what);
+    fail (r, XD_PL_READ);
+    goto out;
   }
-  ret = 0;
+  ret = verify_sectors (r);
  out:
   f->close (h);
   return ret;
 }
 
-/* The image after a crash must also take writes again. */
+/* Sectors the write after the crash changes, in the state numbered N:
+ * the last one, and one that moves around the disk (often in a block
+ * the crash left unallocated, or half allocated).
+ */
+static void
+reopen_sectors (const struct run *r, unsigned long n, uint64_t sec[2])
+{
+  sec[0] = r->m.nr_sectors - 1;
+  sec[1] = (n * UINT64_C (2654435761)) % (r->m.nr_sectors - 1);
+}
+
+/* Write the sectors SEC with their new contents, flush and check. */
 static int
-reopen_for_writing (struct run *r, const struct state *st)
+write_after_crash (struct run *r, struct xd_io *io, const uint64_t sec[2])
 {
   const struct xd_format *f = r->c->format;
   struct xd_open_opts opts = { .cache_bytes = 1 << 20, .writable = true };
-  unsigned char sec[SECTOR];
-  struct xd_io *io;
+  unsigned char buf[SECTOR];
   void *h;
-  int ret = 0;
+  int i, ret = 0;
 
-  io = xd_io_new_memory_rw (st->buf, st->len, r->c->io_name);
-  if (io == NULL)
-    return -1;
-  h = f->open (io, r->res, &opts);
+  h = f->open (xd_io_ref (io), r->res, &opts);
   if (h == NULL) {
     fprintf (stderr, "%s: %s: the image does not open for writing\n",
              r->c->name, r->what);
     return -1;
   }
-  memset (sec, 0xa5, sizeof sec);
-  if (f->pwrite (h, sec, SECTOR, r->disk_size - SECTOR) == -1 ||
-      (f->flush && f->flush (h) == -1) ||
+  for (i = 0; i < 2 && ret == 0; i++) {
+    xd_pattern_fill (r->c->seed, buf, r->m.nr_ops + 1, sec[i], 1);
+    if (f->pwrite (h, buf, SECTOR, sec[i] * SECTOR) == -1)
+      ret = -1;
+  }
+  if (ret == -1 || (f->flush && f->flush (h) == -1) ||
       (f->check && f->check (h) == -1)) {
     fprintf (stderr, "%s: %s: writing after the crash failed\n",
              r->c->name, r->what);
     ret = -1;
   }
   f->close (h);
+  return ret;
+}
+
+/* After those writes, every sector must read as the crash state showed
+ * it (R->seen), but for the sectors written.
+ */
+static int
+reverify (struct run *r, struct xd_io *io, const uint64_t sec[2])
+{
+  const struct xd_format *f = r->c->format;
+  struct xd_open_opts opts = { .cache_bytes = 1 << 20 };
+  unsigned char *back = malloc (r->disk_size);
+  struct xd_io *ro;
+  uint64_t s;
+  void *h;
+  int i, ret = -1;
+
+  if (back == NULL)
+    return -1;
+  for (i = 0; i < 2; i++)
+    xd_pattern_fill (r->c->seed, r->seen + sec[i] * SECTOR,
+                     r->m.nr_ops + 1, sec[i], 1);
+  ro = xd_io_open_memory (xd_io_memory_contents (io), io->size,
+                          r->c->io_name);
+  h = ro ? f->open (ro, r->res, &opts) : NULL;
+  if (h == NULL)
+    fprintf (stderr, "%s: %s: the image does not open after writing "
+             "into it\n", r->c->name, r->what);
+  else if (f->pread (h, back, (uint32_t) r->disk_size, 0) == -1)
+    fprintf (stderr, "%s: %s: reading after writing into it failed\n",
+             r->c->name, r->what);
+  else {
+    for (s = 0; s < r->m.nr_sectors; s++)
+      if (memcmp (back + s * SECTOR, r->seen + s * SECTOR, SECTOR) != 0)
+        break;
+    if (s == r->m.nr_sectors)
+      ret = 0;
+    else
+      fprintf (stderr, "%s: %s: after writing sectors %" PRIu64 " and %"
+               PRIu64 " into it, sector %" PRIu64 " changed\n", r->c->name,
+               r->what, sec[0], sec[1], s);
+  }
+  if (h)
+    f->close (h);
+  free (back);
+  return ret;
+}
+
+/* The image after a crash must also take writes again, and keep the
+ * rest of what it showed.
+ */
+static int
+reopen_for_writing (struct run *r, const struct state *st)
+{
+  struct xd_io *io;
+  uint64_t sec[2];
+  int ret;
+
+  io = xd_io_new_memory_rw (st->buf, st->len, r->c->io_name);
+  if (io == NULL)
+    return -1;
   r->stats->reopened++;
+  reopen_sectors (r, r->stats->states, sec);
+  ret = write_after_crash (r, io, sec);
+  if (ret == -1)
+    fail (r, XD_PL_REOPEN);
+  else if ((ret = reverify (r, io, sec)) == -1)
+    fail (r, XD_PL_REVERIFY);
+  xd_io_close (io);
   return ret;
 }
 
@@ -469,16 +690,20 @@ static int
 try_state (struct run *r, const struct state *st)
 {
   r->stats->states++;
+  r->stats->torn += r->torn;
   if (check_state (r, st) == -1)
     return -1;
-  if (r->stats->states % 16 == 0 && r->c->format->pwrite)
+  /* A check format without writes (a read-only view) skips this. */
+  if (r->stats->states % 16 == 0 && r->c->format->pwrite &&
+      (r->c->check_format == NULL || r->c->check_format->pwrite))
     return reopen_for_writing (r, st);
   return 0;
 }
 
 /* Check the state START (the bytes when the epoch began) plus the
  * writes W[i] chosen by MASK, in log order; TORN, if not NULL, tears
- * write W[TORN_AT].
+ * write W[TORN_AT].  The writes left out leave garbage where the file
+ * grew past them.
  */
 static int
 try_subset (struct run *r, const struct state *start,
@@ -486,36 +711,44 @@ try_subset (struct run *r, const struct state *start,
             size_t torn_at, const bool *torn)
 {
   struct state st = { 0 };
-  size_t i;
-  int ret;
+  size_t i, applied = 0;
+  int pass, ret = 0;
 
   if (r->max_states && r->stats->states >= r->max_states)
     return 0;
-  if (state_reserve (&st, start->len) == -1)
+  if (state_copy (&st, start) == -1) {
+    state_free (&st);
     return -1;
-  memcpy (st.buf, start->buf, start->len);
-  st.len = start->len;
-  for (i = 0; i < n; i++) {
-    if (torn && i == torn_at)
-      ret = state_apply (&st, w[i], torn);
-    else if (mask[i])
-      ret = state_apply (&st, w[i], NULL);
-    else
-      ret = 0;
-    if (ret == -1) {
-      free (st.buf);
-      return -1;
+  }
+  /* The writes that landed, garbage where others did not, and the
+   * writes again over garbage that overlaps them.
+   */
+  for (pass = 0; pass < 3 && ret == 0; pass++)
+    for (i = 0; i < n && ret == 0; i++) {
+      const bool *part = torn && i == torn_at ? torn : NULL;
+      if (pass == 1 && (part || !mask[i]))
+        state_expose (&st, w[i], part);
+      else if (pass != 1 && (part || mask[i]))
+        ret = state_apply (&st, w[i], part);
     }
+  if (ret == -1) {
+    state_free (&st);
+    return -1;
   }
-  {
-    size_t applied = 0;
-    for (i = 0; i < n; i++)
-      applied += mask[i];
-    snprintf (r->what, sizeof r->what, "epoch %lu, %zu of its %zu writes "
-              "applied%s", r->epoch, applied, n, torn ? ", one torn" : "");
+  if (r->garble < st.len) {
+    uint64_t end = xd_min_u64 (r->garble + SECTOR, st.len);
+    fill_garbage (st.buf + r->garble, r->garble, end - r->garble);
   }
+  for (i = 0; i < n; i++)
+    applied += mask[i];
+  snprintf (r->what, sizeof r->what, "epoch %lu, %zu of its %zu writes "
+            "applied%s%s", r->epoch, applied, n, torn ? ", one torn" : "",
+            r->garble != UINT64_MAX ? ", the sector at the last one's "
+            "offset garbled" : "");
+  r->torn = torn != NULL || r->garble != UINT64_MAX;
+  r->m.garbled = r->garble != UINT64_MAX;
   ret = try_state (r, &st);
-  free (st.buf);
+  state_free (&st);
   return ret;
 }
 
@@ -527,6 +760,30 @@ next_random (uint64_t *s)
   *s ^= *s >> 7;
   *s ^= *s << 17;
   return *s;
+}
+
+/* Garbled sectors (xd_powerloss_case.garble): for each write, any of
+ * the writes before it, and it with one of its sectors garbage.
+ */
+static int
+garble_writes (struct run *r, const struct state *start,
+               const struct rec_entry *const *w, size_t n, bool *mask,
+               uint64_t *rnd)
+{
+  size_t i, j;
+  int ret = 0;
+
+  for (i = 0; i < n && ret == 0; i++) {
+    if (w[i]->kind != REC_WRITE)
+      continue;
+    for (j = 0; j < n; j++)
+      mask[j] = j == i || (j < i && (next_random (rnd) & 1));
+    r->garble = w[i]->offset +
+      next_random (rnd) % ((w[i]->len + SECTOR - 1) / SECTOR) * SECTOR;
+    ret = try_subset (r, start, w, n, mask, 0, NULL);
+    r->garble = UINT64_MAX;
+  }
+  return ret;
 }
 
 static int
@@ -590,6 +847,8 @@ check_epoch (struct run *r, const struct state *start,
     if ((int) j == -1)
       goto out;
   }
+  if (r->c->garble && garble_writes (r, start, w, n, mask, rnd) == -1)
+    goto out;
   ret = 0;
  out:
   free (mask);
@@ -607,10 +866,10 @@ check_log (struct run *r, struct xd_recorder *rec)
   size_t i = 0, n;
   int ret = -1;
 
-  if (state_reserve (&cur, rec->base_len) == -1)
+  if (rec->base.len == (size_t) -1 || state_copy (&cur, &rec->base) == -1) {
+    state_free (&cur);
     return -1;
-  memcpy (cur.buf, rec->base, rec->base_len);
-  cur.len = rec->base_len;
+  }
   w = calloc (rec->n + 1, sizeof *w);
   if (w == NULL)
     goto out;
@@ -640,7 +899,7 @@ check_log (struct run *r, struct xd_recorder *rec)
   ret = 0;
  out:
   free (w);
-  free (cur.buf);
+  state_free (&cur);
   return ret;
 }
 
@@ -734,7 +993,7 @@ xd_powerloss_run (const struct xd_powerloss_case *c,
   struct xd_resolver *stream = NULL;
   struct xd_recorder *rec = NULL;
   struct client_op *ops = NULL;
-  struct run r = { .c = c, .stats = stats };
+  struct run r = { .c = c, .stats = stats, .garble = UINT64_MAX };
   size_t writes, flushes;
   void *h = NULL;
   int ret = -1;
@@ -772,10 +1031,12 @@ xd_powerloss_run (const struct xd_powerloss_case *c,
   r.m.ops = ops;
   r.m.stable = calloc (r.m.nr_sectors, sizeof *r.m.stable);
   r.m.pending_zero = calloc (r.m.nr_sectors, sizeof *r.m.pending_zero);
-  r.readbuf = malloc (1 << 20);
+  r.m.pending_write = calloc (r.m.nr_sectors, sizeof *r.m.pending_write);
+  r.seen = malloc (r.disk_size);
   r.m.base_disk = read_disk (c->format, h, r.disk_size);
   if (ops == NULL || r.m.stable == NULL || r.m.pending_zero == NULL ||
-      r.readbuf == NULL || r.m.base_disk == NULL)
+      r.m.pending_write == NULL ||
+      r.seen == NULL || r.m.base_disk == NULL)
     goto out;
   if (run_ops (&r, h, rec, ops) == -1)
     goto out;
@@ -794,7 +1055,10 @@ xd_powerloss_run (const struct xd_powerloss_case *c,
   free (ops);
   free (r.m.stable);
   free (r.m.pending_zero);
+  free (r.m.pending_write);
   free ((void *) r.m.base_disk);
-  free (r.readbuf);
+  free (r.seen);
+  if (ret == -1 && stats->failure == XD_PL_OK)
+    stats->failure = XD_PL_SETUP;
   return ret;
 }

@@ -667,17 +667,26 @@ START_TEST (test_vdi_powerloss_static)
 END_TEST
 
 /* Short runs over an existing qemu-style image with 4 KiB blocks: many
- * allocations, every crash state of each epoch.
+ * allocations, every crash state of each epoch.  From seed 4 on, the
+ * file goes on past its blocks with garbage (blocks an earlier crash
+ * leaked), where the new blocks go: a map entry durable before its
+ * block would show it.
  */
 START_TEST (test_vdi_powerloss_qemu_image)
 {
-  size_t len;
+  const size_t leaked = 24 * T_BS;
+  size_t len, i;
   uint8_t *f = make_qemu_image (96, &len);
   unsigned seed;
 
+  f = realloc (f, len + leaked);
+  ck_assert_ptr_nonnull (f);
+  for (i = len; i < len + leaked; i++)
+    f[i] = (uint8_t) (i * 13 + 5) | 0x10;
   for (seed = 1; seed <= 6; seed++) {
     struct xd_powerloss_case c = {
-      .name = "qemu-image", .image = f, .image_len = len, .seed = seed,
+      .name = seed < 4 ? "qemu-image" : "qemu-image, leaked blocks",
+      .image = f, .image_len = seed < 4 ? len : len + leaked, .seed = seed,
       .nr_ops = 24, .max_sectors = 20, .flush_every = 3,
       .exhaustive_max = 12,
     };

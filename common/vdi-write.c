@@ -13,6 +13,9 @@
  *   3. the changed map sectors,
  *   4. fdatasync.
  *
+ * (tests/mutants.txt breaks each step in turn: test-vdi's power-loss
+ * cases must catch every one.)
+ *
  * So no map entry on disk ever points at unwritten data, and the
  * counter on disk is never below the slots the map uses: VirtualBox and
  * qemu both put their next new block at slot cBlocksAllocated, so a

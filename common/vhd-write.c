@@ -17,7 +17,9 @@
  *   3. commit (at every flush, when VHD_MAX_PENDING blocks wait, at the
  *      end): flush, then write the waiting BAT entries; they are durable
  *      at the flush that ends the commit or the next one.
- * So a BAT entry is never durable before its block.  A crash leaves, at
+ * So a BAT entry is never durable before its block (tests/mutants.txt
+ * breaks each of these steps in turn: test-vhd-write's power-loss cases
+ * must catch every one).  A crash leaves, at
  * worst, blocks whose BAT entries were not written (their writes were
  * not flushed, so may be lost) and the reserved space: unused space
  * before the footer, which VHD allows.  When the last client goes (and

@@ -13,6 +13,9 @@
  *      before the header that names its LogGuid;
  *   3. write the sectors in place; the next commit or flush makes that
  *      durable.
+ * (tests/mutants.txt breaks each of these steps in turn, and the replay
+ * and header flushes below: test-vhdx's power-loss cases, whose disks
+ * may garble the sector being written, must catch every one.)
  *
  * A fixed or dynamic disk keeps the BAT changes of new and dropped
  * blocks pending (visible in memory) until a flush or a full entry: an

@@ -15,6 +15,10 @@
  *   5. the primary copies: changed grain tables, new GD entries;
  *   6. fdatasync.
  *
+ * (tests/mutants.txt breaks each step in turn: test-vmdk-write's
+ * power-loss cases, which also read every crash state through the
+ * redundant tables, must catch every one.)
+ *
  * So no entry ever points at unwritten data, and at any point an entry
  * set in the primary copy is set, to the same value, in the redundant
  * one (vmdk_disk_check verifies exactly that).  A crash before a flush

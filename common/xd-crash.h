@@ -18,8 +18,15 @@
  *  - every sector reads back as the last value written to it before the
  *    last client flush that completed, or as a value some later write
  *    or zero gave it: never older data, never garbage;
- *  - every few states, the image also opens for writing and takes a
- *    write and a flush.
+ *  - every few states, the image also opens for writing, takes writes
+ *    and a flush, and every sector is read again: the new data where it
+ *    was written, what the crash state showed everywhere else.
+ *
+ * A write that did not reach the disk leaves garbage, not zeros, where
+ * it would have filled a hole (space the file grew into, by a truncate
+ * or by a later write landing further on): a file system may give the
+ * file space before the data lands.  A hole no write covered reads as
+ * zeros; space that held data before keeps it.
  *
  * Writes are whole sectors with contents that identify the operation
  * and the sector, so a sector from the wrong place or time is caught.
@@ -76,6 +83,32 @@ struct xd_powerloss_case {
    */
   unsigned exhaustive_max;      /* default 10 (1024 subsets) */
   unsigned samples_per_epoch;   /* for longer epochs; default 64 */
+  /* Also states where the sector a write was putting down when the
+   * power went reads as garbage (a disk without sector atomicity): for
+   * formats whose metadata updates are made for it (VHDX's log).
+   */
+  bool garble;
+  /* Crash states are opened (read-only) and checked with this format,
+   * if not NULL: a stricter or another view of the same image.
+   */
+  const struct xd_format *check_format;
+};
+
+/* Why a run failed. */
+enum xd_powerloss_failure {
+  XD_PL_OK = 0,
+  XD_PL_SETUP,                  /* the case itself: open, create, an op */
+  XD_PL_OPEN,                   /* a crash state does not open */
+  XD_PL_SIZE,                   /* ...opens with another disk size */
+  XD_PL_CHECK,                  /* ...fails the format's check */
+  XD_PL_READ,                   /* ...fails a read */
+  XD_PL_OLD_DATA,               /* a sector shows data older than the last
+                                   write to it before a completed flush */
+  XD_PL_ZEROS,                  /* ...zeros where that flushed data was */
+  XD_PL_GARBAGE,                /* ...data no op put there */
+  XD_PL_REOPEN,                 /* writing after the crash failed */
+  XD_PL_REVERIFY,               /* after that write, a sector changed */
+  XD_PL_NR_KINDS
 };
 
 struct xd_powerloss_stats {
@@ -84,10 +117,20 @@ struct xd_powerloss_stats {
   unsigned long writes;         /* image writes logged */
   unsigned long flushes;        /* barriers logged */
   unsigned long reopened;       /* states also opened for writing */
+  unsigned long torn;           /* states with a torn or garbled write */
+  /* On failure: the first kind found, every kind found in the failing
+   * state (bit 1 << kind: its sectors are all checked), and whether
+   * that state had a torn write.  STATES is then the failing state's
+   * number (1: the first state checked).
+   */
+  enum xd_powerloss_failure failure;
+  unsigned kinds;
+  bool failed_torn;
 };
 
 /* Run the case: 0 if every crash state passed, -1 after printing the
- * first failure (to stderr, with the state: epoch, writes applied).
+ * first failure (to stderr, with the state: epoch, writes applied) and
+ * setting STATS->failure.
  * The environment variable XDISK_CRASH_MAX_STATES=N stops after N
  * states (the valgrind run of tests/run-sanitizers sets it).
  */

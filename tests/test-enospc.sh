@@ -25,7 +25,7 @@ source "$srcdir/writers-functions.sh"
 # then an overwrite of the first block's data.
 case_ ()
 {
-  local p=$1 fmt=$2 block=$3 budget=$4 opts=$5 img=$tmp/img.$2 k cmds=()
+  local p=$1 fmt=$2 block=$3 budget=$4 opts=$5 img=$tmp/img.$2 k cmds=() status=0
   rm -f "$img" "$tmp/raw"
   truncate -s $size "$tmp/raw"
   qemu-io -f raw -c "write -P 0x11 0 5000" "$tmp/raw" >/dev/null
@@ -37,8 +37,11 @@ case_ ()
   XDISK_ENOSPC_FILE=$(realpath "$img") XDISK_ENOSPC_BUDGET=$budget \
     nbdkit -U - "$(plugin $p)" file="$img" \
       --run "qemu-io -f raw $(printf '%q ' "${cmds[@]}") \"\$uri\"" \
-      > "$tmp/out" 2> "$tmp/err" || :
+      > "$tmp/out" 2> "$tmp/err" || status=$?
   cat "$tmp/out" "$tmp/err"
+  # qemu-io's status says little (failed writes are expected), but a
+  # signal in nbdkit or the client is a crash.
+  check_not_crashed "$status" "nbdkit with $p" "$tmp/err"
   grep -q '^enospc-shim: no space left' "$tmp/err"
   # qemu-io reports each write: "wrote N/N bytes at offset OFF" or
   # "write failed: No space left on device".  Some of each, no other

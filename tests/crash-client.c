@@ -42,7 +42,7 @@
 
 #include <libnbd.h>
 
-#include "xd-pattern.h"
+#include "testlib/xd-pattern.h"
 
 #define SECTOR XD_PATTERN_SECTOR
 #define MAX_THREADS 16

@@ -163,13 +163,15 @@ FUZZ_CLANG_FLAGS = -g -O1 -std=gnu11 $(FUZZ_SANITIZE) $(FUZZ_CPPFLAGS) \
 	$(ZLIB_CFLAGS) $(LIBDEFLATE_CFLAGS) $(WARNINGS_CFLAGS)
 FUZZ_LIB = fuzz/libxdisk-fuzz.a
 
-# Everything in common/ but its unit tests and the nbdkit glue.
-$(FUZZ_LIB): $(top_srcdir)/common/*.c $(top_srcdir)/common/*.h \
+# Everything in common/ but its unit tests, the nbdkit glue and the
+# test library.
+$(FUZZ_LIB): $(top_srcdir)/common/*/*.c $(top_srcdir)/common/*/*.h \
 		$(srcdir)/fuzz/ubsan-ignore.txt
 	$(AM_V_GEN)rm -rf fuzz/obj && $(MKDIR_P) fuzz/obj && \
-	for f in $(top_srcdir)/common/*.c; do \
+	for f in $(top_srcdir)/common/*/*.c; do \
 	  b=`basename $$f .c`; \
-	  case $$b in test-*|glue) continue ;; esac; \
+	  case $$f in */glue/*|*/testlib/*) continue ;; esac; \
+	  case $$b in test-*) continue ;; esac; \
 	  $(CLANG) $(FUZZ_CLANG_FLAGS) -fsanitize=fuzzer-no-link \
 	    -c $$f -o fuzz/obj/$$b.o || exit 1; \
 	done && \

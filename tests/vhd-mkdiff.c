@@ -38,9 +38,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "xd-bytes.h"
-#include "xd-checksum.h"
-#include "xd-math.h"
+#include "include/xd-bytes.h"
+#include "core/xd-checksum.h"
+#include "include/xd-math.h"
 
 #define FOOTER 512
 #define SECTOR 512

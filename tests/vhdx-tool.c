@@ -21,11 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vhd-read.h"
-#include "vhdx-write.h"
-#include "xd-format.h"
-#include "xd-path.h"
-#include "xd-report.h"
+#include "vhd/vhd-read.h"
+#include "vhd/vhdx-write.h"
+#include "core/xd-format.h"
+#include "core/xd-path.h"
+#include "core/xd-report.h"
 
 static void
 print_error (const char *fmt, va_list ap)

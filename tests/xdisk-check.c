@@ -16,9 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "xd-format.h"
-#include "xd-path.h"
-#include "xd-report.h"
+#include "core/xd-format.h"
+#include "core/xd-path.h"
+#include "core/xd-report.h"
 
 static void
 print_error (const char *fmt, va_list ap)

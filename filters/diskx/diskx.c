@@ -6,7 +6,7 @@
 
 #include <config.h>
 
-#include "xd-filter-glue.h"
+#include "glue/xd-filter-glue.h"
 
 XD_REGISTER_FILTER ("diskx", "any virtual disk decoded, format detected",
                     xd_formats,

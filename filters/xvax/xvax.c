@@ -6,7 +6,7 @@
 
 #include <config.h>
 
-#include "xd-filter-glue.h"
+#include "glue/xd-filter-glue.h"
 
 extern const struct xd_format xd_format_xva;
 

@@ -8,7 +8,7 @@
 
 #include <config.h>
 
-#include "xd-glue.h"
+#include "glue/xd-glue.h"
 
 /* -D diskx.grains=1: a debug message for every VMDK grain looked up. */
 NBDKIT_DLL_PUBLIC int diskx_debug_grains = 0;

@@ -6,7 +6,7 @@
 
 #include <config.h>
 
-#include "xd-glue.h"
+#include "glue/xd-glue.h"
 
 extern const struct xd_format xd_format_xva;
 

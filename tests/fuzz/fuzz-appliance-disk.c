@@ -12,7 +12,7 @@
 #include <stdlib.h>
 
 #include "fuzz.h"
-#include "xd-format.h"
+#include "core/xd-format.h"
 
 #define CACHE_BYTES (64 * 1024)
 

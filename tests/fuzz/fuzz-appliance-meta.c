@@ -12,9 +12,9 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "ova.h"
-#include "xd-xml.h"
-#include "xva.h"
+#include "appliance/ova.h"
+#include "archive/xd-xml.h"
+#include "appliance/xva.h"
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)

@@ -16,14 +16,14 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "vhd.h"
-#include "vhdx.h"
-#include "xd-bytes.h"
-#include "xd-checksum.h"
-#include "xd-format.h"
-#include "xd-math.h"
-#include "xd-path.h"
-#include "xd-report.h"
+#include "vhd/vhd.h"
+#include "vhd/vhdx.h"
+#include "include/xd-bytes.h"
+#include "core/xd-checksum.h"
+#include "core/xd-format.h"
+#include "include/xd-math.h"
+#include "core/xd-path.h"
+#include "core/xd-report.h"
 
 /* ---- messages ---- */
 

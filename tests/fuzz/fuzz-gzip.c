@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "xd-gzip.h"
+#include "io/xd-gzip.h"
 
 /* Decompressed bytes compared. */
 #define MAX_CHECK (UINT64_C (8) << 20)

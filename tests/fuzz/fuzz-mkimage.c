@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xd-format.h"
-#include "xd-path.h"
+#include "core/xd-format.h"
+#include "core/xd-path.h"
 
 static int
 write_pattern (struct xd_image *img)

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "xd-bytes.h"
+#include "include/xd-bytes.h"
 
 #define SECTOR 512
 

@@ -15,9 +15,9 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "qcow2.h"
-#include "xd-bytes.h"
-#include "xd-math.h"
+#include "qcow2/qcow2.h"
+#include "include/xd-bytes.h"
+#include "include/xd-math.h"
 
 static void
 check_header (struct xd_io *io, const struct qcow2_header *h)

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "xd-tar.h"
+#include "archive/xd-tar.h"
 
 /* Whether a component of NAME is "..": "a/../x" is, "..foo" is not. */
 static bool

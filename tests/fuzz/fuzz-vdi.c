@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "vdi.h"
-#include "xd-format.h"
+#include "vdi/vdi.h"
+#include "core/xd-format.h"
 
 extern const struct xd_format xd_format_vdi;
 

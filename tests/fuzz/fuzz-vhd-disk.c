@@ -12,8 +12,8 @@
 #include <config.h>
 
 #include "fuzz.h"
-#include "vhd.h"
-#include "xd-format.h"
+#include "vhd/vhd.h"
+#include "core/xd-format.h"
 
 extern const struct xd_format xd_format_vhd;
 

@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "vhd.h"
-#include "xd-text.h"
+#include "vhd/vhd.h"
+#include "core/xd-text.h"
 
 static void
 guid_round_trip (const uint8_t g[16])

@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "vhdx.h"
-#include "xd-math.h"
+#include "vhd/vhdx.h"
+#include "include/xd-math.h"
 
 /* memcmp rather than a byte loop, which coverage would instrument. */
 static bool

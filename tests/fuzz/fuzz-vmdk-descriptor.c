@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "vmdk.h"
+#include "vmdk/vmdk.h"
 
 static void
 check_descriptor (const struct vmdk_descriptor *desc)

@@ -12,7 +12,7 @@
 #include <config.h>
 
 #include "fuzz.h"
-#include "xd-format.h"
+#include "core/xd-format.h"
 
 extern const struct xd_format xd_format_vmdk;
 

@@ -15,9 +15,9 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "vmdk.h"
-#include "xd-bytes.h"
-#include "xd-math.h"
+#include "vmdk/vmdk.h"
+#include "include/xd-bytes.h"
+#include "include/xd-math.h"
 
 static void
 check_header (const struct vmdk_sparse *sp)

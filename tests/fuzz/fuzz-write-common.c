@@ -25,10 +25,10 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "xd-bytes.h"
-#include "xd-format.h"
-#include "xd-math.h"
-#include "xd-path.h"
+#include "include/xd-bytes.h"
+#include "core/xd-format.h"
+#include "include/xd-math.h"
+#include "core/xd-path.h"
 
 #define OP_BYTES 8
 #define MAX_OPS 32

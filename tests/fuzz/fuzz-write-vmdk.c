@@ -13,7 +13,7 @@
 #include <stddef.h>
 
 #include "fuzz.h"
-#include "xd-format.h"
+#include "core/xd-format.h"
 
 extern const struct xd_format xd_format_vmdk;
 

@@ -26,8 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "xd-driver.h"
-#include "xd-io.h"
+#include "core/xd-driver.h"
+#include "io/xd-io.h"
 
 #define FZ_MAGIC "XDFZ"
 #define FZ_MAX_FILES 8

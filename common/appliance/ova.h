@@ -1,0 +1,89 @@
+/* xdisk: OVA appliances (an OVF descriptor and its disks in a tar).
+ *
+ * The parsers are here for the format driver (ova.c), the unit tests
+ * and the fuzzers.
+ */
+#ifndef XDISK_OVA_H
+#define XDISK_OVA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/xd-digest.h"
+#include "core/xd-format.h"
+
+/* Largest OVF descriptor or manifest read. */
+#define XD_OVF_MAX_SIZE (UINT64_C (16) << 20)
+
+struct xd_ovf_file {
+  char *id;                     /* ovf:id */
+  char *href;                   /* ovf:href: the member name */
+  uint64_t size;                /* ovf:size, if has_size */
+  bool has_size;
+  bool gzip;                    /* ovf:compression="gzip" */
+  uint64_t chunk_size;          /* ovf:chunkSize, 0 if none */
+};
+
+struct xd_ovf_disk {
+  char *disk_id;                /* ovf:diskId */
+  char *file_ref;               /* ovf:fileRef */
+  uint64_t capacity;            /* bytes, if has_capacity */
+  bool has_capacity;
+  const struct xd_ovf_file *file;       /* NULL if fileRef names none */
+};
+
+struct xd_ovf {
+  struct xd_ovf_file *files;
+  size_t nfiles;
+  struct xd_ovf_disk *disks;
+  size_t ndisks;
+  char *vm_id, *vm_name;        /* VirtualSystem ovf:id and Name */
+  char *product, *vendor;       /* ProductSection */
+};
+
+/* Parse an OVF descriptor (LEN bytes of BUF, from FILE).  0, or -1
+ * after reporting an error (errno EIO).  Free with xd_ovf_free.
+ */
+extern int xd_ovf_parse (const char *buf, size_t len, const char *file,
+                         struct xd_ovf *ovf);
+extern void xd_ovf_free (struct xd_ovf *ovf);
+
+/* Bytes in ovf:capacity CAP with units UNITS ("byte", "byte * 2^30",
+ * "GigaBytes", NULL for bytes).  -1 if either is not understood or the
+ * product overflows.
+ */
+extern int xd_ovf_capacity (const char *cap, const char *units,
+                            uint64_t *bytes);
+
+/* One line of a manifest: "SHA256(name)= hex" (ovftool) or
+ * "SHA256 (name) = hex" (VirtualBox).
+ */
+struct xd_mf_entry {
+  enum xd_digest_alg alg;
+  char *name;
+  char *hex;                    /* lowercase */
+};
+
+struct xd_mf {
+  struct xd_mf_entry *entries;
+  size_t n;
+};
+
+/* Parse a manifest.  Lines that are not digests are skipped (debug);
+ * trailing padding (spaces, NULs) is ignored.  -1 only on allocation
+ * failure (reported).
+ */
+extern int xd_mf_parse (const char *buf, size_t len, const char *file,
+                        struct xd_mf *mf);
+extern void xd_mf_free (struct xd_mf *mf);
+extern const struct xd_mf_entry *xd_mf_find (const struct xd_mf *mf,
+                                             const char *name);
+
+/* disk= and verify=, for the OVA and XVA formats. */
+extern int xd_appliance_config (struct xd_open_opts *opts, const char *key,
+                                const char *value);
+
+extern const struct xd_format xd_format_ova;
+
+#endif /* XDISK_OVA_H */

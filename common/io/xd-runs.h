@@ -1,0 +1,42 @@
+/* xdisk: reading a disk whose blocks a map turns into runs, through a
+ * chain of parents (VHD, VHDX and VDI share this).
+ *
+ * A format's map says, for an offset into one layer of a chain, how
+ * many bytes from there are stored in the layer's file in one piece
+ * (XD_RUN_DATA, at a file offset), read as zeros (XD_RUN_ZERO) or come
+ * from the layer's parent (XD_RUN_PARENT).  xd_runs_read turns a
+ * request into reads: blocks stored one after the other in the file
+ * cost one pread, whatever the block size.
+ */
+#ifndef XDISK_RUNS_H
+#define XDISK_RUNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/xd-io.h"
+
+enum xd_run_kind { XD_RUN_DATA, XD_RUN_ZERO, XD_RUN_PARENT };
+
+struct xd_runs_ops {
+  /* Map LEN (> 0) bytes at OFF of LAYER: *KIND, *FILE_OFF for data,
+   * and *RUN, from 1 to LEN bytes.  0, or -1 after reporting.
+   */
+  int (*map) (void *layer, uint64_t off, uint64_t len, int *kind,
+              uint64_t *file_off, uint64_t *run);
+  /* Where the layer struct keeps its file (struct xd_io *), the size it
+   * serves (uint64_t) and its parent (a pointer to a layer, or NULL):
+   * offsetof of each.
+   */
+  size_t io_at, size_at, parent_at;
+  const char *what;             /* what a data read reads, for messages */
+};
+
+/* Read COUNT bytes at OFF of LAYER into BUF.  Past the end of a layer
+ * (a parent smaller than its child) reads zeros.  0, or -1 after
+ * reporting.
+ */
+extern int xd_runs_read (const struct xd_runs_ops *ops, void *layer,
+                         uint8_t *buf, uint64_t count, uint64_t off);
+
+#endif /* XDISK_RUNS_H */

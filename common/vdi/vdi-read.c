@@ -1,0 +1,809 @@
+/* xdisk: reading VirtualBox VDI images and their differencing chains.
+ *
+ * Every image of a chain is a vdi_layer; the top one is the handle.
+ * layer_map() turns a virtual offset into a run: bytes stored in this
+ * file (XD_RUN_DATA), zeros (XD_RUN_ZERO) or bytes to read from the parent
+ * (XD_RUN_PARENT).  A small block map is kept whole; a large one (a 2 TB
+ * disk with 1 MiB blocks has an 8 MiB map) is paged through a bounded
+ * xd_cache.
+ *
+ * A differencing image names its parent only by UUID, so the parent is
+ * searched for: parent=FILE, then the VDI files of the image's directory
+ * and of the directory above, then the media registry of a .vbox file
+ * there (vdi_find_parent).
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "vdi/vdi.h"
+#include "include/xd-bytes.h"
+#include "io/xd-cache.h"
+#include "core/xd-format.h"
+#include "include/xd-math.h"
+#include "core/xd-report.h"
+#include "io/xd-runs.h"
+#include "core/xd-text.h"
+
+/* Block map pages in the cache, and the largest map kept whole. */
+#define VDI_MAP_PAGE (64u << 10)
+#define VDI_MAP_WHOLE_MAX (1u << 20)
+
+/* The largest map a writable top image keeps whole (256 Mi blocks; a
+ * larger image is served read-only).
+ */
+#define VDI_MAP_WRITABLE_MAX (UINT64_C (1) << 30)
+
+/* The largest .vbox file read when searching for a parent. */
+#define VDI_VBOX_MAX (16u << 20)
+
+
+/* The creation UUIDs of the images above one being opened: a parent
+ * UUID among them makes a loop.
+ */
+struct vdi_seen {
+  const uint8_t *uuid;
+  const struct vdi_seen *next;
+};
+
+static int
+corrupt (struct vdi_layer *l, const char *fmt, uint64_t a, uint64_t b)
+{
+  char why[160];
+
+  snprintf (why, sizeof why, fmt, a, b);
+  xd_error ("%s: %s", l->io->name, why);
+  errno = EIO;
+  return -1;
+}
+
+/* ---- block map ---- */
+
+static int
+load_map_page (void *opaque, uint64_t key, void *buf)
+{
+  struct vdi_layer *l = opaque;
+  uint64_t start = key * VDI_MAP_PAGE;
+  uint64_t n = xd_min_u64 (VDI_MAP_PAGE, l->blocks * 4 - start);
+
+  memset (buf, 0xff, VDI_MAP_PAGE);    /* past the end: free */
+  return xd_io_read (l->io, buf, n, l->h.blocks_offset + start,
+                     "VDI block map");
+}
+
+int
+vdi_map_entry (struct vdi_layer *l, uint64_t block, uint32_t *entry)
+{
+  const uint64_t per_page = VDI_MAP_PAGE / 4;
+  const uint8_t *page;
+
+  if (l->map) {
+    *entry = __atomic_load_n (&l->map[block], __ATOMIC_ACQUIRE);
+    return 0;
+  }
+  page = xd_cache_pin (l->map_cache, block / per_page, load_map_page, l);
+  if (page == NULL)
+    return -1;
+  *entry = xd_le32 (page + (block % per_page) * 4);
+  xd_cache_unpin (l->map_cache, page);
+  return 0;
+}
+
+/* The top image of a writable open keeps its whole map, as VirtualBox
+ * does: entries change there.
+ */
+static int
+setup_map (struct vdi_layer *l, const struct xd_open_opts *opts, bool top)
+{
+  uint64_t bytes = l->blocks * 4, i;
+  size_t n;
+
+  if ((top && opts->writable && bytes <= VDI_MAP_WRITABLE_MAX) ||
+      (bytes <= VDI_MAP_WHOLE_MAX && bytes <= opts->cache_bytes / 4)) {
+    l->map = malloc (bytes);
+    if (l->map == NULL) {
+      xd_error ("malloc: %m");
+      return -1;
+    }
+    if (xd_io_read (l->io, l->map, bytes, l->h.blocks_offset,
+                    "VDI block map") == -1)
+      return -1;
+    for (i = 0; i < l->blocks; i++)
+      l->map[i] = le32toh (l->map[i]);
+    return 0;
+  }
+  n = xd_cache_entries_for (opts->cache_bytes, VDI_MAP_PAGE, 4);
+  l->map_cache = xd_cache_new (VDI_MAP_PAGE, n);
+  return l->map_cache ? 0 : -1;
+}
+
+/* Where the run at OFF (at most LEN bytes, inside the disk) comes from. */
+static int
+layer_map (void *layer, uint64_t off, uint64_t len, int *kind,
+           uint64_t *file_off, uint64_t *run)
+{
+  struct vdi_layer *l = layer;
+  uint64_t block = off >> l->shift;
+  uint64_t in_block = off & (l->h.block_size - 1);
+  uint64_t base, need, end;
+  uint32_t entry;
+
+  *run = xd_min_u64 (len, l->h.block_size - in_block);
+  if (vdi_map_entry (l, block, &entry) == -1)
+    return -1;
+  if (entry == VDI_BLOCK_FREE) {
+    *kind = l->parent ? XD_RUN_PARENT : XD_RUN_ZERO;
+    return 0;
+  }
+  if (entry == VDI_BLOCK_ZERO) {
+    *kind = XD_RUN_ZERO;
+    return 0;
+  }
+  /* Only the part of the block inside the disk must be in the file. */
+  need = xd_min_u64 (l->h.block_size, l->size - (block << l->shift));
+  if (xd_mul_overflow (entry, l->total_block, &base) ||
+      xd_add_overflow (base, l->h.data_offset + l->h.block_extra, &base) ||
+      xd_add_overflow (base, need, &end) || end > l->io->size)
+    return corrupt (l, "VDI block map entry %" PRIu64 " for block %" PRIu64
+                    " points beyond the end of the file", entry, block);
+  *kind = XD_RUN_DATA;
+  *file_off = base + in_block;
+  return 0;
+}
+
+/* ---- reading ---- */
+
+static const struct xd_runs_ops vdi_runs = {
+  .map = layer_map,
+  .io_at = offsetof (struct vdi_layer, io),
+  .size_at = offsetof (struct vdi_layer, size),
+  .parent_at = offsetof (struct vdi_layer, parent),
+  .what = "VDI data block",
+};
+
+int
+vdi_layer_read (struct vdi_layer *l, uint8_t *buf, uint64_t count,
+                uint64_t off)
+{
+  return xd_runs_read (&vdi_runs, l, buf, count, off);
+}
+
+static int
+vdi_pread (void *h, void *buf, uint32_t count, uint64_t offset)
+{
+  return vdi_layer_read (h, buf, count, offset);
+}
+
+/* Is the run at OFF in L data or zeros?  Follows parents. */
+static int
+layer_extent (struct vdi_layer *l, uint64_t off, uint64_t len,
+              uint32_t *type, uint64_t *run)
+{
+  int kind;
+  uint64_t file_off = 0, arun;
+  bool is_data;
+
+  if (off >= l->size) {
+    *type = XD_EXTENT_UNALLOCATED;
+    *run = len;
+    return 0;
+  }
+  if (layer_map (l, off, xd_min_u64 (len, l->size - off), &kind, &file_off,
+                 run) == -1)
+    return -1;
+  switch (kind) {
+  case XD_RUN_ZERO:
+    *type = XD_EXTENT_UNALLOCATED;
+    return 0;
+  case XD_RUN_PARENT:
+    return layer_extent (l->parent, off, *run, type, run);
+  default:
+    /* A hole in the file inside an allocated block reads as zeros. */
+    if (xd_io_allocation (l->io, file_off, &is_data, &arun) == -1)
+      return -1;
+    *run = xd_min_u64 (*run, arun);
+    *type = is_data ? XD_EXTENT_DATA : XD_EXTENT_ZERO;
+    return 0;
+  }
+}
+
+/* Neighbouring runs of the same type are merged into one extent. */
+static int
+vdi_extents (void *h, uint32_t count, uint64_t offset, bool req_one,
+             xd_extent_fn add, void *opaque)
+{
+  uint64_t end = offset + count, start = offset, len = 0;
+  uint32_t type, last = 0;
+
+  while (offset < end) {
+    uint64_t run;
+
+    if (layer_extent (h, offset, end - offset, &type, &run) == -1)
+      return -1;
+    if (len > 0 && type != last) {
+      if (add (opaque, start, len, last) == -1)
+        return -1;
+      if (req_one)
+        return 0;
+      start = offset;
+      len = 0;
+    }
+    last = type;
+    len += run;
+    offset += run;
+  }
+  return len > 0 ? add (opaque, start, len, last) : 0;
+}
+
+/* ---- finding the parent ---- */
+
+struct search {
+  const struct xd_resolver *res;
+  const char *from;             /* the child's io name */
+  const uint8_t *uuid;          /* the parent's creation UUID */
+  struct xd_io *found;
+  char *refused;                /* a VDI the path policy kept us from */
+  size_t nr_refused;            /* ... of this many */
+  char *vbox_location;          /* the parent's location in a .vbox */
+  struct xd_io *vbox;           /* ... and the .vbox file, open */
+};
+
+static bool
+has_suffix (const char *name, const char *suffix)
+{
+  size_t n = strlen (name), s = strlen (suffix);
+
+  return n >= s && strcasecmp (name + n - s, suffix) == 0;
+}
+
+/* Does IO hold a VDI whose creation UUID is S->uuid?  Quiet. */
+static bool
+is_wanted (struct search *s, struct xd_io *io)
+{
+  uint8_t head[VDI_HEAD_BYTES];
+  size_t len = (size_t) xd_min_u64 (io->size, sizeof head);
+  size_t at;
+  bool r;
+
+  if (strcmp (io->name, s->from) == 0)
+    return false;
+  xd_error_hold ();
+  r = xd_io_read (io, head, len, 0, "VDI header") == 0 &&
+    vdi_probe (head, len);
+  xd_error_release (false);
+  if (!r)
+    return false;
+  at = xd_le32 (head + VDI_VERSION_OFFSET) >> 16 == 0 ? VDI0_UUID_CREATE
+    : VDI1_UUID_CREATE;
+  return len >= at + 16 && memcmp (head + at, s->uuid, 16) == 0;
+}
+
+static int
+search_dir_entry (void *opaque, const char *name)
+{
+  struct search *s = opaque;
+  struct xd_io *io = xd_resolver_try_open (s->res, s->from, name);
+
+  if (io == NULL) {
+    if (errno == EPERM && has_suffix (name, ".vdi") && s->nr_refused++ == 0)
+      s->refused = strdup (name);
+    return 0;
+  }
+  if (is_wanted (s, io)) {
+    s->found = io;
+    return 1;
+  }
+  xd_io_close (io);
+  return 0;
+}
+
+/* Decode the XML character references of an attribute value in place. */
+static void
+xml_unescape (char *s)
+{
+  static const struct { const char *name; char c; } ents[] = {
+    { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' },
+    { "&quot;", '"' }, { "&apos;", '\'' },
+  };
+  char *in = s, *out = s;
+  size_t i;
+
+  while (*in) {
+    for (i = 0; i < sizeof ents / sizeof ents[0]; i++)
+      if (strncmp (in, ents[i].name, strlen (ents[i].name)) == 0)
+        break;
+    if (i < sizeof ents / sizeof ents[0]) {
+      *out++ = ents[i].c;
+      in += strlen (ents[i].name);
+    }
+    else
+      *out++ = *in++;
+  }
+  *out = '\0';
+}
+
+/* Copy the value of attribute NAME of the element whose attributes
+ * start at P (up to its '>'), or NULL.
+ */
+static char *
+xml_attr (const char *p, const char *name)
+{
+  size_t n = strlen (name);
+
+  while (*p && *p != '>') {
+    char quote;
+    const char *v, *e;
+    bool match;
+
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+      p++;
+    match = strncmp (p, name, n) == 0 && p[n] == '=';
+    while (*p && *p != '=' && *p != '>')
+      p++;
+    if (*p != '=')
+      return NULL;
+    quote = p[1];
+    if (quote != '"' && quote != '\'')
+      return NULL;
+    v = p + 2;
+    e = memchr (v, quote, strnlen (v, 4096));   /* names are short */
+    if (e == NULL)
+      return NULL;
+    if (match) {
+      char *r = strndup (v, (size_t) (e - v));
+      if (r)
+        xml_unescape (r);
+      return r;
+    }
+    p = e + 1;
+  }
+  return NULL;
+}
+
+/* The location of the HardDisk with UUID in the VirtualBox settings
+ * TEXT (NUL-terminated), or NULL.  Differencing images are HardDisk
+ * elements nested in their parent's; the nesting does not matter here.
+ */
+char *
+vdi_vbox_location (const char *text, const uint8_t uuid[16])
+{
+  const char *p = text;
+
+  while ((p = strchr (p, '<')) != NULL) {
+    char *u, *loc = NULL;
+    uint8_t g[16];
+
+    if (strncmp (p, "<!--", 4) == 0) {
+      p = strstr (p + 4, "-->");
+      if (p == NULL)
+        return NULL;
+      continue;
+    }
+    p++;
+    if (strncmp (p, "HardDisk", 8) != 0 ||
+        (p[8] != ' ' && p[8] != '\t' && p[8] != '\n' && p[8] != '\r'))
+      continue;
+    u = xml_attr (p + 8, "uuid");
+    if (u && vdi_uuid_parse (u, g) == 0 && memcmp (g, uuid, 16) == 0)
+      loc = xml_attr (p + 8, "location");
+    free (u);
+    if (loc)
+      return loc;
+    if ((p = strchr (p, '>')) == NULL)
+      return NULL;
+  }
+  return NULL;
+}
+
+static int
+search_vbox_entry (void *opaque, const char *name)
+{
+  struct search *s = opaque;
+  struct xd_io *io;
+  char *text;
+
+  if (!has_suffix (name, ".vbox"))
+    return 0;
+  io = xd_resolver_try_open (s->res, s->from, name);
+  if (io == NULL)
+    return 0;
+  if (io->size > VDI_VBOX_MAX || (text = malloc (io->size + 1)) == NULL) {
+    xd_io_close (io);
+    return 0;
+  }
+  xd_error_hold ();
+  if (xd_io_read (io, text, io->size, 0, ".vbox file") == 0) {
+    text[io->size] = '\0';
+    s->vbox_location = vdi_vbox_location (text, s->uuid);
+  }
+  xd_error_release (false);
+  free (text);
+  if (s->vbox_location) {
+    s->vbox = io;
+    return 1;
+  }
+  xd_io_close (io);
+  return 0;
+}
+
+/* Open the file the user named with parent=.  It may lie outside the
+ * directories the path policy permits: that policy is for names stored
+ * in images, and this one was given on the command line.
+ */
+static struct xd_io *
+open_user_parent (struct vdi_layer *l, const struct xd_resolver *res,
+                  const char *path)
+{
+  struct xd_io *io = xd_resolver_try_open (res, l->io->name, path);
+
+  if (io == NULL && errno == EPERM)
+    io = xd_io_open_file (path);
+  else if (io == NULL)
+    xd_resolver_report (res, l->io->name, path, "parent (parent=)", errno);
+  return io;
+}
+
+static struct xd_io *
+open_vbox_parent (struct vdi_layer *l, const struct xd_resolver *res,
+                  struct search *s)
+{
+  struct xd_io *io = xd_resolver_try_open (res, s->vbox->name,
+                                           s->vbox_location);
+
+  if (io == NULL)
+    xd_resolver_report (res, s->vbox->name, s->vbox_location,
+                        "parent (from its media registry)", errno);
+  else
+    xd_debug ("%s: parent %s found through %s", l->io->name, io->name,
+              s->vbox->name);
+  return io;
+}
+
+static void
+report_not_found (struct vdi_layer *l, const struct search *s)
+{
+  char uuid[37], refused[512] = "";
+
+  vdi_uuid_format (l->h.uuid_linkage, uuid);
+  if (s->refused)
+    snprintf (refused, sizeof refused, "; %zu VDI file(s) outside the "
+              "directories the path policy permits were not looked at "
+              "(such as %s): allow-external-files=true or a list of "
+              "directories allows them", s->nr_refused, s->refused);
+  xd_error ("%s: VDI differencing image: parent {%s} not found in this "
+            "directory, the one above, or the media registry of a .vbox "
+            "file there; give it with parent=FILE%s", l->io->name, uuid,
+            refused);
+  errno = ENOENT;
+}
+
+/* Find and open the parent of L.  NULL after reporting. */
+static struct xd_io *
+vdi_find_parent (struct vdi_layer *l, const struct xd_resolver *res,
+                 const struct xd_open_opts *opts)
+{
+  struct search s = { .res = res, .from = l->io->name,
+                      .uuid = l->h.uuid_linkage };
+  struct xd_io *io = NULL;
+  int up, r = 0;
+
+  if (opts->parent) {
+    l->found_by = "parent=";
+    return open_user_parent (l, res, opts->parent);
+  }
+  /* Listing stops at a match but returns 0 for it, as for no match. */
+  for (up = 0; up <= 1 && r == 0 && s.found == NULL; up++)
+    r = xd_resolver_list (res, l->io->name, up, search_dir_entry, &s);
+  l->found_by = "directory search";
+  for (up = 0; up <= 1 && r == 0 && s.found == NULL && s.vbox == NULL; up++)
+    r = xd_resolver_list (res, l->io->name, up, search_vbox_entry, &s);
+  if (s.found)
+    io = s.found;
+  else if (s.vbox) {
+    l->found_by = ".vbox media registry";
+    io = open_vbox_parent (l, res, &s);
+    xd_io_close (s.vbox);
+  }
+  else if (r == 0)
+    report_not_found (l, &s);
+  free (s.refused);
+  free (s.vbox_location);
+  return io;
+}
+
+/* ---- opening ---- */
+
+/* Is P the parent child L records?  Checked before P's own parents are
+ * looked for, so that a wrong parent is named as such.
+ */
+static int
+check_parent (const struct vdi_layer *l, const struct vdi_layer *p,
+              const struct xd_open_opts *opts)
+{
+  const char *why = NULL;
+
+  if (memcmp (p->h.uuid_create, l->h.uuid_linkage, 16) != 0)
+    why = "its UUID is not the parent UUID this image records";
+  else if (!vdi_uuid_is_null (l->h.uuid_parent_modify) &&
+           memcmp (p->h.uuid_modify, l->h.uuid_parent_modify, 16) != 0)
+    why = "its modification UUID is not the one this image records "
+      "(the parent was changed after this image was made)";
+  if (why == NULL)
+    return 0;
+  if (opts->ignore_parent_mismatch) {
+    xd_debug ("%s: parent %s: %s (ignored)", l->io->name, p->io->name, why);
+    return 0;
+  }
+  xd_error ("%s: parent %s does not match: %s (ignore-parent-mismatch=true "
+            "serves it anyway)", l->io->name, p->io->name, why);
+  errno = EIO;
+  return -1;
+}
+
+static struct vdi_layer *layer_open (struct xd_io *io,
+                                     const struct xd_resolver *res,
+                                     const struct xd_open_opts *opts,
+                                     const struct vdi_seen *above,
+                                     const struct vdi_layer *child,
+                                     const struct xd_open_opts *child_opts);
+
+static int
+open_parent (struct vdi_layer *l, const struct xd_resolver *res,
+             const struct xd_open_opts *opts, const struct vdi_seen *above)
+{
+  struct vdi_seen me = { l->h.uuid_create, above };
+  struct xd_open_opts popts = *opts;
+  const struct vdi_seen *s;
+  struct xd_io *io;
+  char uuid[37];
+
+  vdi_uuid_format (l->h.uuid_linkage, uuid);
+  for (s = &me; s; s = s->next)
+    if (memcmp (s->uuid, l->h.uuid_linkage, 16) == 0) {
+      xd_error ("%s: VDI parent {%s} makes a loop in the chain",
+                l->io->name, uuid);
+      errno = EIO;
+      return -1;
+    }
+  if (opts->depth + 1 > XD_MAX_CHAIN) {
+    xd_error ("%s: VDI parent {%s}: the chain is deeper than %d images",
+              l->io->name, uuid, XD_MAX_CHAIN);
+    errno = EIO;
+    return -1;
+  }
+  io = vdi_find_parent (l, res, opts);
+  if (io == NULL)
+    return -1;
+  popts.depth++;
+  popts.parent = NULL;          /* parent= names the top's parent only */
+  popts.writable = false;       /* parents are never written */
+  l->parent = layer_open (io, res, &popts, &me, l, opts);
+  return l->parent ? 0 : -1;
+}
+
+/* Open the image in IO; CHILD (with its options) is the image whose
+ * parent it is, or NULL.
+ */
+static struct vdi_layer *
+layer_open (struct xd_io *io, const struct xd_resolver *res,
+            const struct xd_open_opts *opts, const struct vdi_seen *above,
+            const struct vdi_layer *child,
+            const struct xd_open_opts *child_opts)
+{
+  struct vdi_layer *l = calloc (1, sizeof *l);
+
+  if (l == NULL) {
+    xd_error ("calloc: %m");
+    xd_io_close (io);
+    return NULL;
+  }
+  l->io = io;
+  if (vdi_read_header (io, &l->h) == -1 ||
+      (child && check_parent (child, l, child_opts) == -1))
+    goto fail;
+  l->size = l->h.disk_size;
+  l->blocks = vdi_blocks_in_use (&l->h);
+  l->total_block = (uint64_t) l->h.block_extra + l->h.block_size;
+  l->shift = xd_log2 (l->h.block_size);
+  l->has_parent = !vdi_uuid_is_null (l->h.uuid_linkage) &&
+    (l->h.type == VDI_TYPE_DIFF || l->h.type == VDI_TYPE_UNDO);
+  if (setup_map (l, opts, child == NULL) == -1)
+    goto fail;
+  if (l->has_parent && open_parent (l, res, opts, above) == -1)
+    goto fail;
+  return l;
+ fail:
+  vdi_layer_free (l);
+  return NULL;
+}
+
+void
+vdi_layer_free (struct vdi_layer *l)
+{
+  while (l) {
+    struct vdi_layer *parent = l->parent;
+    vdi_write_cleanup (l);
+    if (l->map_cache)
+      xd_cache_free (l->map_cache);
+    free (l->map);
+    if (l->io)
+      xd_io_close (l->io);
+    free (l);
+    l = parent;
+  }
+}
+
+struct vdi_layer *
+vdi_layer_open (struct xd_io *io, const struct xd_resolver *res,
+                const struct xd_open_opts *opts)
+{
+  struct vdi_layer *l = layer_open (io, res, opts, NULL, NULL, NULL);
+
+  if (l && opts->writable && l->map && vdi_write_setup (l) == -1) {
+    vdi_layer_free (l);
+    return NULL;
+  }
+  return l;
+}
+
+static void *
+vdi_open (struct xd_io *io, const struct xd_resolver *res,
+          const struct xd_open_opts *opts)
+{
+  return vdi_layer_open (io, res, opts);
+}
+
+static void
+vdi_close (void *h)
+{
+  vdi_write_close (h);
+  vdi_layer_free (h);
+}
+
+static uint64_t
+vdi_size (void *h)
+{
+  return ((struct vdi_layer *) h)->size;
+}
+
+static uint32_t
+vdi_preferred_block (void *h)
+{
+  return ((struct vdi_layer *) h)->h.block_size;
+}
+
+/* ---- description ---- */
+
+/* Append to the description in BUF (LEN bytes), truncating. */
+static void
+add (char *buf, size_t len, const char *fmt, ...)
+  __attribute__ ((format (printf, 3, 4)));
+
+static void
+add (char *buf, size_t len, const char *fmt, ...)
+{
+  size_t used = strlen (buf);
+  va_list args;
+
+  if (used + 1 >= len)
+    return;
+  va_start (args, fmt);
+  vsnprintf (buf + used, len - used, fmt, args);
+  va_end (args);
+}
+
+static char *
+vdi_describe (void *h)
+{
+  const struct vdi_layer *top = h, *l;
+  char buf[3072] = "", size[32], block[32], u1[37], u2[37];
+  unsigned depth = 0;
+
+  for (l = top->parent; l; l = l->parent)
+    depth++;
+  xd_human_size (top->size, size, sizeof size);
+  xd_human_size (top->h.block_size, block, sizeof block);
+  vdi_uuid_format (top->h.uuid_create, u1);
+  vdi_uuid_format (top->h.uuid_modify, u2);
+  add (buf, sizeof buf, "VDI %s, header %u.%u (%" PRIu32 " bytes), %s "
+       "blocks", vdi_type_name (top->h.type), top->h.major, top->h.minor,
+       top->h.header_size, block);
+  if (top->h.block_extra)
+    add (buf, sizeof buf, " + %" PRIu32 " bytes extra", top->h.block_extra);
+  add (buf, sizeof buf, ", %s, UUID {%s}, modification UUID {%s}", size,
+       u1, u2);
+  if (depth == 0)
+    return strdup (buf);
+  add (buf, sizeof buf, ", parent chain depth %u:", depth);
+  for (l = top; l->parent; l = l->parent) {
+    vdi_uuid_format (l->parent->h.uuid_create, u1);
+    add (buf, sizeof buf, " %s {%s} (%s, found by %s)%s",
+         l->parent->io->name, u1, vdi_type_name (l->parent->h.type),
+         l->found_by, l->parent->parent ? "," : "");
+  }
+  return strdup (buf);
+}
+
+/* ---- the format ---- */
+
+static bool
+vdi_probe_fn (struct xd_io *io XD_UNUSED, const uint8_t *head, size_t len)
+{
+  return vdi_probe (head, len);
+}
+
+/* parent=, as a real path: the current directory is the user's only
+ * while the parameters are parsed.  Freed when the plugin is unloaded.
+ */
+static char *user_parent;
+
+static void __attribute__ ((destructor))
+vdi_free_user_parent (void)
+{
+  free (user_parent);
+  user_parent = NULL;
+}
+
+static int
+vdi_config (struct xd_open_opts *opts, const char *key, const char *value)
+{
+  char *path;
+  int r;
+
+  r = xd_config_parent_mismatch (opts, key, value);
+  if (r != 1)
+    return r;
+  if (strcmp (key, "parent") != 0)
+    return 1;
+  path = realpath (value, NULL);
+  if (path == NULL) {
+    xd_error ("parent: %s: %m", value);
+    return -1;
+  }
+  free (user_parent);
+  opts->parent = user_parent = path;
+  return 0;
+}
+
+static void
+vdi_dump (const char *prefix)
+{
+  printf ("%sformats=vdi\n", prefix);
+  printf ("%smax_chain_depth=%d\n", prefix, XD_MAX_CHAIN);
+  printf ("%sparent_search=parent=,directory,directory-above,vbox-registry\n",
+          prefix);
+}
+
+const struct xd_format xd_format_vdi = {
+  .name = "vdi",
+  .display = "VDI",
+  .plugin = "vdix",
+  .probe = vdi_probe_fn,
+  .config = vdi_config,
+  .dump = vdi_dump,
+  .open = vdi_open,
+  .close = vdi_close,
+  .size = vdi_size,
+  .preferred_block = vdi_preferred_block,
+  .pread = vdi_pread,
+  .extents = vdi_extents,
+  .describe = vdi_describe,
+  .can_write = vdi_can_write,
+  .pwrite = vdi_pwrite,
+  .zero = vdi_zero,
+  .trim = vdi_trim,
+  .flush = vdi_flush,
+  .create = vdi_create,
+  .finish = vdi_finish,
+  .check = vdi_check,
+  .create_types = "dynamic (default), static (or fixed); create-parent= "
+  "makes a differencing image",
+};

@@ -31,24 +31,24 @@ xd_glue_pinned_format (void)
   return pinned;
 }
 
-bool
-xd_glue_serves (const struct xd_format *format)
+const struct xd_format *
+xd_glue_served (const struct xd_format *format)
 {
   size_t i;
 
-  for (i = 0; xd_glue_formats[i]; i++)
-    if (xd_glue_formats[i] == format)
-      return true;
-  return false;
+  for (i = 0; format && xd_glue_formats[i]; i++)
+    if (strcmp (xd_glue_formats[i]->name, format->name) == 0)
+      return xd_glue_formats[i];
+  return NULL;
 }
 
 /* format=NAME: one of the formats served. */
 static int
 config_format (const char *value)
 {
-  const struct xd_format *format = xd_format_by_name (value);
+  const struct xd_format *format = xd_glue_served (xd_format_by_name (value));
 
-  if (format == NULL || !xd_glue_serves (format)) {
+  if (format == NULL) {
     nbdkit_error ("format=%s: %s does not serve that format (see '%s "
                   "--help')", value, xd_glue_name, xd_glue_name);
     return -1;
@@ -103,15 +103,16 @@ xd_glue_config_common (const char *key, const char *value)
 const struct xd_format *
 xd_glue_choose_format (struct xd_io *io)
 {
-  const struct xd_format *found;
+  const struct xd_format *found, *served;
 
   if (pinned)
     return pinned;
   found = xd_detect (io);
   if (found == NULL)
     return NULL;
-  if (xd_glue_serves (found))
-    return found;
+  served = xd_glue_served (found);
+  if (served)
+    return served;
   if (found == &xd_format_raw)
     return xd_glue_formats[0];
   nbdkit_error ("%s: this is a %s file, not %s: use the %s %s "

@@ -59,9 +59,9 @@ parse_size32 (const char *key, const char *value, uint32_t *out)
 static int
 config_create_format (const char *value)
 {
-  const struct xd_format *f = xd_format_by_name (value);
+  const struct xd_format *f = xd_glue_served (xd_format_by_name (value));
 
-  if (f == NULL || !xd_glue_serves (f) || f->create == NULL) {
+  if (f == NULL || f->create == NULL) {
     nbdkit_error ("create-format=%s: %s cannot create that format (see "
                   "'%s --help')", value, xd_glue_name, xd_glue_name);
     return -1;
@@ -184,8 +184,8 @@ choose_create_format (const char *path, const struct xd_format *pinned)
     const struct xd_format *f;
     if (strcasecmp (dot, by_ext[i].ext) != 0)
       continue;
-    f = xd_format_by_name (by_ext[i].format);
-    if (f && xd_glue_serves (f) && f->create)
+    f = xd_glue_served (xd_format_by_name (by_ext[i].format));
+    if (f && f->create)
       return f;
   }
   for (i = 0; xd_glue_formats[i]; i++)

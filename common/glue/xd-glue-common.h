@@ -23,7 +23,11 @@ extern const char *const xd_glue_kind;
  */
 extern struct xd_open_opts xd_glue_opts;
 
-extern bool xd_glue_serves (const struct xd_format *format);
+/* The served table of the format FORMAT is (the same name), or NULL.
+ * The registry and the detector hand out each format's reader; a
+ * plugin serves the table that composes the reader with its writer.
+ */
+extern const struct xd_format *xd_glue_served (const struct xd_format *format);
 
 /* The format given by format=, or NULL. */
 extern const struct xd_format *xd_glue_pinned_format (void);

@@ -36,14 +36,10 @@
 #include <unistd.h>
 #include <sys/random.h>
 
-#include <zlib.h>
-#ifdef HAVE_LIBDEFLATE
-#include <libdeflate.h>
-#endif
-
 #include "vmdk/vmdk.h"
 #include "vmdk/vmdk-stream.h"
 #include "include/xd-bytes.h"
+#include "io/xd-codec.h"
 #include "io/xd-io.h"
 #include "include/xd-math.h"
 #include "core/xd-report.h"
@@ -76,15 +72,6 @@ struct slot {
   struct slot *queued;          /* next on the workers' queue */
 };
 
-struct deflater {
-  struct deflater *next;
-#ifdef HAVE_LIBDEFLATE
-  struct libdeflate_compressor *c;
-#else
-  z_stream zs;
-#endif
-};
-
 /* A request waiting for the window (on its stack). */
 struct waiter {
   uint64_t grain;
@@ -114,7 +101,7 @@ struct vmdk_stream_writer {
   bool started, finished, failed;
   int error;                    /* errno of the first failure */
   int finish_result;
-  struct deflater *idle;
+  struct xd_deflaters *deflaters;
   /* The compressing threads (none: the writing thread compresses). */
   pthread_t workers[VMDK_STREAM_MAX_WORKERS];
   unsigned nr_workers, max_workers;
@@ -135,87 +122,6 @@ now_ms (void)
 
   clock_gettime (CLOCK_MONOTONIC, &ts);
   return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Deflaters. */
-
-static void
-deflater_free (struct deflater *d)
-{
-#ifdef HAVE_LIBDEFLATE
-  libdeflate_free_compressor (d->c);
-#else
-  deflateEnd (&d->zs);
-#endif
-  free (d);
-}
-
-static struct deflater *
-deflater_new (void)
-{
-  struct deflater *d = calloc (1, sizeof *d);
-
-  if (d == NULL)
-    return NULL;
-#ifdef HAVE_LIBDEFLATE
-  d->c = libdeflate_alloc_compressor (DEFLATE_LEVEL);
-  if (d->c == NULL) {
-    free (d);
-    errno = ENOMEM;
-    return NULL;
-  }
-#else
-  if (deflateInit (&d->zs, DEFLATE_LEVEL) != Z_OK) {
-    free (d);
-    errno = ENOMEM;
-    return NULL;
-  }
-#endif
-  return d;
-}
-
-/* More than a grain's zlib stream can take with either library (both
- * store incompressible data in stored blocks: a few bytes per block).
- */
-static size_t
-deflate_bound (void)
-{
-  return GRAIN_BYTES + GRAIN_BYTES / 16 + 1024;
-}
-
-/* Deflate GRAIN_BYTES of IN into OUT (CAP bytes): the stream's size,
- * or 0 on failure.
- */
-static size_t
-deflate_grain (struct deflater *d, const void *in, unsigned char *out,
-               size_t cap)
-{
-#ifdef HAVE_LIBDEFLATE
-  return libdeflate_zlib_compress (d->c, in, GRAIN_BYTES, out, cap);
-#else
-  if (deflateReset (&d->zs) != Z_OK)
-    return 0;
-  d->zs.next_in = (unsigned char *) in;
-  d->zs.avail_in = GRAIN_BYTES;
-  d->zs.next_out = out;
-  d->zs.avail_out = cap;
-  if (deflate (&d->zs, Z_FINISH) != Z_STREAM_END)
-    return 0;
-  return cap - d->zs.avail_out;
-#endif
-}
-
-/* Take an idle deflater (lock held), or make one. */
-static struct deflater *
-deflater_get (struct vmdk_stream_writer *w)
-{
-  struct deflater *d = w->idle;
-
-  if (d != NULL) {
-    w->idle = d->next;
-    return d;
-  }
-  return deflater_new ();
 }
 
 /* Metadata sectors. */
@@ -481,7 +387,7 @@ slot_complete (const struct vmdk_stream_writer *w, const struct slot *s)
 static int
 compress_slot (struct vmdk_stream_writer *w, struct slot *s)
 {
-  struct deflater *d;
+  struct xd_deflater *d;
   unsigned char *out;
   size_t n;
 
@@ -491,19 +397,20 @@ compress_slot (struct vmdk_stream_writer *w, struct slot *s)
     pthread_cond_broadcast (&w->cond);
     return 0;
   }
-  d = deflater_get (w);
+  d = xd_deflater_get (w->deflaters);
   out = malloc (w->out_cap);
   if (d == NULL || out == NULL) {
     xd_error ("%s: out of memory compressing a grain", w->io->name);
     if (d)
-      deflater_free (d);
+      xd_deflater_put (w->deflaters, d);
     free (out);
     return fail (w, ENOMEM);
   }
   s->state = SLOT_COMPRESSING;
   pthread_mutex_unlock (&w->lock);
-  n = deflate_grain (d, s->data, out + MARKER_GRAIN_HEAD,
-                     w->out_cap - MARKER_GRAIN_HEAD - VMDK_SECTOR);
+  n = xd_deflater_run (d, s->data, GRAIN_BYTES, out + MARKER_GRAIN_HEAD,
+                       w->out_cap - MARKER_GRAIN_HEAD - VMDK_SECTOR);
+  xd_deflater_put (w->deflaters, d);
   if (n > 0) {
     size_t total = (MARKER_GRAIN_HEAD + n + VMDK_SECTOR - 1)
       / VMDK_SECTOR * VMDK_SECTOR;
@@ -521,8 +428,6 @@ compress_slot (struct vmdk_stream_writer *w, struct slot *s)
     }
   }
   pthread_mutex_lock (&w->lock);
-  d->next = w->idle;
-  w->idle = d;
   s->out = out;
   s->state = SLOT_DONE;
   w->progress++;
@@ -769,7 +674,8 @@ vmdk_stream_create (struct xd_io *io, const struct xd_create_opts *copts,
   w->window = VMDK_STREAM_WINDOW / GRAIN_BYTES;
   if (w->window > w->nr_grains)
     w->window = w->nr_grains;
-  w->out_cap = (MARKER_GRAIN_HEAD + deflate_bound () + 2 * VMDK_SECTOR)
+  w->out_cap = (MARKER_GRAIN_HEAD + xd_deflate_bound (GRAIN_BYTES)
+                + 2 * VMDK_SECTOR)
     / VMDK_SECTOR * VMDK_SECTOR;
   pthread_mutex_init (&w->lock, NULL);
   pthread_condattr_init (&ca);
@@ -781,11 +687,13 @@ vmdk_stream_create (struct xd_io *io, const struct xd_create_opts *copts,
   w->ring = calloc (w->window, sizeof *w->ring);
   w->gd = calloc (w->nr_gts, sizeof *w->gd);
   w->stored = calloc ((w->nr_grains + 7) / 8, 1);
+  w->deflaters = xd_deflaters_new (DEFLATE_LEVEL);
   desc = make_descriptor (w->capacity,
                           base_name (copts->path ? copts->path : io->name),
                           adapter_type ? adapter_type : "lsilogic",
                           hwversion ? hwversion : "4");
-  if (w->ring == NULL || w->gd == NULL || w->stored == NULL || desc == NULL) {
+  if (w->ring == NULL || w->gd == NULL || w->stored == NULL
+      || w->deflaters == NULL || desc == NULL) {
     xd_error ("%s: out of memory", io->name);
     goto err;
   }
@@ -1222,12 +1130,7 @@ vmdk_stream_close (struct vmdk_stream_writer *w)
   if (w->ring)
     for (i = 0; i < w->window; i++)
       slot_free (w->ring[i]);
-  while (w->idle) {
-    struct deflater *d = w->idle;
-
-    w->idle = d->next;
-    deflater_free (d);
-  }
+  xd_deflaters_free (w->deflaters);
   free (w->ring);
   free (w->gd);
   free (w->stored);

@@ -37,6 +37,7 @@
 #include <sys/random.h>
 
 #include "vmdk/vmdk.h"
+#include "vmdk/vmdk-create.h"
 #include "vmdk/vmdk-stream.h"
 #include "include/xd-bytes.h"
 #include "io/xd-codec.h"
@@ -145,26 +146,15 @@ static void
 put_header (unsigned char *h, uint64_t capacity, uint64_t desc_sectors,
             uint64_t gd_offset)
 {
-  memset (h, 0, VMDK_SECTOR);
-  xd_put_le32 (h, VMDK_MAGIC_KDMV);
-  xd_put_le32 (h + 4, 3);
-  xd_put_le32 (h + 8, VMDK_FLAG_NEWLINE_TEST | VMDK_FLAG_COMPRESSED
-               | VMDK_FLAG_MARKERS);
-  xd_put_le64 (h + 12, capacity);
-  xd_put_le64 (h + 20, GRAIN_SECTORS);
-  xd_put_le64 (h + 28, 1);      /* descriptorOffset */
-  xd_put_le64 (h + 36, desc_sectors);
-  xd_put_le32 (h + 44, GTES);
-  xd_put_le64 (h + 48, 0);      /* rgdOffset: none in a stream */
-  xd_put_le64 (h + 56, gd_offset);
-  xd_put_le64 (h + 64, OVERHEAD_SECTORS);
-  h[72] = 0;                    /* uncleanShutdown */
-  h[73] = '\n';
-  h[74] = ' ';
-  h[75] = '\r';
-  h[76] = '\n';
-  h[77] = 1;                    /* compressAlgorithm: deflate */
-  h[78] = 0;
+  vmdk_put_sparse_header (h, &(struct vmdk_sparse_layout) {
+      .version = 3,
+      .flags = VMDK_FLAG_NEWLINE_TEST | VMDK_FLAG_COMPRESSED
+               | VMDK_FLAG_MARKERS,
+      .capacity = capacity, .desc_offset = 1, .desc_sectors = desc_sectors,
+      .rgd_offset = 0,          /* none in a stream */
+      .gd_offset = gd_offset, .overhead = OVERHEAD_SECTORS,
+      .compress = 1,            /* deflate */
+    });
 }
 
 static void
@@ -185,51 +175,22 @@ random_u32 (void)
   return r;
 }
 
-/* The descriptor as VMware's tools write it: comment lines included,
- * and only the DDB keys they write.
+/* The descriptor, written by vmdk-create.c with a new CID (any but
+ * ffffffff, which means "no parent") and long content ID.
  */
 static char *
 make_descriptor (uint64_t capacity, const char *file,
                  const char *adapter, const char *hwversion)
 {
-  bool ide = strcmp (adapter, "ide") == 0;
-  uint64_t heads = ide ? 16 : 255, sectors = 63;
-  uint64_t cylinders = capacity / (heads * sectors);
-  uint32_t cid;
-  char *text;
+  struct vmdk_new_ids ids;
+  unsigned i;
 
-  if (ide && cylinders > 16383)
-    cylinders = 16383;
-  if (cylinders == 0)
-    cylinders = 1;
   do
-    cid = random_u32 ();
-  while (cid == 0xffffffff);
-  if (asprintf (&text,
-                "# Disk DescriptorFile\n"
-                "version=1\n"
-                "CID=%08" PRIx32 "\n"
-                "parentCID=ffffffff\n"
-                "createType=\"streamOptimized\"\n"
-                "\n"
-                "# Extent description\n"
-                "RW %" PRIu64 " SPARSE \"%s\"\n"
-                "\n"
-                "# The Disk Data Base \n"
-                "#DDB\n"
-                "\n"
-                "ddb.adapterType = \"%s\"\n"
-                "ddb.geometry.cylinders = \"%" PRIu64 "\"\n"
-                "ddb.geometry.heads = \"%" PRIu64 "\"\n"
-                "ddb.geometry.sectors = \"%" PRIu64 "\"\n"
-                "ddb.longContentID = \"%08" PRIx32 "%08" PRIx32 "%08" PRIx32
-                "%08" PRIx32 "\"\n"
-                "ddb.virtualHWVersion = \"%s\"\n",
-                cid, capacity, file, adapter, cylinders, heads, sectors,
-                random_u32 (), random_u32 (), random_u32 (), cid,
-                hwversion) == -1)
-    return NULL;
-  return text;
+    ids.cid = random_u32 ();
+  while (ids.cid == 0xffffffff);
+  for (i = 0; i < 3; i++)
+    ids.content[i] = random_u32 ();
+  return vmdk_stream_descriptor (capacity, file, adapter, hwversion, &ids);
 }
 
 /* The file name the extent line gives: the created file's base name. */

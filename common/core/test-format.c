@@ -1,6 +1,6 @@
 /* Unit tests for the registry: the content detector on every format and
- * on near-misses, images of any format, resolvers and the inflater
- * pool.
+ * on near-misses, images of any format, and resolvers (the inflater
+ * pool's tests are in io/test-codec.c).
  */
 
 #include <config.h>
@@ -13,11 +13,9 @@
 #include <sys/stat.h>
 
 #include <check.h>
-#include <zlib.h>
 
 #include "include/xd-bytes.h"
 #include "core/xd-format.h"
-#include "io/xd-inflate.h"
 #include "io/xd-io.h"
 #include "core/xd-path.h"
 #include "testlib/xd-test.h"
@@ -391,58 +389,6 @@ START_TEST (test_dir_resolver)
 }
 END_TEST
 
-/* Both wrappers, through the pool, and a raw stream followed by the
- * padding qcow2 adds.
- */
-START_TEST (test_inflate)
-{
-  struct xd_inflaters *pool = xd_inflaters_new ();
-  unsigned char plain[4096], packed[8192], out[4096];
-  uLongf packed_len = sizeof packed;
-  struct xd_inflater *inf;
-  z_stream zs;
-  size_t got, i;
-
-  for (i = 0; i < sizeof plain; i++)
-    plain[i] = (unsigned char) (i * 7 / 13);
-  ck_assert_int_eq (compress (packed, &packed_len, plain, sizeof plain),
-                    Z_OK);
-  inf = xd_inflater_get (pool, packed_len);
-  ck_assert_ptr_nonnull (inf);
-  memcpy (xd_inflater_input (inf), packed, packed_len);
-  ck_assert_int_eq (xd_inflater_run (inf, XD_DEFLATE_ZLIB, packed_len, out,
-                                     sizeof out, &got), 0);
-  ck_assert_uint_eq (got, sizeof plain);
-  ck_assert_mem_eq (out, plain, sizeof plain);
-  /* A damaged stream fails. */
-  xd_inflater_input (inf)[packed_len / 2] ^= 0xff;
-  ck_assert_int_ne (xd_inflater_run (inf, XD_DEFLATE_ZLIB, packed_len, out,
-                                     sizeof out, &got), 0);
-  xd_inflater_put (pool, inf);
-
-  memset (&zs, 0, sizeof zs);
-  ck_assert_int_eq (deflateInit2 (&zs, 6, Z_DEFLATED, -12, 8,
-                                  Z_DEFAULT_STRATEGY), Z_OK);
-  zs.next_in = plain;
-  zs.avail_in = sizeof plain;
-  zs.next_out = packed;
-  zs.avail_out = sizeof packed;
-  ck_assert_int_eq (deflate (&zs, Z_FINISH), Z_STREAM_END);
-  packed_len = zs.total_out;
-  deflateEnd (&zs);
-  inf = xd_inflater_get (pool, packed_len + 512);
-  memcpy (xd_inflater_input (inf), packed, packed_len);
-  memset (xd_inflater_input (inf) + packed_len, 0xee, 512);
-  ck_assert_int_eq (xd_inflater_run (inf, XD_DEFLATE_RAW, packed_len + 512,
-                                     out, sizeof out, &got), 0);
-  ck_assert_uint_eq (got, sizeof plain);
-  ck_assert_mem_eq (out, plain, sizeof plain);
-  xd_inflater_put (pool, inf);
-  ck_assert_ptr_nonnull (xd_inflate_library ());
-  xd_inflaters_free (pool);
-}
-END_TEST
-
 static Suite *
 format_suite (void)
 {
@@ -456,7 +402,6 @@ format_suite (void)
   tcase_add_test (tc, test_image_depth);
   tcase_add_test (tc, test_stream_resolver);
   tcase_add_test (tc, test_dir_resolver);
-  tcase_add_test (tc, test_inflate);
   suite_add_tcase (s, tc);
   return s;
 }

@@ -15,7 +15,7 @@
 #include <nbdkit-plugin.h>
 
 #include "glue/xd-glue-common.h"
-#include "io/xd-inflate.h"
+#include "io/xd-codec.h"
 #include "include/xd-math.h"
 
 #define DEFAULT_CACHE_BYTES (UINT64_C (32) << 20)

@@ -10,7 +10,7 @@
  * every block boundary, where data_type tells the bit position.
  *
  * This streams with zlib rather than the shared inflater pool
- * (xd-inflate.h): the pool inflates whole buffers, and restarting in
+ * (xd-codec.h): the pool inflates whole buffers, and restarting in
  * the middle of a stream needs zlib's streaming calls.
  */
 

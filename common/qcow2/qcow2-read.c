@@ -27,7 +27,7 @@
 #include "include/xd-bytes.h"
 #include "io/xd-cache.h"
 #include "core/xd-format.h"
-#include "io/xd-inflate.h"
+#include "io/xd-codec.h"
 #include "include/xd-math.h"
 #include "core/xd-report.h"
 

@@ -1,4 +1,5 @@
-/* Unit tests for the streamOptimized VMDK writer (vmdk-stream-write.c):
+/* Unit tests for the streamOptimized VMDK writer (vmdk-stream-write.c,
+ * vmdk-stream-pipe.c, and its header and descriptor from vmdk-create.c):
  * the engine writes into a growable memory io, the result is parsed
  * by the VMDK reader and walked marker by marker.
  */
@@ -14,6 +15,7 @@
 #include <check.h>
 
 #include "vmdk/vmdk.h"
+#include "vmdk/vmdk-create.h"
 #include "vmdk/vmdk-read.h"
 #include "vmdk/vmdk-stream.h"
 #include "include/xd-bytes.h"
@@ -526,6 +528,75 @@ START_TEST (test_descriptor)
 }
 END_TEST
 
+/* The header and the descriptor come from the creator's one writer
+ * (vmdk-create.c): every byte of both, for fixed IDs, with the
+ * geometry VMware's exporters write (255 heads at any size, where a
+ * hosted disk of 100 MiB gets 64).
+ */
+START_TEST (test_shared_writer)
+{
+  const struct vmdk_new_ids ids = {
+    .cid = 0x12345678, .content = { 0x9abcdef0, 0x0fedcba9, 0x87654321 },
+  };
+  unsigned char h[512], want[512];
+  char *d;
+
+  d = vmdk_stream_descriptor (204800, "x.vmdk", "lsilogic", "7", &ids);
+  ck_assert_ptr_nonnull (d);
+  ck_assert_str_eq (d,
+                    "# Disk DescriptorFile\n"
+                    "version=1\n"
+                    "CID=12345678\n"
+                    "parentCID=ffffffff\n"
+                    "createType=\"streamOptimized\"\n"
+                    "\n"
+                    "# Extent description\n"
+                    "RW 204800 SPARSE \"x.vmdk\"\n"
+                    "\n"
+                    "# The Disk Data Base \n"
+                    "#DDB\n"
+                    "\n"
+                    "ddb.adapterType = \"lsilogic\"\n"
+                    "ddb.geometry.cylinders = \"12\"\n"
+                    "ddb.geometry.heads = \"255\"\n"
+                    "ddb.geometry.sectors = \"63\"\n"
+                    "ddb.longContentID = "
+                    "\"9abcdef00fedcba98765432112345678\"\n"
+                    "ddb.virtualHWVersion = \"7\"\n");
+  free (d);
+  d = vmdk_stream_descriptor (UINT64_C (40) << 21, "y.vmdk", "ide", "4",
+                              &ids);
+  ck_assert_ptr_nonnull (d);
+  ck_assert_ptr_nonnull (strstr (d, "ddb.adapterType = \"ide\"\n"
+                                 "ddb.geometry.cylinders = \"16383\"\n"
+                                 "ddb.geometry.heads = \"16\"\n"
+                                 "ddb.geometry.sectors = \"63\"\n"));
+  free (d);
+
+  memset (h, 0xee, sizeof h);
+  vmdk_put_sparse_header (h, &(struct vmdk_sparse_layout) {
+      .version = 3, .flags = 0x30001, .capacity = 204800, .desc_offset = 1,
+      .desc_sectors = 1, .gd_offset = UINT64_MAX, .overhead = 128,
+      .compress = 1,
+    });
+  memset (want, 0, sizeof want);
+  memcpy (want, "KDMV", 4);
+  want[4] = 3;
+  want[8] = 1;
+  want[10] = 3;                 /* flags 0x30001 */
+  xd_put_le64 (want + 12, 204800);
+  want[20] = 128;               /* grain sectors */
+  want[28] = 1;                 /* descriptor offset */
+  want[36] = 1;                 /* descriptor sectors */
+  xd_put_le32 (want + 44, 512); /* grain table entries */
+  xd_put_le64 (want + 56, UINT64_MAX);
+  want[64] = 128;               /* overhead */
+  memcpy (want + 73, "\n \r\n", 4);
+  want[77] = 1;                 /* deflate */
+  ck_assert_mem_eq (h, want, sizeof h);
+}
+END_TEST
+
 /* A disk that fills up: writes past CAP bytes fail with ENOSPC. */
 struct small_disk {
   unsigned char *buf;
@@ -654,6 +725,7 @@ main (void)
   tcase_add_test (tc, test_threads_inline);
   tcase_add_test (tc, test_errors);
   tcase_add_test (tc, test_descriptor);
+  tcase_add_test (tc, test_shared_writer);
   tcase_add_test (tc, test_disk_full);
   suite_add_tcase (s, tc);
   sr = srunner_create (s);

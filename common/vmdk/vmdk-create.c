@@ -14,13 +14,15 @@
  *   as ESXi writes it: createType "vmfs" with ddb.thinProvisioned):
  *   a text descriptor and NAME-flat.vmdk;
  * - twoGbMaxExtentFlat: a text descriptor and NAME-f001.vmdk ...;
- * - streamOptimized: vmdk-stream-write.c;
+ * - streamOptimized: vmdk-stream-write.c, whose header and descriptor
+ *   are written here too (vmdk_put_sparse_header,
+ *   vmdk_stream_descriptor);
  * - a child of create-parent=: monolithicSparse or
  *   twoGbMaxExtentSparse with parentCID and parentFileNameHint.
  *
  * The descriptor has VMware's comment lines and only the ddb keys
  * VMware writes (adapterType, geometry, longContentID, uuid,
- * virtualHWVersion; a child only longContentID).
+ * virtualHWVersion; a child only longContentID; a stream no uuid).
  */
 
 #include <config.h>
@@ -35,6 +37,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "vmdk/vmdk-create.h"
 #include "vmdk/vmdk-read.h"
 #include "vmdk/vmdk-stream.h"
 #include "include/xd-bytes.h"
@@ -57,6 +60,7 @@ struct create_type {
   enum create_kind kind;
 };
 
+/* In the order of enum create_kind. */
 static const struct create_type types[] = {
   { "monolithic-sparse", "monolithicSparse", MONO_SPARSE },
   { "split-sparse", "twoGbMaxExtentSparse", SPLIT_SPARSE },
@@ -104,8 +108,11 @@ struct plan {
   const char *adapter, *hwversion;
   uint64_t sectors;             /* capacity */
   char *dir, *base;             /* the new file's directory, name w/o .vmdk */
+  const char *own_name;         /* a stream's one extent: the file itself */
   char *parent_name;            /* parentFileNameHint, or NULL */
   uint32_t cid, parent_cid;
+  uint32_t content[3];          /* longContentID's first words */
+  unsigned char uuid[16];       /* ddb.uuid (not in a child or a stream) */
   char **files;                 /* extent files created (for cleanup) */
   size_t nr_files;
 };
@@ -275,12 +282,18 @@ check_size (const struct xd_create_opts *copts, struct plan *p,
 
 /* VMware's BIOS geometry: IDE 16 heads, 63 sectors, at most 16383
  * cylinders; SCSI 64/32 below 1 GiB, 128/32 below 2 GiB, else 255/63.
+ * VMware's exporters write a stream's SCSI geometry as 255/63 at any
+ * size.
  */
 static void
 geometry (const struct plan *p, uint64_t *c, unsigned *h, unsigned *s)
 {
   if (strcmp (p->adapter, "ide") == 0) {
     *h = 16;
+    *s = 63;
+  }
+  else if (p->type->kind == STREAM) {
+    *h = 255;
     *s = 63;
   }
   else if (p->sectors < (UINT64_C (1) << 21)) {
@@ -306,7 +319,7 @@ static const char *
 extent_kind (const struct plan *p)
 {
   switch (p->type->kind) {
-  case MONO_SPARSE: case SPLIT_SPARSE: return "SPARSE";
+  case MONO_SPARSE: case SPLIT_SPARSE: case STREAM: return "SPARSE";
   case VMFS_THICK: case VMFS_THIN: return "VMFS";
   default: return "FLAT";
   }
@@ -328,6 +341,9 @@ extent_name (const struct plan *p, size_t i)
     break;
   case SPLIT_FLAT:
     r = asprintf (&s, "%s-f%03zu.vmdk", p->base, i + 1);
+    break;
+  case STREAM:
+    r = asprintf (&s, "%s", p->own_name);
     break;
   default:
     r = asprintf (&s, "%s-flat.vmdk", p->base);
@@ -391,15 +407,27 @@ add (struct text *t, const char *fmt, ...)
   free (piece);
 }
 
+/* The random parts of a new disk's descriptor besides its CID. */
+static void
+draw_ids (struct plan *p)
+{
+  unsigned i;
+
+  for (i = 0; i < 3; i++)
+    p->content[i] = vmdk_new_cid (0);
+  if (p->parent_name)
+    return;
+  for (i = 0; i < 16; i += 4)
+    xd_put_le32 (p->uuid + i, vmdk_new_cid (0));
+}
+
 static void
 add_ddb (struct text *t, const struct plan *p)
 {
-  unsigned char u[16];
+  const unsigned char *u = p->uuid;
   uint64_t c;
-  unsigned h, s, i;
+  unsigned h, s;
 
-  for (i = 0; i < 16; i += 4)
-    xd_put_le32 (u + i, vmdk_new_cid (0));
   add (t, "# The Disk Data Base \n#DDB\n\n");
   if (p->parent_name == NULL) {
     geometry (p, &c, &h, &s);
@@ -410,19 +438,17 @@ add_ddb (struct text *t, const struct plan *p)
   }
   /* VMware ends the long content ID with the CID. */
   add (t, "ddb.longContentID = \"%08" PRIx32 "%08" PRIx32 "%08" PRIx32
-       "%08" PRIx32 "\"\n", xd_le32 (u), xd_le32 (u + 4), xd_le32 (u + 8),
+       "%08" PRIx32 "\"\n", p->content[0], p->content[1], p->content[2],
        p->cid);
   if (p->parent_name)
     return;
   if (p->type->kind == VMFS_THIN)
     add (t, "ddb.thinProvisioned = \"1\"\n");
-  vmdk_new_cid (0);
-  for (i = 0; i < 16; i += 4)
-    xd_put_le32 (u + i, vmdk_new_cid (0));
-  add (t, "ddb.uuid = \"%02x %02x %02x %02x %02x %02x %02x %02x-"
-       "%02x %02x %02x %02x %02x %02x %02x %02x\"\n", u[0], u[1], u[2], u[3],
-       u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
-       u[15]);
+  if (p->type->kind != STREAM)
+    add (t, "ddb.uuid = \"%02x %02x %02x %02x %02x %02x %02x %02x-"
+         "%02x %02x %02x %02x %02x %02x %02x %02x\"\n", u[0], u[1], u[2],
+         u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+         u[14], u[15]);
   add (t, "ddb.virtualHWVersion = \"%s\"\n", p->hwversion);
 }
 
@@ -432,11 +458,15 @@ make_descriptor (const struct plan *p)
   struct text t = { .s = NULL };
   size_t i, n = nr_extents (p);
 
-  add (&t, "# Disk DescriptorFile\nversion=1\nencoding=\"UTF-8\"\n");
+  add (&t, "# Disk DescriptorFile\nversion=1\n");
+  /* VMware's exporters write neither line into a stream. */
+  if (p->type->kind != STREAM)
+    add (&t, "encoding=\"UTF-8\"\n");
   add (&t, "CID=%08" PRIx32 "\n", p->cid);
   add (&t, "parentCID=%08" PRIx32 "\n",
        p->parent_name ? p->parent_cid : UINT32_MAX);
-  add (&t, "isNativeSnapshot=\"no\"\n");
+  if (p->type->kind != STREAM)
+    add (&t, "isNativeSnapshot=\"no\"\n");
   /* ESXi names a thin disk "vmfs" and says so in the DDB. */
   add (&t, "createType=\"%s\"\n",
        p->type->kind == VMFS_THIN ? "vmfs" : p->type->vmware);
@@ -464,7 +494,44 @@ make_descriptor (const struct plan *p)
   return t.s;
 }
 
+char *
+vmdk_stream_descriptor (uint64_t capacity, const char *file,
+                        const char *adapter, const char *hwversion,
+                        const struct vmdk_new_ids *ids)
+{
+  struct plan p = {
+    .type = &types[STREAM], .adapter = adapter, .hwversion = hwversion,
+    .sectors = capacity, .own_name = file, .cid = ids->cid,
+    .content = { ids->content[0], ids->content[1], ids->content[2] },
+  };
+
+  return make_descriptor (&p);
+}
+
 /* ---- sparse extents --------------------------------------------------- */
+
+void
+vmdk_put_sparse_header (unsigned char *h, const struct vmdk_sparse_layout *l)
+{
+  memset (h, 0, VMDK_SECTOR);
+  xd_put_le32 (h, VMDK_MAGIC_KDMV);
+  xd_put_le32 (h + 4, l->version);
+  xd_put_le32 (h + 8, l->flags);
+  xd_put_le64 (h + 12, l->capacity);
+  xd_put_le64 (h + 20, GRAIN_SECTORS);
+  xd_put_le64 (h + 28, l->desc_offset);
+  xd_put_le64 (h + 36, l->desc_sectors);
+  xd_put_le32 (h + 44, GTES_PER_GT);
+  xd_put_le64 (h + 48, l->rgd_offset);
+  xd_put_le64 (h + 56, l->gd_offset);
+  xd_put_le64 (h + 64, l->overhead);
+  h[72] = 0;                    /* uncleanShutdown */
+  h[73] = '\n';
+  h[74] = ' ';
+  h[75] = '\r';
+  h[76] = '\n';
+  h[77] = l->compress;          /* compressAlgorithm (le16) */
+}
 
 /* Lay out a hosted sparse extent of SECTORS in IO (empty), with the
  * descriptor DESC embedded (or NULL).
@@ -484,22 +551,13 @@ write_sparse (struct xd_io *io, uint64_t sectors, const char *desc)
   int r;
 
   overhead = xd_div_round_up (overhead, GRAIN_SECTORS) * GRAIN_SECTORS;
-  memset (h, 0, sizeof h);
-  xd_put_le32 (h, VMDK_MAGIC_KDMV);
-  xd_put_le32 (h + 4, 1);
-  xd_put_le32 (h + 8, VMDK_FLAG_NEWLINE_TEST | VMDK_FLAG_REDUNDANT_GT);
-  xd_put_le64 (h + 12, sectors);
-  xd_put_le64 (h + 20, GRAIN_SECTORS);
-  xd_put_le64 (h + 28, desc_off);
-  xd_put_le64 (h + 36, desc_sectors);
-  xd_put_le32 (h + 44, GTES_PER_GT);
-  xd_put_le64 (h + 48, rgd);
-  xd_put_le64 (h + 56, gd);
-  xd_put_le64 (h + 64, overhead);
-  h[73] = '\n';
-  h[74] = ' ';
-  h[75] = '\r';
-  h[76] = '\n';
+  vmdk_put_sparse_header (h, &(struct vmdk_sparse_layout) {
+      .version = 1,
+      .flags = VMDK_FLAG_NEWLINE_TEST | VMDK_FLAG_REDUNDANT_GT,
+      .capacity = sectors, .desc_offset = desc_off,
+      .desc_sectors = desc_sectors, .rgd_offset = rgd, .gd_offset = gd,
+      .overhead = overhead,
+    });
   /* The tables are all allocated, zero (unallocated grains): the file
    * is extended sparsely over them; then the directories point at them.
    */
@@ -678,6 +736,7 @@ vmdk_disk_create (struct xd_io *io, const struct xd_resolver *res,
   if (check_size (copts, &p, size) == -1)
     goto fail;
   p.cid = vmdk_new_cid (UINT32_MAX);
+  draw_ids (&p);
   desc = make_descriptor (&p);
   if (desc == NULL)
     goto fail;

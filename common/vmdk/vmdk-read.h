@@ -11,7 +11,7 @@
 #include "vmdk/vmdk.h"
 #include "io/xd-cache.h"
 #include "core/xd-format.h"
-#include "io/xd-inflate.h"
+#include "io/xd-codec.h"
 #include "io/xd-io.h"
 
 #define VMDK_MAX_CHAIN 256

@@ -1,4 +1,5 @@
-/* xdisk vmdkx: creating a streamOptimized VMDK (vmdk-stream-write.c).
+/* xdisk vmdkx: creating a streamOptimized VMDK (vmdk-stream-write.c,
+ * the requests; vmdk-stream-pipe.c, the ordered compression pipeline).
  *
  * NBD clients write out of order, but a streamOptimized extent must
  * hold its grains in strictly ascending order (VirtualBox's stream

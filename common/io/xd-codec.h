@@ -1,17 +1,19 @@
-/* xdisk: a pool of decompressors for compressed grains and clusters.
+/* xdisk: pools of decompressors and compressors for compressed grains
+ * and clusters (codec.c).
  *
  * Setting up a decompressor (a libdeflate_decompressor or a z_stream)
  * and a buffer for the compressed bytes costs more than inflating a
  * small grain, so each compressed image keeps the idle ones in a pool.
  * A thread takes one for one grain and gives it back: grains inflate in
  * parallel with no lock held, and the pool never holds more inflaters
- * than there were requests in flight at once.
+ * than there were requests in flight at once.  Compressors (the
+ * streamOptimized VMDK writer's) are pooled the same way.
  *
  * libdeflate inflates whole buffers about three times as fast as zlib
  * (see the README); zlib is the fallback when it is not built in.
  */
-#ifndef XDISK_INFLATE_H
-#define XDISK_INFLATE_H
+#ifndef XDISK_CODEC_H
+#define XDISK_CODEC_H
 
 #include <stddef.h>
 
@@ -56,4 +58,27 @@ extern const char *xd_inflate_library (void);
 /* What xd_inflater_run's nonzero result R means, for messages. */
 extern const char *xd_inflate_error (enum xd_deflate_wrap wrap, int r);
 
-#endif /* XDISK_INFLATE_H */
+/* Compressors, all at one LEVEL (zlib's scale: 6 is its default).
+ * NULL with errno set, nothing reported.
+ */
+struct xd_deflaters;
+struct xd_deflater;
+
+extern struct xd_deflaters *xd_deflaters_new (int level);
+extern void xd_deflaters_free (struct xd_deflaters *pool);
+/* An idle deflater, or a new one; NULL with errno set, nothing
+ * reported.
+ */
+extern struct xd_deflater *xd_deflater_get (struct xd_deflaters *pool);
+extern void xd_deflater_put (struct xd_deflaters *pool,
+                             struct xd_deflater *d);
+/* Compress SIZE bytes of IN into a zlib stream (RFC 1950, as VMDK
+ * grains hold) in OUT (room for CAP bytes): the stream's size, or 0 if
+ * it does not fit or the library fails.  A CAP of xd_deflate_bound
+ * (SIZE) always fits.
+ */
+extern size_t xd_deflater_run (struct xd_deflater *d, const void *in,
+                               size_t size, void *out, size_t cap);
+extern size_t xd_deflate_bound (size_t size);
+
+#endif /* XDISK_CODEC_H */

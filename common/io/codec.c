@@ -1,4 +1,4 @@
-/* xdisk: the pool of decompressors, see xd-inflate.h. */
+/* xdisk: the pools of compressors and decompressors, see xd-codec.h. */
 
 #include <config.h>
 
@@ -17,10 +17,54 @@
 #include <zstd_errors.h>
 #endif
 
-#include "io/xd-inflate.h"
+#include "io/xd-codec.h"
+
+/* ---- the pool: idle codecs, taken and given back under a lock ---- */
+
+/* The first member of every codec, so that one list holds either kind. */
+struct codec_link {
+  struct codec_link *next;
+};
+
+struct idle_list {
+  pthread_mutex_t lock;
+  struct codec_link *head;
+};
+
+static void
+idle_init (struct idle_list *l)
+{
+  pthread_mutex_init (&l->lock, NULL);
+  l->head = NULL;
+}
+
+/* An idle codec, or NULL if there is none. */
+static struct codec_link *
+idle_take (struct idle_list *l)
+{
+  struct codec_link *c;
+
+  pthread_mutex_lock (&l->lock);
+  c = l->head;
+  if (c)
+    l->head = c->next;
+  pthread_mutex_unlock (&l->lock);
+  return c;
+}
+
+static void
+idle_give (struct idle_list *l, struct codec_link *c)
+{
+  pthread_mutex_lock (&l->lock);
+  c->next = l->head;
+  l->head = c;
+  pthread_mutex_unlock (&l->lock);
+}
+
+/* ---- inflaters ---- */
 
 struct xd_inflater {
-  struct xd_inflater *next;     /* on the idle list */
+  struct codec_link link;       /* first: on the idle list */
   unsigned char *in;            /* compressed bytes */
   size_t in_cap;
 #ifdef HAVE_LIBDEFLATE
@@ -36,8 +80,7 @@ struct xd_inflater {
 };
 
 struct xd_inflaters {
-  pthread_mutex_t lock;
-  struct xd_inflater *idle;
+  struct idle_list idle;
 };
 
 /* Idle inflaters keep input buffers up to this size (64K grains need
@@ -93,21 +136,20 @@ xd_inflaters_new (void)
 
   if (pool == NULL)
     return NULL;
-  pthread_mutex_init (&pool->lock, NULL);
+  idle_init (&pool->idle);
   return pool;
 }
 
 void
 xd_inflaters_free (struct xd_inflaters *pool)
 {
+  struct codec_link *c;
+
   if (pool == NULL)
     return;
-  while (pool->idle) {
-    struct xd_inflater *next = pool->idle->next;
-    inflater_free (pool->idle);
-    pool->idle = next;
-  }
-  pthread_mutex_destroy (&pool->lock);
+  while ((c = idle_take (&pool->idle)) != NULL)
+    inflater_free ((struct xd_inflater *) c);
+  pthread_mutex_destroy (&pool->idle.lock);
   free (pool);
 }
 
@@ -117,11 +159,7 @@ xd_inflater_get (struct xd_inflaters *pool, size_t in_size)
   struct xd_inflater *inf;
   unsigned char *p;
 
-  pthread_mutex_lock (&pool->lock);
-  inf = pool->idle;
-  if (inf)
-    pool->idle = inf->next;
-  pthread_mutex_unlock (&pool->lock);
+  inf = (struct xd_inflater *) idle_take (&pool->idle);
   if (inf == NULL && (inf = inflater_new ()) == NULL)
     return NULL;
   if (inf->in_cap < in_size) {
@@ -150,10 +188,7 @@ xd_inflater_put (struct xd_inflaters *pool, struct xd_inflater *inf)
     inf->in = NULL;
     inf->in_cap = 0;
   }
-  pthread_mutex_lock (&pool->lock);
-  inf->next = pool->idle;
-  pool->idle = inf;
-  pthread_mutex_unlock (&pool->lock);
+  idle_give (&pool->idle, &inf->link);
 }
 
 #ifdef HAVE_LIBDEFLATE
@@ -277,4 +312,122 @@ xd_inflate_error (enum xd_deflate_wrap wrap, int r)
 #endif
   (void) r;
   return wrap == XD_ZSTD ? "zstd is not built in" : xd_inflate_library ();
+}
+
+/* ---- deflaters ---- */
+
+struct xd_deflater {
+  struct codec_link link;       /* first: on the idle list */
+#ifdef HAVE_LIBDEFLATE
+  struct libdeflate_compressor *c;
+#else
+  z_stream zs;
+#endif
+};
+
+struct xd_deflaters {
+  struct idle_list idle;
+  int level;
+};
+
+static void
+deflater_free (struct xd_deflater *d)
+{
+#ifdef HAVE_LIBDEFLATE
+  libdeflate_free_compressor (d->c);
+#else
+  deflateEnd (&d->zs);
+#endif
+  free (d);
+}
+
+static struct xd_deflater *
+deflater_new (int level)
+{
+  struct xd_deflater *d = calloc (1, sizeof *d);
+
+  if (d == NULL)
+    return NULL;
+#ifdef HAVE_LIBDEFLATE
+  d->c = libdeflate_alloc_compressor (level);
+  if (d->c == NULL) {
+    free (d);
+    errno = ENOMEM;
+    return NULL;
+  }
+#else
+  if (deflateInit (&d->zs, level) != Z_OK) {
+    free (d);
+    errno = ENOMEM;
+    return NULL;
+  }
+#endif
+  return d;
+}
+
+struct xd_deflaters *
+xd_deflaters_new (int level)
+{
+  struct xd_deflaters *pool = calloc (1, sizeof *pool);
+
+  if (pool == NULL)
+    return NULL;
+  idle_init (&pool->idle);
+  pool->level = level;
+  return pool;
+}
+
+void
+xd_deflaters_free (struct xd_deflaters *pool)
+{
+  struct codec_link *c;
+
+  if (pool == NULL)
+    return;
+  while ((c = idle_take (&pool->idle)) != NULL)
+    deflater_free ((struct xd_deflater *) c);
+  pthread_mutex_destroy (&pool->idle.lock);
+  free (pool);
+}
+
+struct xd_deflater *
+xd_deflater_get (struct xd_deflaters *pool)
+{
+  struct xd_deflater *d = (struct xd_deflater *) idle_take (&pool->idle);
+
+  return d ? d : deflater_new (pool->level);
+}
+
+void
+xd_deflater_put (struct xd_deflaters *pool, struct xd_deflater *d)
+{
+  idle_give (&pool->idle, &d->link);
+}
+
+/* Both libraries store incompressible data in stored blocks, a few
+ * bytes per block: a sixteenth and a constant are more than enough.
+ */
+size_t
+xd_deflate_bound (size_t size)
+{
+  return size + size / 16 + 1024;
+}
+
+size_t
+xd_deflater_run (struct xd_deflater *d, const void *in, size_t size,
+                 void *out, size_t cap)
+{
+#ifdef HAVE_LIBDEFLATE
+  return libdeflate_zlib_compress (d->c, in, size, out, cap);
+#else
+  if (deflateReset (&d->zs) != Z_OK)
+    return 0;
+  d->zs.next_in = (unsigned char *) in;
+  d->zs.avail_in = size;
+  d->zs.next_out = out;
+  d->zs.avail_out = cap;
+  if (deflate (&d->zs, Z_FINISH) != Z_STREAM_END)
+    return 0;
+  return cap - d->zs.avail_out;
+#endif
 }

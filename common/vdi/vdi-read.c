@@ -37,11 +37,6 @@
 #define VDI_MAP_PAGE (64u << 10)
 #define VDI_MAP_WHOLE_MAX (1u << 20)
 
-/* The largest map a writable top image keeps whole (256 Mi blocks; a
- * larger image is served read-only).
- */
-#define VDI_MAP_WRITABLE_MAX (UINT64_C (1) << 30)
-
 /* The largest .vbox file read when searching for a parent. */
 #define VDI_VBOX_MAX (16u << 20)
 
@@ -97,32 +92,54 @@ vdi_map_entry (struct vdi_layer *l, uint64_t block, uint32_t *entry)
   return 0;
 }
 
-/* The top image of a writable open keeps its whole map, as VirtualBox
- * does: entries change there.
- */
 static int
-setup_map (struct vdi_layer *l, const struct xd_open_opts *opts, bool top)
+load_whole_map (struct vdi_layer *l)
 {
   uint64_t bytes = l->blocks * 4, i;
+
+  l->map = malloc (bytes);
+  if (l->map == NULL) {
+    xd_error ("malloc: %m");
+    return -1;
+  }
+  if (xd_io_read (l->io, l->map, bytes, l->h.blocks_offset,
+                  "VDI block map") == -1)
+    return -1;
+  for (i = 0; i < l->blocks; i++)
+    l->map[i] = le32toh (l->map[i]);
+  return 0;
+}
+
+/* A small map is kept whole, a large one paged through a cache. */
+static int
+setup_map (struct vdi_layer *l, const struct xd_open_opts *opts)
+{
+  uint64_t bytes = l->blocks * 4;
   size_t n;
 
-  if ((top && opts->writable && bytes <= VDI_MAP_WRITABLE_MAX) ||
-      (bytes <= VDI_MAP_WHOLE_MAX && bytes <= opts->cache_bytes / 4)) {
-    l->map = malloc (bytes);
-    if (l->map == NULL) {
-      xd_error ("malloc: %m");
-      return -1;
-    }
-    if (xd_io_read (l->io, l->map, bytes, l->h.blocks_offset,
-                    "VDI block map") == -1)
-      return -1;
-    for (i = 0; i < l->blocks; i++)
-      l->map[i] = le32toh (l->map[i]);
-    return 0;
-  }
+  if (bytes <= VDI_MAP_WHOLE_MAX && bytes <= opts->cache_bytes / 4)
+    return load_whole_map (l);
   n = xd_cache_entries_for (opts->cache_bytes, VDI_MAP_PAGE, 4);
   l->map_cache = xd_cache_new (VDI_MAP_PAGE, n);
   return l->map_cache ? 0 : -1;
+}
+
+/* A writer changes map entries, so it keeps the whole map, as
+ * VirtualBox does: the pages are let go.
+ */
+int
+vdi_map_keep_whole (struct vdi_layer *l)
+{
+  if (l->map)
+    return 0;
+  if (load_whole_map (l) == -1) {
+    free (l->map);
+    l->map = NULL;
+    return -1;
+  }
+  xd_cache_free (l->map_cache);
+  l->map_cache = NULL;
+  return 0;
 }
 
 /* Where the run at OFF (at most LEN bytes, inside the disk) comes from. */
@@ -176,7 +193,7 @@ vdi_layer_read (struct vdi_layer *l, uint8_t *buf, uint64_t count,
   return xd_runs_read (&vdi_runs, l, buf, count, off);
 }
 
-static int
+int
 vdi_pread (void *h, void *buf, uint32_t count, uint64_t offset)
 {
   return vdi_layer_read (h, buf, count, offset);
@@ -216,7 +233,7 @@ layer_extent (struct vdi_layer *l, uint64_t off, uint64_t len,
 }
 
 /* Neighbouring runs of the same type are merged into one extent. */
-static int
+int
 vdi_extents (void *h, uint32_t count, uint64_t offset, bool req_one,
              xd_extent_fn add, void *opaque)
 {
@@ -584,7 +601,6 @@ open_parent (struct vdi_layer *l, const struct xd_resolver *res,
     return -1;
   popts.depth++;
   popts.parent = NULL;          /* parent= names the top's parent only */
-  popts.writable = false;       /* parents are never written */
   l->parent = layer_open (io, res, &popts, &me, l, opts);
   return l->parent ? 0 : -1;
 }
@@ -615,7 +631,7 @@ layer_open (struct xd_io *io, const struct xd_resolver *res,
   l->shift = xd_log2 (l->h.block_size);
   l->has_parent = !vdi_uuid_is_null (l->h.uuid_linkage) &&
     (l->h.type == VDI_TYPE_DIFF || l->h.type == VDI_TYPE_UNDO);
-  if (setup_map (l, opts, child == NULL) == -1)
+  if (setup_map (l, opts) == -1)
     goto fail;
   if (l->has_parent && open_parent (l, res, opts, above) == -1)
     goto fail;
@@ -630,7 +646,6 @@ vdi_layer_free (struct vdi_layer *l)
 {
   while (l) {
     struct vdi_layer *parent = l->parent;
-    vdi_write_cleanup (l);
     if (l->map_cache)
       xd_cache_free (l->map_cache);
     free (l->map);
@@ -645,36 +660,29 @@ struct vdi_layer *
 vdi_layer_open (struct xd_io *io, const struct xd_resolver *res,
                 const struct xd_open_opts *opts)
 {
-  struct vdi_layer *l = layer_open (io, res, opts, NULL, NULL, NULL);
-
-  if (l && opts->writable && l->map && vdi_write_setup (l) == -1) {
-    vdi_layer_free (l);
-    return NULL;
-  }
-  return l;
+  return layer_open (io, res, opts, NULL, NULL, NULL);
 }
 
-static void *
+void *
 vdi_open (struct xd_io *io, const struct xd_resolver *res,
           const struct xd_open_opts *opts)
 {
   return vdi_layer_open (io, res, opts);
 }
 
-static void
+void
 vdi_close (void *h)
 {
-  vdi_write_close (h);
   vdi_layer_free (h);
 }
 
-static uint64_t
+uint64_t
 vdi_size (void *h)
 {
   return ((struct vdi_layer *) h)->size;
 }
 
-static uint32_t
+uint32_t
 vdi_preferred_block (void *h)
 {
   return ((struct vdi_layer *) h)->h.block_size;
@@ -700,7 +708,7 @@ add (char *buf, size_t len, const char *fmt, ...)
   va_end (args);
 }
 
-static char *
+char *
 vdi_describe (void *h)
 {
   const struct vdi_layer *top = h, *l;
@@ -734,7 +742,7 @@ vdi_describe (void *h)
 
 /* ---- the format ---- */
 
-static bool
+bool
 vdi_probe_fn (struct xd_io *io XD_UNUSED, const uint8_t *head, size_t len)
 {
   return vdi_probe (head, len);
@@ -752,7 +760,7 @@ vdi_free_user_parent (void)
   user_parent = NULL;
 }
 
-static int
+int
 vdi_config (struct xd_open_opts *opts, const char *key, const char *value)
 {
   char *path;
@@ -773,7 +781,7 @@ vdi_config (struct xd_open_opts *opts, const char *key, const char *value)
   return 0;
 }
 
-static void
+void
 vdi_dump (const char *prefix)
 {
   printf ("%sformats=vdi\n", prefix);
@@ -782,28 +790,9 @@ vdi_dump (const char *prefix)
           prefix);
 }
 
-const struct xd_format xd_format_vdi = {
-  .name = "vdi",
-  .display = "VDI",
-  .plugin = "vdix",
-  .probe = vdi_probe_fn,
-  .config = vdi_config,
-  .dump = vdi_dump,
+/* The reader alone: an image opened through it is read-only. */
+const struct xd_format xd_reader_vdi = {
+  VDI_READ_FIELDS,
   .open = vdi_open,
   .close = vdi_close,
-  .size = vdi_size,
-  .preferred_block = vdi_preferred_block,
-  .pread = vdi_pread,
-  .extents = vdi_extents,
-  .describe = vdi_describe,
-  .can_write = vdi_can_write,
-  .pwrite = vdi_pwrite,
-  .zero = vdi_zero,
-  .trim = vdi_trim,
-  .flush = vdi_flush,
-  .create = vdi_create,
-  .finish = vdi_finish,
-  .check = vdi_check,
-  .create_types = "dynamic (default), static (or fixed); create-parent= "
-  "makes a differencing image",
 };

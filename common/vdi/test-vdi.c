@@ -329,6 +329,42 @@ START_TEST (test_vdi_detect)
 }
 END_TEST
 
+extern const struct xd_format xd_reader_vdi;
+
+/* The reader's table: the composed table's read operations and no
+ * write ones; a writable open through it attaches no writer.
+ */
+START_TEST (test_vdi_reader_table)
+{
+  size_t len;
+  uint8_t *f = make_image (&len), buf[T_BS];
+  struct xd_open_opts opts = { .cache_bytes = 1 << 20, .writable = true };
+  struct xd_resolver *res = xd_resolver_new_stream ("a test buffer");
+  struct xd_io *io = xd_io_open_memory (f, len, "mem.vdi");
+  struct vdi_layer *l;
+
+  ck_assert_ptr_nonnull (res);
+  ck_assert_ptr_nonnull (io);
+  ck_assert_ptr_eq (xd_reader_vdi.probe, xd_format_vdi.probe);
+  ck_assert_ptr_eq (xd_reader_vdi.pread, xd_format_vdi.pread);
+  ck_assert_ptr_eq (xd_reader_vdi.extents, xd_format_vdi.extents);
+  ck_assert_ptr_eq (xd_reader_vdi.describe, xd_format_vdi.describe);
+  ck_assert_ptr_null (xd_reader_vdi.can_write);
+  ck_assert_ptr_null (xd_reader_vdi.pwrite);
+  ck_assert_ptr_null (xd_reader_vdi.flush);
+  ck_assert_ptr_null (xd_reader_vdi.create);
+  ck_assert_ptr_null (xd_reader_vdi.check);
+  l = xd_reader_vdi.open (io, res, &opts);
+  ck_assert_ptr_nonnull (l);
+  ck_assert_ptr_null (l->writer);
+  ck_assert_int_eq (xd_reader_vdi.pread (l, buf, T_BS, 0), 0);
+  ck_assert_int_eq (buf[0], 0x11);
+  xd_reader_vdi.close (l);
+  xd_resolver_free (res);
+  free (f);
+}
+END_TEST
+
 static int
 collect (void *opaque, uint64_t offset, uint64_t length, uint32_t type)
 {
@@ -955,6 +991,7 @@ vdi_suite (void)
   tcase_add_test (tc, test_vdi_uuid);
   tcase_add_test (tc, test_vdi_machine_folder);
   tcase_add_test (tc, test_vdi_detect);
+  tcase_add_test (tc, test_vdi_reader_table);
   tcase_add_test (tc, test_vdi_read);
   tcase_add_test (tc, test_vdi_create_layout);
   tcase_add_test (tc, test_vdi_check_finds);

@@ -500,6 +500,49 @@ START_TEST (test_vdi_machine_folder)
 }
 END_TEST
 
+/* The .vbox media registry: the location of the HardDisk with the UUID
+ * asked for, its character references decoded (the XML reader's);
+ * documents that name no parent, malformed ones among them, give NULL,
+ * as they did before (the search goes on past them).
+ */
+START_TEST (test_vdi_vbox_registry)
+{
+  static const char *const nothing[] = {
+    "not XML at all",
+    /* An unfinished comment hides the rest. */
+    "<VirtualBox><!-- <HardDisk uuid=\"{%s}\" location=\"a.vdi\"/>"
+    "</VirtualBox>",
+    /* An unquoted attribute value. */
+    "<VirtualBox><HardDisk uuid=\"{%s}\" location=a.vdi/></VirtualBox>",
+    /* No location, and another disk's UUID. */
+    "<VirtualBox><HardDisk uuid=\"{%s}\"/></VirtualBox>",
+    "<VirtualBox><HardDisk uuid=\"{00000000-0000-0000-0000-000000000001}\""
+    " location=\"a.vdi\"/></VirtualBox>",
+  };
+  char u[37], text[512], *loc;
+  size_t i;
+
+  vdi_uuid_format (uuid_a, u);
+  for (i = 0; i < sizeof nothing / sizeof nothing[0]; i++) {
+    snprintf (text, sizeof text, nothing[i], u);
+    ck_assert_ptr_null (vdi_vbox_location (text, uuid_a));
+  }
+
+  snprintf (text, sizeof text,
+            "<?xml version=\"1.0\"?>\n<VirtualBox xmlns=\"x\">\n"
+            "<!-- a comment -->\n<MediaRegistry><HardDisks>\n"
+            "<HardDisk uuid=\"{%s}\" location=\"base.vdi\">\n"
+            "  <HardDisk uuid=\"%s\"\n"
+            "   location=\"..&#x2F;disks &amp; more&#47;s&#x31;.vdi\"/>\n"
+            "</HardDisk></HardDisks></MediaRegistry></VirtualBox>\n",
+            "00000000-0000-0000-0000-000000000002", u);
+  loc = vdi_vbox_location (text, uuid_a);
+  ck_assert_ptr_nonnull (loc);
+  ck_assert_str_eq (loc, "../disks & more/s1.vdi");
+  free (loc);
+}
+END_TEST
+
 /* ---- writing and creating ---- */
 
 /* Create a VDI in memory as COPTS says; the handle is writable. */
@@ -990,6 +1033,7 @@ vdi_suite (void)
   tcase_add_test (tc, test_vdi_read_header);
   tcase_add_test (tc, test_vdi_uuid);
   tcase_add_test (tc, test_vdi_machine_folder);
+  tcase_add_test (tc, test_vdi_vbox_registry);
   tcase_add_test (tc, test_vdi_detect);
   tcase_add_test (tc, test_vdi_reader_table);
   tcase_add_test (tc, test_vdi_read);

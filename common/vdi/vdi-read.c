@@ -25,6 +25,7 @@
 #include <strings.h>
 
 #include "vdi/vdi.h"
+#include "archive/xd-xml.h"
 #include "include/xd-bytes.h"
 #include "io/xd-cache.h"
 #include "core/xd-format.h"
@@ -322,102 +323,33 @@ search_dir_entry (void *opaque, const char *name)
   return 0;
 }
 
-/* Decode the XML character references of an attribute value in place. */
-static void
-xml_unescape (char *s)
-{
-  static const struct { const char *name; char c; } ents[] = {
-    { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' },
-    { "&quot;", '"' }, { "&apos;", '\'' },
-  };
-  char *in = s, *out = s;
-  size_t i;
-
-  while (*in) {
-    for (i = 0; i < sizeof ents / sizeof ents[0]; i++)
-      if (strncmp (in, ents[i].name, strlen (ents[i].name)) == 0)
-        break;
-    if (i < sizeof ents / sizeof ents[0]) {
-      *out++ = ents[i].c;
-      in += strlen (ents[i].name);
-    }
-    else
-      *out++ = *in++;
-  }
-  *out = '\0';
-}
-
-/* Copy the value of attribute NAME of the element whose attributes
- * start at P (up to its '>'), or NULL.
- */
-static char *
-xml_attr (const char *p, const char *name)
-{
-  size_t n = strlen (name);
-
-  while (*p && *p != '>') {
-    char quote;
-    const char *v, *e;
-    bool match;
-
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-      p++;
-    match = strncmp (p, name, n) == 0 && p[n] == '=';
-    while (*p && *p != '=' && *p != '>')
-      p++;
-    if (*p != '=')
-      return NULL;
-    quote = p[1];
-    if (quote != '"' && quote != '\'')
-      return NULL;
-    v = p + 2;
-    e = memchr (v, quote, strnlen (v, 4096));   /* names are short */
-    if (e == NULL)
-      return NULL;
-    if (match) {
-      char *r = strndup (v, (size_t) (e - v));
-      if (r)
-        xml_unescape (r);
-      return r;
-    }
-    p = e + 1;
-  }
-  return NULL;
-}
-
 /* The location of the HardDisk with UUID in the VirtualBox settings
  * TEXT (NUL-terminated), or NULL.  Differencing images are HardDisk
  * elements nested in their parent's; the nesting does not matter here.
+ * A document the XML reader refuses (after reporting) names nothing.
  */
 char *
 vdi_vbox_location (const char *text, const uint8_t uuid[16])
 {
-  const char *p = text;
+  struct xd_xml *root = xd_xml_parse (text, strlen (text), ".vbox file");
+  const struct xd_xml *e = NULL;
+  char *loc = NULL;
 
-  while ((p = strchr (p, '<')) != NULL) {
-    char *u, *loc = NULL;
+  if (root == NULL)
+    return NULL;
+  while ((e = xd_xml_next (root, e, "HardDisk")) != NULL) {
+    const char *u = xd_xml_attr (e, "uuid");
+    const char *where = xd_xml_attr (e, "location");
     uint8_t g[16];
 
-    if (strncmp (p, "<!--", 4) == 0) {
-      p = strstr (p + 4, "-->");
-      if (p == NULL)
-        return NULL;
-      continue;
+    if (u && where && vdi_uuid_parse (u, g) == 0 &&
+        memcmp (g, uuid, 16) == 0) {
+      loc = strdup (where);
+      break;
     }
-    p++;
-    if (strncmp (p, "HardDisk", 8) != 0 ||
-        (p[8] != ' ' && p[8] != '\t' && p[8] != '\n' && p[8] != '\r'))
-      continue;
-    u = xml_attr (p + 8, "uuid");
-    if (u && vdi_uuid_parse (u, g) == 0 && memcmp (g, uuid, 16) == 0)
-      loc = xml_attr (p + 8, "location");
-    free (u);
-    if (loc)
-      return loc;
-    if ((p = strchr (p, '>')) == NULL)
-      return NULL;
   }
-  return NULL;
+  xd_xml_free (root);
+  return loc;
 }
 
 static int

@@ -155,9 +155,10 @@ extern bool vdi_uuid_is_null (const uint8_t uuid[16]);
 extern void vdi_uuid_format (const uint8_t uuid[16], char out[37]);
 extern int vdi_uuid_parse (const char *text, uint8_t uuid[16]);
 
-/* The location attribute (XML escapes decoded, malloc'd) of the
- * HardDisk element with UUID in the VirtualBox settings file TEXT
- * (NUL-terminated), or NULL.
+/* The location attribute (malloc'd, its character references decoded)
+ * of the HardDisk element with UUID in the VirtualBox settings file TEXT
+ * (NUL-terminated), or NULL.  The file is read through the project's
+ * XML reader (archive/xd-xml.h): one it refuses names nothing.
  */
 extern char *vdi_vbox_location (const char *text, const uint8_t uuid[16]);
 

@@ -627,6 +627,49 @@ START_TEST (test_vdi_create_layout)
 }
 END_TEST
 
+/* A map the reader would page through its cache is kept whole when a
+ * writer is attached (the writer asks the reader for it); the reader
+ * alone pages it, and reads what was written.
+ */
+START_TEST (test_vdi_write_paged_map)
+{
+  struct xd_create_opts copts = { .size = 6 << 20 };
+  struct xd_resolver *res = xd_resolver_new_stream ("a test buffer");
+  struct xd_open_opts opts = { .cache_bytes = 16, .writable = true };
+  uint8_t buf[512];
+  struct vdi_layer *l;
+  struct xd_io *io;
+  void *h;
+
+  h = create_mem (&copts, &io, res);
+  ck_assert_ptr_nonnull (h);
+  xd_format_vdi.close (h);
+
+  xd_io_ref (io);
+  l = xd_format_vdi.open (io, res, &opts);
+  ck_assert_ptr_nonnull (l);
+  ck_assert_ptr_nonnull (l->map);
+  ck_assert_ptr_null (l->map_cache);
+  ck_assert_ptr_nonnull (l->writer);
+  memset (buf, 0x77, sizeof buf);
+  ck_assert_int_eq (xd_format_vdi.pwrite (l, buf, sizeof buf, 4 << 20), 0);
+  xd_format_vdi.close (l);              /* flushes */
+
+  xd_io_ref (io);
+  l = xd_reader_vdi.open (io, res, &opts);
+  ck_assert_ptr_nonnull (l);
+  ck_assert_ptr_null (l->map);
+  ck_assert_ptr_nonnull (l->map_cache);
+  memset (buf, 0, sizeof buf);
+  ck_assert_int_eq (xd_reader_vdi.pread (l, buf, sizeof buf, 4 << 20), 0);
+  ck_assert_uint_eq (buf[0], 0x77);
+  ck_assert_uint_eq (buf[511], 0x77);
+  xd_reader_vdi.close (l);
+  xd_io_close (io);
+  xd_resolver_free (res);
+}
+END_TEST
+
 START_TEST (test_vdi_check_finds)
 {
   struct xd_create_opts copts = { .size = 4 << 20, .block_size = 1 << 20 };
@@ -1039,6 +1082,7 @@ vdi_suite (void)
   tcase_add_test (tc, test_vdi_read);
   tcase_add_test (tc, test_vdi_create_layout);
   tcase_add_test (tc, test_vdi_check_finds);
+  tcase_add_test (tc, test_vdi_write_paged_map);
   suite_add_tcase (s, tc);
   tc = tcase_create ("powerloss");
   tcase_add_checked_fixture (tc, setup, NULL);

@@ -11,6 +11,9 @@
  * searched for: parent=FILE, then the VDI files of the image's directory
  * and of the directory above, then the media registry of a .vbox file
  * there (vdi_find_parent).
+ *
+ * xd_reader_vdi, at the end, serves an image read-only; vdi-format.c
+ * builds the full format on it, and nothing here calls back into that.
  */
 
 #include <config.h>
@@ -125,8 +128,8 @@ setup_map (struct vdi_layer *l, const struct xd_open_opts *opts)
   return l->map_cache ? 0 : -1;
 }
 
-/* A writer changes map entries, so it keeps the whole map, as
- * VirtualBox does: the pages are let go.
+/* Entries change only in a map kept whole (as VirtualBox keeps it):
+ * the code that changes them asks for it here, and the pages go.
  */
 int
 vdi_map_keep_whole (struct vdi_layer *l)

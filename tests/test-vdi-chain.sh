@@ -120,6 +120,20 @@ description "$v/Snapshots/s1.vdi" | grep -q "found by .vbox media registry"
 mv "$v/VM2.vbox" "$v/Snapshots/VM2.vbox"
 sed -i 's|location="disks|location="../disks|' "$v/Snapshots/VM2.vbox"
 expect_raw "$v/Snapshots/s1.vdi" "$tmp/mf/s1.raw" allow-external-files=true
+# A malformed .vbox file (its first comment never ends) names no parent,
+# as before: the search goes on past it, and finds none.
+cp "$v/Snapshots/VM2.vbox" "$tmp/VM2.vbox"
+sed -i 's| -->$||' "$v/Snapshots/VM2.vbox"
+test "$(grep -cF -- '-->' "$v/Snapshots/VM2.vbox")" = 0
+expect_open_error vdix "$v/Snapshots/s1.vdi" "parent \{.*\} not found" \
+  allow-external-files=true
+mv "$tmp/VM2.vbox" "$v/Snapshots/VM2.vbox"
+# Character references in the location are decoded (the .vbox file is
+# read through the XML reader).
+sed -i 's|location="../disks &amp; more/base.vdi"|location="..\&#x2F;disks \&#38; more\&#47;base.vdi"|' \
+  "$v/Snapshots/VM2.vbox"
+grep -F 'location="..&#x2F;disks &#38; more&#47;base.vdi"' "$v/Snapshots/VM2.vbox"
+expect_raw "$v/Snapshots/s1.vdi" "$tmp/mf/s1.raw" allow-external-files=true
 
 # ---- parent= -----------------------------------------------------------
 mkdir -p "$tmp/p/a" "$tmp/p/b"

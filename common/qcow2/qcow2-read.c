@@ -1,4 +1,4 @@
-/* xdisk: reading qcow2 images (the "qcow2" format driver).
+/* xdisk: reading qcow2 images (the format table is in qcow2-format.c).
  *
  * A guest offset maps through the L1 table (in memory) and an L2 table
  * (one cluster, through a bounded xd_cache) to a cluster descriptor:
@@ -360,7 +360,7 @@ read_compressed (struct qcow2_disk *d, uint8_t *buf, uint64_t count,
   return 0;
 }
 
-static int
+int
 qcow2_pread (void *hv, void *bufv, uint32_t count, uint64_t offset)
 {
   struct qcow2_disk *d = hv;
@@ -448,7 +448,7 @@ data_extents (struct qcow2_disk *d, uint64_t count, uint64_t offset,
   return 0;
 }
 
-static int
+int
 qcow2_extents (void *hv, uint32_t count, uint64_t offset, bool req_one,
                xd_extent_fn add, void *opaque)
 {
@@ -486,45 +486,7 @@ qcow2_extents (void *hv, uint32_t count, uint64_t offset, bool req_one,
 
 /* ---- opening ---- */
 
-static bool
-qcow2_probe (struct xd_io *io XD_UNUSED, const uint8_t *head, size_t len)
-{
-  return len >= 8 && xd_be32 (head) == QCOW2_MAGIC;
-}
-
-static int
-qcow2_config (struct xd_open_opts *opts, const char *key, const char *value)
-{
-  if (strcmp (key, "snapshot") == 0) {
-    if (*value == '\0') {
-      xd_error ("snapshot: empty snapshot name or id");
-      errno = EINVAL;
-      return -1;
-    }
-    opts->snapshot = value;
-    return 0;
-  }
-  return 1;
-}
-
-static void
-qcow2_dump (const char *prefix)
-{
-  printf ("%sversions=2,3\n", prefix);
-  printf ("%scluster_sizes=512-2097152\n", prefix);
-  printf ("%sextended_l2=yes\n", prefix);
-  printf ("%sexternal_data_file=yes\n", prefix);
-  printf ("%ssnapshots=yes\n", prefix);
-  printf ("%scompression=zlib%s\n", prefix,
-#ifdef HAVE_LIBZSTD
-          ",zstd"
-#else
-          ""
-#endif
-          );
-}
-
-static void
+void
 qcow2_close (void *hv)
 {
   struct qcow2_disk *d = hv;
@@ -676,7 +638,7 @@ warn_features (struct qcow2_disk *d)
               "does not matter to a reader)", d->io->name);
 }
 
-static void *
+void *
 qcow2_open (struct xd_io *io, const struct xd_resolver *res,
             const struct xd_open_opts *opts)
 {
@@ -705,13 +667,13 @@ qcow2_open (struct xd_io *io, const struct xd_resolver *res,
   return NULL;
 }
 
-static uint64_t
+uint64_t
 qcow2_size (void *hv)
 {
   return ((struct qcow2_disk *) hv)->size;
 }
 
-static uint32_t
+uint32_t
 qcow2_preferred_block (void *hv)
 {
   return ((struct qcow2_disk *) hv)->h.cluster_size;
@@ -765,7 +727,7 @@ describe_snapshots (struct qcow2_disk *d, char *s)
   return s;
 }
 
-static char *
+char *
 qcow2_describe (void *hv)
 {
   struct qcow2_disk *d = hv;
@@ -794,21 +756,3 @@ qcow2_describe (void *hv)
   }
   return s;
 }
-
-const struct xd_format xd_format_qcow2 = {
-  .name = "qcow2",
-  .display = "qcow2",
-  .plugin = "qcow2x",
-  .probe = qcow2_probe,
-  .config = qcow2_config,
-  .config_help =
-    "snapshot=NAME|ID             Serve this internal snapshot.",
-  .dump = qcow2_dump,
-  .open = qcow2_open,
-  .close = qcow2_close,
-  .size = qcow2_size,
-  .preferred_block = qcow2_preferred_block,
-  .pread = qcow2_pread,
-  .extents = qcow2_extents,
-  .describe = qcow2_describe,
-};

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/xd-driver.h"
 #include "io/xd-io.h"
 
 #define QCOW2_MAGIC 0x514649fbU         /* "QFI\xfb" read as be32 */
@@ -182,5 +183,23 @@ extern void qcow2_compressed_range (const struct qcow2_header *h,
                                     uint64_t *length);
 
 extern const char *qcow2_compression_name (enum qcow2_compression c);
+
+/* ---- qcow2-read.c: the reader's operations, composed into
+ * xd_format_qcow2 by qcow2-format.c (not an interface for other code) ----
+ */
+
+struct xd_open_opts;
+struct xd_resolver;
+
+extern void *qcow2_open (struct xd_io *io, const struct xd_resolver *res,
+                         const struct xd_open_opts *opts);
+extern void qcow2_close (void *hv);
+extern uint64_t qcow2_size (void *hv);
+extern uint32_t qcow2_preferred_block (void *hv);
+extern int qcow2_pread (void *hv, void *bufv, uint32_t count,
+                        uint64_t offset);
+extern int qcow2_extents (void *hv, uint32_t count, uint64_t offset,
+                          bool req_one, xd_extent_fn add, void *opaque);
+extern char *qcow2_describe (void *hv);
 
 #endif /* XDISK_QCOW2_H */

@@ -329,6 +329,42 @@ START_TEST (test_vdi_detect)
 }
 END_TEST
 
+extern const struct xd_format xd_reader_vdi;
+
+/* The reader's table: the composed table's read operations and no
+ * write ones; a writable open through it attaches no writer.
+ */
+START_TEST (test_vdi_reader_table)
+{
+  size_t len;
+  uint8_t *f = make_image (&len), buf[T_BS];
+  struct xd_open_opts opts = { .cache_bytes = 1 << 20, .writable = true };
+  struct xd_resolver *res = xd_resolver_new_stream ("a test buffer");
+  struct xd_io *io = xd_io_open_memory (f, len, "mem.vdi");
+  struct vdi_layer *l;
+
+  ck_assert_ptr_nonnull (res);
+  ck_assert_ptr_nonnull (io);
+  ck_assert_ptr_eq (xd_reader_vdi.probe, xd_format_vdi.probe);
+  ck_assert_ptr_eq (xd_reader_vdi.pread, xd_format_vdi.pread);
+  ck_assert_ptr_eq (xd_reader_vdi.extents, xd_format_vdi.extents);
+  ck_assert_ptr_eq (xd_reader_vdi.describe, xd_format_vdi.describe);
+  ck_assert_ptr_null (xd_reader_vdi.can_write);
+  ck_assert_ptr_null (xd_reader_vdi.pwrite);
+  ck_assert_ptr_null (xd_reader_vdi.flush);
+  ck_assert_ptr_null (xd_reader_vdi.create);
+  ck_assert_ptr_null (xd_reader_vdi.check);
+  l = xd_reader_vdi.open (io, res, &opts);
+  ck_assert_ptr_nonnull (l);
+  ck_assert_ptr_null (l->writer);
+  ck_assert_int_eq (xd_reader_vdi.pread (l, buf, T_BS, 0), 0);
+  ck_assert_int_eq (buf[0], 0x11);
+  xd_reader_vdi.close (l);
+  xd_resolver_free (res);
+  free (f);
+}
+END_TEST
+
 static int
 collect (void *opaque, uint64_t offset, uint64_t length, uint32_t type)
 {
@@ -464,6 +500,49 @@ START_TEST (test_vdi_machine_folder)
 }
 END_TEST
 
+/* The .vbox media registry: the location of the HardDisk with the UUID
+ * asked for, its character references decoded (the XML reader's);
+ * documents that name no parent, malformed ones among them, give NULL,
+ * as they did before (the search goes on past them).
+ */
+START_TEST (test_vdi_vbox_registry)
+{
+  static const char *const nothing[] = {
+    "not XML at all",
+    /* An unfinished comment hides the rest. */
+    "<VirtualBox><!-- <HardDisk uuid=\"{%s}\" location=\"a.vdi\"/>"
+    "</VirtualBox>",
+    /* An unquoted attribute value. */
+    "<VirtualBox><HardDisk uuid=\"{%s}\" location=a.vdi/></VirtualBox>",
+    /* No location, and another disk's UUID. */
+    "<VirtualBox><HardDisk uuid=\"{%s}\"/></VirtualBox>",
+    "<VirtualBox><HardDisk uuid=\"{00000000-0000-0000-0000-000000000001}\""
+    " location=\"a.vdi\"/></VirtualBox>",
+  };
+  char u[37], text[512], *loc;
+  size_t i;
+
+  vdi_uuid_format (uuid_a, u);
+  for (i = 0; i < sizeof nothing / sizeof nothing[0]; i++) {
+    snprintf (text, sizeof text, nothing[i], u);
+    ck_assert_ptr_null (vdi_vbox_location (text, uuid_a));
+  }
+
+  snprintf (text, sizeof text,
+            "<?xml version=\"1.0\"?>\n<VirtualBox xmlns=\"x\">\n"
+            "<!-- a comment -->\n<MediaRegistry><HardDisks>\n"
+            "<HardDisk uuid=\"{%s}\" location=\"base.vdi\">\n"
+            "  <HardDisk uuid=\"%s\"\n"
+            "   location=\"..&#x2F;disks &amp; more&#47;s&#x31;.vdi\"/>\n"
+            "</HardDisk></HardDisks></MediaRegistry></VirtualBox>\n",
+            "00000000-0000-0000-0000-000000000002", u);
+  loc = vdi_vbox_location (text, uuid_a);
+  ck_assert_ptr_nonnull (loc);
+  ck_assert_str_eq (loc, "../disks & more/s1.vdi");
+  free (loc);
+}
+END_TEST
+
 /* ---- writing and creating ---- */
 
 /* Create a VDI in memory as COPTS says; the handle is writable. */
@@ -543,6 +622,49 @@ START_TEST (test_vdi_create_layout)
   ck_assert_uint_eq (io->size, (2 << 20) + 6 * (1 << 20));
   ck_assert_int_eq (xd_format_vdi.check (h), 0);
   xd_format_vdi.close (h);
+  xd_io_close (io);
+  xd_resolver_free (res);
+}
+END_TEST
+
+/* A map the reader would page through its cache is kept whole when a
+ * writer is attached (the writer asks the reader for it); the reader
+ * alone pages it, and reads what was written.
+ */
+START_TEST (test_vdi_write_paged_map)
+{
+  struct xd_create_opts copts = { .size = 6 << 20 };
+  struct xd_resolver *res = xd_resolver_new_stream ("a test buffer");
+  struct xd_open_opts opts = { .cache_bytes = 16, .writable = true };
+  uint8_t buf[512];
+  struct vdi_layer *l;
+  struct xd_io *io;
+  void *h;
+
+  h = create_mem (&copts, &io, res);
+  ck_assert_ptr_nonnull (h);
+  xd_format_vdi.close (h);
+
+  xd_io_ref (io);
+  l = xd_format_vdi.open (io, res, &opts);
+  ck_assert_ptr_nonnull (l);
+  ck_assert_ptr_nonnull (l->map);
+  ck_assert_ptr_null (l->map_cache);
+  ck_assert_ptr_nonnull (l->writer);
+  memset (buf, 0x77, sizeof buf);
+  ck_assert_int_eq (xd_format_vdi.pwrite (l, buf, sizeof buf, 4 << 20), 0);
+  xd_format_vdi.close (l);              /* flushes */
+
+  xd_io_ref (io);
+  l = xd_reader_vdi.open (io, res, &opts);
+  ck_assert_ptr_nonnull (l);
+  ck_assert_ptr_null (l->map);
+  ck_assert_ptr_nonnull (l->map_cache);
+  memset (buf, 0, sizeof buf);
+  ck_assert_int_eq (xd_reader_vdi.pread (l, buf, sizeof buf, 4 << 20), 0);
+  ck_assert_uint_eq (buf[0], 0x77);
+  ck_assert_uint_eq (buf[511], 0x77);
+  xd_reader_vdi.close (l);
   xd_io_close (io);
   xd_resolver_free (res);
 }
@@ -954,10 +1076,13 @@ vdi_suite (void)
   tcase_add_test (tc, test_vdi_read_header);
   tcase_add_test (tc, test_vdi_uuid);
   tcase_add_test (tc, test_vdi_machine_folder);
+  tcase_add_test (tc, test_vdi_vbox_registry);
   tcase_add_test (tc, test_vdi_detect);
+  tcase_add_test (tc, test_vdi_reader_table);
   tcase_add_test (tc, test_vdi_read);
   tcase_add_test (tc, test_vdi_create_layout);
   tcase_add_test (tc, test_vdi_check_finds);
+  tcase_add_test (tc, test_vdi_write_paged_map);
   suite_add_tcase (s, tc);
   tc = tcase_create ("powerloss");
   tcase_add_checked_fixture (tc, setup, NULL);

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "vdi/vdi.h"
+#include "vdi/vdi-write.h"
 #include "include/xd-bytes.h"
 #include "core/xd-format.h"
 #include "include/xd-math.h"
@@ -270,7 +270,7 @@ vdi_create (struct xd_io *io, const struct xd_resolver *res,
   o.writable = true;
   if (copts->parent)
     o.parent = copts->parent;
-  return vdi_layer_open (io, res, &o);
+  return vdi_format_open (io, res, &o);
  fail:
   xd_io_close (io);
   return NULL;

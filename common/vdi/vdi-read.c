@@ -11,6 +11,9 @@
  * searched for: parent=FILE, then the VDI files of the image's directory
  * and of the directory above, then the media registry of a .vbox file
  * there (vdi_find_parent).
+ *
+ * xd_reader_vdi, at the end, serves an image read-only; vdi-format.c
+ * builds the full format on it, and nothing here calls back into that.
  */
 
 #include <config.h>
@@ -25,6 +28,7 @@
 #include <strings.h>
 
 #include "vdi/vdi.h"
+#include "archive/xd-xml.h"
 #include "include/xd-bytes.h"
 #include "io/xd-cache.h"
 #include "core/xd-format.h"
@@ -36,11 +40,6 @@
 /* Block map pages in the cache, and the largest map kept whole. */
 #define VDI_MAP_PAGE (64u << 10)
 #define VDI_MAP_WHOLE_MAX (1u << 20)
-
-/* The largest map a writable top image keeps whole (256 Mi blocks; a
- * larger image is served read-only).
- */
-#define VDI_MAP_WRITABLE_MAX (UINT64_C (1) << 30)
 
 /* The largest .vbox file read when searching for a parent. */
 #define VDI_VBOX_MAX (16u << 20)
@@ -97,32 +96,54 @@ vdi_map_entry (struct vdi_layer *l, uint64_t block, uint32_t *entry)
   return 0;
 }
 
-/* The top image of a writable open keeps its whole map, as VirtualBox
- * does: entries change there.
- */
 static int
-setup_map (struct vdi_layer *l, const struct xd_open_opts *opts, bool top)
+load_whole_map (struct vdi_layer *l)
 {
   uint64_t bytes = l->blocks * 4, i;
+
+  l->map = malloc (bytes);
+  if (l->map == NULL) {
+    xd_error ("malloc: %m");
+    return -1;
+  }
+  if (xd_io_read (l->io, l->map, bytes, l->h.blocks_offset,
+                  "VDI block map") == -1)
+    return -1;
+  for (i = 0; i < l->blocks; i++)
+    l->map[i] = le32toh (l->map[i]);
+  return 0;
+}
+
+/* A small map is kept whole, a large one paged through a cache. */
+static int
+setup_map (struct vdi_layer *l, const struct xd_open_opts *opts)
+{
+  uint64_t bytes = l->blocks * 4;
   size_t n;
 
-  if ((top && opts->writable && bytes <= VDI_MAP_WRITABLE_MAX) ||
-      (bytes <= VDI_MAP_WHOLE_MAX && bytes <= opts->cache_bytes / 4)) {
-    l->map = malloc (bytes);
-    if (l->map == NULL) {
-      xd_error ("malloc: %m");
-      return -1;
-    }
-    if (xd_io_read (l->io, l->map, bytes, l->h.blocks_offset,
-                    "VDI block map") == -1)
-      return -1;
-    for (i = 0; i < l->blocks; i++)
-      l->map[i] = le32toh (l->map[i]);
-    return 0;
-  }
+  if (bytes <= VDI_MAP_WHOLE_MAX && bytes <= opts->cache_bytes / 4)
+    return load_whole_map (l);
   n = xd_cache_entries_for (opts->cache_bytes, VDI_MAP_PAGE, 4);
   l->map_cache = xd_cache_new (VDI_MAP_PAGE, n);
   return l->map_cache ? 0 : -1;
+}
+
+/* Entries change only in a map kept whole (as VirtualBox keeps it):
+ * the code that changes them asks for it here, and the pages go.
+ */
+int
+vdi_map_keep_whole (struct vdi_layer *l)
+{
+  if (l->map)
+    return 0;
+  if (load_whole_map (l) == -1) {
+    free (l->map);
+    l->map = NULL;
+    return -1;
+  }
+  xd_cache_free (l->map_cache);
+  l->map_cache = NULL;
+  return 0;
 }
 
 /* Where the run at OFF (at most LEN bytes, inside the disk) comes from. */
@@ -176,7 +197,7 @@ vdi_layer_read (struct vdi_layer *l, uint8_t *buf, uint64_t count,
   return xd_runs_read (&vdi_runs, l, buf, count, off);
 }
 
-static int
+int
 vdi_pread (void *h, void *buf, uint32_t count, uint64_t offset)
 {
   return vdi_layer_read (h, buf, count, offset);
@@ -216,7 +237,7 @@ layer_extent (struct vdi_layer *l, uint64_t off, uint64_t len,
 }
 
 /* Neighbouring runs of the same type are merged into one extent. */
-static int
+int
 vdi_extents (void *h, uint32_t count, uint64_t offset, bool req_one,
              xd_extent_fn add, void *opaque)
 {
@@ -305,102 +326,33 @@ search_dir_entry (void *opaque, const char *name)
   return 0;
 }
 
-/* Decode the XML character references of an attribute value in place. */
-static void
-xml_unescape (char *s)
-{
-  static const struct { const char *name; char c; } ents[] = {
-    { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' },
-    { "&quot;", '"' }, { "&apos;", '\'' },
-  };
-  char *in = s, *out = s;
-  size_t i;
-
-  while (*in) {
-    for (i = 0; i < sizeof ents / sizeof ents[0]; i++)
-      if (strncmp (in, ents[i].name, strlen (ents[i].name)) == 0)
-        break;
-    if (i < sizeof ents / sizeof ents[0]) {
-      *out++ = ents[i].c;
-      in += strlen (ents[i].name);
-    }
-    else
-      *out++ = *in++;
-  }
-  *out = '\0';
-}
-
-/* Copy the value of attribute NAME of the element whose attributes
- * start at P (up to its '>'), or NULL.
- */
-static char *
-xml_attr (const char *p, const char *name)
-{
-  size_t n = strlen (name);
-
-  while (*p && *p != '>') {
-    char quote;
-    const char *v, *e;
-    bool match;
-
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-      p++;
-    match = strncmp (p, name, n) == 0 && p[n] == '=';
-    while (*p && *p != '=' && *p != '>')
-      p++;
-    if (*p != '=')
-      return NULL;
-    quote = p[1];
-    if (quote != '"' && quote != '\'')
-      return NULL;
-    v = p + 2;
-    e = memchr (v, quote, strnlen (v, 4096));   /* names are short */
-    if (e == NULL)
-      return NULL;
-    if (match) {
-      char *r = strndup (v, (size_t) (e - v));
-      if (r)
-        xml_unescape (r);
-      return r;
-    }
-    p = e + 1;
-  }
-  return NULL;
-}
-
 /* The location of the HardDisk with UUID in the VirtualBox settings
  * TEXT (NUL-terminated), or NULL.  Differencing images are HardDisk
  * elements nested in their parent's; the nesting does not matter here.
+ * A document the XML reader refuses (after reporting) names nothing.
  */
 char *
 vdi_vbox_location (const char *text, const uint8_t uuid[16])
 {
-  const char *p = text;
+  struct xd_xml *root = xd_xml_parse (text, strlen (text), ".vbox file");
+  const struct xd_xml *e = NULL;
+  char *loc = NULL;
 
-  while ((p = strchr (p, '<')) != NULL) {
-    char *u, *loc = NULL;
+  if (root == NULL)
+    return NULL;
+  while ((e = xd_xml_next (root, e, "HardDisk")) != NULL) {
+    const char *u = xd_xml_attr (e, "uuid");
+    const char *where = xd_xml_attr (e, "location");
     uint8_t g[16];
 
-    if (strncmp (p, "<!--", 4) == 0) {
-      p = strstr (p + 4, "-->");
-      if (p == NULL)
-        return NULL;
-      continue;
+    if (u && where && vdi_uuid_parse (u, g) == 0 &&
+        memcmp (g, uuid, 16) == 0) {
+      loc = strdup (where);
+      break;
     }
-    p++;
-    if (strncmp (p, "HardDisk", 8) != 0 ||
-        (p[8] != ' ' && p[8] != '\t' && p[8] != '\n' && p[8] != '\r'))
-      continue;
-    u = xml_attr (p + 8, "uuid");
-    if (u && vdi_uuid_parse (u, g) == 0 && memcmp (g, uuid, 16) == 0)
-      loc = xml_attr (p + 8, "location");
-    free (u);
-    if (loc)
-      return loc;
-    if ((p = strchr (p, '>')) == NULL)
-      return NULL;
   }
-  return NULL;
+  xd_xml_free (root);
+  return loc;
 }
 
 static int
@@ -584,7 +536,6 @@ open_parent (struct vdi_layer *l, const struct xd_resolver *res,
     return -1;
   popts.depth++;
   popts.parent = NULL;          /* parent= names the top's parent only */
-  popts.writable = false;       /* parents are never written */
   l->parent = layer_open (io, res, &popts, &me, l, opts);
   return l->parent ? 0 : -1;
 }
@@ -615,7 +566,7 @@ layer_open (struct xd_io *io, const struct xd_resolver *res,
   l->shift = xd_log2 (l->h.block_size);
   l->has_parent = !vdi_uuid_is_null (l->h.uuid_linkage) &&
     (l->h.type == VDI_TYPE_DIFF || l->h.type == VDI_TYPE_UNDO);
-  if (setup_map (l, opts, child == NULL) == -1)
+  if (setup_map (l, opts) == -1)
     goto fail;
   if (l->has_parent && open_parent (l, res, opts, above) == -1)
     goto fail;
@@ -630,7 +581,6 @@ vdi_layer_free (struct vdi_layer *l)
 {
   while (l) {
     struct vdi_layer *parent = l->parent;
-    vdi_write_cleanup (l);
     if (l->map_cache)
       xd_cache_free (l->map_cache);
     free (l->map);
@@ -645,36 +595,29 @@ struct vdi_layer *
 vdi_layer_open (struct xd_io *io, const struct xd_resolver *res,
                 const struct xd_open_opts *opts)
 {
-  struct vdi_layer *l = layer_open (io, res, opts, NULL, NULL, NULL);
-
-  if (l && opts->writable && l->map && vdi_write_setup (l) == -1) {
-    vdi_layer_free (l);
-    return NULL;
-  }
-  return l;
+  return layer_open (io, res, opts, NULL, NULL, NULL);
 }
 
-static void *
+void *
 vdi_open (struct xd_io *io, const struct xd_resolver *res,
           const struct xd_open_opts *opts)
 {
   return vdi_layer_open (io, res, opts);
 }
 
-static void
+void
 vdi_close (void *h)
 {
-  vdi_write_close (h);
   vdi_layer_free (h);
 }
 
-static uint64_t
+uint64_t
 vdi_size (void *h)
 {
   return ((struct vdi_layer *) h)->size;
 }
 
-static uint32_t
+uint32_t
 vdi_preferred_block (void *h)
 {
   return ((struct vdi_layer *) h)->h.block_size;
@@ -700,7 +643,7 @@ add (char *buf, size_t len, const char *fmt, ...)
   va_end (args);
 }
 
-static char *
+char *
 vdi_describe (void *h)
 {
   const struct vdi_layer *top = h, *l;
@@ -734,7 +677,7 @@ vdi_describe (void *h)
 
 /* ---- the format ---- */
 
-static bool
+bool
 vdi_probe_fn (struct xd_io *io XD_UNUSED, const uint8_t *head, size_t len)
 {
   return vdi_probe (head, len);
@@ -752,7 +695,7 @@ vdi_free_user_parent (void)
   user_parent = NULL;
 }
 
-static int
+int
 vdi_config (struct xd_open_opts *opts, const char *key, const char *value)
 {
   char *path;
@@ -773,7 +716,7 @@ vdi_config (struct xd_open_opts *opts, const char *key, const char *value)
   return 0;
 }
 
-static void
+void
 vdi_dump (const char *prefix)
 {
   printf ("%sformats=vdi\n", prefix);
@@ -782,28 +725,9 @@ vdi_dump (const char *prefix)
           prefix);
 }
 
-const struct xd_format xd_format_vdi = {
-  .name = "vdi",
-  .display = "VDI",
-  .plugin = "vdix",
-  .probe = vdi_probe_fn,
-  .config = vdi_config,
-  .dump = vdi_dump,
+/* The reader alone: an image opened through it is read-only. */
+const struct xd_format xd_reader_vdi = {
+  VDI_READ_FIELDS,
   .open = vdi_open,
   .close = vdi_close,
-  .size = vdi_size,
-  .preferred_block = vdi_preferred_block,
-  .pread = vdi_pread,
-  .extents = vdi_extents,
-  .describe = vdi_describe,
-  .can_write = vdi_can_write,
-  .pwrite = vdi_pwrite,
-  .zero = vdi_zero,
-  .trim = vdi_trim,
-  .flush = vdi_flush,
-  .create = vdi_create,
-  .finish = vdi_finish,
-  .check = vdi_check,
-  .create_types = "dynamic (default), static (or fixed); create-parent= "
-  "makes a differencing image",
 };

@@ -48,7 +48,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "vdi/vdi.h"
+#include "vdi/vdi-write.h"
 #include "include/xd-bytes.h"
 #include "core/xd-check.h"
 #include "core/xd-format.h"
@@ -60,6 +60,22 @@
 
 /* Map sectors written at once by a flush. */
 #define MAP_WRITE_SECTORS 128u
+
+/* The largest map a writable top image keeps whole (256 Mi blocks; a
+ * larger image is served read-only).
+ */
+#define VDI_MAP_WRITABLE_MAX (UINT64_C (1) << 30)
+
+/* What a writable open adds to its top image (l->writer). */
+struct vdi_writer {
+  bool write_ready;             /* the first write's work is done */
+  pthread_mutex_t lock;         /* allocation, the map, the header */
+  uint32_t next_slot;           /* where the next new block goes */
+  uint32_t counter;             /* cBlocksAllocated to write */
+  uint32_t counter_on_disk;     /* ... as last written */
+  uint8_t *dirty;               /* one bit per 512-byte map sector */
+  uint64_t nr_dirty;            /* set bits in DIRTY */
+};
 
 int
 vdi_uuid_random (uint8_t uuid[16])
@@ -93,8 +109,8 @@ is_allocated (uint32_t entry)
 /* ---- set-up ---- */
 
 /* Find the slots in use; choose the next slot and the counter. */
-int
-vdi_write_setup (struct vdi_layer *l)
+static int
+find_slots (struct vdi_layer *l, struct vdi_writer *w)
 {
   uint64_t i, in_use = 0, next = 0, sectors;
 
@@ -107,35 +123,47 @@ vdi_write_setup (struct vdi_layer *l)
       next = e + (uint64_t) 1;
   }
   sectors = xd_div_round_up (l->blocks * 4, MAP_SECTOR);
-  l->dirty = calloc (xd_div_round_up (sectors, 8), 1);
-  if (l->dirty == NULL) {
+  w->dirty = calloc (xd_div_round_up (sectors, 8), 1);
+  if (w->dirty == NULL) {
     xd_error ("calloc: %m");
     return -1;
   }
-  pthread_mutex_init (&l->lock, NULL);
-  l->writable = true;
-  l->next_slot = (uint32_t) xd_min_u64 (next, UINT32_MAX);
-  l->counter_on_disk = l->h.blocks_allocated;
+  w->next_slot = (uint32_t) xd_min_u64 (next, UINT32_MAX);
+  w->counter_on_disk = l->h.blocks_allocated;
   /* Dense slots (the usual case, and what a power cut during our own
    * allocation leaves): the counter is the number in use, which also
    * takes back blocks leaked by a crash.  Else never lower it.
    */
   if (in_use == next)
-    l->counter = l->next_slot;
+    w->counter = w->next_slot;
   else
-    l->counter = (uint32_t) xd_max_u64 (l->h.blocks_allocated, next);
+    w->counter = (uint32_t) xd_max_u64 (l->h.blocks_allocated, next);
   return 0;
 }
 
-void
-vdi_write_cleanup (struct vdi_layer *l)
+int
+vdi_write_attach (struct vdi_layer *l)
 {
-  if (!l->writable)
-    return;
-  pthread_mutex_destroy (&l->lock);
-  free (l->dirty);
-  l->dirty = NULL;
-  l->writable = false;
+  struct vdi_writer *w;
+
+  /* Writes change map entries: the whole map must be in memory. */
+  if (l->map == NULL && l->blocks * 4 <= VDI_MAP_WRITABLE_MAX &&
+      vdi_map_keep_whole (l) == -1)
+    return -1;
+  if (l->map == NULL)
+    return 0;                   /* read-only: vdi_can_write says why */
+  w = calloc (1, sizeof *w);
+  if (w == NULL) {
+    xd_error ("calloc: %m");
+    return -1;
+  }
+  if (find_slots (l, w) == -1) {
+    free (w);
+    return -1;
+  }
+  pthread_mutex_init (&w->lock, NULL);
+  l->writer = w;
+  return 0;
 }
 
 bool
@@ -147,14 +175,14 @@ vdi_can_write (void *h, const char **why)
     *why = "the VDI block map is too large to keep in memory for writing";
     return false;
   }
-  if (!l->writable || !xd_io_writable (l->io)) {
+  if (l->writer == NULL || !xd_io_writable (l->io)) {
     *why = "the VDI file could not be opened for writing";
     return false;
   }
   /* VirtualBox refuses a count above the block count, and the count
    * may not be below the slots in use: no count is right then.
    */
-  if (l->next_slot > l->h.blocks) {
+  if (l->writer->next_slot > l->h.blocks) {
     *why = "the VDI block map uses slots beyond the block count (the "
       "image is damaged)";
     return false;
@@ -170,29 +198,31 @@ vdi_can_write (void *h, const char **why)
 static int
 write_header_locked (struct vdi_layer *l)
 {
+  struct vdi_writer *w = l->writer;
   uint8_t buf[36];
   uint64_t off = l->h.major == 0 ? VDI0_BLOCKS_ALLOCATED
     : VDI1_BLOCKS_ALLOCATED;
 
-  xd_put_le32 (buf, l->counter);
+  xd_put_le32 (buf, w->counter);
   memcpy (buf + 4, l->h.uuid_create, 16);
   memcpy (buf + 20, l->h.uuid_modify, 16);
   if (xd_io_write (l->io, buf, sizeof buf, off, "VDI header") == -1)
     return -1;
-  l->counter_on_disk = l->counter;
-  l->h.blocks_allocated = l->counter;
+  w->counter_on_disk = w->counter;
+  l->h.blocks_allocated = w->counter;
   return 0;
 }
 
 /* The first write of a session: a new modification UUID, and the
- * counter as vdi_write_setup chose it.
+ * counter as vdi_write_attach chose it.
  */
 static int
 prepare_locked (struct vdi_layer *l)
 {
+  struct vdi_writer *w = l->writer;
   uint8_t old[16];
 
-  if (l->write_ready)
+  if (w->write_ready)
     return 0;
   memcpy (old, l->h.uuid_modify, 16);
   if (vdi_uuid_random (l->h.uuid_modify) == -1)
@@ -201,43 +231,47 @@ prepare_locked (struct vdi_layer *l)
     memcpy (l->h.uuid_modify, old, 16);
     return -1;
   }
-  __atomic_store_n (&l->write_ready, true, __ATOMIC_RELEASE);
+  __atomic_store_n (&w->write_ready, true, __ATOMIC_RELEASE);
   return 0;
 }
 
 static int
 prepare (struct vdi_layer *l)
 {
+  struct vdi_writer *w = l->writer;
   int r;
 
-  if (!l->writable) {
+  if (w == NULL) {
     xd_error ("%s: the VDI was not opened for writing", l->io->name);
     errno = EROFS;
     return -1;
   }
-  if (__atomic_load_n (&l->write_ready, __ATOMIC_ACQUIRE))
+  if (__atomic_load_n (&w->write_ready, __ATOMIC_ACQUIRE))
     return 0;
-  pthread_mutex_lock (&l->lock);
+  pthread_mutex_lock (&w->lock);
   r = prepare_locked (l);
-  pthread_mutex_unlock (&l->lock);
+  pthread_mutex_unlock (&w->lock);
   return r;
 }
 
 static void
 mark_dirty_locked (struct vdi_layer *l, uint64_t block)
 {
+  struct vdi_writer *w = l->writer;
   uint64_t s = block / PER_SECTOR;
 
-  if (!(l->dirty[s / 8] & (1u << (s % 8)))) {
-    l->dirty[s / 8] |= (uint8_t) (1u << (s % 8));
-    l->nr_dirty++;
+  if (!(w->dirty[s / 8] & (1u << (s % 8)))) {
+    w->dirty[s / 8] |= (uint8_t) (1u << (s % 8));
+    w->nr_dirty++;
   }
 }
 
 static bool
 is_dirty (const struct vdi_layer *l, uint64_t s)
 {
-  return l->dirty[s / 8] & (1u << (s % 8));
+  const struct vdi_writer *w = l->writer;
+
+  return w->dirty[s / 8] & (1u << (s % 8));
 }
 
 /* Write the dirty map sectors [FIRST, FIRST+N) from the in-memory map. */
@@ -245,6 +279,7 @@ static int
 write_map_run_locked (struct vdi_layer *l, uint8_t *buf, uint64_t first,
                       uint64_t n)
 {
+  struct vdi_writer *w = l->writer;
   uint64_t i, start = first * PER_SECTOR;
   uint64_t end = xd_min_u64 ((first + n) * PER_SECTOR, l->blocks);
   uint64_t bytes = (end - start) * 4;
@@ -255,26 +290,27 @@ write_map_run_locked (struct vdi_layer *l, uint8_t *buf, uint64_t first,
                    "VDI block map") == -1)
     return -1;
   for (i = first; i < first + n; i++)
-    l->dirty[i / 8] &= (uint8_t) ~(1u << (i % 8));
-  l->nr_dirty -= n;
+    w->dirty[i / 8] &= (uint8_t) ~(1u << (i % 8));
+  w->nr_dirty -= n;
   return 0;
 }
 
 static int
 write_map_locked (struct vdi_layer *l)
 {
+  struct vdi_writer *w = l->writer;
   uint64_t sectors = xd_div_round_up (l->blocks * 4, MAP_SECTOR), s = 0;
   uint8_t *buf;
   int r = 0;
 
-  if (l->nr_dirty == 0)
+  if (w->nr_dirty == 0)
     return 0;
   buf = malloc (MAP_WRITE_SECTORS * MAP_SECTOR);
   if (buf == NULL) {
     xd_error ("malloc: %m");
     return -1;
   }
-  while (r == 0 && s < sectors && l->nr_dirty > 0) {
+  while (r == 0 && s < sectors && w->nr_dirty > 0) {
     uint64_t n = 0;
     if (!is_dirty (l, s)) {
       s++;
@@ -292,15 +328,17 @@ write_map_locked (struct vdi_layer *l)
 static int
 flush_locked (struct vdi_layer *l)
 {
+  struct vdi_writer *w = l->writer;
+
   /* Nothing is written before the first write (the counter may differ
    * from the file's only because setup chose to correct it).
    */
-  if (l->write_ready && l->counter != l->counter_on_disk &&
+  if (w->write_ready && w->counter != w->counter_on_disk &&
       write_header_locked (l) == -1)
     return -1;
   if (xd_io_flush (l->io) == -1)
     return -1;
-  if (l->nr_dirty == 0)
+  if (w->nr_dirty == 0)
     return 0;
   if (write_map_locked (l) == -1)
     return -1;
@@ -311,13 +349,14 @@ int
 vdi_flush (void *h)
 {
   struct vdi_layer *l = h;
+  struct vdi_writer *w = l->writer;
   int r;
 
-  if (!l->writable)
+  if (w == NULL)
     return 0;
-  pthread_mutex_lock (&l->lock);
+  pthread_mutex_lock (&w->lock);
   r = flush_locked (l);
-  pthread_mutex_unlock (&l->lock);
+  pthread_mutex_unlock (&w->lock);
   return r;
 }
 
@@ -330,13 +369,22 @@ vdi_finish (void *h)
   return vdi_flush (h);
 }
 
-/* Persist what a client left unflushed when the image is closed. */
+/* Persist what a client left unflushed when the image is closed, then
+ * release the writer.
+ */
 void
-vdi_write_close (struct vdi_layer *l)
+vdi_write_detach (struct vdi_layer *l)
 {
-  if (l->writable && l->write_ready &&
-      (l->nr_dirty || l->counter != l->counter_on_disk))
+  struct vdi_writer *w = l->writer;
+
+  if (w == NULL)
+    return;
+  if (w->write_ready && (w->nr_dirty || w->counter != w->counter_on_disk))
     (void) vdi_flush (l);
+  pthread_mutex_destroy (&w->lock);
+  free (w->dirty);
+  free (w);
+  l->writer = NULL;
 }
 
 /* ---- data ---- */
@@ -436,7 +484,8 @@ static int
 allocate_locked (struct vdi_layer *l, uint64_t block, uint32_t entry,
                  uint64_t in_block, const uint8_t *data, uint64_t n)
 {
-  uint64_t slot = l->next_slot, end;
+  struct vdi_writer *w = l->writer;
+  uint64_t slot = w->next_slot, end;
 
   if (slot >= l->h.blocks || slot >= VDI_BLOCK_ZERO) {
     xd_error ("%s: VDI: no free block slot: the image's %" PRIu32 " slots "
@@ -452,9 +501,9 @@ allocate_locked (struct vdi_layer *l, uint64_t block, uint32_t entry,
     return -1;
   /* The data is in place: now the map may point at it. */
   __atomic_store_n (&l->map[block], (uint32_t) slot, __ATOMIC_RELEASE);
-  l->next_slot = (uint32_t) slot + 1;
-  if (l->counter < l->next_slot)
-    l->counter = l->next_slot;
+  w->next_slot = (uint32_t) slot + 1;
+  if (w->counter < w->next_slot)
+    w->counter = w->next_slot;
   mark_dirty_locked (l, block);
   return 0;
 }
@@ -463,6 +512,7 @@ static int
 write_block (struct vdi_layer *l, uint64_t block, uint64_t in_block,
              const uint8_t *data, uint64_t n)
 {
+  struct vdi_writer *w = l->writer;
   uint32_t entry;
   int r;
 
@@ -470,14 +520,14 @@ write_block (struct vdi_layer *l, uint64_t block, uint64_t in_block,
     return -1;
   if (is_allocated (entry))
     return write_in_place (l, block, entry, in_block, data, n);
-  pthread_mutex_lock (&l->lock);
+  pthread_mutex_lock (&w->lock);
   entry = l->map[block];                /* another thread may have won */
   if (is_allocated (entry)) {
-    pthread_mutex_unlock (&l->lock);
+    pthread_mutex_unlock (&w->lock);
     return write_in_place (l, block, entry, in_block, data, n);
   }
   r = allocate_locked (l, block, entry, in_block, data, n);
-  pthread_mutex_unlock (&l->lock);
+  pthread_mutex_unlock (&w->lock);
   return r;
 }
 
@@ -550,15 +600,16 @@ zero_in_place (struct vdi_layer *l, uint64_t block, uint32_t entry,
 static int
 zero_whole_free (struct vdi_layer *l, uint64_t block)
 {
+  struct vdi_writer *w = l->writer;
   uint32_t entry;
 
-  pthread_mutex_lock (&l->lock);
+  pthread_mutex_lock (&w->lock);
   entry = l->map[block];
   if (entry == VDI_BLOCK_FREE) {
     __atomic_store_n (&l->map[block], VDI_BLOCK_ZERO, __ATOMIC_RELEASE);
     mark_dirty_locked (l, block);
   }
-  pthread_mutex_unlock (&l->lock);
+  pthread_mutex_unlock (&w->lock);
   if (is_allocated (entry))
     return zero_in_place (l, block, entry, 0,
                           xd_min_u64 (l->h.block_size,

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/xd-format.h"
 #include "io/xd-io.h"
 
 #define VDI_BANNER_SIZE 64
@@ -154,9 +155,10 @@ extern bool vdi_uuid_is_null (const uint8_t uuid[16]);
 extern void vdi_uuid_format (const uint8_t uuid[16], char out[37]);
 extern int vdi_uuid_parse (const char *text, uint8_t uuid[16]);
 
-/* The location attribute (XML escapes decoded, malloc'd) of the
- * HardDisk element with UUID in the VirtualBox settings file TEXT
- * (NUL-terminated), or NULL.
+/* The location attribute (malloc'd, its character references decoded)
+ * of the HardDisk element with UUID in the VirtualBox settings file TEXT
+ * (NUL-terminated), or NULL.  The file is read through the project's
+ * XML reader (archive/xd-xml.h): one it refuses names nothing.
  */
 extern char *vdi_vbox_location (const char *text, const uint8_t uuid[16]);
 
@@ -164,9 +166,7 @@ extern char *vdi_vbox_location (const char *text, const uint8_t uuid[16]);
  * vdi-create.c; not an interface for other code) ---- */
 
 struct xd_cache;
-struct xd_open_opts;
-struct xd_resolver;
-struct xd_create_opts;
+struct vdi_writer;
 
 struct vdi_layer {
   struct xd_io *io;
@@ -176,28 +176,24 @@ struct vdi_layer {
   uint64_t total_block;         /* extra data + block size */
   unsigned shift;               /* log2 of the block size */
   /* The whole map (host order), or NULL.  Entries change only in the
-   * top image being written, under LOCK, with atomic stores; readers
-   * load them atomically without the lock.
+   * top image being written, under the writer's lock, with atomic
+   * stores; readers load them atomically without the lock.  This is
+   * how writes reach the read path: the reader consults no writer.
    */
   uint32_t *map;
   struct xd_cache *map_cache;   /* ... or pages of it (read-only) */
   bool has_parent;
   const char *found_by;         /* how the parent was found */
   struct vdi_layer *parent;
-
-  /* ---- writing (the top image of a writable open only) ---- */
-  bool writable;                /* opened with opts->writable */
-  bool write_ready;             /* the first write's work is done */
-  bool write_failed;            /* a metadata write failed: refuse more */
-  pthread_mutex_t lock;         /* allocation, the map, the header */
-  uint32_t next_slot;           /* where the next new block goes */
-  uint32_t counter;             /* cBlocksAllocated to write */
-  uint32_t counter_on_disk;     /* ... as last written */
-  uint8_t *dirty;               /* one bit per 512-byte map sector */
-  uint64_t nr_dirty;            /* set bits in DIRTY */
+  /* The top image of a writable open: the writer's state (vdi-write.c
+   * attaches and releases it; the reader never looks inside).
+   */
+  struct vdi_writer *writer;
 };
 
-/* Open the VDI in IO (and its parents), see xd_format.open. */
+/* Open the VDI in IO (and its parents) for reading, see xd_format.open
+ * (OPTS->writable is not looked at).
+ */
 extern struct vdi_layer *vdi_layer_open (struct xd_io *io,
                                          const struct xd_resolver *res,
                                          const struct xd_open_opts *opts);
@@ -211,29 +207,44 @@ extern int vdi_layer_read (struct vdi_layer *l, uint8_t *buf, uint64_t count,
 extern int vdi_map_entry (struct vdi_layer *l, uint64_t block,
                           uint32_t *entry);
 
-/* vdi-write.c: prepare L (opened writable) for writes; the write ops of
- * xd_format_vdi.
+/* Keep the whole block map of L in memory (l->map) instead of pages of
+ * it, as a writer needs.  0 or -1 reported.
  */
-extern int vdi_write_setup (struct vdi_layer *l);
-extern void vdi_write_cleanup (struct vdi_layer *l);
-/* Flush what a client left unflushed (the image is being closed). */
-extern void vdi_write_close (struct vdi_layer *l);
-extern bool vdi_can_write (void *h, const char **why);
-extern int vdi_pwrite (void *h, const void *buf, uint32_t count,
-                       uint64_t offset);
-extern int vdi_zero (void *h, uint32_t count, uint64_t offset, bool may_trim,
-                     bool fast);
-extern int vdi_trim (void *h, uint32_t count, uint64_t offset);
-extern int vdi_flush (void *h);
-extern int vdi_finish (void *h);
-extern int vdi_check (void *h);
+extern int vdi_map_keep_whole (struct vdi_layer *l);
+
+/* ---- vdi-read.c: the reader's operations.  xd_reader_vdi (vdi-read.c)
+ * and xd_format_vdi (vdi-format.c) share them through VDI_READ_FIELDS,
+ * so that the two tables cannot drift apart.
+ */
+extern bool vdi_probe_fn (struct xd_io *io, const uint8_t *head, size_t len);
+extern int vdi_config (struct xd_open_opts *opts, const char *key,
+                       const char *value);
+extern void vdi_dump (const char *prefix);
+extern void *vdi_open (struct xd_io *io, const struct xd_resolver *res,
+                       const struct xd_open_opts *opts);
+extern void vdi_close (void *h);
+extern uint64_t vdi_size (void *h);
+extern uint32_t vdi_preferred_block (void *h);
+extern int vdi_pread (void *h, void *buf, uint32_t count, uint64_t offset);
+extern int vdi_extents (void *h, uint32_t count, uint64_t offset,
+                        bool req_one, xd_extent_fn add, void *opaque);
+extern char *vdi_describe (void *h);
+
+/* Every field of a VDI table but open, close and the write fields. */
+#define VDI_READ_FIELDS                         \
+  .name = "vdi",                                \
+  .display = "VDI",                             \
+  .plugin = "vdix",                             \
+  .probe = vdi_probe_fn,                        \
+  .config = vdi_config,                         \
+  .dump = vdi_dump,                             \
+  .size = vdi_size,                             \
+  .preferred_block = vdi_preferred_block,       \
+  .pread = vdi_pread,                           \
+  .extents = vdi_extents,                       \
+  .describe = vdi_describe
 
 /* A fresh random (version 4) UUID in VirtualBox's byte order. */
 extern int vdi_uuid_random (uint8_t uuid[16]);
-
-/* vdi-create.c: xd_format.create. */
-extern void *vdi_create (struct xd_io *io, const struct xd_resolver *res,
-                         const struct xd_create_opts *copts,
-                         const struct xd_open_opts *opts);
 
 #endif /* XDISK_VDI_H */

@@ -16,17 +16,15 @@
 #include "vhd/vhdx.h"
 #include "core/xd-format.h"
 
-/* Give the top layer of DISK (a VHDX opened writable) a writer.  Does
- * not touch the file.  0, or -1 after reporting.
+/* Give the top layer of DISK (a VHDX opened writable) a writer, which
+ * installs its BAT pages as the layer's BAT override (the reader looks
+ * there first).  Does not touch the file.  0, or -1 after reporting.
  */
 extern int vhdx_writer_attach (struct vd_disk *disk);
-extern void vhdx_writer_free (struct vhdx_writer *w);
-
-/* The BAT entry INDEX as the writer holds it: false if the writer has
- * not loaded that BAT page (then the file has it).
+/* Remove the override and release the writer, if DISK (or NULL) has
+ * one: before vd_disk_close.  Does not touch the file (vhdx_flush does).
  */
-extern bool vhdx_writer_bat_lookup (struct vhdx_writer *w, uint64_t index,
-                                    uint64_t *entry);
+extern void vhdx_writer_detach (struct vd_disk *disk);
 
 extern bool vhdx_can_write (struct vd_disk *disk, const char **why);
 extern int vhdx_pwrite (struct vd_disk *disk, const void *buf,

@@ -171,6 +171,39 @@ START_TEST (test_create_dynamic)
 }
 END_TEST
 
+/* The reader table serves the same bytes, read-only even when asked
+ * to write, with no write op at all.
+ */
+START_TEST (test_reader_table)
+{
+  const struct xd_format *R = &xd_reader_vhd;
+  uint64_t size = 4 * 1048576 + 1024, fsize;
+  uint8_t *model = calloc (1, size), *back = malloc (size), *f;
+  void *h = create_mem (NULL, size, 524288), *r;
+  struct xd_io *copy;
+
+  ck_assert_ptr_nonnull (h);
+  write_and_compare (h, model, size);
+  f = file_bytes (h, &fsize);
+  copy = xd_io_new_memory_rw (f, fsize, "mem.vhd");
+  F->close (h);
+  ck_assert_ptr_nonnull (copy);
+  ck_assert_str_eq (R->name, F->name);
+  ck_assert (R->probe == F->probe && R->config == F->config);
+  ck_assert (R->can_write == NULL && R->pwrite == NULL && R->zero == NULL &&
+             R->trim == NULL && R->flush == NULL && R->finish == NULL &&
+             R->create == NULL && R->check == NULL);
+  r = R->open (copy, res, &wopts);
+  ck_assert_ptr_nonnull (r);
+  ck_assert_uint_eq (R->size (r), size);
+  ck_assert_int_eq (R->pread (r, back, size, 0), 0);
+  ck_assert (memcmp (back, model, size) == 0);
+  R->close (r);
+  free (model);
+  free (back);
+}
+END_TEST
+
 START_TEST (test_create_fixed)
 {
   uint64_t size = 3 * 1048576, fsize;
@@ -424,6 +457,7 @@ vhd_write_suite (void)
   tcase_add_checked_fixture (tc, setup_res, teardown_res);
   tcase_add_test (tc, test_geometry);
   tcase_add_test (tc, test_create_dynamic);
+  tcase_add_test (tc, test_reader_table);
   tcase_add_test (tc, test_create_fixed);
   tcase_add_test (tc, test_create_bad);
   tcase_add_test (tc, test_check_finds);

@@ -52,6 +52,14 @@ reopen_io (struct xd_io *io, const struct xd_open_opts *opts,
   return vd_disk_open (copy, res, opts);
 }
 
+/* Close DISK as the format's close does: its writer first. */
+static void
+close_disk (struct vd_disk *disk)
+{
+  vhdx_writer_detach (disk);
+  vd_disk_close (disk);
+}
+
 static struct vd_disk *
 reopen (struct vd_disk *disk, const struct xd_open_opts *opts)
 {
@@ -127,8 +135,8 @@ START_TEST (test_create_write)
       assert_reads (again, model);
       ck_assert_int_eq (again->top->log_entries, 0);
       ck_assert_int_eq (vhdx_check (again), 0);
-      vd_disk_close (again);
-      vd_disk_close (disk);
+      close_disk (again);
+      close_disk (disk);
     }
   free (model);
 }
@@ -178,7 +186,17 @@ START_TEST (test_log_replay)
   ck_assert_int_ge (again->top->log_entries, 1);
   assert_reads (again, model);
   ck_assert_int_eq (vhdx_check (again), 0);
-  vd_disk_close (again);
+  close_disk (again);
+  /* The reader table replays it in memory only, even asked to write. */
+  file = xd_io_new_memory_rw (xd_io_memory_contents (disk->top->io),
+                              disk->top->io->size, "copy.vhdx");
+  ck_assert_ptr_nonnull (file);
+  again = xd_reader_vhdx.open (file, res, &wopts);
+  ck_assert_ptr_nonnull (again);
+  ck_assert (again->top->bat_override == NULL);
+  ck_assert_int_ge (again->top->log_entries, 1);
+  assert_reads (again, model);
+  xd_reader_vhdx.close (again);
   /* Writable: the first write replays it into the file. */
   again = reopen_io (disk->top->io, &wopts, &file);
   ck_assert_ptr_nonnull (again);
@@ -186,13 +204,13 @@ START_TEST (test_log_replay)
   memset (model + 5 * MIB, 0x77, 512);
   ck_assert_int_eq (vhdx_pwrite (again, model + 5 * MIB, 512, 5 * MIB), 0);
   ck_assert_int_eq (vhdx_flush (again), 0);
-  vd_disk_close (disk);
+  close_disk (disk);
   disk = reopen_io (file, &ropts, NULL);
   xd_io_close (file);
   ck_assert_int_eq (disk->top->log_entries, 0);
   assert_reads (disk, model);
-  vd_disk_close (disk);
-  vd_disk_close (again);
+  close_disk (disk);
+  close_disk (again);
   free (model);
 }
 END_TEST
@@ -213,13 +231,13 @@ START_TEST (test_structure)
       expect = VHDX_BAT_OFFSET (e);
     ck_assert_uint_eq (VHDX_BAT_OFFSET (e), expect + i * 2 * MIB);
   }
-  vd_disk_close (disk);
+  close_disk (disk);
   disk = create ("dynamic", 0, 4096);
   ck_assert_ptr_nonnull (disk);
   ck_assert_int_eq (disk->top->x.block_size, 32 * MIB);
   ck_assert_int_eq (vd_layer_bat_entry (disk->top, 0, &e), 0);
   ck_assert_uint_eq (e, VHDX_BAT_NOT_PRESENT);
-  vd_disk_close (disk);
+  close_disk (disk);
 }
 END_TEST
 
@@ -313,7 +331,7 @@ make_parent (uint32_t sector)
   parent_buf = malloc (parent_len);
   ck_assert_ptr_nonnull (parent_buf);
   memcpy (parent_buf, xd_io_memory_contents (io), parent_len);
-  vd_disk_close (disk);
+  close_disk (disk);
 }
 
 static void
@@ -395,7 +413,7 @@ START_TEST (test_powerloss_replay)
   image = malloc (len);
   ck_assert_ptr_nonnull (image);
   memcpy (image, xd_io_memory_contents (disk->top->io), len);
-  vd_disk_close (disk);
+  close_disk (disk);
   {
     struct xd_powerloss_case c = {
       .name = "log replay", .format = &xd_format_vhdx, .image = image,

@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "vhd/vhd-read.h"
-#include "vhd/vhdx-write.h"
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"
 #include "core/xd-report.h"
@@ -50,7 +49,8 @@ bat_entry (struct vd_layer *l, uint64_t index, uint64_t *entry)
   const uint8_t *page;
 
   /* BAT pages a VHDX writer has changed live in the writer. */
-  if (l->xw && vhdx_writer_bat_lookup (l->xw, index, entry))
+  if (l->bat_override &&
+      l->bat_override (l->bat_override_opaque, index, entry))
     return 0;
   page = xd_cache_pin (l->bat_cache, index / per_page, load_bat_page, l);
   if (page == NULL)
@@ -590,7 +590,6 @@ layer_free (struct vd_layer *l)
     if (l->bat_cache)
       xd_cache_free (l->bat_cache);
     vhdx_info_free (&l->x);
-    vhdx_writer_free (l->xw);
     if (l->io)
       xd_io_close (l->io);
     free (l);

@@ -8,7 +8,8 @@
  * named by the newest entry up to that entry.  We never write the file:
  * the replayed writes become an overlay xd_io that patches every read,
  * so headers, metadata, BAT and data are all parsed as Hyper-V would see
- * them after replay.
+ * them after replay.  A writer puts them into the file on its first
+ * write (vhdx_log_apply, vhdx-log-write.c).
  */
 
 #include <config.h>
@@ -20,30 +21,11 @@
 #include <string.h>
 
 #include "vhd/vhdx.h"
+#include "vhd/vhdx-log.h"
 #include "include/xd-bytes.h"
 #include "core/xd-checksum.h"
 #include "include/xd-math.h"
 #include "core/xd-report.h"
-
-#define LOG_SECTOR 4096
-#define LOG_HEADER_SIZE 64
-#define LOG_DESC_SIZE 32
-
-/* One replayed write, applied in log order. */
-struct log_op {
-  uint64_t offset, length;
-  uint8_t *data;                /* LOG_SECTOR bytes, or NULL for zeros */
-};
-
-struct overlay {
-  struct xd_io *base;
-  struct log_op *ops;
-  size_t nr_ops;
-  /* The writer has replayed the log into BASE (vhdx_log_apply): the
-   * overlay is now a window onto BASE, and writes go through to it.
-   */
-  _Atomic bool applied;
-};
 
 /* ---- the overlay xd_io ---- */
 
@@ -199,6 +181,12 @@ static const struct xd_io_ops overlay_rw_ops = {
   .truncate = overlay_truncate,
   .punch = overlay_punch,
 };
+
+struct overlay *
+vhdx_log_overlay_rw (struct xd_io *io)
+{
+  return io->ops == &overlay_rw_ops ? io->priv : NULL;
+}
 
 /* ---- parsing the log ---- */
 
@@ -553,88 +541,4 @@ vhdx_replay_log (struct xd_io *io, const struct vhdx_header *h,
   free (c.slots);
   free (c.log);
   return -1;
-}
-
-/* ---- writing the log (vhdx-write.c) ---- */
-
-int
-vhdx_log_apply (struct xd_io *io)
-{
-  struct overlay *ov;
-  size_t i;
-
-  if (io->ops != &overlay_rw_ops)
-    return 0;
-  ov = io->priv;
-  if (ov->applied)
-    return 0;
-  for (i = 0; i < ov->nr_ops; i++) {
-    const struct log_op *op = &ov->ops[i];
-    int r = op->data
-      ? xd_io_write (ov->base, op->data, op->length, op->offset,
-                     "VHDX log replay")
-      : xd_io_zero (ov->base, op->offset, op->length, "VHDX log replay");
-    if (r == -1)
-      return -1;
-  }
-  /* LastFileOffset: the file is at least that long after replay. */
-  if (ov->base->size < io->size &&
-      xd_io_truncate (ov->base, io->size, "VHDX log replay") == -1)
-    return -1;
-  /* Durable before the writer's header stops naming the log
-   * (test-vhdx's replay power-loss case, tests/mutants.txt).
-   */
-  if (xd_io_flush (ov->base) == -1)
-    return -1;
-  ov->applied = true;
-  xd_debug ("%s: VHDX log replayed into the file: %zu writes", io->name,
-            ov->nr_ops);
-  return 0;
-}
-
-uint8_t *
-vhdx_log_build_entry (const struct vhdx_log_entry *e,
-                      const struct vhdx_log_sector *secs, size_t n,
-                      uint32_t *len)
-{
-  uint64_t desc_sectors = xd_div_round_up (LOG_HEADER_SIZE +
-                                           (uint64_t) n * LOG_DESC_SIZE,
-                                           LOG_SECTOR);
-  uint64_t total = (desc_sectors + n) * LOG_SECTOR;
-  uint8_t *buf;
-  size_t i;
-
-  if (total > UINT32_MAX || (buf = calloc (1, total)) == NULL) {
-    xd_error ("calloc: %m");
-    return NULL;
-  }
-  memcpy (buf, "loge", 4);
-  xd_put_le32 (buf + 8, (uint32_t) total);
-  xd_put_le32 (buf + 12, e->tail);
-  xd_put_le64 (buf + 16, e->sequence);
-  xd_put_le32 (buf + 24, (uint32_t) n);
-  memcpy (buf + 32, e->log_guid, 16);
-  xd_put_le64 (buf + 48, e->flushed_file_offset);
-  xd_put_le64 (buf + 56, e->last_file_offset);
-  for (i = 0; i < n; i++) {
-    uint8_t *d = buf + LOG_HEADER_SIZE + i * LOG_DESC_SIZE;
-    uint8_t *s = buf + (desc_sectors + i) * LOG_SECTOR;
-    const uint8_t *data = secs[i].data;
-
-    /* The first 8 and last 4 bytes of the sector go in the descriptor,
-     * the sequence number in their place in the data sector.
-     */
-    memcpy (d, "desc", 4);
-    memcpy (d + 4, data + 4092, 4);
-    memcpy (d + 8, data, 8);
-    xd_put_le64 (d + 16, secs[i].file_offset);
-    xd_put_le64 (d + 24, e->sequence);
-    memcpy (s, "data", 4);
-    xd_put_le32 (s + 4, (uint32_t) (e->sequence >> 32));
-    memcpy (s + 8, data + 8, 4084);
-    xd_put_le32 (s + 4092, (uint32_t) e->sequence);
-  }
-  xd_put_le32 (buf + 4, xd_crc32c (0, buf, total));
-  *len = (uint32_t) total;
-  return buf;
 }

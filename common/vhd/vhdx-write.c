@@ -33,8 +33,9 @@
  * goes to the header that is not current, with the next sequence
  * number, flushed.
  *
- * The BAT pages the writer changes are held in memory (read_path
- * readers look there first, vhd-read.c bat_entry), so the bounded read
+ * The BAT pages the writer changes are held in memory, and the writer
+ * installs its lookup as the top layer's BAT override while attached
+ * (readers look there first, vhd-read.c bat_entry), so the bounded read
  * cache never holds a stale page.  Freed blocks are never reused: a
  * write racing a trim can only land in dead space.
  */
@@ -186,10 +187,11 @@ check_space (const struct vd_layer *l, uint64_t block, uint64_t where,
 
 /* ---- the writer's BAT pages ---- */
 
-bool
-vhdx_writer_bat_lookup (struct vhdx_writer *w, uint64_t index,
-                        uint64_t *entry)
+/* The top layer's BAT override (struct vd_layer) while attached. */
+static bool
+writer_bat_lookup (void *opaque, uint64_t index, uint64_t *entry)
 {
+  struct vhdx_writer *w = opaque;
   _Atomic uint64_t *page;
 
   if (index / PAGE_ENTRIES >= w->nr_pages)
@@ -795,10 +797,18 @@ write_block (struct vhdx_writer *w, uint64_t block, const void *buf,
   return r;
 }
 
+/* The writer attached to layer L (the override is ours), or NULL. */
+static struct vhdx_writer *
+attached_writer (const struct vd_layer *l)
+{
+  return l->bat_override == writer_bat_lookup ? l->bat_override_opaque
+    : NULL;
+}
+
 static struct vhdx_writer *
 writer_of (struct vd_disk *disk)
 {
-  struct vhdx_writer *w = disk->top->xw;
+  struct vhdx_writer *w = attached_writer (disk->top);
 
   if (w == NULL) {
     xd_error ("%s: the image is not open for writing", disk->top->io->name);
@@ -940,7 +950,7 @@ vhdx_trim (struct vd_disk *disk, uint32_t count, uint64_t offset)
 int
 vhdx_flush (struct vd_disk *disk)
 {
-  struct vhdx_writer *w = disk->top->xw;
+  struct vhdx_writer *w = attached_writer (disk->top);
   struct vhdx_header h;
   int r = 0;
 
@@ -972,7 +982,8 @@ vhdx_can_write (struct vd_disk *disk, const char **why)
 {
   struct vd_layer *l = disk->top;
 
-  if (l->kind != VD_VHDX || l->xw == NULL || !xd_io_writable (l->io)) {
+  if (l->kind != VD_VHDX || attached_writer (l) == NULL ||
+      !xd_io_writable (l->io)) {
     *why = "the VHDX file is open read-only";
     return false;
   }
@@ -1005,17 +1016,22 @@ vhdx_writer_attach (struct vd_disk *disk)
     free (w);
     return -1;
   }
-  l->xw = w;
+  l->bat_override = writer_bat_lookup;
+  l->bat_override_opaque = w;
   return 0;
 }
 
 void
-vhdx_writer_free (struct vhdx_writer *w)
+vhdx_writer_detach (struct vd_disk *disk)
 {
+  struct vd_layer *l = disk ? disk->top : NULL;
+  struct vhdx_writer *w = l ? attached_writer (l) : NULL;
   size_t i;
 
   if (w == NULL)
     return;
+  l->bat_override = NULL;
+  l->bat_override_opaque = NULL;
   txn_free (&w->pending);
   for (i = 0; i < w->nr_pages; i++)
     free ((void *) w->pages[i]);

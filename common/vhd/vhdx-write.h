@@ -16,17 +16,15 @@
 #include "vhd/vhdx.h"
 #include "core/xd-format.h"
 
-/* Give the top layer of DISK (a VHDX opened writable) a writer.  Does
- * not touch the file.  0, or -1 after reporting.
+/* Give the top layer of DISK (a VHDX opened writable) a writer, which
+ * installs its BAT pages as the layer's BAT override (the reader looks
+ * there first).  Does not touch the file.  0, or -1 after reporting.
  */
 extern int vhdx_writer_attach (struct vd_disk *disk);
-extern void vhdx_writer_free (struct vhdx_writer *w);
-
-/* The BAT entry INDEX as the writer holds it: false if the writer has
- * not loaded that BAT page (then the file has it).
+/* Remove the override and release the writer, if DISK (or NULL) has
+ * one: before vd_disk_close.  Does not touch the file (vhdx_flush does).
  */
-extern bool vhdx_writer_bat_lookup (struct vhdx_writer *w, uint64_t index,
-                                    uint64_t *entry);
+extern void vhdx_writer_detach (struct vd_disk *disk);
 
 extern bool vhdx_can_write (struct vd_disk *disk, const char **why);
 extern int vhdx_pwrite (struct vd_disk *disk, const void *buf,
@@ -49,6 +47,36 @@ extern struct vd_disk *vhdx_create (struct xd_io *io,
                                     const struct xd_resolver *res,
                                     const struct xd_create_opts *copts,
                                     const struct xd_open_opts *opts);
+
+/* ---- writing the log (vhdx-log-write.c) ---- */
+
+/* If IO is the in-memory replay of vhdx_replay_log over a writable file,
+ * write the replayed log into the file and flush: from then on IO reads
+ * and writes the file itself.  0, or -1 after reporting.
+ */
+extern int vhdx_log_apply (struct xd_io *io);
+
+/* One 4 KiB metadata sector to log: its file offset and contents. */
+struct vhdx_log_sector {
+  uint64_t file_offset;
+  const uint8_t *data;
+};
+
+struct vhdx_log_entry {
+  uint8_t log_guid[16];
+  uint64_t sequence;            /* nonzero */
+  uint32_t tail;                /* offset in the log of the oldest entry
+                                 * still needed */
+  uint64_t flushed_file_offset, last_file_offset;
+};
+
+/* A log entry (header, data descriptors, data sectors, CRC-32C) for the
+ * N sectors SECS: malloc'd, *LEN bytes (a multiple of 4 KiB), or NULL
+ * after reporting.
+ */
+extern uint8_t *vhdx_log_build_entry (const struct vhdx_log_entry *e,
+                                      const struct vhdx_log_sector *secs,
+                                      size_t n, uint32_t *len);
 
 /* ---- shared by the writer and the creator ---- */
 

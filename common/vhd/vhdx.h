@@ -97,36 +97,6 @@ extern int vhdx_read_headers (struct xd_io *io, struct vhdx_info *info);
 extern int vhdx_replay_log (struct xd_io *io, const struct vhdx_header *h,
                             struct xd_io **out, unsigned *entries);
 
-/* ---- writing (vhdx-log.c, vhdx-write.c) ---- */
-
-/* If IO is the in-memory replay of vhdx_replay_log over a writable file,
- * write the replayed log into the file and flush: from then on IO reads
- * and writes the file itself.  0, or -1 after reporting.
- */
-extern int vhdx_log_apply (struct xd_io *io);
-
-/* One 4 KiB metadata sector to log: its file offset and contents. */
-struct vhdx_log_sector {
-  uint64_t file_offset;
-  const uint8_t *data;
-};
-
-struct vhdx_log_entry {
-  uint8_t log_guid[16];
-  uint64_t sequence;            /* nonzero */
-  uint32_t tail;                /* offset in the log of the oldest entry
-                                 * still needed */
-  uint64_t flushed_file_offset, last_file_offset;
-};
-
-/* A log entry (header, data descriptors, data sectors, CRC-32C) for the
- * N sectors SECS: malloc'd, *LEN bytes (a multiple of 4 KiB), or NULL
- * after reporting.
- */
-extern uint8_t *vhdx_log_build_entry (const struct vhdx_log_entry *e,
-                                      const struct vhdx_log_sector *secs,
-                                      size_t n, uint32_t *len);
-
 /* Parse one 4 KiB header (checks signature, CRC, version). */
 extern int vhdx_parse_header (const uint8_t *buf, struct vhdx_header *h);
 

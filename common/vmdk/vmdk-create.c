@@ -35,7 +35,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "vmdk/vmdk-read.h"
+#include "vmdk/vmdk-write.h"
 #include "vmdk/vmdk-stream.h"
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"

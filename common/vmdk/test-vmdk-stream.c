@@ -74,12 +74,12 @@ verify (struct xd_io *io, const unsigned char *expect, uint64_t size)
   unsigned char *got = malloc (size);
 
   ck_assert_ptr_nonnull (got);
-  disk = vmdk_disk_open (rd, res, &opts);
+  disk = vmdk_reader_open (rd, res, &opts);
   ck_assert_msg (disk != NULL, "reopen: %s", last_error);
   ck_assert_uint_eq (disk->size, size);
   ck_assert_int_eq (vmdk_disk_read (disk, got, size, 0), 0);
   ck_assert (memcmp (got, expect, size) == 0);
-  vmdk_disk_close (disk);
+  vmdk_reader_close (disk);
   xd_resolver_free (res);
   free (got);
 }
@@ -301,7 +301,7 @@ START_TEST (test_zero_grains)
     struct xd_open_opts opts = { .cache_bytes = 1 << 20 };
     struct xd_resolver *res = xd_resolver_new_stream ("a test buffer");
     struct xd_io *rd = xd_io_open_memory (f, io->size, "out.vmdk");
-    struct vmdk_disk *disk = vmdk_disk_open (rd, res, &opts);
+    struct vmdk_disk *disk = vmdk_reader_open (rd, res, &opts);
     unsigned char *got = malloc (8 * MIB);
 
     ck_assert_ptr_nonnull (disk);
@@ -312,7 +312,7 @@ START_TEST (test_zero_grains)
     ck_assert (memcmp (got, grain, GRAIN) == 0);
     ck_assert_int_eq (vmdk_disk_read (disk, got, GRAIN, size - GRAIN), 0);
     ck_assert (all_zero_buf (got, GRAIN));
-    vmdk_disk_close (disk);
+    vmdk_reader_close (disk);
     xd_resolver_free (res);
     free (got);
   }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "vmdk/vmdk.h"
+#include "vmdk/vmdk-read.h"
 #include "include/xd-bytes.h"
 #include "testlib/xd-crash.h"
 #include "core/xd-format.h"
@@ -25,6 +26,7 @@
 #include "testlib/xd-test.h"
 
 extern const struct xd_format xd_format_vmdk;
+extern const struct xd_format xd_reader_vmdk;
 
 #define MiB (UINT64_C (1) << 20)
 
@@ -347,6 +349,51 @@ START_TEST (test_check_finds_overlap)
 }
 END_TEST
 
+/* The reader's table opens read-only whatever opts->writable says, and
+ * shares its read fields with the composed table, which attaches the
+ * writer (the grain table hook) and releases it on close.
+ */
+START_TEST (test_reader_table)
+{
+  size_t len;
+  unsigned char *img = new_image (MiB, &len);
+  struct xd_open_opts opts = { .cache_bytes = 1 << 20, .writable = true };
+  struct xd_resolver *res = xd_resolver_new_stream ("a test buffer");
+  struct xd_io *io = xd_io_new_memory_rw (img, len, "ro.vmdk");
+  unsigned char buf[4096], zero[4096] = { 0 };
+  struct vmdk_disk *d;
+
+  ck_assert_str_eq (xd_reader_vmdk.name, xd_format_vmdk.name);
+  ck_assert (xd_reader_vmdk.probe == xd_format_vmdk.probe);
+  ck_assert (xd_reader_vmdk.config == xd_format_vmdk.config);
+  ck_assert (xd_reader_vmdk.size == xd_format_vmdk.size);
+  ck_assert (xd_reader_vmdk.can_write == NULL);
+  ck_assert (xd_reader_vmdk.pwrite == NULL);
+  ck_assert (xd_reader_vmdk.create == NULL);
+
+  ck_assert_ptr_nonnull (io);
+  xd_io_ref (io);
+  d = xd_reader_vmdk.open (io, res, &opts);
+  ck_assert_ptr_nonnull (d);
+  ck_assert (!d->writable);
+  ck_assert (d->extents[0].gte_lookup == NULL);
+  ck_assert_int_eq (xd_reader_vmdk.pread (d, buf, sizeof buf, 0), 0);
+  ck_assert (memcmp (buf, zero, sizeof buf) == 0);
+  xd_reader_vmdk.close (d);
+  ck_assert (memcmp (xd_io_memory_contents (io), img, len) == 0);
+
+  xd_io_ref (io);
+  d = xd_format_vmdk.open (io, res, &opts);
+  ck_assert_ptr_nonnull (d);
+  ck_assert (d->writable);
+  ck_assert (d->extents[0].gte_lookup != NULL);
+  xd_format_vmdk.close (d);
+  xd_io_close (io);
+  xd_resolver_free (res);
+  free (img);
+}
+END_TEST
+
 static Suite *
 vmdk_write_suite (void)
 {
@@ -358,6 +405,7 @@ vmdk_write_suite (void)
   tcase_add_test (tc, test_create_layout);
   tcase_add_test (tc, test_header_fields);
   tcase_add_test (tc, test_check_finds_overlap);
+  tcase_add_test (tc, test_reader_table);
   tcase_add_test (tc, test_powerloss_new);
   tcase_add_test (tc, test_powerloss_new_tables);
   tcase_add_test (tc, test_powerloss_delta);

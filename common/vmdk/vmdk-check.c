@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmdk/vmdk-read.h"
+#include "vmdk/vmdk-write.h"
 #include "include/xd-bytes.h"
 #include "core/xd-check.h"
 #include "include/xd-math.h"

@@ -39,6 +39,7 @@
 
 #include "vmdk/vmdk-create.h"
 #include "vmdk/vmdk-read.h"
+#include "vmdk/vmdk-write.h"
 #include "vmdk/vmdk-stream.h"
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"

@@ -1,7 +1,11 @@
-/* xdisk: VMDK as a format driver (see xd-format.h).
+/* xdisk: VMDK as a format driver (see xd-format.h): the composed table
+ * the plugins list.
  *
- * The read path is vmdk-read.c, the parsers vmdk-descriptor.c and
- * vmdk-sparse.c; this file is what the registry and the plugins see.
+ * Its read fields are the reader's (vmdk-reader.c, vmdk-read.c); its
+ * open opens with the reader and, when writable, attaches the writer
+ * (vmdk-write.c); its close releases the writer first, then closes
+ * with the reader.  A streamOptimized image being created is served by
+ * its stream writer (vmdk-stream-write.c) alone.
  */
 
 #include <config.h>
@@ -9,72 +13,36 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
-#include "vmdk/vmdk-read.h"
+#include "vmdk/vmdk-write.h"
 #include "vmdk/vmdk-stream.h"
-#include "include/xd-bytes.h"
 #include "core/xd-format.h"
 #include "core/xd-text.h"
 
-static bool
-has_sparse_magic (const uint8_t *head, size_t len)
+struct vmdk_disk *
+vmdk_disk_open (struct xd_io *io, const struct xd_resolver *res,
+                const struct xd_open_opts *opts)
 {
-  uint32_t magic;
+  struct vmdk_disk *d = vmdk_reader_open (io, res, opts);
 
-  if (len < 4)
-    return false;
-  magic = xd_le32 (head);
-  return magic == VMDK_MAGIC_KDMV || magic == VMDK_MAGIC_COWD ||
-    magic == VMDK_MAGIC_SESPARSE;
+  /* Only the top of the chain is written; its parents never are. */
+  if (d && opts->writable && vmdk_write_prepare (d) == -1) {
+    vmdk_disk_close (d);
+    return NULL;
+  }
+  return d;
 }
 
-/* A text descriptor: small, and with the line VMware writes first or
- * the createType key every descriptor has, near the start.  Only the
- * text before the first NUL counts (qemu pads descriptors with NULs).
- */
-static bool
-looks_like_descriptor (const uint8_t *head, size_t len, uint64_t size)
+void
+vmdk_disk_close (struct vmdk_disk *d)
 {
-  if (size > VMDK_MAX_DESCRIPTOR)
-    return false;
-  len = strnlen ((const char *) head, len);
-  if (len == 0)
-    return false;
-  if (memmem (head, len, "# Disk DescriptorFile", 21) != NULL)
-    return true;
-  return memmem (head, len, "createType", 10) != NULL &&
-    (memmem (head, len, "RW ", 3) != NULL ||
-     memmem (head, len, "RDONLY ", 7) != NULL ||
-     memmem (head, len, "NOACCESS ", 9) != NULL);
-}
-
-static bool
-vmdk_probe (struct xd_io *io, const uint8_t *head, size_t len)
-{
-  return has_sparse_magic (head, len) ||
-    looks_like_descriptor (head, len, io->size);
-}
-
-static int
-vmdk_config (struct xd_open_opts *opts, const char *key, const char *value)
-{
-  return xd_config_parent_mismatch (opts, key, value);
-}
-
-static void
-vmdk_dump (const char *prefix)
-{
-  printf ("%screate_types=monolithicSparse,monolithicFlat,"
-          "twoGbMaxExtentSparse,twoGbMaxExtentFlat,streamOptimized,vmfs,"
-          "vmfsThin,vmfsSparse,vmfsPreallocated,vmfsEagerZeroedThick,"
-          "vmfsRDM,vmfsRaw,custom,partitionedDevice,seSparse\n", prefix);
-  printf ("%sextent_types=FLAT,SPARSE,ZERO,VMFS,VMFSSPARSE,VMFSRDM,"
-          "VMFSRAW,SESPARSE\n", prefix);
-  printf ("%ssparse_versions=1,2,3\n", prefix);
-  printf ("%smax_chain_depth=%d\n", prefix, VMDK_MAX_CHAIN);
-  printf ("%smax_grain_sectors=%d\n", prefix, VMDK_MAX_GRAIN_SECTORS);
-  printf ("%ssesparse=yes\n", prefix);
+  if (d == NULL)
+    return;
+  if (d->stream)
+    vmdk_stream_close (d->stream);
+  d->stream = NULL;
+  vmdk_write_release (d);
+  vmdk_reader_close (d);
 }
 
 static void *
@@ -88,18 +56,6 @@ static void
 vmdk_close (void *h)
 {
   vmdk_disk_close (h);
-}
-
-static uint64_t
-vmdk_size (void *h)
-{
-  return ((struct vmdk_disk *) h)->size;
-}
-
-static uint32_t
-vmdk_preferred_block (void *h)
-{
-  return ((struct vmdk_disk *) h)->grain_bytes;
 }
 
 static int
@@ -230,19 +186,9 @@ vmdk_create (struct xd_io *io, const struct xd_resolver *res,
 }
 
 const struct xd_format xd_format_vmdk = {
-  .name = "vmdk",
-  .display = "VMDK",
-  .plugin = "vmdkx",
-  .probe = vmdk_probe,
-  .config = vmdk_config,
-  .config_help =
-    "ignore-parent-mismatch=true  Serve a snapshot whose parentCID does "
-    "not match its parent.",
-  .dump = vmdk_dump,
+  VMDK_READ_FIELDS,
   .open = vmdk_open,
   .close = vmdk_close,
-  .size = vmdk_size,
-  .preferred_block = vmdk_preferred_block,
   .pread = vmdk_pread,
   .extents = vmdk_extents,
   .describe = vmdk_describe,

@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "vmdk/vmdk-read.h"
-#include "vmdk/vmdk-stream.h"
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"
 #include "core/xd-report.h"
@@ -481,16 +480,13 @@ open_disk (struct xd_io *io, const struct xd_resolver *res,
   d->path = strdup (io->name);
   if (d->path == NULL) {
     xd_error ("%s: strdup: %m", io->name);
-    vmdk_disk_close (d);
+    vmdk_reader_close (d);
     return NULL;
   }
   chain->paths[chain->depth++] = d->path;
   if (read_descriptor (d, &text) == -1 ||
       open_extents (d, text, res, opts) == -1 ||
       open_parent (d, res, opts, chain) == -1)
-    goto fail;
-  /* Only the top disk is written; its parents never are. */
-  if (chain->depth == 1 && opts->writable && vmdk_write_prepare (d) == -1)
     goto fail;
   chain->depth--;
   xd_debug ("%s: %s, %zu extents, %" PRIu64 " bytes, chain depth %u",
@@ -499,13 +495,13 @@ open_disk (struct xd_io *io, const struct xd_resolver *res,
   return d;
  fail:
   chain->depth--;
-  vmdk_disk_close (d);
+  vmdk_reader_close (d);
   return NULL;
 }
 
 struct vmdk_disk *
-vmdk_disk_open (struct xd_io *io, const struct xd_resolver *res,
-                const struct xd_open_opts *opts)
+vmdk_reader_open (struct xd_io *io, const struct xd_resolver *res,
+                  const struct xd_open_opts *opts)
 {
   struct chain chain = { .depth = 0 };
 
@@ -515,7 +511,7 @@ vmdk_disk_open (struct xd_io *io, const struct xd_resolver *res,
 }
 
 void
-vmdk_disk_close (struct vmdk_disk *d)
+vmdk_reader_close (struct vmdk_disk *d)
 {
   size_t i;
 
@@ -524,7 +520,6 @@ vmdk_disk_close (struct vmdk_disk *d)
   for (i = 0; i < d->nr_extents; ++i) {
     struct vmdk_extent *e = &d->extents[i];
     if (e->gt_cache) xd_cache_free (e->gt_cache);
-    vmdk_wtables_free (e->w);
     if (e->grain_cache)
       xd_cache_free (e->grain_cache);
     xd_inflaters_free (e->inflaters);
@@ -533,13 +528,8 @@ vmdk_disk_close (struct vmdk_disk *d)
     if (e->io) xd_io_close (e->io);
   }
   free (d->extents);
-  if (d->stream)
-    vmdk_stream_close (d->stream);
-  vmdk_disk_close (d->parent);
+  vmdk_reader_close (d->parent);
   free (d->desc_text);
-  free (d->why_buf);
-  if (d->lock_init)
-    pthread_mutex_destroy (&d->lock);
   vmdk_descriptor_free (&d->desc);
   xd_io_close (d->io);
   free (d->path);
@@ -612,9 +602,9 @@ vmdk_lookup_grain (struct vmdk_extent *e, uint64_t grain,
     memcpy (&gte, gt + (grain % e->sp.gtes_per_gt) * sizeof gte, sizeof gte);
     xd_cache_unpin (e->gt_cache, gt);
   }
-  else if (e->w) {
+  else if (e->gte_lookup) {
     uint32_t g;
-    if (vmdk_wt_get (e, grain, &g) == -1)
+    if (e->gte_lookup (e->gte_opaque, grain, &g) == -1)
       return -1;
     gte = g;
   }

@@ -1,5 +1,9 @@
 /* xdisk vmdkx: opening a VMDK disk (descriptor, extents, parent chain)
  * and its read path.  nbdkit-free: errors go through xd_error.
+ *
+ * The read side only: the writer (vmdk-write.h) attaches to a disk
+ * opened here and installs what the read path must consult (a grain
+ * table lookup hook); nothing here calls it by name.
  */
 #ifndef XDISK_VMDK_READ_H
 #define XDISK_VMDK_READ_H
@@ -30,7 +34,13 @@ struct vmdk_extent {
   struct xd_cache *gt_cache;
   struct xd_cache *grain_cache; /* inflated grains (compressed) */
   struct xd_inflaters *inflaters; /* compressed extents */
-  struct vmdk_wtables *w;       /* writable sparse extents (vmdk-write.c) */
+  /* Installed by a writer on the sparse extents it writes, NULL
+   * otherwise: grain table entries are looked up through GTE_LOOKUP
+   * (with GTE_OPAQUE, the writer's tables), whose tables in memory are
+   * newer than the file's.  It gives the entry of GRAIN in host order.
+   */
+  int (*gte_lookup) (void *opaque, uint64_t grain, uint32_t *gte);
+  void *gte_opaque;
   unsigned line;                /* its descriptor line, for messages */
   _Atomic bool written;         /* written since the last flush */
 };
@@ -46,7 +56,12 @@ struct vmdk_disk {
   struct vmdk_disk *parent;
   unsigned depth;               /* 1 = no parent */
 
-  /* ---- writing (vmdk-write.c): the top disk opened writable ---- */
+  /* ---- writing (vmdk-write.h): the top disk opened writable ----
+   * The reader keeps the descriptor text for the writer's first write
+   * (desc_text to desc_offset) and frees it; everything else here is
+   * the writer's, released by the composed close (vmdk-format.c)
+   * before the reader's close.
+   */
   bool writable;
   const char *readonly_why;     /* why it cannot be written, or NULL */
   /* The descriptor text as read (NUL-terminated) and where it lives:
@@ -67,7 +82,18 @@ struct vmdk_disk {
   struct vmdk_stream_writer *stream;
 };
 
-struct vmdk_wtables;
+/* Open the disk whose descriptor or sparse extent is IO (ownership
+ * taken) for reading; extent files and parents are opened through
+ * RES.  OPTS->writable is not looked at: the composed open
+ * (vmdk_disk_open, vmdk-write.h) attaches the writer.
+ */
+extern struct vmdk_disk *vmdk_reader_open (struct xd_io *io,
+                                           const struct xd_resolver *res,
+                                           const struct xd_open_opts *opts);
+/* Close what vmdk_reader_open opened, and the parents.  A writer
+ * attached to D must have been released first.
+ */
+extern void vmdk_reader_close (struct vmdk_disk *disk);
 
 /* vmdk-read.c helpers the write path shares. */
 extern size_t vmdk_find_extent (const struct vmdk_disk *d, uint64_t offset);
@@ -77,48 +103,38 @@ extern int vmdk_lookup_grain (struct vmdk_extent *e, uint64_t grain,
 extern int vmdk_read_parent (struct vmdk_disk *d, unsigned char *buf,
                              uint64_t count, uint64_t offset);
 
-/* ---- vmdk-write.c ---- */
-
-/* Prepare D (opened with opts->writable) for writing: reopen extent
- * files for writing, load the redundant grain directories, decide
- * readonly_why.  Errors only for failures (reported); a kind that
- * cannot be written sets readonly_why and returns 0.
- */
-extern int vmdk_write_prepare (struct vmdk_disk *d);
-/* The grain table entry of GRAIN of a writable extent (host order). */
-extern int vmdk_wt_get (struct vmdk_extent *e, uint64_t grain,
-                        uint32_t *gte);
-extern void vmdk_wtables_free (struct vmdk_wtables *w);
-/* A new random CID, never OLD nor ffffffff/fffffffe. */
-extern uint32_t vmdk_new_cid (uint32_t old);
-extern bool vmdk_disk_can_write (struct vmdk_disk *d, const char **why);
-extern int vmdk_disk_write (struct vmdk_disk *d, const void *buf,
-                            uint64_t count, uint64_t offset);
-extern int vmdk_disk_zero (struct vmdk_disk *d, uint64_t count,
-                           uint64_t offset, bool may_trim, bool fast);
-extern int vmdk_disk_trim (struct vmdk_disk *d, uint64_t count,
-                           uint64_t offset);
-extern int vmdk_disk_flush (struct vmdk_disk *d);
-extern int vmdk_disk_check (struct vmdk_disk *d);
-
-/* ---- vmdk-create.c ---- */
-extern struct vmdk_disk *vmdk_disk_create (struct xd_io *io,
-                                           const struct xd_resolver *res,
-                                           const struct xd_create_opts *copts,
-                                           const struct xd_open_opts *opts);
-
-/* Open the disk whose descriptor or sparse extent is IO (ownership
- * taken); extent files and parents are opened through RES.
- */
-extern struct vmdk_disk *vmdk_disk_open (struct xd_io *io,
-                                         const struct xd_resolver *res,
-                                         const struct xd_open_opts *opts);
-extern void vmdk_disk_close (struct vmdk_disk *disk);
 extern int vmdk_disk_read (struct vmdk_disk *disk, void *buf, uint64_t count,
                            uint64_t offset);
 extern int vmdk_disk_extents (struct vmdk_disk *disk, uint64_t count,
                               uint64_t offset, bool req_one,
                               xd_extent_fn add, void *opaque);
 extern char *vmdk_disk_describe (struct vmdk_disk *disk);
+
+/* ---- vmdk-reader.c: the reader's format table ---- */
+
+/* What the reader's table (xd_reader_vmdk) and the composed one
+ * (xd_format_vmdk, vmdk-format.c) share, so that they cannot drift.
+ * Open, close and the read path are each table's own: the composed
+ * table serves a streamOptimized image being created from its writer.
+ */
+extern bool vmdk_probe (struct xd_io *io, const uint8_t *head, size_t len);
+extern int vmdk_config (struct xd_open_opts *opts, const char *key,
+                        const char *value);
+extern void vmdk_dump (const char *prefix);
+extern uint64_t vmdk_size (void *h);
+extern uint32_t vmdk_preferred_block (void *h);
+
+#define VMDK_READ_FIELDS                                                \
+  .name = "vmdk",                                                       \
+  .display = "VMDK",                                                    \
+  .plugin = "vmdkx",                                                    \
+  .probe = vmdk_probe,                                                  \
+  .config = vmdk_config,                                                \
+  .config_help =                                                        \
+    "ignore-parent-mismatch=true  Serve a snapshot whose parentCID does " \
+    "not match its parent.",                                            \
+  .dump = vmdk_dump,                                                    \
+  .size = vmdk_size,                                                    \
+  .preferred_block = vmdk_preferred_block
 
 #endif /* XDISK_VMDK_READ_H */

@@ -46,7 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vmdk/vmdk-read.h"
+#include "vmdk/vmdk-write.h"
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"
 #include "core/xd-report.h"
@@ -55,6 +55,7 @@
 enum { WT_CLEAN, WT_DIRTY, WT_NEW };
 
 struct vmdk_wtables {
+  struct vmdk_extent *e;        /* the extent they are of */
   uint32_t *rgd;                /* redundant GD (sectors), or NULL */
   uint32_t *rgd_new;            /* sectors of new redundant tables */
   uint32_t **gt;                /* loaded tables, host order, or NULL */
@@ -67,6 +68,15 @@ struct vmdk_wtables {
   bool zero_gte;                /* GTE 1 (zeroed grain) allowed */
   pthread_mutex_t load_lock;
 };
+
+/* The tables of extent E, installed with its lookup hook, or NULL. */
+static inline struct vmdk_wtables *
+wt_of (const struct vmdk_extent *e)
+{
+  return e->gte_opaque;
+}
+
+static int wt_lookup (void *opaque, uint64_t grain, uint32_t *gte);
 
 /* ---- preparing a disk for writing ------------------------------------ */
 
@@ -94,8 +104,8 @@ set_why (struct vmdk_disk *d, const char *fmt, ...)
   return 0;
 }
 
-void
-vmdk_wtables_free (struct vmdk_wtables *w)
+static void
+wtables_free (struct vmdk_wtables *w)
 {
   uint64_t i;
 
@@ -165,7 +175,10 @@ wtables_new (struct vmdk_extent *e)
     return -1;
   }
   pthread_mutex_init (&w->load_lock, NULL);
-  e->w = w;
+  w->e = e;
+  /* From now on the read path looks entries up in W. */
+  e->gte_opaque = w;
+  e->gte_lookup = wt_lookup;
   w->gt = calloc (n ? n : 1, sizeof *w->gt);
   w->state = calloc (n ? n : 1, 1);
   w->dirty = calloc (n ? n : 1, sizeof *w->dirty);
@@ -276,6 +289,25 @@ vmdk_write_prepare (struct vmdk_disk *d)
   return 0;
 }
 
+void
+vmdk_write_release (struct vmdk_disk *d)
+{
+  size_t i;
+
+  for (i = 0; i < d->nr_extents; ++i) {
+    struct vmdk_extent *e = &d->extents[i];
+    wtables_free (wt_of (e));
+    e->gte_lookup = NULL;
+    e->gte_opaque = NULL;
+  }
+  free (d->why_buf);
+  d->why_buf = NULL;
+  d->readonly_why = NULL;
+  if (d->lock_init)
+    pthread_mutex_destroy (&d->lock);
+  d->lock_init = false;
+}
+
 bool
 vmdk_disk_can_write (struct vmdk_disk *d, const char **why)
 {
@@ -288,7 +320,7 @@ vmdk_disk_can_write (struct vmdk_disk *d, const char **why)
 static int
 load_table (struct vmdk_extent *e, uint64_t gti, uint32_t **out)
 {
-  struct vmdk_wtables *w = e->w;
+  struct vmdk_wtables *w = wt_of (e);
   uint32_t *t, sector;
   unsigned char *raw = NULL;
   char what[64];
@@ -329,11 +361,16 @@ load_table (struct vmdk_extent *e, uint64_t gti, uint32_t **out)
   return r;
 }
 
-int
-vmdk_wt_get (struct vmdk_extent *e, uint64_t grain, uint32_t *gte)
+/* The entry of GRAIN in the tables OPAQUE (host order): the read
+ * path's lookup hook, installed by wtables_new.
+ */
+static int
+wt_lookup (void *opaque, uint64_t grain, uint32_t *gte)
 {
+  struct vmdk_wtables *w = opaque;
+  struct vmdk_extent *e = w->e;
   uint64_t gti = grain / e->sp.gtes_per_gt;
-  uint32_t *t = __atomic_load_n (&e->w->gt[gti], __ATOMIC_ACQUIRE);
+  uint32_t *t = __atomic_load_n (&w->gt[gti], __ATOMIC_ACQUIRE);
 
   *gte = 0;
   if (t == NULL) {
@@ -362,7 +399,8 @@ mark_dirty (struct vmdk_wtables *w, uint64_t gti, int state)
 static int
 reserve (struct vmdk_extent *e, uint64_t bytes, uint32_t *sector)
 {
-  uint64_t end = e->w->file_end + bytes;
+  struct vmdk_wtables *w = wt_of (e);
+  uint64_t end = w->file_end + bytes;
 
   if (end / VMDK_SECTOR > UINT32_MAX) {
     xd_error ("%s: the extent file would grow beyond 2 TiB, the most a "
@@ -371,8 +409,8 @@ reserve (struct vmdk_extent *e, uint64_t bytes, uint32_t *sector)
     errno = EFBIG;
     return -1;
   }
-  *sector = e->w->file_end / VMDK_SECTOR;
-  e->w->file_end = end;
+  *sector = w->file_end / VMDK_SECTOR;
+  w->file_end = end;
   return 0;
 }
 
@@ -382,7 +420,7 @@ reserve (struct vmdk_extent *e, uint64_t bytes, uint32_t *sector)
 static int
 get_table (struct vmdk_extent *e, uint64_t gti, uint32_t **out)
 {
-  struct vmdk_wtables *w = e->w;
+  struct vmdk_wtables *w = wt_of (e);
   uint64_t bytes = xd_div_round_up (w->gt_bytes, VMDK_SECTOR) * VMDK_SECTOR;
   uint32_t sector, rsector = 0, *t;
 
@@ -413,10 +451,11 @@ static void
 set_gte (struct vmdk_extent *e, uint64_t grain, uint32_t value)
 {
   uint64_t gti = grain / e->sp.gtes_per_gt;
-  uint32_t *t = e->w->gt[gti];
+  struct vmdk_wtables *w = wt_of (e);
+  uint32_t *t = w->gt[gti];
 
   __atomic_store_n (&t[grain % e->sp.gtes_per_gt], value, __ATOMIC_RELEASE);
-  mark_dirty (e->w, gti, WT_DIRTY);
+  mark_dirty (w, gti, WT_DIRTY);
 }
 
 /* ---- write-back (flush) ---------------------------------------------- */
@@ -425,8 +464,9 @@ static int
 write_table (struct vmdk_extent *e, uint64_t gti, uint32_t sector,
              const char *what)
 {
-  unsigned char *raw = malloc (e->w->gt_bytes);
-  const uint32_t *t = e->w->gt[gti];
+  const struct vmdk_wtables *wt = wt_of (e);
+  unsigned char *raw = malloc (wt->gt_bytes);
+  const uint32_t *t = wt->gt[gti];
   char w[64];
   uint64_t j;
   int r;
@@ -438,7 +478,7 @@ write_table (struct vmdk_extent *e, uint64_t gti, uint32_t sector,
   for (j = 0; j < e->sp.gtes_per_gt; ++j)
     xd_put_le32 (raw + j * 4, __atomic_load_n (&t[j], __ATOMIC_ACQUIRE));
   snprintf (w, sizeof w, "%s %" PRIu64, what, gti);
-  r = xd_io_write (e->io, raw, e->w->gt_bytes,
+  r = xd_io_write (e->io, raw, wt->gt_bytes,
                    (uint64_t) sector * VMDK_SECTOR, w);
   free (raw);
   return r;
@@ -458,7 +498,7 @@ write_gd_entry (struct vmdk_extent *e, uint64_t gd_sector, uint64_t gti,
 static int
 write_back_step (struct vmdk_extent *e, int step)
 {
-  struct vmdk_wtables *w = e->w;
+  struct vmdk_wtables *w = wt_of (e);
   size_t k;
 
   for (k = 0; k < w->nr_dirty; ++k) {
@@ -492,7 +532,9 @@ write_back_step (struct vmdk_extent *e, int step)
 static bool
 extent_dirty (const struct vmdk_extent *e)
 {
-  return e->w && e->w->nr_dirty > 0;
+  const struct vmdk_wtables *w = wt_of (e);
+
+  return w && w->nr_dirty > 0;
 }
 
 /* fdatasync every file written since the last flush (ALL: every file
@@ -536,7 +578,7 @@ write_back (struct vmdk_disk *d)
       return -1;
   }
   for (i = 0; i < d->nr_extents; ++i) {
-    struct vmdk_wtables *w = d->extents[i].w;
+    struct vmdk_wtables *w = wt_of (&d->extents[i]);
     size_t k;
     if (w == NULL)
       continue;
@@ -711,11 +753,11 @@ alloc_grains (struct vmdk_extent *e, uint64_t g0, uint64_t n,
   for (i = 0; i < n; ++i)
     if (get_table (e, (g0 + i) / e->sp.gtes_per_gt, &t) == -1)
       return -1;
-  off = e->w->file_end;
+  off = wt_of (e)->file_end;
   if (reserve (e, n * e->grain_bytes, &sector) == -1)
     return -1;
   if (xd_io_write (e->io, buf, n * e->grain_bytes, off, "new grains") == -1) {
-    e->w->file_end = off;
+    wt_of (e)->file_end = off;
     return -1;
   }
   e->written = true;
@@ -917,7 +959,7 @@ zero_over_parent (struct vmdk_disk *d, struct vmdk_extent *e, uint64_t grain,
   unsigned char *z;
   int r = -1;
 
-  if (e->w->zero_gte && n == e->grain_bytes) {
+  if (wt_of (e)->zero_gte && n == e->grain_bytes) {
     pthread_mutex_lock (&d->lock);
     if (vmdk_lookup_grain (e, grain, &st, &sector) == -1 ||
         get_table (e, grain / e->sp.gtes_per_gt, &t) == -1)
@@ -970,7 +1012,7 @@ zero_sparse (struct vmdk_disk *d, struct vmdk_extent *e, uint64_t count,
     if (za->probe) {
       /* zero_over_parent is fast only with a zeroed-grain entry. */
       if (st == VMDK_GRAIN_UNALLOCATED && below && !za->trim &&
-          !(e->w->zero_gte && n == e->grain_bytes)) {
+          !(wt_of (e)->zero_gte && n == e->grain_bytes)) {
         errno = ENOTSUP;
         return -1;
       }

@@ -16,51 +16,13 @@
 
 #include <check.h>
 
-#include "include/xd-bytes.h"
 #include "io/xd-cache.h"
 #include "core/xd-checksum.h"
 #include "core/xd-text.h"
 #include "io/xd-io.h"
-#include "include/xd-math.h"
 #include "core/xd-path.h"
 #include "core/xd-report.h"
 #include "testlib/xd-test.h"
-
-START_TEST (test_bytes)
-{
-  const unsigned char b[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
-  unsigned char out[8];
-
-  ck_assert_uint_eq (xd_le16 (b), 0x0201);
-  ck_assert_uint_eq (xd_be16 (b), 0x0102);
-  ck_assert_uint_eq (xd_le32 (b + 1), 0x05040302);
-  ck_assert_uint_eq (xd_be32 (b), 0x01020304);
-  ck_assert_uint_eq (xd_le64 (b), UINT64_C (0x0807060504030201));
-  ck_assert_uint_eq (xd_be64 (b), UINT64_C (0x0102030405060708));
-  xd_put_be64 (out, UINT64_C (0x0102030405060708));
-  ck_assert_mem_eq (out, b, 8);
-  xd_put_le32 (out, 0x04030201);
-  ck_assert_mem_eq (out, b, 4);
-}
-END_TEST
-
-START_TEST (test_math)
-{
-  uint64_t r;
-
-  ck_assert (!xd_add_overflow (1, 2, &r) && r == 3);
-  ck_assert (xd_add_overflow (UINT64_MAX, 1, &r));
-  ck_assert (xd_mul_overflow (UINT64_C (1) << 32, UINT64_C (1) << 32, &r));
-  ck_assert (!xd_mul_overflow (512, 1000, &r) && r == 512000);
-  ck_assert (xd_is_power_of_2 (65536));
-  ck_assert (!xd_is_power_of_2 (0));
-  ck_assert (!xd_is_power_of_2 (3 * 512));
-  ck_assert_uint_eq (xd_log2 (65536), 16);
-  ck_assert (!xd_round_up_overflow (513, 512, &r) && r == 1024);
-  ck_assert (xd_round_up_overflow (UINT64_MAX - 3, 512, &r));
-  ck_assert_uint_eq (xd_div_round_up (1025, 512), 3);
-}
-END_TEST
 
 START_TEST (test_io_memory_bounds)
 {
@@ -397,8 +359,6 @@ common_suite (void)
   TCase *tc = tcase_create ("core");
 
   tcase_add_checked_fixture (tc, setup, NULL);
-  tcase_add_test (tc, test_bytes);
-  tcase_add_test (tc, test_math);
   tcase_add_test (tc, test_io_memory_bounds);
   tcase_add_test (tc, test_io_file);
   tcase_add_test (tc, test_cache_bounded);

@@ -18,6 +18,7 @@
 
 #include "io/xd-cache.h"
 #include "core/xd-checksum.h"
+#include "core/xd-guid.h"
 #include "core/xd-text.h"
 #include "io/xd-io.h"
 #include "core/xd-path.h"
@@ -352,6 +353,44 @@ START_TEST (test_utf16)
 }
 END_TEST
 
+/* The stored (mixed-order) bytes of a GUID and its text, both ways; a
+ * generated GUID has its version where its byte order puts it.
+ */
+START_TEST (test_guid)
+{
+  static const uint8_t stored[16] = {
+    0xb7, 0xef, 0x4a, 0xb0, 0x9e, 0xd1, 0x81, 0x4a,
+    0xb7, 0x89, 0x25, 0xb8, 0xe9, 0x44, 0x59, 0x13 };
+  uint8_t g[16], u[16];
+  char text[XD_GUID_TEXT];
+  int i, v4_guid = 0, v4_uuid = 0;
+
+  xd_guid_format (stored, text);
+  ck_assert_str_eq (text, "b04aefb7-d19e-4a81-b789-25b8e9445913");
+  ck_assert_int_eq (xd_guid_parse ("{B04AEFB7-D19E-4A81-B789-25B8E9445913}",
+                                   g), 0);
+  ck_assert_mem_eq (g, stored, 16);
+  ck_assert_int_eq (xd_guid_parse ("b04aefb7-d19e-4a81-b789-25b8e944591", g),
+                    -1);
+  ck_assert_int_eq (xd_guid_parse ("b04aefb7+d19e-4a81-b789-25b8e9445913", g),
+                    -1);
+  ck_assert (!xd_guid_is_null (stored));
+  memset (g, 0, 16);
+  ck_assert (xd_guid_is_null (g));
+  for (i = 0; i < 8; i++) {
+    ck_assert_int_eq (xd_guid_generate (g), 0);
+    ck_assert_int_eq (xd_uuid_generate (u), 0);
+    ck_assert_uint_eq (g[8] & 0xc0, 0x80);
+    ck_assert_uint_eq (u[8] & 0xc0, 0x80);
+    xd_guid_format (g, text);
+    v4_guid += text[14] == '4';
+    v4_uuid += (u[6] >> 4) == 4;
+  }
+  ck_assert_int_eq (v4_guid, 8);
+  ck_assert_int_eq (v4_uuid, 8);
+}
+END_TEST
+
 static Suite *
 common_suite (void)
 {
@@ -368,6 +407,7 @@ common_suite (void)
   tcase_add_test (tc, test_error_hold);
   tcase_add_test (tc, test_crc32c);
   tcase_add_test (tc, test_utf16);
+  tcase_add_test (tc, test_guid);
   suite_add_tcase (s, tc);
   return s;
 }

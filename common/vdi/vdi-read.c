@@ -29,6 +29,7 @@
 #include "io/xd-cache.h"
 #include "core/xd-format.h"
 #include "include/xd-math.h"
+#include "core/xd-guid.h"
 #include "core/xd-report.h"
 #include "io/xd-runs.h"
 #include "core/xd-text.h"
@@ -392,7 +393,7 @@ vdi_vbox_location (const char *text, const uint8_t uuid[16])
         (p[8] != ' ' && p[8] != '\t' && p[8] != '\n' && p[8] != '\r'))
       continue;
     u = xml_attr (p + 8, "uuid");
-    if (u && vdi_uuid_parse (u, g) == 0 && memcmp (g, uuid, 16) == 0)
+    if (u && xd_guid_parse (u, g) == 0 && memcmp (g, uuid, 16) == 0)
       loc = xml_attr (p + 8, "location");
     free (u);
     if (loc)
@@ -472,7 +473,7 @@ report_not_found (struct vdi_layer *l, const struct search *s)
 {
   char uuid[37], refused[512] = "";
 
-  vdi_uuid_format (l->h.uuid_linkage, uuid);
+  xd_guid_format (l->h.uuid_linkage, uuid);
   if (s->refused)
     snprintf (refused, sizeof refused, "; %zu VDI file(s) outside the "
               "directories the path policy permits were not looked at "
@@ -532,7 +533,7 @@ check_parent (const struct vdi_layer *l, const struct vdi_layer *p,
 
   if (memcmp (p->h.uuid_create, l->h.uuid_linkage, 16) != 0)
     why = "its UUID is not the parent UUID this image records";
-  else if (!vdi_uuid_is_null (l->h.uuid_parent_modify) &&
+  else if (!xd_guid_is_null (l->h.uuid_parent_modify) &&
            memcmp (p->h.uuid_modify, l->h.uuid_parent_modify, 16) != 0)
     why = "its modification UUID is not the one this image records "
       "(the parent was changed after this image was made)";
@@ -565,7 +566,7 @@ open_parent (struct vdi_layer *l, const struct xd_resolver *res,
   struct xd_io *io;
   char uuid[37];
 
-  vdi_uuid_format (l->h.uuid_linkage, uuid);
+  xd_guid_format (l->h.uuid_linkage, uuid);
   for (s = &me; s; s = s->next)
     if (memcmp (s->uuid, l->h.uuid_linkage, 16) == 0) {
       xd_error ("%s: VDI parent {%s} makes a loop in the chain",
@@ -613,7 +614,7 @@ layer_open (struct xd_io *io, const struct xd_resolver *res,
   l->blocks = vdi_blocks_in_use (&l->h);
   l->total_block = (uint64_t) l->h.block_extra + l->h.block_size;
   l->shift = xd_log2 (l->h.block_size);
-  l->has_parent = !vdi_uuid_is_null (l->h.uuid_linkage) &&
+  l->has_parent = !xd_guid_is_null (l->h.uuid_linkage) &&
     (l->h.type == VDI_TYPE_DIFF || l->h.type == VDI_TYPE_UNDO);
   if (setup_map (l, opts, child == NULL) == -1)
     goto fail;
@@ -711,8 +712,8 @@ vdi_describe (void *h)
     depth++;
   xd_human_size (top->size, size, sizeof size);
   xd_human_size (top->h.block_size, block, sizeof block);
-  vdi_uuid_format (top->h.uuid_create, u1);
-  vdi_uuid_format (top->h.uuid_modify, u2);
+  xd_guid_format (top->h.uuid_create, u1);
+  xd_guid_format (top->h.uuid_modify, u2);
   add (buf, sizeof buf, "VDI %s, header %u.%u (%" PRIu32 " bytes), %s "
        "blocks", vdi_type_name (top->h.type), top->h.major, top->h.minor,
        top->h.header_size, block);
@@ -724,7 +725,7 @@ vdi_describe (void *h)
     return strdup (buf);
   add (buf, sizeof buf, ", parent chain depth %u:", depth);
   for (l = top; l->parent; l = l->parent) {
-    vdi_uuid_format (l->parent->h.uuid_create, u1);
+    xd_guid_format (l->parent->h.uuid_create, u1);
     add (buf, sizeof buf, " %s {%s} (%s, found by %s)%s",
          l->parent->io->name, u1, vdi_type_name (l->parent->h.type),
          l->found_by, l->parent->parent ? "," : "");

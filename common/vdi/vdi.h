@@ -145,15 +145,6 @@ extern uint64_t vdi_blocks_in_use (const struct vdi_header *h);
 /* "dynamic", "fixed", "undo", "differencing". */
 extern const char *vdi_type_name (uint32_t type);
 
-extern bool vdi_uuid_is_null (const uint8_t uuid[16]);
-
-/* Format a UUID as VirtualBox prints it (first three fields
- * little-endian, as stored) into OUT (37 bytes), and parse such text
- * (with or without braces) back: 0 or -1.
- */
-extern void vdi_uuid_format (const uint8_t uuid[16], char out[37]);
-extern int vdi_uuid_parse (const char *text, uint8_t uuid[16]);
-
 /* The location attribute (XML escapes decoded, malloc'd) of the
  * HardDisk element with UUID in the VirtualBox settings file TEXT
  * (NUL-terminated), or NULL.
@@ -227,9 +218,6 @@ extern int vdi_trim (void *h, uint32_t count, uint64_t offset);
 extern int vdi_flush (void *h);
 extern int vdi_finish (void *h);
 extern int vdi_check (void *h);
-
-/* A fresh random (version 4) UUID in VirtualBox's byte order. */
-extern int vdi_uuid_random (uint8_t uuid[16]);
 
 /* vdi-create.c: xd_format.create. */
 extern void *vdi_create (struct xd_io *io, const struct xd_resolver *res,

@@ -29,7 +29,7 @@ static int *debug_grains;
 /* ---- opening ---------------------------------------------------------- */
 
 struct chain {
-  const char *paths[VMDK_MAX_CHAIN];
+  const char *paths[XD_MAX_CHAIN];
   unsigned depth;
 };
 
@@ -434,10 +434,10 @@ open_parent (struct vmdk_disk *d, const struct xd_resolver *res,
       errno = EIO;
       return -1;
     }
-  if (chain->depth >= VMDK_MAX_CHAIN ||
+  if (chain->depth >= XD_MAX_CHAIN ||
       opts->depth + chain->depth >= XD_MAX_CHAIN) {
     xd_error ("%s: snapshot chain is deeper than %d (loop?)",
-              d->path, VMDK_MAX_CHAIN);
+              d->path, XD_MAX_CHAIN);
     xd_io_close (pio);
     errno = EIO;
     return -1;

@@ -14,8 +14,6 @@
 #include "io/xd-inflate.h"
 #include "io/xd-io.h"
 
-#define VMDK_MAX_CHAIN 256
-
 struct vmdk_extent {
   enum vmdk_kind kind;
   enum vmdk_access access;

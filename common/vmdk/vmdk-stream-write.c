@@ -34,7 +34,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/random.h>
 
 #include <zlib.h>
 #ifdef HAVE_LIBDEFLATE
@@ -46,6 +45,7 @@
 #include "include/xd-bytes.h"
 #include "io/xd-io.h"
 #include "include/xd-math.h"
+#include "core/xd-random.h"
 #include "core/xd-report.h"
 
 #define GRAIN_SECTORS 128
@@ -269,16 +269,6 @@ put_marker (unsigned char *m, uint64_t val, enum marker_type type)
   xd_put_le32 (m + 12, type);
 }
 
-static uint32_t
-random_u32 (void)
-{
-  uint32_t r;
-
-  if (getrandom (&r, sizeof r, 0) != sizeof r)
-    r = (uint32_t) now_ms () * 2654435761U;
-  return r;
-}
-
 /* The descriptor as VMware's tools write it: comment lines included,
  * and only the DDB keys they write.
  */
@@ -297,7 +287,7 @@ make_descriptor (uint64_t capacity, const char *file,
   if (cylinders == 0)
     cylinders = 1;
   do
-    cid = random_u32 ();
+    cid = xd_random_u32 ();
   while (cid == 0xffffffff);
   if (asprintf (&text,
                 "# Disk DescriptorFile\n"
@@ -320,7 +310,7 @@ make_descriptor (uint64_t capacity, const char *file,
                 "%08" PRIx32 "\"\n"
                 "ddb.virtualHWVersion = \"%s\"\n",
                 cid, capacity, file, adapter, cylinders, heads, sectors,
-                random_u32 (), random_u32 (), random_u32 (), cid,
+                xd_random_u32 (), xd_random_u32 (), xd_random_u32 (), cid,
                 hwversion) == -1)
     return NULL;
   return text;

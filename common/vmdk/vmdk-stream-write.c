@@ -44,6 +44,7 @@
 #include "vmdk/vmdk-stream.h"
 #include "include/xd-bytes.h"
 #include "io/xd-io.h"
+#include "include/xd-iszero.h"
 #include "include/xd-math.h"
 #include "core/xd-random.h"
 #include "core/xd-report.h"
@@ -219,20 +220,6 @@ deflater_get (struct vmdk_stream_writer *w)
 }
 
 /* Metadata sectors. */
-
-static bool
-all_zero (const unsigned char *p, size_t n)
-{
-  static const unsigned char zeros[512];
-
-  while (n >= sizeof zeros) {
-    if (memcmp (p, zeros, sizeof zeros) != 0)
-      return false;
-    p += sizeof zeros;
-    n -= sizeof zeros;
-  }
-  return memcmp (p, zeros, n) == 0;
-}
 
 /* The sparse header (and footer, with the real GD_OFFSET). */
 static void
@@ -475,7 +462,7 @@ compress_slot (struct vmdk_stream_writer *w, struct slot *s)
   unsigned char *out;
   size_t n;
 
-  if (s->data == NULL || all_zero (s->data, GRAIN_BYTES)) {
+  if (s->data == NULL || xd_is_zero (s->data, GRAIN_BYTES)) {
     s->state = SLOT_DONE;
     s->out_len = 0;
     pthread_cond_broadcast (&w->cond);
@@ -942,7 +929,7 @@ static int
 write_in_grain (struct vmdk_stream_writer *w, uint64_t g, const void *buf,
                 unsigned off, unsigned len, uint64_t disk_offset)
 {
-  bool zeros = buf == NULL || all_zero (buf, len);
+  bool zeros = buf == NULL || xd_is_zero (buf, len);
   struct slot *s;
   unsigned i;
   int r;

@@ -15,6 +15,7 @@
 
 #include "io/xd-io.h"
 #include "include/xd-math.h"
+#include "include/xd-search.h"
 #include "core/xd-report.h"
 
 #define XD_IO_UNUSED __attribute__ ((unused))
@@ -658,17 +659,10 @@ static int
 segments_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
 {
   struct segments_priv *sp = io->priv;
-  size_t lo = 0, hi = sp->n;
+  /* The last segment starting at or before OFFSET. */
+  size_t lo = XD_SEARCH_STARTS (sp->starts, sp->n, offset);
   char *p = buf;
 
-  /* The last segment starting at or before OFFSET. */
-  while (hi - lo > 1) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (sp->starts[mid] <= offset)
-      lo = mid;
-    else
-      hi = mid;
-  }
   while (count > 0) {
     uint64_t in, n;
     if (lo >= sp->n) {

@@ -19,6 +19,7 @@
 #include "vmdk/vmdk-stream.h"
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"
+#include "include/xd-search.h"
 #include "core/xd-report.h"
 #include "core/xd-text.h"
 
@@ -759,16 +760,7 @@ read_sparse (struct vmdk_disk *d, struct vmdk_extent *e, unsigned char *buf,
 size_t
 vmdk_find_extent (const struct vmdk_disk *d, uint64_t offset)
 {
-  size_t lo = 0, hi = d->nr_extents;
-
-  while (hi - lo > 1) {
-    size_t mid = (lo + hi) / 2;
-    if (d->extents[mid].start <= offset)
-      lo = mid;
-    else
-      hi = mid;
-  }
-  return lo;
+  return XD_SEARCH_AT_OR_BEFORE (d->extents, d->nr_extents, start, offset);
 }
 
 int

@@ -24,6 +24,7 @@
 #include "vhd/vhd-read.h"
 #include "vhd/vhdx-write.h"
 #include "core/xd-format.h"
+#include "core/xd-guid.h"
 #include "core/xd-path.h"
 #include "core/xd-report.h"
 
@@ -69,12 +70,12 @@ info (struct xd_image *img)
     fprintf (stderr, "not a VHDX\n");
     return 1;
   }
-  vhd_guid_format (l->x.header.log_guid, g);
+  xd_guid_format (l->x.header.log_guid, g);
   printf ("header %d\nsequence %" PRIu64 "\nlog_guid %s\n",
           l->x.current_header, l->x.header.sequence, g);
-  vhd_guid_format (l->x.header.data_write_guid, g);
+  xd_guid_format (l->x.header.data_write_guid, g);
   printf ("data_write_guid %s\n", g);
-  vhd_guid_format (l->x.header.file_write_guid, g);
+  xd_guid_format (l->x.header.file_write_guid, g);
   printf ("file_write_guid %s\n", g);
   printf ("log %" PRIu64 " %" PRIu32 "\n", l->x.header.log_offset,
           l->x.header.log_length);

@@ -33,6 +33,7 @@
 #include "core/xd-digest.h"
 #include "io/xd-gzip.h"
 #include "include/xd-math.h"
+#include "include/xd-search.h"
 #include "core/xd-report.h"
 #include "archive/xd-tar.h"
 #include "archive/xd-xml.h"
@@ -987,16 +988,7 @@ xva_preferred_block (void *h XD_UNUSED)
 static size_t
 find_chunk (const struct vdi_state *v, uint64_t offset)
 {
-  size_t lo = 0, hi = v->n;
-
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (v->chunks[mid].pos + v->chunks[mid].len <= offset)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
+  return XD_SEARCH_ENDING_AFTER (v->chunks, v->n, pos, len, offset);
 }
 
 /* The chunk holding or after OFFSET, copied (the index may grow under

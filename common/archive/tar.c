@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "include/xd-iszero.h"
 #include "include/xd-math.h"
 #include "core/xd-report.h"
 #include "archive/xd-tar.h"
@@ -82,17 +83,6 @@ parse_number (const uint8_t *f, size_t len, uint64_t *v)
       return -1;
   *v = r;
   return 0;
-}
-
-static bool
-is_zero_block (const uint8_t *b)
-{
-  size_t i;
-
-  for (i = 0; i < XD_TAR_BLOCK; i++)
-    if (b[i])
-      return false;
-  return true;
 }
 
 static bool
@@ -443,7 +433,7 @@ step (struct xd_tar_cursor *c, xd_tar_fn fn, void *opaque, int *fn_result)
     c->io_failed = true;
     return -1;
   }
-  if (is_zero_block (b))
+  if (xd_is_zero (b, XD_TAR_BLOCK))
     return 2;                   /* the end of the archive */
   type = (char) b[156];
   if (header_extent (c, b, type, &size, &next) == -1)
@@ -541,7 +531,7 @@ xd_tar_walk (struct xd_io *io, xd_tar_fn fn, void *opaque)
 bool
 xd_tar_header_valid (const uint8_t *block)
 {
-  return !is_zero_block (block) && checksum_ok (block);
+  return !xd_is_zero (block, XD_TAR_BLOCK) && checksum_ok (block);
 }
 
 struct first {
@@ -583,7 +573,8 @@ xd_tar_probe_first (struct xd_io *io, const uint8_t *head, size_t len,
   bool ok;
 
   /* Cheap test first: a whole header with a good checksum. */
-  if (len < XD_TAR_BLOCK || is_zero_block (head) || !checksum_ok (head))
+  if (len < XD_TAR_BLOCK || xd_is_zero (head, XD_TAR_BLOCK) ||
+      !checksum_ok (head))
     return false;
   name = xd_tar_first_name (io);
   if (name == NULL)

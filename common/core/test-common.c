@@ -16,51 +16,14 @@
 
 #include <check.h>
 
-#include "include/xd-bytes.h"
 #include "io/xd-cache.h"
 #include "core/xd-checksum.h"
+#include "core/xd-guid.h"
 #include "core/xd-text.h"
 #include "io/xd-io.h"
-#include "include/xd-math.h"
 #include "core/xd-path.h"
 #include "core/xd-report.h"
 #include "testlib/xd-test.h"
-
-START_TEST (test_bytes)
-{
-  const unsigned char b[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
-  unsigned char out[8];
-
-  ck_assert_uint_eq (xd_le16 (b), 0x0201);
-  ck_assert_uint_eq (xd_be16 (b), 0x0102);
-  ck_assert_uint_eq (xd_le32 (b + 1), 0x05040302);
-  ck_assert_uint_eq (xd_be32 (b), 0x01020304);
-  ck_assert_uint_eq (xd_le64 (b), UINT64_C (0x0807060504030201));
-  ck_assert_uint_eq (xd_be64 (b), UINT64_C (0x0102030405060708));
-  xd_put_be64 (out, UINT64_C (0x0102030405060708));
-  ck_assert_mem_eq (out, b, 8);
-  xd_put_le32 (out, 0x04030201);
-  ck_assert_mem_eq (out, b, 4);
-}
-END_TEST
-
-START_TEST (test_math)
-{
-  uint64_t r;
-
-  ck_assert (!xd_add_overflow (1, 2, &r) && r == 3);
-  ck_assert (xd_add_overflow (UINT64_MAX, 1, &r));
-  ck_assert (xd_mul_overflow (UINT64_C (1) << 32, UINT64_C (1) << 32, &r));
-  ck_assert (!xd_mul_overflow (512, 1000, &r) && r == 512000);
-  ck_assert (xd_is_power_of_2 (65536));
-  ck_assert (!xd_is_power_of_2 (0));
-  ck_assert (!xd_is_power_of_2 (3 * 512));
-  ck_assert_uint_eq (xd_log2 (65536), 16);
-  ck_assert (!xd_round_up_overflow (513, 512, &r) && r == 1024);
-  ck_assert (xd_round_up_overflow (UINT64_MAX - 3, 512, &r));
-  ck_assert_uint_eq (xd_div_round_up (1025, 512), 3);
-}
-END_TEST
 
 START_TEST (test_io_memory_bounds)
 {
@@ -390,6 +353,44 @@ START_TEST (test_utf16)
 }
 END_TEST
 
+/* The stored (mixed-order) bytes of a GUID and its text, both ways; a
+ * generated GUID has its version where its byte order puts it.
+ */
+START_TEST (test_guid)
+{
+  static const uint8_t stored[16] = {
+    0xb7, 0xef, 0x4a, 0xb0, 0x9e, 0xd1, 0x81, 0x4a,
+    0xb7, 0x89, 0x25, 0xb8, 0xe9, 0x44, 0x59, 0x13 };
+  uint8_t g[16], u[16];
+  char text[XD_GUID_TEXT];
+  int i, v4_guid = 0, v4_uuid = 0;
+
+  xd_guid_format (stored, text);
+  ck_assert_str_eq (text, "b04aefb7-d19e-4a81-b789-25b8e9445913");
+  ck_assert_int_eq (xd_guid_parse ("{B04AEFB7-D19E-4A81-B789-25B8E9445913}",
+                                   g), 0);
+  ck_assert_mem_eq (g, stored, 16);
+  ck_assert_int_eq (xd_guid_parse ("b04aefb7-d19e-4a81-b789-25b8e944591", g),
+                    -1);
+  ck_assert_int_eq (xd_guid_parse ("b04aefb7+d19e-4a81-b789-25b8e9445913", g),
+                    -1);
+  ck_assert (!xd_guid_is_null (stored));
+  memset (g, 0, 16);
+  ck_assert (xd_guid_is_null (g));
+  for (i = 0; i < 8; i++) {
+    ck_assert_int_eq (xd_guid_generate (g), 0);
+    ck_assert_int_eq (xd_uuid_generate (u), 0);
+    ck_assert_uint_eq (g[8] & 0xc0, 0x80);
+    ck_assert_uint_eq (u[8] & 0xc0, 0x80);
+    xd_guid_format (g, text);
+    v4_guid += text[14] == '4';
+    v4_uuid += (u[6] >> 4) == 4;
+  }
+  ck_assert_int_eq (v4_guid, 8);
+  ck_assert_int_eq (v4_uuid, 8);
+}
+END_TEST
+
 static Suite *
 common_suite (void)
 {
@@ -397,8 +398,6 @@ common_suite (void)
   TCase *tc = tcase_create ("core");
 
   tcase_add_checked_fixture (tc, setup, NULL);
-  tcase_add_test (tc, test_bytes);
-  tcase_add_test (tc, test_math);
   tcase_add_test (tc, test_io_memory_bounds);
   tcase_add_test (tc, test_io_file);
   tcase_add_test (tc, test_cache_bounded);
@@ -408,6 +407,7 @@ common_suite (void)
   tcase_add_test (tc, test_error_hold);
   tcase_add_test (tc, test_crc32c);
   tcase_add_test (tc, test_utf16);
+  tcase_add_test (tc, test_guid);
   suite_add_tcase (s, tc);
   return s;
 }

@@ -27,6 +27,7 @@
 #include "include/xd-bytes.h"
 #include "io/xd-gzip.h"
 #include "include/xd-math.h"
+#include "include/xd-search.h"
 #include "core/xd-report.h"
 
 #define WINDOW 32768
@@ -504,16 +505,7 @@ inflate_from (struct gz *gz, const struct point *p, uint64_t skip,
 static size_t
 find_point (const struct gz *gz, uint64_t offset)
 {
-  size_t lo = 0, hi = gz->n;
-
-  while (hi - lo > 1) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (gz->points[mid].out <= offset)
-      lo = mid;
-    else
-      hi = mid;
-  }
-  return lo;
+  return XD_SEARCH_AT_OR_BEFORE (gz->points, gz->n, out, offset);
 }
 
 /* The slot caching span I, or -1. */

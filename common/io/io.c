@@ -15,6 +15,7 @@
 
 #include "io/xd-io.h"
 #include "include/xd-math.h"
+#include "include/xd-search.h"
 #include "core/xd-report.h"
 
 #define XD_IO_UNUSED __attribute__ ((unused))
@@ -47,17 +48,20 @@ xd_io_new (const struct xd_io_ops *ops, const char *name, uint64_t size,
   return io;
 }
 
-/* pread(2) may return less than asked for: loop until done.  A read of
- * zero bytes means the file shrank under us, which is an I/O error.
+/* pread(2) and pwrite(2) may move less than asked for, or be stopped
+ * by a signal before moving anything: loop until done.  Moving zero
+ * bytes means the file shrank under us (or the device is full without
+ * saying so), which is an I/O error.  WRITING: pwrite from BUF, which
+ * is then only read.
  */
 static int
-file_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
+full_rw (int fd, void *buf, size_t count, uint64_t offset, bool writing)
 {
-  struct file_priv *fp = io->priv;
   char *p = buf;
 
   while (count > 0) {
-    ssize_t r = pread (fp->fd, p, count, (off_t) offset);
+    ssize_t r = writing ? pwrite (fd, p, count, (off_t) offset)
+      : pread (fd, p, count, (off_t) offset);
     if (r == -1) {
       if (errno == EINTR)
         continue;
@@ -72,6 +76,14 @@ file_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
     offset += (uint64_t) r;
   }
   return 0;
+}
+
+static int
+file_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
+{
+  struct file_priv *fp = io->priv;
+
+  return full_rw (fp->fd, buf, count, offset, false);
 }
 
 /* Report holes in sparse files with SEEK_DATA / SEEK_HOLE, so that flat
@@ -200,20 +212,8 @@ file_pwrite (struct xd_io *io, const void *buf, size_t count,
              uint64_t offset)
 {
   struct file_priv *fp = io->priv;
-  const char *p = buf;
 
-  while (count > 0) {
-    ssize_t r = pwrite (fp->fd, p, count, (off_t) offset);
-    if (r == -1) {
-      if (errno == EINTR)
-        continue;
-      return -1;
-    }
-    p += r;
-    count -= (size_t) r;
-    offset += (uint64_t) r;
-  }
-  return 0;
+  return full_rw (fp->fd, (void *) buf, count, offset, true);
 }
 
 static int
@@ -659,17 +659,10 @@ static int
 segments_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
 {
   struct segments_priv *sp = io->priv;
-  size_t lo = 0, hi = sp->n;
+  /* The last segment starting at or before OFFSET. */
+  size_t lo = XD_SEARCH_STARTS (sp->starts, sp->n, offset);
   char *p = buf;
 
-  /* The last segment starting at or before OFFSET. */
-  while (hi - lo > 1) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (sp->starts[mid] <= offset)
-      lo = mid;
-    else
-      hi = mid;
-  }
   while (count > 0) {
     uint64_t in, n;
     if (lo >= sp->n) {

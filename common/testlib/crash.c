@@ -11,6 +11,7 @@
 
 #include "testlib/xd-crash.h"
 #include "testlib/xd-pattern.h"
+#include "include/xd-iszero.h"
 #include "include/xd-math.h"
 #include "core/xd-report.h"
 
@@ -374,17 +375,6 @@ struct client_op {
   uint64_t first, count;        /* sectors */
 };
 
-static bool
-is_zero (const unsigned char *p, size_t n)
-{
-  size_t i;
-
-  for (i = 0; i < n; i++)
-    if (p[i])
-      return false;
-  return true;
-}
-
 /* What each sector may hold once the client ops 1..FLUSHED are durable:
  * STABLE[s] is the last of them to touch s (0: the base contents), and
  * PENDING_ZERO[s] says a later zero op touches s.
@@ -453,8 +443,8 @@ sector_allowed (const struct model *m, uint64_t s, const unsigned char *sec,
     return k < st && k <= m->nr_ops && op_covers (&m->ops[k - 1], s)
       ? XD_PL_OLD_DATA : XD_PL_GARBAGE;
   }
-  if (is_zero (sec, SECTOR)) {
-    if ((st == 0 && is_zero (base, SECTOR)) ||
+  if (xd_is_zero (sec, SECTOR)) {
+    if ((st == 0 && xd_is_zero (base, SECTOR)) ||
         (st != 0 && m->ops[st - 1].kind == OP_ZERO) || m->pending_zero[s])
       return XD_PL_OK;
   }
@@ -465,7 +455,7 @@ sector_allowed (const struct model *m, uint64_t s, const unsigned char *sec,
    * before it; in a state with a garbled sector, anywhere it went.
    */
   else if ((m->pending_write[s] || m->pending_zero[s]) &&
-           (m->garbled || (st == 0 && is_zero (base, SECTOR)) ||
+           (m->garbled || (st == 0 && xd_is_zero (base, SECTOR)) ||
             (st != 0 && m->ops[st - 1].kind == OP_ZERO)))
     return XD_PL_OK;
   if (st == 0)
@@ -474,7 +464,7 @@ sector_allowed (const struct model *m, uint64_t s, const unsigned char *sec,
     snprintf (why, why_len, "lost op %lu (%s), acknowledged before a "
               "completed flush", st,
               m->ops[st - 1].kind == OP_ZERO ? "zero" : "write");
-  if (is_zero (sec, SECTOR))
+  if (xd_is_zero (sec, SECTOR))
     return XD_PL_ZEROS;
   return memcmp (sec, base, SECTOR) == 0 ? XD_PL_OLD_DATA : XD_PL_GARBAGE;
 }

@@ -17,6 +17,7 @@
 #include "include/xd-bytes.h"
 #include "core/xd-format.h"
 #include "io/xd-io.h"
+#include "core/xd-guid.h"
 #include "core/xd-path.h"
 #include "core/xd-report.h"
 #include "testlib/xd-test.h"
@@ -82,8 +83,8 @@ START_TEST (test_vdi_vbox_header)
   ck_assert_uint_eq (h.disk_size, 1474560);
   ck_assert_uint_eq (h.blocks, 2);
   ck_assert_uint_eq (vdi_blocks_in_use (&h), 2);
-  ck_assert (vdi_uuid_is_null (h.uuid_linkage));
-  vdi_uuid_format (h.uuid_create, text);
+  ck_assert (xd_guid_is_null (h.uuid_linkage));
+  xd_guid_format (h.uuid_create, text);
   ck_assert_str_eq (text, "96ade8b2-e50b-44c3-8a64-3608ec6c5234");
   ck_assert_str_eq (vdi_type_name (h.type), "dynamic");
 }
@@ -131,7 +132,7 @@ START_TEST (test_vdi_v0_header)
   ck_assert_uint_eq (h.data_offset, 432);
   ck_assert_uint_eq (h.block_extra, 0);
   ck_assert_int_eq (memcmp (h.uuid_linkage, uuid_b, 16), 0);
-  ck_assert (vdi_uuid_is_null (h.uuid_parent_modify));
+  ck_assert (xd_guid_is_null (h.uuid_parent_modify));
   ck_assert_str_eq (vdi_type_name (h.type), "differencing");
 }
 END_TEST
@@ -254,13 +255,13 @@ START_TEST (test_vdi_uuid)
   uint8_t u[16];
   char text[37];
 
-  ck_assert_int_eq (vdi_uuid_parse ("{96ADE8B2-E50B-44C3-8A64-3608EC6C5234}",
+  ck_assert_int_eq (xd_guid_parse ("{96ADE8B2-E50B-44C3-8A64-3608EC6C5234}",
                                     u), 0);
   ck_assert_int_eq (memcmp (u, uuid_a, 16), 0);
-  vdi_uuid_format (uuid_b, text);
+  xd_guid_format (uuid_b, text);
   ck_assert_str_eq (text, "04030201-0605-0807-090a-0b0c0d0e0f10");
-  ck_assert_int_eq (vdi_uuid_parse ("96ade8b2-e50b-44c3-8a64", u), -1);
-  ck_assert_int_eq (vdi_uuid_parse ("96ade8b2-e50b-44c3-8a64-3608ec6c523x",
+  ck_assert_int_eq (xd_guid_parse ("96ade8b2-e50b-44c3-8a64", u), -1);
+  ck_assert_int_eq (xd_guid_parse ("96ade8b2-e50b-44c3-8a64-3608ec6c523x",
                                     u), -1);
 }
 END_TEST
@@ -522,7 +523,7 @@ START_TEST (test_vdi_vbox_registry)
   char u[37], text[512], *loc;
   size_t i;
 
-  vdi_uuid_format (uuid_a, u);
+  xd_guid_format (uuid_a, u);
   for (i = 0; i < sizeof nothing / sizeof nothing[0]; i++) {
     snprintf (text, sizeof text, nothing[i], u);
     ck_assert_ptr_null (vdi_vbox_location (text, uuid_a));
@@ -582,10 +583,10 @@ START_TEST (test_vdi_create_layout)
   ck_assert_uint_eq (xd_le32 (f + VDI1_BLOCKS_ALLOCATED), 0);
   ck_assert_uint_eq (xd_le32 (f + VDI1_LEGACY_GEOMETRY + 12), 512);
   ck_assert_uint_eq (xd_le32 (f + VDI1_LCHS_GEOMETRY + 12), 512);
-  ck_assert (!vdi_uuid_is_null (f + VDI1_UUID_CREATE));
-  ck_assert (!vdi_uuid_is_null (f + VDI1_UUID_MODIFY));
+  ck_assert (!xd_guid_is_null (f + VDI1_UUID_CREATE));
+  ck_assert (!xd_guid_is_null (f + VDI1_UUID_MODIFY));
   ck_assert_uint_eq (f[VDI1_UUID_CREATE + 7] >> 4, 4);   /* version 4 */
-  ck_assert (vdi_uuid_is_null (f + VDI1_UUID_LINKAGE));
+  ck_assert (xd_guid_is_null (f + VDI1_UUID_LINKAGE));
   for (i = 0; i < 6; i++)
     ck_assert_uint_eq (xd_le32 (f + (1 << 20) + 4 * i), VDI_BLOCK_FREE);
   ck_assert_uint_eq (io->size, 2 << 20);

@@ -26,6 +26,7 @@
 #include "include/xd-bytes.h"
 #include "core/xd-format.h"
 #include "include/xd-math.h"
+#include "core/xd-guid.h"
 #include "core/xd-report.h"
 #include "core/xd-text.h"
 
@@ -163,8 +164,8 @@ encode_header (const struct new_vdi *n, uint8_t *buf)
   xd_put_le32 (buf + VDI1_BLOCKS, n->blocks);
   xd_put_le32 (buf + VDI1_BLOCKS_ALLOCATED,
                n->type == VDI_TYPE_FIXED ? n->blocks : 0);
-  if (vdi_uuid_random (buf + VDI1_UUID_CREATE) == -1 ||
-      vdi_uuid_random (buf + VDI1_UUID_MODIFY) == -1)
+  if (xd_guid_generate (buf + VDI1_UUID_CREATE) == -1 ||
+      xd_guid_generate (buf + VDI1_UUID_MODIFY) == -1)
     return -1;
   if (n->parent) {
     memcpy (buf + VDI1_UUID_LINKAGE, n->parent->uuid_create, 16);

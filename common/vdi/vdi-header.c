@@ -11,6 +11,7 @@
 #include "vhd/vhd.h"
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"
+#include "core/xd-guid.h"
 #include "core/xd-report.h"
 
 bool
@@ -18,32 +19,6 @@ vdi_probe (const uint8_t *head, size_t len)
 {
   return len >= VDI_PRE_HEADER_SIZE &&
     xd_le32 (head + VDI_SIGNATURE_OFFSET) == VDI_SIGNATURE;
-}
-
-bool
-vdi_uuid_is_null (const uint8_t uuid[16])
-{
-  size_t i;
-
-  for (i = 0; i < 16; i++)
-    if (uuid[i])
-      return false;
-  return true;
-}
-
-/* VirtualBox stores RTUUIDs with their first three fields in host
- * (little-endian) order, exactly like Windows GUIDs.
- */
-void
-vdi_uuid_format (const uint8_t uuid[16], char out[37])
-{
-  vhd_guid_format (uuid, out);
-}
-
-int
-vdi_uuid_parse (const char *text, uint8_t uuid[16])
-{
-  return vhd_guid_parse (text, uuid);
 }
 
 const char *
@@ -174,7 +149,7 @@ check_sizes (const char *name, const struct vdi_header *h)
   if (h->blocks_allocated > h->blocks)
     return bad (name, "allocated block count", "%" PRIu64 " is more than "
                 "the block count", h->blocks_allocated);
-  if (h->type == VDI_TYPE_DIFF && vdi_uuid_is_null (h->uuid_linkage)) {
+  if (h->type == VDI_TYPE_DIFF && xd_guid_is_null (h->uuid_linkage)) {
     xd_error ("%s: VDI header: parent UUID is null in a differencing image",
               name);
     errno = EIO;

@@ -33,6 +33,7 @@
 #include "io/xd-cache.h"
 #include "core/xd-format.h"
 #include "include/xd-math.h"
+#include "core/xd-guid.h"
 #include "core/xd-report.h"
 #include "io/xd-runs.h"
 #include "core/xd-text.h"
@@ -345,7 +346,7 @@ vdi_vbox_location (const char *text, const uint8_t uuid[16])
     const char *where = xd_xml_attr (e, "location");
     uint8_t g[16];
 
-    if (u && where && vdi_uuid_parse (u, g) == 0 &&
+    if (u && where && xd_guid_parse (u, g) == 0 &&
         memcmp (g, uuid, 16) == 0) {
       loc = strdup (where);
       break;
@@ -424,7 +425,7 @@ report_not_found (struct vdi_layer *l, const struct search *s)
 {
   char uuid[37], refused[512] = "";
 
-  vdi_uuid_format (l->h.uuid_linkage, uuid);
+  xd_guid_format (l->h.uuid_linkage, uuid);
   if (s->refused)
     snprintf (refused, sizeof refused, "; %zu VDI file(s) outside the "
               "directories the path policy permits were not looked at "
@@ -484,7 +485,7 @@ check_parent (const struct vdi_layer *l, const struct vdi_layer *p,
 
   if (memcmp (p->h.uuid_create, l->h.uuid_linkage, 16) != 0)
     why = "its UUID is not the parent UUID this image records";
-  else if (!vdi_uuid_is_null (l->h.uuid_parent_modify) &&
+  else if (!xd_guid_is_null (l->h.uuid_parent_modify) &&
            memcmp (p->h.uuid_modify, l->h.uuid_parent_modify, 16) != 0)
     why = "its modification UUID is not the one this image records "
       "(the parent was changed after this image was made)";
@@ -517,7 +518,7 @@ open_parent (struct vdi_layer *l, const struct xd_resolver *res,
   struct xd_io *io;
   char uuid[37];
 
-  vdi_uuid_format (l->h.uuid_linkage, uuid);
+  xd_guid_format (l->h.uuid_linkage, uuid);
   for (s = &me; s; s = s->next)
     if (memcmp (s->uuid, l->h.uuid_linkage, 16) == 0) {
       xd_error ("%s: VDI parent {%s} makes a loop in the chain",
@@ -564,7 +565,7 @@ layer_open (struct xd_io *io, const struct xd_resolver *res,
   l->blocks = vdi_blocks_in_use (&l->h);
   l->total_block = (uint64_t) l->h.block_extra + l->h.block_size;
   l->shift = xd_log2 (l->h.block_size);
-  l->has_parent = !vdi_uuid_is_null (l->h.uuid_linkage) &&
+  l->has_parent = !xd_guid_is_null (l->h.uuid_linkage) &&
     (l->h.type == VDI_TYPE_DIFF || l->h.type == VDI_TYPE_UNDO);
   if (setup_map (l, opts) == -1)
     goto fail;
@@ -654,8 +655,8 @@ vdi_describe (void *h)
     depth++;
   xd_human_size (top->size, size, sizeof size);
   xd_human_size (top->h.block_size, block, sizeof block);
-  vdi_uuid_format (top->h.uuid_create, u1);
-  vdi_uuid_format (top->h.uuid_modify, u2);
+  xd_guid_format (top->h.uuid_create, u1);
+  xd_guid_format (top->h.uuid_modify, u2);
   add (buf, sizeof buf, "VDI %s, header %u.%u (%" PRIu32 " bytes), %s "
        "blocks", vdi_type_name (top->h.type), top->h.major, top->h.minor,
        top->h.header_size, block);
@@ -667,7 +668,7 @@ vdi_describe (void *h)
     return strdup (buf);
   add (buf, sizeof buf, ", parent chain depth %u:", depth);
   for (l = top; l->parent; l = l->parent) {
-    vdi_uuid_format (l->parent->h.uuid_create, u1);
+    xd_guid_format (l->parent->h.uuid_create, u1);
     add (buf, sizeof buf, " %s {%s} (%s, found by %s)%s",
          l->parent->io->name, u1, vdi_type_name (l->parent->h.type),
          l->found_by, l->parent->parent ? "," : "");

@@ -46,13 +46,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "vdi/vdi-write.h"
 #include "include/xd-bytes.h"
 #include "core/xd-check.h"
 #include "core/xd-format.h"
 #include "include/xd-math.h"
+#include "core/xd-guid.h"
 #include "core/xd-report.h"
 
 #define MAP_SECTOR 512u
@@ -77,19 +77,6 @@ struct vdi_writer {
   uint64_t nr_dirty;            /* set bits in DIRTY */
 };
 
-int
-vdi_uuid_random (uint8_t uuid[16])
-{
-  size_t got = 0;
-
-  while (got < 16) {
-    ssize_t r = getrandom (uuid + got, 16 - got, 0);
-    if (r == -1) {
-      if (errno == EINTR)
-        continue;
-      xd_error ("getrandom: %m");
-      return -1;
-    }
     got += (size_t) r;
   }
   /* Version 4 in the high nibble of the little-endian time_hi field,
@@ -225,7 +212,7 @@ prepare_locked (struct vdi_layer *l)
   if (w->write_ready)
     return 0;
   memcpy (old, l->h.uuid_modify, 16);
-  if (vdi_uuid_random (l->h.uuid_modify) == -1)
+  if (xd_guid_generate (l->h.uuid_modify) == -1)
     return -1;
   if (write_header_locked (l) == -1) {
     memcpy (l->h.uuid_modify, old, 16);
@@ -709,9 +696,9 @@ check_header (struct check_state *c, const struct vdi_header *h)
 {
   uint8_t lchs[16];
 
-  if (vdi_uuid_is_null (h->uuid_create))
+  if (xd_guid_is_null (h->uuid_create))
     problem (c, "the creation UUID is null (VirtualBox refuses the image)");
-  if (vdi_uuid_is_null (h->uuid_modify))
+  if (xd_guid_is_null (h->uuid_modify))
     problem (c, "the modification UUID is null (VirtualBox refuses the "
              "image)");
   if (h->major == 1 && h->header_size >= VDI1_PLUS_HEADER_SIZE &&

@@ -146,15 +146,6 @@ extern uint64_t vdi_blocks_in_use (const struct vdi_header *h);
 /* "dynamic", "fixed", "undo", "differencing". */
 extern const char *vdi_type_name (uint32_t type);
 
-extern bool vdi_uuid_is_null (const uint8_t uuid[16]);
-
-/* Format a UUID as VirtualBox prints it (first three fields
- * little-endian, as stored) into OUT (37 bytes), and parse such text
- * (with or without braces) back: 0 or -1.
- */
-extern void vdi_uuid_format (const uint8_t uuid[16], char out[37]);
-extern int vdi_uuid_parse (const char *text, uint8_t uuid[16]);
-
 /* The location attribute (malloc'd, its character references decoded)
  * of the HardDisk element with UUID in the VirtualBox settings file TEXT
  * (NUL-terminated), or NULL.  The file is read through the project's
@@ -243,8 +234,5 @@ extern char *vdi_describe (void *h);
   .pread = vdi_pread,                           \
   .extents = vdi_extents,                       \
   .describe = vdi_describe
-
-/* A fresh random (version 4) UUID in VirtualBox's byte order. */
-extern int vdi_uuid_random (uint8_t uuid[16]);
 
 #endif /* XDISK_VDI_H */

@@ -15,6 +15,7 @@
 #include "include/xd-bytes.h"
 #include "core/xd-checksum.h"
 #include "io/xd-io.h"
+#include "core/xd-guid.h"
 #include "core/xd-report.h"
 #include "testlib/xd-test.h"
 
@@ -133,15 +134,15 @@ START_TEST (test_guid)
   uint8_t g[16];
   char out[37];
 
-  ck_assert_int_eq (vhd_guid_parse (text, g), 0);
+  ck_assert_int_eq (xd_guid_parse (text, g), 0);
   ck_assert_mem_eq (g, stored, 16);
-  ck_assert_int_eq (vhd_guid_parse ("{B04AEFB7-D19E-4A81-B789-25B8E9445913}",
+  ck_assert_int_eq (xd_guid_parse ("{B04AEFB7-D19E-4A81-B789-25B8E9445913}",
                                     g), 0);
   ck_assert_mem_eq (g, stored, 16);
-  vhd_guid_format (stored, out);
+  xd_guid_format (stored, out);
   ck_assert_str_eq (out, text);
-  ck_assert_int_eq (vhd_guid_parse ("b04aefb7-d19e-4a81-b789", g), -1);
-  ck_assert_int_eq (vhd_guid_parse ("x04aefb7-d19e-4a81-b789-25b8e9445913",
+  ck_assert_int_eq (xd_guid_parse ("b04aefb7-d19e-4a81-b789", g), -1);
+  ck_assert_int_eq (xd_guid_parse ("x04aefb7-d19e-4a81-b789-25b8e9445913",
                                     g), -1);
 }
 END_TEST
@@ -228,7 +229,7 @@ write_metadata (uint8_t *img, uint32_t block_size)
   put_le16 (m + 10, 4);
   for (i = 0; i < 4; i++) {
     uint8_t *e = m + 32 + 32 * i;
-    ck_assert_int_eq (vhd_guid_parse (item_guids[i], e), 0);
+    ck_assert_int_eq (xd_guid_parse (item_guids[i], e), 0);
     xd_put_le32 (e + 16, 65536 + 8 * i);
     xd_put_le32 (e + 20, 8);
     xd_put_le32 (e + 24, 4);                    /* required */

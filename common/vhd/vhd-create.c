@@ -26,12 +26,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "vhd/vhd-write.h"
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"
+#include "core/xd-guid.h"
 #include "core/xd-report.h"
 
 #define VHD_BAT_OFFSET 1536
@@ -366,16 +366,12 @@ check_block_size (struct xd_io *io, const struct xd_create_opts *copts,
 }
 
 static int
-new_identity (struct xd_io *io, struct vhd_new *nv)
+new_identity (struct vhd_new *nv)
 {
   time_t now = time (NULL);
 
-  if (getrandom (nv->uuid, sizeof nv->uuid, 0) != sizeof nv->uuid) {
-    xd_error ("%s: getrandom: %m", io->name);
+  if (xd_uuid_generate (nv->uuid) == -1)
     return -1;
-  }
-  nv->uuid[6] = (nv->uuid[6] & 0x0f) | 0x40;    /* version 4 */
-  nv->uuid[8] = (nv->uuid[8] & 0x3f) | 0x80;    /* variant */
   nv->timestamp = now > VHD_EPOCH ? (uint32_t) (now - VHD_EPOCH) : 0;
   return 0;
 }
@@ -485,7 +481,7 @@ vhd_w_create (struct xd_io *io, const struct xd_resolver *res,
   struct vhd_new nv = { .size = copts->size };
   int r;
 
-  if (choose_type (io, copts, &nv) == -1 || new_identity (io, &nv) == -1)
+  if (choose_type (io, copts, &nv) == -1 || new_identity (&nv) == -1)
     goto fail;
   if (nv.type == VHD_TYPE_DIFF)
     r = create_diff (io, res, copts, opts, &nv);

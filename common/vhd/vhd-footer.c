@@ -2,7 +2,6 @@
 
 #include <config.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -172,37 +171,4 @@ vhd_disk_size (const struct vhd_footer *f, enum vhd_size_mode mode,
               name, f->current_size, chs, f->cylinders, f->heads, f->sectors,
               f->creator_app, geometry ? "CHS" : "current");
   return geometry ? chs : f->current_size;
-}
-
-void
-vhd_guid_format (const uint8_t g[16], char out[37])
-{
-  snprintf (out, 37,
-            "%08x-%04x-%04x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-            (unsigned) xd_le32 (g), (unsigned) xd_le16 (g + 4),
-            (unsigned) xd_le16 (g + 6), g[8], g[9], g[10], g[11], g[12],
-            g[13], g[14], g[15]);
-}
-
-int
-vhd_guid_parse (const char *s, uint8_t g[16])
-{
-  /* Byte positions of each hex pair in the text, in storage order. */
-  static const int pos[16] = { 6, 4, 2, 0, 11, 9, 16, 14,
-                               19, 21, 24, 26, 28, 30, 32, 34 };
-  size_t i;
-
-  if (*s == '{')
-    s++;
-  if (strlen (s) < 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' ||
-      s[23] != '-')
-    return -1;
-  for (i = 0; i < 16; i++) {
-    char hex[3] = { s[pos[i]], s[pos[i] + 1], '\0' };
-    if (!isxdigit ((unsigned char) hex[0]) ||
-        !isxdigit ((unsigned char) hex[1]))
-      return -1;
-    g[i] = (uint8_t) strtoul (hex, NULL, 16);
-  }
-  return 0;
 }

@@ -18,6 +18,7 @@
 #include "vhd/vhd-read.h"
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"
+#include "core/xd-guid.h"
 #include "core/xd-report.h"
 #include "io/xd-runs.h"
 #include "core/xd-text.h"
@@ -523,17 +524,6 @@ open_vhd (struct vd_layer *l, const struct xd_open_opts *opts)
   return 0;
 }
 
-static bool
-is_zero_guid (const uint8_t g[16])
-{
-  size_t i;
-
-  for (i = 0; i < 16; i++)
-    if (g[i])
-      return false;
-  return true;
-}
-
 static int
 open_vhdx (struct vd_layer *l)
 {
@@ -543,7 +533,7 @@ open_vhdx (struct vd_layer *l)
   if (l->io->size >= UINT64_C (1) << 50 ||
       vhdx_read_headers (l->io, &first) == -1)
     return -1;
-  if (!is_zero_guid (first.header.log_guid)) {
+  if (!xd_guid_is_null (first.header.log_guid)) {
     if (vhdx_replay_log (l->io, &first.header, &replayed,
                          &l->log_entries) == -1)
       return -1;
@@ -762,7 +752,7 @@ guid_text_matches (const char *text, const uint8_t guid[16])
 {
   uint8_t g[16];
 
-  return text && vhd_guid_parse (text, g) == 0 && memcmp (g, guid, 16) == 0;
+  return text && xd_guid_parse (text, g) == 0 && memcmp (g, guid, 16) == 0;
 }
 
 static int
@@ -807,7 +797,7 @@ open_parents (struct vd_disk *disk, const struct xd_resolver *res,
               const struct xd_open_opts *opts)
 {
   struct vd_layer *l = disk->top;
-  char *chain[VD_MAX_CHAIN + 1];
+  char *chain[XD_MAX_CHAIN + 1];
   size_t n = 0, i;
   int r = -1;
 
@@ -825,9 +815,9 @@ open_parents (struct vd_disk *disk, const struct xd_resolver *res,
         errno = EIO;
         goto out;
       }
-    if (n > VD_MAX_CHAIN || opts->depth + n >= XD_MAX_CHAIN) {
+    if (n > XD_MAX_CHAIN || opts->depth + n >= XD_MAX_CHAIN) {
       xd_error ("%s: parent chain is deeper than %d", disk->top->io->name,
-                VD_MAX_CHAIN);
+                XD_MAX_CHAIN);
       xd_io_close (pio);
       errno = EIO;
       goto out;

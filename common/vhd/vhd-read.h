@@ -12,7 +12,6 @@
 #include "core/xd-format.h"
 #include "io/xd-io.h"
 
-#define VD_MAX_CHAIN 256
 #define VD_BAT_PAGE 4096
 
 enum vd_kind { VD_VHD_FIXED, VD_VHD_DYNAMIC, VD_VHD_DIFF, VD_VHDX };

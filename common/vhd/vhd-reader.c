@@ -72,7 +72,7 @@ void
 vd_dump (const char *prefix)
 {
   printf ("%sformats=vhd,vhdx\n", prefix);
-  printf ("%smax_chain_depth=%d\n", prefix, VD_MAX_CHAIN);
+  printf ("%smax_chain_depth=%d\n", prefix, XD_MAX_CHAIN);
   printf ("%slog_replay=yes\n", prefix);
 }
 

@@ -55,6 +55,7 @@
 
 #include "vhd/vhd-write.h"
 #include "include/xd-bytes.h"
+#include "include/xd-iszero.h"
 #include "include/xd-math.h"
 #include "core/xd-report.h"
 
@@ -229,12 +230,6 @@ put (struct vd_layer *l, const uint8_t *buf, uint64_t n, uint64_t off)
   if (buf == NULL)
     return xd_io_zero (l->io, off, n, "data block");
   return xd_io_write (l->io, buf, n, off, "data block");
-}
-
-static bool
-is_zero (const uint8_t *buf, uint64_t n)
-{
-  return n == 0 || (buf[0] == 0 && memcmp (buf, buf + 1, n - 1) == 0);
 }
 
 /* BASE: where the present block BLOCK (BAT entry ENTRY) starts, after
@@ -625,7 +620,7 @@ write_block (struct vhd_handle *h, struct vd_layer *l, const uint8_t *buf,
     if (all)
       return put (l, buf, n, base + l->bitmap_bytes + p.in);
   }
-  else if (!l->diff && (buf == NULL || is_zero (buf, n)))
+  else if (!l->diff && (buf == NULL || xd_is_zero (buf, n)))
     return 0;                   /* an absent block reads as zeros */
 
   pthread_mutex_lock (&h->lock);

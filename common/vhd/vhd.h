@@ -99,11 +99,4 @@ enum vhd_size_mode { VHD_SIZE_AUTO, VHD_SIZE_CURRENT, VHD_SIZE_GEOMETRY };
 extern uint64_t vhd_disk_size (const struct vhd_footer *f,
                                enum vhd_size_mode mode, const char *name);
 
-/* Format the 16 bytes of a GUID (as stored: first three fields
- * little-endian, as VHDX and Windows do) into OUT (37 bytes), and parse
- * it back.  vhd_guid_parse returns 0 or -1.
- */
-extern void vhd_guid_format (const uint8_t guid[16], char out[37]);
-extern int vhd_guid_parse (const char *text, uint8_t guid[16]);
-
 #endif /* XDISK_VHD_H */

@@ -21,6 +21,7 @@
 #include "include/xd-bytes.h"
 #include "core/xd-checksum.h"
 #include "include/xd-math.h"
+#include "core/xd-guid.h"
 #include "core/xd-report.h"
 
 #define MIB (UINT64_C (1) << 20)
@@ -111,8 +112,8 @@ write_headers (struct xd_io *io)
   struct vhdx_header h = { .sequence = 1, .log_length = LOG_LENGTH,
                            .log_offset = LOG_OFFSET };
 
-  if (vhdx_random_guid (h.file_write_guid) == -1 ||
-      vhdx_random_guid (h.data_write_guid) == -1)
+  if (xd_guid_generate (h.file_write_guid) == -1 ||
+      xd_guid_generate (h.data_write_guid) == -1)
     return -1;
   vhdx_build_header (buf, &h);
   if (xd_io_write (io, buf, sizeof buf, VHDX_HEADER1_OFFSET,
@@ -187,7 +188,7 @@ build_locator (const struct layout *lay, uint8_t *loc)
   unsigned n = 0;
 
   linkage[0] = '{';
-  vhd_guid_format (lay->parent_guid, linkage + 1);
+  xd_guid_format (lay->parent_guid, linkage + 1);
   strcat (linkage, "}");
   memcpy (loc, vhdx_guid_vhdx_locator_type, 16);
   text = 20 + 12 * (1 + (lay->relative_path != NULL) +
@@ -238,7 +239,7 @@ write_metadata (struct xd_io *io, const struct layout *lay)
   metadata_entry (buf, n++, vhdx_guid_disk_size, off, 8,
                   IS_VIRTUAL_DISK | IS_REQUIRED);
   off += 4096;
-  if (vhdx_random_guid (buf + off) == -1) {
+  if (xd_guid_generate (buf + off) == -1) {
     free (buf);
     return -1;
   }

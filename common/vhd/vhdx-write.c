@@ -48,12 +48,12 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "vhd/vhdx-write.h"
 #include "include/xd-bytes.h"
 #include "core/xd-checksum.h"
 #include "include/xd-math.h"
+#include "core/xd-guid.h"
 #include "core/xd-report.h"
 
 #define MIB (UINT64_C (1) << 20)
@@ -102,26 +102,6 @@ struct vhdx_writer {
 };
 
 /* ---- small helpers ---- */
-
-int
-vhdx_random_guid (uint8_t g[16])
-{
-  size_t got = 0;
-
-  while (got < 16) {
-    ssize_t r = getrandom (g + got, 16 - got, 0);
-    if (r == -1) {
-      if (errno == EINTR)
-        continue;
-      xd_error ("getrandom: %m");
-      return -1;
-    }
-    got += r;
-  }
-  g[7] = (g[7] & 0x0f) | 0x40;  /* version 4 (Data3 is little-endian) */
-  g[8] = (g[8] & 0x3f) | 0x80;  /* variant 1 */
-  return 0;
-}
 
 void
 vhdx_build_header (uint8_t *buf, const struct vhdx_header *h)
@@ -440,7 +420,7 @@ commit (struct vhdx_writer *w, struct txn *t)
     secs[i] = (struct vhdx_log_sector) { t->off[i], t->buf[i] };
   need = (xd_div_round_up (64 + 32 * t->n, SECTOR) + t->n) * SECTOR;
   if (activate) {
-    if (vhdx_random_guid (e.log_guid) == -1)
+    if (xd_guid_generate (e.log_guid) == -1)
       return -1;
     w->log_head = 0;
   }
@@ -512,8 +492,8 @@ start_locked (struct vhdx_writer *w)
   /* New GUIDs; the log stays empty until the first entry (commit). */
   h.sequence++;
   memset (h.log_guid, 0, 16);
-  if (vhdx_random_guid (h.file_write_guid) == -1 ||
-      vhdx_random_guid (h.data_write_guid) == -1 ||
+  if (xd_guid_generate (h.file_write_guid) == -1 ||
+      xd_guid_generate (h.data_write_guid) == -1 ||
       write_header (w, &h) == -1)
     return -1;
   w->log_active = false;

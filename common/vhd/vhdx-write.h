@@ -80,9 +80,6 @@ extern uint8_t *vhdx_log_build_entry (const struct vhdx_log_entry *e,
 
 /* ---- shared by the writer and the creator ---- */
 
-/* A random (version 4) GUID, stored as Windows stores it.  0 or -1. */
-extern int vhdx_random_guid (uint8_t guid[16]);
-
 /* The 4 KiB header H (signature, CRC-32C, version 1) into BUF. */
 extern void vhdx_build_header (uint8_t *buf, const struct vhdx_header *h);
 

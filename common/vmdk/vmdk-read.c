@@ -18,6 +18,7 @@
 #include "vmdk/vmdk-read.h"
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"
+#include "include/xd-search.h"
 #include "core/xd-report.h"
 #include "core/xd-text.h"
 
@@ -28,7 +29,7 @@ static int *debug_grains;
 /* ---- opening ---------------------------------------------------------- */
 
 struct chain {
-  const char *paths[VMDK_MAX_CHAIN];
+  const char *paths[XD_MAX_CHAIN];
   unsigned depth;
 };
 
@@ -433,10 +434,10 @@ open_parent (struct vmdk_disk *d, const struct xd_resolver *res,
       errno = EIO;
       return -1;
     }
-  if (chain->depth >= VMDK_MAX_CHAIN ||
+  if (chain->depth >= XD_MAX_CHAIN ||
       opts->depth + chain->depth >= XD_MAX_CHAIN) {
     xd_error ("%s: snapshot chain is deeper than %d (loop?)",
-              d->path, VMDK_MAX_CHAIN);
+              d->path, XD_MAX_CHAIN);
     xd_io_close (pio);
     errno = EIO;
     return -1;
@@ -749,16 +750,7 @@ read_sparse (struct vmdk_disk *d, struct vmdk_extent *e, unsigned char *buf,
 size_t
 vmdk_find_extent (const struct vmdk_disk *d, uint64_t offset)
 {
-  size_t lo = 0, hi = d->nr_extents;
-
-  while (hi - lo > 1) {
-    size_t mid = (lo + hi) / 2;
-    if (d->extents[mid].start <= offset)
-      lo = mid;
-    else
-      hi = mid;
-  }
-  return lo;
+  return XD_SEARCH_AT_OR_BEFORE (d->extents, d->nr_extents, start, offset);
 }
 
 int

@@ -18,8 +18,6 @@
 #include "io/xd-codec.h"
 #include "io/xd-io.h"
 
-#define VMDK_MAX_CHAIN 256
-
 struct vmdk_extent {
   enum vmdk_kind kind;
   enum vmdk_access access;

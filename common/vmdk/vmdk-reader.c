@@ -71,7 +71,7 @@ vmdk_dump (const char *prefix)
   printf ("%sextent_types=FLAT,SPARSE,ZERO,VMFS,VMFSSPARSE,VMFSRDM,"
           "VMFSRAW,SESPARSE\n", prefix);
   printf ("%ssparse_versions=1,2,3\n", prefix);
-  printf ("%smax_chain_depth=%d\n", prefix, VMDK_MAX_CHAIN);
+  printf ("%smax_chain_depth=%d\n", prefix, XD_MAX_CHAIN);
   printf ("%smax_grain_sectors=%d\n", prefix, VMDK_MAX_GRAIN_SECTORS);
   printf ("%ssesparse=yes\n", prefix);
 }

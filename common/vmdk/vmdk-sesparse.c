@@ -22,6 +22,7 @@
 
 #include "vmdk/vmdk.h"
 #include "include/xd-bytes.h"
+#include "include/xd-iszero.h"
 #include "include/xd-math.h"
 #include "core/xd-report.h"
 
@@ -44,17 +45,6 @@ struct area {
   const char *what;
   uint64_t off, len;
 };
-
-static bool
-all_zero (const unsigned char *p, size_t len)
-{
-  size_t i;
-
-  for (i = 0; i < len; i++)
-    if (p[i] != 0)
-      return false;
-  return true;
-}
 
 /* The fields qemu and ESXi agree on: anything else is a variant
  * nobody has seen, refused rather than guessed at.
@@ -84,7 +74,7 @@ check_constants (struct xd_io *io, const unsigned char *h)
     if (v != 0)
       bad ("reserved field %u is 0x%016" PRIx64 ", not 0", i + 1, v);
   }
-  if (!all_zero (h + 208, VMDK_SECTOR - 208))
+  if (!xd_is_zero (h + 208, VMDK_SECTOR - 208))
     bad ("constant header padding is not zero");
   return 0;
 }
@@ -134,7 +124,7 @@ read_volatile (struct xd_io *io, uint64_t sector)
     bad ("volatile header replayJournal is %" PRIu64 ": the journal was "
          "not replayed (the snapshot was not closed cleanly; let ESXi open "
          "it first)", xd_le64 (v + 24));
-  if (!all_zero (v + 32, VMDK_SECTOR - 32))
+  if (!xd_is_zero (v + 32, VMDK_SECTOR - 32))
     bad ("volatile header padding is not zero");
   return 0;
 }

@@ -187,7 +187,7 @@ compress_slot (struct vmdk_stream_writer *w, struct slot *s)
   unsigned char *out;
   size_t n;
 
-  if (s->data == NULL || all_zero (s->data, GRAIN_BYTES)) {
+  if (s->data == NULL || xd_is_zero (s->data, GRAIN_BYTES)) {
     s->state = SLOT_DONE;
     s->out_len = 0;
     pthread_cond_broadcast (&w->cond);

@@ -22,6 +22,7 @@
 #include "vmdk/vmdk-stream.h"
 #include "io/xd-codec.h"
 #include "io/xd-io.h"
+#include "include/xd-iszero.h"
 
 #define GRAIN_SECTORS 128
 #define GRAIN_BYTES (GRAIN_SECTORS * VMDK_SECTOR)
@@ -99,20 +100,6 @@ now_ms (void)
 
   clock_gettime (CLOCK_MONOTONIC, &ts);
   return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static inline bool
-all_zero (const unsigned char *p, size_t n)
-{
-  static const unsigned char zeros[512];
-
-  while (n >= sizeof zeros) {
-    if (memcmp (p, zeros, sizeof zeros) != 0)
-      return false;
-    p += sizeof zeros;
-    n -= sizeof zeros;
-  }
-  return memcmp (p, zeros, n) == 0;
 }
 
 /* The stream cannot go on: record ERR (the first one is kept and

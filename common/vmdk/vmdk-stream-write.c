@@ -30,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/random.h>
 
 #include "vmdk/vmdk.h"
 #include "vmdk/vmdk-create.h"
@@ -39,6 +38,7 @@
 #include "io/xd-codec.h"
 #include "io/xd-io.h"
 #include "include/xd-math.h"
+#include "core/xd-random.h"
 #include "core/xd-report.h"
 
 /* The sparse header (and footer, with the real GD_OFFSET). */
@@ -57,16 +57,6 @@ put_header (unsigned char *h, uint64_t capacity, uint64_t desc_sectors,
     });
 }
 
-static uint32_t
-random_u32 (void)
-{
-  uint32_t r;
-
-  if (getrandom (&r, sizeof r, 0) != sizeof r)
-    r = (uint32_t) now_ms () * 2654435761U;
-  return r;
-}
-
 /* The descriptor, written by vmdk-create.c with a new CID (any but
  * ffffffff, which means "no parent") and long content ID.
  */
@@ -78,10 +68,10 @@ make_descriptor (uint64_t capacity, const char *file,
   unsigned i;
 
   do
-    ids.cid = random_u32 ();
+    ids.cid = xd_random_u32 ();
   while (ids.cid == 0xffffffff);
   for (i = 0; i < 3; i++)
-    ids.content[i] = random_u32 ();
+    ids.content[i] = xd_random_u32 ();
   return vmdk_stream_descriptor (capacity, file, adapter, hwversion, &ids);
 }
 
@@ -319,7 +309,7 @@ static int
 write_in_grain (struct vmdk_stream_writer *w, uint64_t g, const void *buf,
                 unsigned off, unsigned len, uint64_t disk_offset)
 {
-  bool zeros = buf == NULL || all_zero (buf, len);
+  bool zeros = buf == NULL || xd_is_zero (buf, len);
   struct slot *s;
   unsigned i;
   int r;

@@ -42,13 +42,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "vmdk/vmdk-write.h"
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"
+#include "core/xd-random.h"
 #include "core/xd-report.h"
 
 /* State of a grain table of a writable extent. */
@@ -604,17 +604,6 @@ vmdk_disk_flush (struct vmdk_disk *d)
 
 /* ---- the CID ---------------------------------------------------------- */
 
-static uint32_t
-random_u32 (void)
-{
-  uint32_t r;
-
-  if (getrandom (&r, sizeof r, GRND_NONBLOCK) == sizeof r)
-    return r;
-  return (uint32_t) time (NULL) ^ ((uint32_t) getpid () << 16) ^
-    (uint32_t) clock ();
-}
-
 /* A new CID: random, and neither the old one nor one of the values
  * that mean "none" (ffffffff) or "new" (fffffffe).
  */
@@ -624,7 +613,7 @@ vmdk_new_cid (uint32_t old)
   uint32_t c;
 
   do
-    c = random_u32 ();
+    c = xd_random_u32 ();
   while (c == old || c >= 0xfffffffeU);
   return c;
 }

@@ -14,6 +14,7 @@
 #include "fuzz.h"
 #include "vdi/vdi.h"
 #include "core/xd-format.h"
+#include "core/xd-guid.h"
 
 extern const struct xd_format xd_format_vdi;
 
@@ -23,8 +24,8 @@ uuid_round_trip (const uint8_t u[16])
   char text[37];
   uint8_t back[16];
 
-  vdi_uuid_format (u, text);
-  if (vdi_uuid_parse (text, back) == -1 || memcmp (u, back, 16) != 0)
+  xd_guid_format (u, text);
+  if (xd_guid_parse (text, back) == -1 || memcmp (u, back, 16) != 0)
     fz_fail ("UUID %s does not parse back to itself", text);
 }
 
@@ -83,7 +84,7 @@ vbox_text (const uint8_t *data, size_t size)
   text[size] = '\0';
   u = strstr (text, "uuid=\"");
   if (u)
-    vdi_uuid_parse (u + 6, uuid);
+    xd_guid_parse (u + 6, uuid);
   loc = vdi_vbox_location (text, uuid);
   free (loc);
   free (text);

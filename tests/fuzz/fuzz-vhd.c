@@ -13,6 +13,7 @@
 
 #include "fuzz.h"
 #include "vhd/vhd.h"
+#include "core/xd-guid.h"
 #include "core/xd-text.h"
 
 static void
@@ -21,8 +22,8 @@ guid_round_trip (const uint8_t g[16])
   char text[37];
   uint8_t back[16];
 
-  vhd_guid_format (g, text);
-  if (vhd_guid_parse (text, back) == -1 || memcmp (g, back, 16) != 0)
+  xd_guid_format (g, text);
+  if (xd_guid_parse (text, back) == -1 || memcmp (g, back, 16) != 0)
     fz_fail ("GUID %s does not parse back to itself", text);
 }
 
@@ -99,7 +100,7 @@ guid_text (const uint8_t *data, size_t size)
   size = size < sizeof text - 1 ? size : sizeof text - 1;
   memcpy (text, data, size);
   text[size] = '\0';
-  if (vhd_guid_parse (text, g) == 0)
+  if (xd_guid_parse (text, g) == 0)
     guid_round_trip (g);
 }
 

@@ -77,16 +77,6 @@ struct vdi_writer {
   uint64_t nr_dirty;            /* set bits in DIRTY */
 };
 
-    got += (size_t) r;
-  }
-  /* Version 4 in the high nibble of the little-endian time_hi field,
-   * variant 10 in clock_seq_hi.
-   */
-  uuid[7] = (uint8_t) ((uuid[7] & 0x0f) | 0x40);
-  uuid[8] = (uint8_t) ((uuid[8] & 0x3f) | 0x80);
-  return 0;
-}
-
 static bool
 is_allocated (uint32_t entry)
 {

@@ -10,6 +10,7 @@ PLUGIN_LDFLAGS = -module -avoid-version -shared \
 	-Wl,--version-script=$(top_srcdir)/plugins/plugins.syms
 PLUGIN_LIBADD = \
 	$(top_builddir)/common/libxdiskglue.la \
+	$(top_builddir)/common/libxdiskwrite.la \
 	$(top_builddir)/common/libxdisk.la \
 	$(ZLIB_LIBS) $(LIBDEFLATE_LIBS) $(NETTLE_LIBS) $(LIBXXHASH_LIBS) -lpthread
 

@@ -32,6 +32,11 @@ FUZZ_CPPFLAGS = \
 FUZZ_RUN_CFLAGS = $(ZLIB_CFLAGS) $(LIBDEFLATE_CFLAGS) $(WARNINGS_CFLAGS)
 FUZZ_RUN_LDADD = $(top_builddir)/common/libxdisk.la $(ZLIB_LIBS) \
 	$(LIBDEFLATE_LIBS) $(NETTLE_LIBS) $(LIBXXHASH_LIBS) -lpthread
+# The targets of the read side link libxdisk.la alone: a reader that
+# called a writer would not link.  Those that exercise a writer or a
+# format's check op (the VDI and disk targets, the write targets) link
+# the write side too.
+FUZZ_RUN_WRITE_LDADD = $(top_builddir)/common/libxdiskwrite.la $(FUZZ_RUN_LDADD)
 FUZZ_RUN_SOURCES = fuzz/fuzz.h fuzz/fuzz-common.c fuzz/run-inputs.c
 
 TESTS += test-fuzz-regress.sh
@@ -82,23 +87,23 @@ fuzz_run_fuzz_vmdk_disk_SOURCES = \
 	fuzz/fuzz-vmdk-disk.c $(FUZZ_RUN_SOURCES)
 fuzz_run_fuzz_vmdk_disk_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_run_fuzz_vmdk_disk_CFLAGS = $(FUZZ_RUN_CFLAGS)
-fuzz_run_fuzz_vmdk_disk_LDADD = $(FUZZ_RUN_LDADD)
+fuzz_run_fuzz_vmdk_disk_LDADD = $(FUZZ_RUN_WRITE_LDADD)
 
 fuzz_run_fuzz_vhd_disk_SOURCES = \
 	fuzz/fuzz-vhd-disk.c $(FUZZ_RUN_SOURCES)
 fuzz_run_fuzz_vhd_disk_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_run_fuzz_vhd_disk_CFLAGS = $(FUZZ_RUN_CFLAGS)
-fuzz_run_fuzz_vhd_disk_LDADD = $(FUZZ_RUN_LDADD)
+fuzz_run_fuzz_vhd_disk_LDADD = $(FUZZ_RUN_WRITE_LDADD)
 
 fuzz_run_fuzz_vdi_SOURCES = fuzz/fuzz-vdi.c $(FUZZ_RUN_SOURCES)
 fuzz_run_fuzz_vdi_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_run_fuzz_vdi_CFLAGS = $(FUZZ_RUN_CFLAGS)
-fuzz_run_fuzz_vdi_LDADD = $(FUZZ_RUN_LDADD)
+fuzz_run_fuzz_vdi_LDADD = $(FUZZ_RUN_WRITE_LDADD)
 
 fuzz_run_fuzz_vdi_disk_SOURCES = fuzz/fuzz-vdi-disk.c $(FUZZ_RUN_SOURCES)
 fuzz_run_fuzz_vdi_disk_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_run_fuzz_vdi_disk_CFLAGS = $(FUZZ_RUN_CFLAGS)
-fuzz_run_fuzz_vdi_disk_LDADD = $(FUZZ_RUN_LDADD)
+fuzz_run_fuzz_vdi_disk_LDADD = $(FUZZ_RUN_WRITE_LDADD)
 fuzz_run_fuzz_tar_SOURCES = fuzz/fuzz-tar.c $(FUZZ_RUN_SOURCES)
 fuzz_run_fuzz_tar_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_run_fuzz_tar_CFLAGS = $(FUZZ_RUN_CFLAGS)
@@ -269,27 +274,27 @@ FUZZ_WRITE_SOURCES = fuzz/fuzz-write-common.c $(FUZZ_RUN_SOURCES)
 fuzz_fuzz_mkimage_SOURCES = fuzz/fuzz-mkimage.c
 fuzz_fuzz_mkimage_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_fuzz_mkimage_CFLAGS = $(FUZZ_RUN_CFLAGS)
-fuzz_fuzz_mkimage_LDADD = $(FUZZ_RUN_LDADD) $(LIBZSTD_LIBS)
+fuzz_fuzz_mkimage_LDADD = $(FUZZ_RUN_WRITE_LDADD) $(LIBZSTD_LIBS)
 
 fuzz_run_fuzz_write_vmdk_SOURCES = fuzz/fuzz-write-vmdk.c $(FUZZ_WRITE_SOURCES)
 fuzz_run_fuzz_write_vmdk_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_run_fuzz_write_vmdk_CFLAGS = $(FUZZ_RUN_CFLAGS)
-fuzz_run_fuzz_write_vmdk_LDADD = $(FUZZ_RUN_LDADD) $(LIBZSTD_LIBS)
+fuzz_run_fuzz_write_vmdk_LDADD = $(FUZZ_RUN_WRITE_LDADD) $(LIBZSTD_LIBS)
 
 fuzz_run_fuzz_write_vhd_SOURCES = fuzz/fuzz-write-vhd.c $(FUZZ_WRITE_SOURCES)
 fuzz_run_fuzz_write_vhd_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_run_fuzz_write_vhd_CFLAGS = $(FUZZ_RUN_CFLAGS)
-fuzz_run_fuzz_write_vhd_LDADD = $(FUZZ_RUN_LDADD) $(LIBZSTD_LIBS)
+fuzz_run_fuzz_write_vhd_LDADD = $(FUZZ_RUN_WRITE_LDADD) $(LIBZSTD_LIBS)
 
 fuzz_run_fuzz_write_vhdx_SOURCES = fuzz/fuzz-write-vhdx.c $(FUZZ_WRITE_SOURCES)
 fuzz_run_fuzz_write_vhdx_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_run_fuzz_write_vhdx_CFLAGS = $(FUZZ_RUN_CFLAGS)
-fuzz_run_fuzz_write_vhdx_LDADD = $(FUZZ_RUN_LDADD) $(LIBZSTD_LIBS)
+fuzz_run_fuzz_write_vhdx_LDADD = $(FUZZ_RUN_WRITE_LDADD) $(LIBZSTD_LIBS)
 
 fuzz_run_fuzz_write_vdi_SOURCES = fuzz/fuzz-write-vdi.c $(FUZZ_WRITE_SOURCES)
 fuzz_run_fuzz_write_vdi_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_run_fuzz_write_vdi_CFLAGS = $(FUZZ_RUN_CFLAGS)
-fuzz_run_fuzz_write_vdi_LDADD = $(FUZZ_RUN_LDADD) $(LIBZSTD_LIBS)
+fuzz_run_fuzz_write_vdi_LDADD = $(FUZZ_RUN_WRITE_LDADD) $(LIBZSTD_LIBS)
 
 if HAVE_FUZZ
 FUZZ_WRITE_DEPS = $(FUZZ_DEPS) $(srcdir)/fuzz/fuzz-write-common.c

@@ -68,7 +68,7 @@ base_image vhdx base.vhdx
 child over-vhdx.qcow2 base.vhdx vhdx
 qcow2_check_loosely over-vhdx.qcow2
 
-if grep -q xd_format_vdi "$top_srcdir/common/core/registry.c"; then
+if grep -q xd_reader_vdi "$top_srcdir/common/core/registry.c"; then
   base_image vdi base.vdi
   child over-vdi.qcow2 base.vdi vdi
   qcow2_check over-vdi.qcow2

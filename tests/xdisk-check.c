@@ -59,7 +59,10 @@ main (int argc, char **argv)
   if (xd_path_policy_init (&policy, path, "true") == -1 ||
       (res = xd_resolver_new_dir (&policy)) == NULL ||
       (io = xd_io_open_file (path)) == NULL ||
-      (img = xd_image_open (io, res, &opts, format)) == NULL)
+      (format == NULL && (format = xd_detect (io)) == NULL) ||
+      /* The check op is on the write side, with the writer. */
+      (img = xd_image_open (io, res, &opts,
+                            xd_format_writable (format))) == NULL)
     return 2;
   if (img->format->check == NULL) {
     fprintf (stderr, "xdisk-check: %s: no check for %s images\n", path,

@@ -16,15 +16,19 @@
 #include "core/xd-report.h"
 #include "core/xd-text.h"
 
-extern const struct xd_format xd_format_vmdk;
-extern const struct xd_format xd_format_vhd;
-extern const struct xd_format xd_format_vhdx;
-extern const struct xd_format xd_format_vdi;
+extern const struct xd_format xd_reader_vmdk;
+extern const struct xd_format xd_reader_vhd;
+extern const struct xd_format xd_reader_vhdx;
+extern const struct xd_format xd_reader_vdi;
 extern const struct xd_format xd_format_qcow2;
 extern const struct xd_format xd_format_ova;
 extern const struct xd_format xd_format_xva;
 
-/* Probed in this order.  Appliances (tar archives with a valid header
+/* Each format's reader (its writer is composed with it in the table a
+ * plugin serves: xd_format_writable): detection, format names and the
+ * parents and backing files in chains only ever read.
+ *
+ * Probed in this order.  Appliances (tar archives with a valid header
  * checksum and a telling first member) first; formats with a magic
  * number next; the
  * VMDK text descriptor (recognised by its keywords) after them; raw,
@@ -33,11 +37,11 @@ extern const struct xd_format xd_format_xva;
 const struct xd_format *const xd_formats[] = {
   &xd_format_ova,
   &xd_format_xva,
-  &xd_format_vhdx,
+  &xd_reader_vhdx,
   &xd_format_qcow2,
-  &xd_format_vhd,
-  &xd_format_vdi,
-  &xd_format_vmdk,
+  &xd_reader_vhd,
+  &xd_reader_vdi,
+  &xd_reader_vmdk,
   &xd_format_raw,
   NULL,
 };

@@ -269,7 +269,10 @@ struct xd_format {
   const char *create_types;
 };
 
-/* Every format this pack reads, NULL-terminated, raw last. */
+/* Every format this pack reads, NULL-terminated, raw last: for a format
+ * the pack also writes, its reader (write fields NULL), so that what
+ * only reads links no writer.
+ */
 extern const struct xd_format *const xd_formats[];
 
 extern const struct xd_format xd_format_raw;
@@ -284,6 +287,12 @@ extern const struct xd_format *xd_format_by_name (const char *name);
  * of IO could not be read (reported).
  */
 extern const struct xd_format *xd_detect (struct xd_io *io);
+
+/* The table that composes the reader FORMAT (from the registry, the
+ * detector) with its writer, or FORMAT itself for a format the pack
+ * only reads (libxdiskwrite.la).  Plugins list these tables themselves.
+ */
+extern const struct xd_format *xd_format_writable (const struct xd_format *format);
 
 /* ---- opened images of any format ---- */
 

@@ -314,17 +314,17 @@ START_TEST (test_vdi_detect)
   uint8_t *f = make_image (&len);
   struct xd_io *io = xd_io_open_memory (f, len, "mem.vdi");
 
-  ck_assert_ptr_eq (xd_detect (io), &xd_format_vdi);
-  ck_assert_ptr_eq (xd_format_by_name ("VDI"), &xd_format_vdi);
+  ck_assert_ptr_eq (xd_detect (io), &xd_reader_vdi);
+  ck_assert_ptr_eq (xd_format_by_name ("VDI"), &xd_reader_vdi);
   xd_io_close (io);
   /* The banner does not matter; the signature does. */
   memset (f, 0, 64);
   io = xd_io_open_memory (f, len, "mem.vdi");
-  ck_assert_ptr_eq (xd_detect (io), &xd_format_vdi);
+  ck_assert_ptr_eq (xd_detect (io), &xd_reader_vdi);
   xd_io_close (io);
   f[VDI_SIGNATURE_OFFSET] ^= 1;
   io = xd_io_open_memory (f, len, "mem.vdi");
-  ck_assert_ptr_ne (xd_detect (io), &xd_format_vdi);
+  ck_assert_ptr_ne (xd_detect (io), &xd_reader_vdi);
   xd_io_close (io);
   free (f);
 }

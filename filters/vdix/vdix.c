@@ -9,10 +9,10 @@
 
 #include "glue/xd-filter-glue.h"
 
-extern const struct xd_format xd_format_vdi;
+extern const struct xd_format xd_reader_vdi;
 
 static const struct xd_format *const vdix_formats[] = {
-  &xd_format_vdi, NULL
+  &xd_reader_vdi, NULL
 };
 
 XD_REGISTER_FILTER ("vdix", "VirtualBox VDI decoding filter", vdix_formats,

@@ -9,12 +9,12 @@
 
 #include "glue/xd-filter-glue.h"
 
-extern const struct xd_format xd_format_vhd;
-extern const struct xd_format xd_format_vhdx;
+extern const struct xd_format xd_reader_vhd;
+extern const struct xd_format xd_reader_vhdx;
 extern const struct xd_format xd_format_ova;
 
 static const struct xd_format *const vhdx_formats[] = {
-  &xd_format_vhdx, &xd_format_vhd, &xd_format_ova, NULL
+  &xd_reader_vhdx, &xd_reader_vhd, &xd_format_ova, NULL
 };
 
 XD_REGISTER_FILTER ("vhdx", "Microsoft VHD and VHDX decoding filter",

@@ -7,11 +7,11 @@
 
 #include "glue/xd-filter-glue.h"
 
-extern const struct xd_format xd_format_vmdk;
+extern const struct xd_format xd_reader_vmdk;
 extern const struct xd_format xd_format_ova;
 
 static const struct xd_format *const vmdkx_formats[] = {
-  &xd_format_vmdk, &xd_format_ova, NULL
+  &xd_reader_vmdk, &xd_format_ova, NULL
 };
 
 XD_REGISTER_FILTER ("vmdkx", "VMware VMDK decoding filter", vmdkx_formats,

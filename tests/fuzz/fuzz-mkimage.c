@@ -58,7 +58,7 @@ main (int argc, char *argv[])
              argv[0]);
     return EXIT_FAILURE;
   }
-  format = xd_format_by_name (argv[1]);
+  format = xd_format_writable (xd_format_by_name (argv[1]));
   if (format == NULL || format->create == NULL) {
     fprintf (stderr, "%s: %s: no such format that creates\n", argv[0],
              argv[1]);

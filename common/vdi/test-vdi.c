@@ -330,7 +330,6 @@ START_TEST (test_vdi_detect)
 }
 END_TEST
 
-extern const struct xd_format xd_reader_vdi;
 
 /* The reader's table: the composed table's read operations and no
  * write ones; a writable open through it attaches no writer.

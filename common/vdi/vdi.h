@@ -221,6 +221,9 @@ extern int vdi_extents (void *h, uint32_t count, uint64_t offset,
                         bool req_one, xd_extent_fn add, void *opaque);
 extern char *vdi_describe (void *h);
 
+/* The reader's table, in the registry (read-only opens). */
+extern const struct xd_format xd_reader_vdi;
+
 /* Every field of a VDI table but open, close and the write fields. */
 #define VDI_READ_FIELDS                         \
   .name = "vdi",                                \

@@ -31,7 +31,7 @@ FUZZ_CPPFLAGS = \
 	$(NULL)
 FUZZ_RUN_CFLAGS = $(ZLIB_CFLAGS) $(LIBDEFLATE_CFLAGS) $(WARNINGS_CFLAGS)
 FUZZ_RUN_LDADD = $(top_builddir)/common/libxdisk.la $(ZLIB_LIBS) \
-	$(LIBDEFLATE_LIBS) $(NETTLE_LIBS) $(LIBXXHASH_LIBS) -lpthread
+	$(LIBDEFLATE_LIBS) $(NETTLE_LIBS) $(LIBXXHASH_LIBS) $(EXPAT_LIBS) -lpthread
 FUZZ_RUN_SOURCES = fuzz/fuzz.h fuzz/fuzz-common.c fuzz/run-inputs.c
 
 TESTS += test-fuzz-regress.sh
@@ -160,7 +160,7 @@ FUZZ_SANITIZE = -fsanitize=address,undefined,unsigned-integer-overflow \
 	-fsanitize-ignorelist=$(srcdir)/fuzz/ubsan-ignore.txt \
 	-fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CLANG_FLAGS = -g -O1 -std=gnu11 $(FUZZ_SANITIZE) $(FUZZ_CPPFLAGS) \
-	$(ZLIB_CFLAGS) $(LIBDEFLATE_CFLAGS) $(WARNINGS_CFLAGS)
+	$(ZLIB_CFLAGS) $(LIBDEFLATE_CFLAGS) $(EXPAT_CFLAGS) $(WARNINGS_CFLAGS)
 FUZZ_LIB = fuzz/libxdisk-fuzz.a
 
 # Everything in common/ but its unit tests and the nbdkit glue.
@@ -180,7 +180,7 @@ FUZZ_DEPS = $(FUZZ_LIB) $(srcdir)/fuzz/fuzz.h $(srcdir)/fuzz/fuzz-common.c \
 FUZZ_LINK = $(AM_V_CCLD)$(CLANG) $(FUZZ_CLANG_FLAGS) -fsanitize=fuzzer \
 	-o $@ $(srcdir)/fuzz/fuzz-common.c
 FUZZ_LIBS = $(FUZZ_LIB) $(ZLIB_LIBS) $(LIBDEFLATE_LIBS) $(NETTLE_LIBS) \
-	$(LIBXXHASH_LIBS) -lpthread
+	$(LIBXXHASH_LIBS) $(EXPAT_LIBS) -lpthread
 
 fuzz/fuzz-vmdk-descriptor: $(srcdir)/fuzz/fuzz-vmdk-descriptor.c $(FUZZ_DEPS)
 	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vmdk-descriptor.c $(FUZZ_LIBS)

@@ -12,7 +12,7 @@ FILTER_LDFLAGS = -module -avoid-version -shared \
 FILTER_LIBADD = \
 	$(top_builddir)/common/libxdiskfilterglue.la \
 	$(top_builddir)/common/libxdisk.la \
-	$(ZLIB_LIBS) $(LIBDEFLATE_LIBS) -lpthread
+	$(ZLIB_LIBS) $(LIBDEFLATE_LIBS) $(EXPAT_LIBS) -lpthread
 
 # The .la file is of no use to nbdkit.
 install-data-hook:

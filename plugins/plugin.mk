@@ -12,7 +12,8 @@ PLUGIN_LIBADD = \
 	$(top_builddir)/common/libxdiskglue.la \
 	$(top_builddir)/common/libxdiskwrite.la \
 	$(top_builddir)/common/libxdisk.la \
-	$(ZLIB_LIBS) $(LIBDEFLATE_LIBS) $(NETTLE_LIBS) $(LIBXXHASH_LIBS) -lpthread
+	$(ZLIB_LIBS) $(LIBDEFLATE_LIBS) $(NETTLE_LIBS) $(LIBXXHASH_LIBS) \
+	$(EXPAT_LIBS) -lpthread
 
 # The .la file is of no use to nbdkit.
 install-data-hook:

@@ -31,7 +31,7 @@ FUZZ_CPPFLAGS = \
 	$(NULL)
 FUZZ_RUN_CFLAGS = $(ZLIB_CFLAGS) $(LIBDEFLATE_CFLAGS) $(WARNINGS_CFLAGS)
 FUZZ_RUN_LDADD = $(top_builddir)/common/libxdisk.la $(ZLIB_LIBS) \
-	$(LIBDEFLATE_LIBS) $(NETTLE_LIBS) $(LIBXXHASH_LIBS) -lpthread
+	$(LIBDEFLATE_LIBS) $(NETTLE_LIBS) $(LIBXXHASH_LIBS) $(EXPAT_LIBS) -lpthread
 # The targets of the read side link libxdisk.la alone: a reader that
 # called a writer would not link.  Those that exercise a writer or a
 # format's check op (the VDI and disk targets, the write targets) link
@@ -165,7 +165,7 @@ FUZZ_SANITIZE = -fsanitize=address,undefined,unsigned-integer-overflow \
 	-fsanitize-ignorelist=$(srcdir)/fuzz/ubsan-ignore.txt \
 	-fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CLANG_FLAGS = -g -O1 -std=gnu11 $(FUZZ_SANITIZE) $(FUZZ_CPPFLAGS) \
-	$(ZLIB_CFLAGS) $(LIBDEFLATE_CFLAGS) $(WARNINGS_CFLAGS)
+	$(ZLIB_CFLAGS) $(LIBDEFLATE_CFLAGS) $(EXPAT_CFLAGS) $(WARNINGS_CFLAGS)
 FUZZ_LIB = fuzz/libxdisk-fuzz.a
 
 # Everything in common/ but its unit tests, the nbdkit glue and the
@@ -187,7 +187,7 @@ FUZZ_DEPS = $(FUZZ_LIB) $(srcdir)/fuzz/fuzz.h $(srcdir)/fuzz/fuzz-common.c \
 FUZZ_LINK = $(AM_V_CCLD)$(CLANG) $(FUZZ_CLANG_FLAGS) -fsanitize=fuzzer \
 	-o $@ $(srcdir)/fuzz/fuzz-common.c
 FUZZ_LIBS = $(FUZZ_LIB) $(ZLIB_LIBS) $(LIBDEFLATE_LIBS) $(NETTLE_LIBS) \
-	$(LIBXXHASH_LIBS) -lpthread
+	$(LIBXXHASH_LIBS) $(EXPAT_LIBS) -lpthread
 
 fuzz/fuzz-vmdk-descriptor: $(srcdir)/fuzz/fuzz-vmdk-descriptor.c $(FUZZ_DEPS)
 	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vmdk-descriptor.c $(FUZZ_LIBS)

@@ -17,4 +17,4 @@ check_PROGRAMS += vhd-mkdiff
 vhd_mkdiff_SOURCES = vhd-mkdiff.c
 vhd_mkdiff_CPPFLAGS = -I$(top_srcdir)/common -I$(top_builddir)
 vhd_mkdiff_CFLAGS = $(WARNINGS_CFLAGS)
-vhd_mkdiff_LDADD = $(top_builddir)/common/libxdisk.la
+vhd_mkdiff_LDADD = $(top_builddir)/common/libxdisk.la $(EXPAT_LIBS)

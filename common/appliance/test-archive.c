@@ -455,15 +455,162 @@ START_TEST (test_ovf_bad)
 }
 END_TEST
 
-START_TEST (test_xml_depth)
+/* A document of DEPTH nested <a> elements, closed; the caller frees. */
+static char *
+nested (size_t depth, size_t *len)
 {
-  char *doc = malloc (20000);
+  char *doc = malloc (depth * 7 + 1);
   size_t i, o = 0;
 
-  for (i = 0; i < 1000; i++)
+  ck_assert_ptr_nonnull (doc);
+  for (i = 0; i < depth; i++)
     o += (size_t) sprintf (doc + o, "<a>");
-  ck_assert_ptr_null (xd_xml_parse (doc, o, "deep.xml"));
+  for (i = 0; i < depth; i++)
+    o += (size_t) sprintf (doc + o, "</a>");
+  *len = o;
+  return doc;
+}
+
+START_TEST (test_xml_depth)
+{
+  struct xd_xml *root;
+  size_t len;
+  char *doc = nested (XD_XML_MAX_DEPTH, &len);
+
+  root = xd_xml_parse (doc, len, "deep.xml");
+  ck_assert_ptr_nonnull (root);
+  xd_xml_free (root);
+  free (doc);
+  doc = nested (XD_XML_MAX_DEPTH + 1, &len);
+  errno = 0;
+  ck_assert_ptr_null (xd_xml_parse (doc, len, "deep.xml"));
+  ck_assert_int_eq (errno, EIO);
+  ck_error_has ("deep.xml: XML line 1: elements nested too deeply");
+  free (doc);
+  doc = nested (1000, &len);
+  ck_assert_ptr_null (xd_xml_parse (doc, len / 2, "deep.xml"));
   ck_error_has ("nested too deeply");
+  free (doc);
+}
+END_TEST
+
+/* References decode to UTF-8, in text and in attributes; CDATA is text;
+ * prefixes go; an element's text joins its runs around its children;
+ * NUL padding after the document is allowed.
+ */
+START_TEST (test_xml_refs)
+{
+  static const char doc[] =
+    "\xef\xbb\xbf<?xml version=\"1.0\"?>\n"
+    "<x:r x:t=\"&#65;&#x42;&amp;&lt;&quot;&apos;&gt;&#x263A;\" u='1'>"
+    "a&#10;b&#x1F600;<!-- c --><![CDATA[<&amp;>]]>"
+    "<k/>&#233;<?pi x?>z</x:r>\0\0\0";
+  struct xd_xml *root = xd_xml_parse (doc, sizeof doc - 1, "refs.xml");
+
+  ck_assert_ptr_nonnull (root);
+  ck_assert_str_eq (root->name, "r");
+  ck_assert_str_eq (xd_xml_attr (root, "t"), "AB&<\"'>\xe2\x98\xba");
+  ck_assert_str_eq (xd_xml_attr (root, "u"), "1");
+  ck_assert_str_eq (root->text, "a\nb\xf0\x9f\x98\x80<&amp;>\xc3\xa9z");
+  ck_assert_ptr_nonnull (xd_xml_child (root, "k", NULL));
+  ck_assert_str_eq (xd_xml_child (root, "k", NULL)->text, "");
+  xd_xml_free (root);
+}
+END_TEST
+
+/* A DOCTYPE is refused, whatever it holds: so no entity is declared,
+ * and none expands.
+ */
+START_TEST (test_xml_doctype)
+{
+  static const char *const docs[] = {
+    "<!DOCTYPE r [<!ENTITY e \"x\">]><r>&e;</r>",
+    "<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n"
+    " <!ENTITY lol \"lol\">\n"
+    " <!ENTITY lol1 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">\n"
+    " <!ENTITY lol2 \"&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;\">\n"
+    "]>\n<lolz>&lol2;</lolz>",
+    "<!DOCTYPE r SYSTEM \"file:///etc/passwd\"><r/>",
+    "<!DOCTYPE r>\n<r/>",
+  };
+  size_t i;
+
+  for (i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+    last_error[0] = '\0';
+    errno = 0;
+    ck_assert_msg (xd_xml_parse (docs[i], strlen (docs[i]), "dt.xml") == NULL,
+                   "accepted: %s", docs[i]);
+    ck_assert_int_eq (errno, EIO);
+    ck_error_has ("dt.xml: XML line ");
+    ck_error_has ("DOCTYPE");
+  }
+}
+END_TEST
+
+/* Malformed documents fail with errno EIO and a message naming the
+ * file and the line.
+ */
+START_TEST (test_xml_malformed)
+{
+  static const struct { const char *doc; size_t len; const char *what; }
+  bad[] = {
+#define BAD(d, w) { d, sizeof d - 1, w }
+    BAD ("<a>\n<b>\n</a>", "XML line 3: mismatched end tag"),
+    BAD ("<a><b></b>", "XML line 1: the document ends inside an element"),
+    BAD ("", "XML line 1: no root element"),
+    BAD ("  \n", "no root element"),
+    BAD ("no xml at all", "XML line 1: "),
+    BAD ("<a/><b/>", "XML line 1: "),
+    BAD ("<a>&bogus;</a>", "XML line 1: "),
+    BAD ("<a>&#0;</a>", "XML line 1: "),
+    BAD ("<a>&#xD800;</a>", "XML line 1: "),
+    BAD ("<a>&#x110000;</a>", "XML line 1: "),
+    BAD ("<a>&amp</a>", "XML line 1: "),
+    BAD ("<a x=\"1\" x=\"2\"/>", "XML line 1: "),
+    BAD ("<a x=1/>", "XML line 1: "),
+    BAD ("<a x=\"<\"/>", "XML line 1: "),
+    BAD ("<a>\n\xff\xfe</a>", "XML line 2: "),
+    BAD ("<a>\0</a>", "XML line 1: "),
+    BAD ("<a><!-- x </a>", "XML line 1: "),
+    BAD ("<a><![CDATA[ x </a>", "XML line 1: "),
+#undef BAD
+  };
+  size_t i;
+
+  for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    last_error[0] = '\0';
+    errno = 0;
+    ck_assert_msg (xd_xml_parse (bad[i].doc, bad[i].len, "bad.xml") == NULL,
+                   "accepted #%zu: %s", i, bad[i].doc);
+    ck_assert_int_eq (errno, EIO);
+    ck_error_has ("bad.xml: ");
+    ck_error_has (bad[i].what);
+  }
+}
+END_TEST
+
+/* The attributes of one element are bounded too.  (The bound on
+ * elements, 2 million, takes too long to reach under valgrind.)
+ */
+START_TEST (test_xml_attrs)
+{
+  char *doc = malloc (300 * 16);
+  struct xd_xml *root;
+  size_t i, k, o;
+
+  ck_assert_ptr_nonnull (doc);
+  for (i = 256; i <= 257; i++) {
+    o = (size_t) sprintf (doc, "<a");
+    for (k = 0; k < i; k++)
+      o += (size_t) sprintf (doc + o, " a%zu='v'", k);
+    o += (size_t) sprintf (doc + o, "/>");
+    root = xd_xml_parse (doc, o, "attrs.xml");
+    ck_assert_msg ((root != NULL) == (i == 256), "%zu attributes", i);
+    if (root)
+      ck_assert_str_eq (xd_xml_attr (root, "a255"), "v");
+    xd_xml_free (root);
+  }
+  ck_error_has ("attrs.xml: XML line 1: too many attributes");
   free (doc);
 }
 END_TEST
@@ -714,6 +861,10 @@ archive_suite (void)
   tcase_add_test (tc, test_ovf);
   tcase_add_test (tc, test_ovf_bad);
   tcase_add_test (tc, test_xml_depth);
+  tcase_add_test (tc, test_xml_refs);
+  tcase_add_test (tc, test_xml_doctype);
+  tcase_add_test (tc, test_xml_malformed);
+  tcase_add_test (tc, test_xml_attrs);
   tcase_add_test (tc, test_capacity);
   tcase_add_test (tc, test_manifest);
   tcase_add_test (tc, test_xva_meta);

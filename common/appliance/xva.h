@@ -8,7 +8,7 @@
  * uppercase hex digits).  Chunks of zeros are left out, but the first
  * and the last chunk are always there; an empty chunk file is a
  * keep-alive the exporter wrote while it had nothing to send, which
- * does not advance the disk position (see xva.c).
+ * does not advance the disk position (see xva-index.c).
  *
  * Legacy exports (<appliance version="0.1">) hold each disk as gzip
  * chunks "sda/chunk-000000000.gz", ... of 1e9 bytes each.
@@ -39,7 +39,7 @@ struct xd_xva_meta {
   bool legacy;                  /* <appliance version="0.1"> */
   char *vm_name;
   struct xd_xva_vdi *vdis;
-  size_t n;
+  size_t n, cap;
 };
 
 /* Parse ova.xml (LEN bytes of BUF, from FILE).  0, or -1 after

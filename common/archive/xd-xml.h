@@ -1,14 +1,15 @@
-/* xdisk: a small XML reader for appliance metadata (OVF descriptors,
- * XVA ova.xml).
+/* xdisk: a small XML tree for appliance metadata (OVF descriptors,
+ * XVA ova.xml), read by expat (xml.c).
  *
  * The whole document becomes a tree of elements.  Names are kept
  * without their namespace prefix ("ovf:Disk" is "Disk", "ovf:href" is
  * "href"): the metadata this pack reads never needs two namespaces'
  * elements of the same name told apart.  Character and the five
- * predefined entity references are decoded; comments, processing
- * instructions and DOCTYPE are skipped; CDATA sections are text.
- * Nesting depth and the number of elements are bounded, so a hostile
- * document cannot exhaust the stack or memory.
+ * predefined entity references are decoded; comments and processing
+ * instructions are skipped; CDATA sections are text; a DOCTYPE is
+ * refused (so no entity can be declared, nor expand).  Nesting depth,
+ * attributes per element and the number of elements are bounded, so a
+ * hostile document cannot exhaust the stack or memory.
  */
 #ifndef XDISK_XML_H
 #define XDISK_XML_H

@@ -1,413 +1,301 @@
-/* xdisk: a small XML reader; see xd-xml.h. */
+/* xdisk: the XML reader of xd-xml.h, on top of expat.
+ *
+ * expat tokenises, checks that the document is well formed, decodes
+ * the input encoding and the character and predefined entity
+ * references; this file builds the tree and holds the project's
+ * limits.  The documents come from untrusted archives, so a DOCTYPE is
+ * refused outright: none of the metadata this pack reads has one, and
+ * without it no entity can be declared, so none can expand ("billion
+ * laughs") or name an external file.
+ */
 
 #include <config.h>
 
 #include <errno.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <expat.h>
 
 #include "core/xd-report.h"
 #include "archive/xd-xml.h"
 
+#ifdef XML_UNICODE
+#error "xdisk needs expat built with UTF-8 XML_Char"
+#endif
+
+/* Most attributes one element may carry. */
+#define MAX_ATTRS 256
+/* Most bytes handed to expat at once (XML_Parse takes an int). */
+#define FEED_BYTES (16 << 20)
+
 struct parser {
-  const char *p, *end, *start;
+  XML_Parser xp;
   const char *file;
   size_t nodes;
-  unsigned depth;
+  unsigned depth;               /* elements open */
   struct xd_xml *root, *cur;
+  /* expat hands text over in pieces, a line or a reference at a time:
+   * they gather here and join the current element's text at its next
+   * tag, which then grows once for each run of text.
+   */
+  char *pending;
+  size_t npending, pending_cap;
+  size_t text_len[XD_XML_MAX_DEPTH];    /* of each open element's text */
+  bool failed;                  /* an error is reported, expat stopped */
 };
 
+/* Report WHAT at the current line and stop expat.  Handlers may still
+ * be called for what expat has already read: each returns at once
+ * once FAILED is set.
+ */
 static void
 parse_error (struct parser *ps, const char *what)
 {
-  size_t line = 1;
-  const char *q;
-
-  for (q = ps->start; q < ps->p && q < ps->end; q++)
-    line += *q == '\n';
-  xd_error ("%s: XML line %zu: %s", ps->file, line, what);
-  errno = EIO;
+  if (ps->failed)
+    return;
+  ps->failed = true;
+  xd_error ("%s: XML line %zu: %s", ps->file,
+            (size_t) XML_GetCurrentLineNumber (ps->xp), what);
+  XML_StopParser (ps->xp, XML_FALSE);
 }
 
-static bool
-is_space (char c)
-{
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-static bool
-is_name_char (char c)
-{
-  return !is_space (c) && c != '>' && c != '/' && c != '=' && c != '<' &&
-    c != '"' && c != '\'' && c != '\0' && c != '?' && c != '!';
-}
-
-/* Skip past the string S, or fail. */
-static int
-skip_past (struct parser *ps, const char *s, const char *what)
-{
-  size_t n = strlen (s);
-
-  while (ps->end - ps->p >= (ptrdiff_t) n) {
-    if (memcmp (ps->p, s, n) == 0) {
-      ps->p += n;
-      return 0;
-    }
-    ps->p++;
-  }
-  parse_error (ps, what);
-  return -1;
-}
-
-/* Append the UTF-8 encoding of CP to OUT at *O. */
 static void
-put_utf8 (char *out, size_t *o, uint32_t cp)
+alloc_error (struct parser *ps, const char *fn)
 {
-  if (cp < 0x80)
-    out[(*o)++] = (char) cp;
-  else if (cp < 0x800) {
-    out[(*o)++] = (char) (0xc0 | (cp >> 6));
-    out[(*o)++] = (char) (0x80 | (cp & 0x3f));
-  }
-  else if (cp < 0x10000) {
-    out[(*o)++] = (char) (0xe0 | (cp >> 12));
-    out[(*o)++] = (char) (0x80 | ((cp >> 6) & 0x3f));
-    out[(*o)++] = (char) (0x80 | (cp & 0x3f));
-  }
-  else {
-    out[(*o)++] = (char) (0xf0 | (cp >> 18));
-    out[(*o)++] = (char) (0x80 | ((cp >> 12) & 0x3f));
-    out[(*o)++] = (char) (0x80 | ((cp >> 6) & 0x3f));
-    out[(*o)++] = (char) (0x80 | (cp & 0x3f));
-  }
+  if (ps->failed)
+    return;
+  ps->failed = true;
+  xd_error ("%s: %s: %m", ps->file, fn);
+  XML_StopParser (ps->xp, XML_FALSE);
 }
 
-/* Decode LEN bytes of S (entity references) into a new string.  A
- * reference decodes to no more bytes than it takes, so LEN + 1 is room
- * enough.
- */
-static char *
-decode (struct parser *ps, const char *s, size_t len)
-{
-  static const struct { const char *name; char c; } ents[] = {
-    { "amp;", '&' }, { "lt;", '<' }, { "gt;", '>' },
-    { "quot;", '"' }, { "apos;", '\'' },
-  };
-  char *out = malloc (len + 1);
-  size_t i = 0, o = 0, k;
-
-  if (out == NULL) {
-    xd_error ("%s: malloc: %m", ps->file);
-    return NULL;
-  }
-  while (i < len) {
-    if (s[i] != '&') {
-      out[o++] = s[i++];
-      continue;
-    }
-    for (k = 0; k < sizeof ents / sizeof ents[0]; k++) {
-      size_t n = strlen (ents[k].name);
-      if (len - i - 1 >= n && memcmp (s + i + 1, ents[k].name, n) == 0) {
-        out[o++] = ents[k].c;
-        i += n + 1;
-        break;
-      }
-    }
-    if (k < sizeof ents / sizeof ents[0])
-      continue;
-    if (len - i > 2 && s[i + 1] == '#') {
-      uint32_t cp = 0;
-      size_t j = i + 2;
-      bool hex = j < len && s[j] == 'x';
-      unsigned digits = 0;
-      if (hex)
-        j++;
-      for (; j < len && s[j] != ';' && digits < 8; j++, digits++) {
-        char c = s[j];
-        int d = c >= '0' && c <= '9' ? c - '0' :
-          hex && c >= 'a' && c <= 'f' ? c - 'a' + 10 :
-          hex && c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (d < 0)
-          break;
-        cp = cp * (hex ? 16 : 10) + (uint32_t) d;
-      }
-      if (j < len && s[j] == ';' && digits > 0 && cp > 0 && cp <= 0x10ffff &&
-          j + 1 - i >= 4) {     /* "&#N;" is 4 bytes, UTF-8 at most 4 */
-        put_utf8 (out, &o, cp);
-        i = j + 1;
-        continue;
-      }
-    }
-    free (out);
-    parse_error (ps, "bad entity or character reference");
-    return NULL;
-  }
-  out[o] = '\0';
-  return out;
-}
-
-/* Append decoded text to the current element's text. */
-static int
-add_text (struct parser *ps, const char *s, size_t len, bool raw)
-{
-  char *t, *n;
-  size_t old;
-
-  if (ps->cur == NULL || len == 0)
-    return 0;                   /* text outside the root: ignored */
-  if (raw) {
-    t = strndup (s, len);
-    if (t == NULL) {
-      xd_error ("%s: strndup: %m", ps->file);
-      return -1;
-    }
-  }
-  else if ((t = decode (ps, s, len)) == NULL)
-    return -1;
-  old = strlen (ps->cur->text);
-  n = realloc (ps->cur->text, old + strlen (t) + 1);
-  if (n == NULL) {
-    xd_error ("%s: realloc: %m", ps->file);
-    free (t);
-    return -1;
-  }
-  strcpy (n + old, t);
-  ps->cur->text = n;
-  free (t);
-  return 0;
-}
-
+/* "ovf:Disk" is "Disk": see xd-xml.h. */
 static const char *
-local_name (const char *s, size_t len, size_t *out_len)
+local_name (const char *name)
 {
-  const char *colon = memchr (s, ':', len);
+  const char *colon = strchr (name, ':');
 
-  if (colon && colon + 1 < s + len) {
-    *out_len = len - (size_t) (colon + 1 - s);
-    return colon + 1;
-  }
-  *out_len = len;
-  return s;
+  return colon && colon[1] ? colon + 1 : name;
 }
 
+/* Copy expat's decoded NULL-terminated name/value pairs onto E. */
 static int
-add_attr (struct parser *ps, struct xd_xml *e, const char *name,
-          size_t nlen, const char *val, size_t vlen)
+add_attrs (struct parser *ps, struct xd_xml *e, const XML_Char **atts)
 {
-  struct xd_xml_attr *a;
-  size_t ln;
-  const char *l = local_name (name, nlen, &ln);
+  size_t n = 0, i;
 
-  if (e->nattrs >= 256) {
+  while (atts[2 * n])
+    n++;
+  if (n == 0)
+    return 0;
+  if (n > MAX_ATTRS) {
     parse_error (ps, "too many attributes");
     return -1;
   }
-  a = realloc (e->attrs, (e->nattrs + 1) * sizeof *a);
-  if (a == NULL) {
-    xd_error ("%s: realloc: %m", ps->file);
+  if ((e->attrs = calloc (n, sizeof *e->attrs)) == NULL) {
+    alloc_error (ps, "calloc");
     return -1;
   }
-  e->attrs = a;
-  a = &e->attrs[e->nattrs];
-  a->name = strndup (l, ln);
-  a->value = decode (ps, val, vlen);
-  if (a->name == NULL || a->value == NULL) {
-    free (a->name);
-    free (a->value);
-    if (errno != EIO)
-      xd_error ("%s: malloc: %m", ps->file);
-    return -1;
+  for (i = 0; i < n; i++) {
+    e->attrs[i].name = strdup (local_name (atts[2 * i]));
+    e->attrs[i].value = strdup (atts[2 * i + 1]);
+    e->nattrs++;                /* freed with E either way */
+    if (e->attrs[i].name == NULL || e->attrs[i].value == NULL) {
+      alloc_error (ps, "strdup");
+      return -1;
+    }
   }
-  e->nattrs++;
   return 0;
 }
 
-static struct xd_xml *
-new_element (struct parser *ps, const char *name, size_t len)
+/* Hang E under the current element (or make it the root). */
+static void
+link_element (struct parser *ps, struct xd_xml *e)
 {
-  struct xd_xml *e, **link;
-  size_t ln;
-  const char *l = local_name (name, len, &ln);
-
-  if (ps->nodes >= XD_XML_MAX_NODES) {
-    parse_error (ps, "too many elements");
-    return NULL;
-  }
-  if (ps->cur == NULL && ps->root) {
-    parse_error (ps, "a second root element");
-    return NULL;
-  }
-  e = calloc (1, sizeof *e);
-  if (e == NULL || (e->name = strndup (l, ln)) == NULL ||
-      (e->text = strdup ("")) == NULL) {
-    xd_error ("%s: calloc: %m", ps->file);
-    xd_xml_free (e);
-    return NULL;
-  }
-  ps->nodes++;
   e->parent = ps->cur;
   if (ps->cur == NULL)
     ps->root = e;
-  else {
-    link = ps->cur->last ? &ps->cur->last->next : &ps->cur->child;
-    *link = e;
+  else if (ps->cur->last)
+    ps->cur->last->next = e;
+  else
+    ps->cur->child = e;
+  if (ps->cur)
     ps->cur->last = e;
-  }
-  return e;
 }
 
-/* At "<name ...": parse a start tag. */
+/* Append the gathered text to the current element's.  0, or -1 after
+ * reporting.
+ */
 static int
-start_tag (struct parser *ps)
+flush_text (struct parser *ps)
 {
-  const char *name = ++ps->p;
-  struct xd_xml *e;
+  size_t *len = &ps->text_len[ps->depth - 1];
+  char *t;
 
-  while (ps->p < ps->end && is_name_char (*ps->p))
-    ps->p++;
-  if (ps->p == name) {
-    parse_error (ps, "bad element name");
+  if (ps->npending == 0)
+    return 0;
+  t = realloc (ps->cur->text, *len + ps->npending + 1);
+  if (t == NULL) {
+    alloc_error (ps, "realloc");
     return -1;
   }
-  if ((e = new_element (ps, name, (size_t) (ps->p - name))) == NULL)
-    return -1;
-  for (;;) {
-    const char *an, *av;
-    size_t anl;
-    char q;
-    while (ps->p < ps->end && is_space (*ps->p))
-      ps->p++;
-    if (ps->p >= ps->end)
-      break;
-    if (*ps->p == '>') {
-      ps->p++;
-      if (++ps->depth > XD_XML_MAX_DEPTH) {
-        parse_error (ps, "elements nested too deeply");
-        return -1;
-      }
-      ps->cur = e;
-      return 0;
-    }
-    if (*ps->p == '/' && ps->p + 1 < ps->end && ps->p[1] == '>') {
-      ps->p += 2;               /* empty element */
-      return 0;
-    }
-    an = ps->p;
-    while (ps->p < ps->end && is_name_char (*ps->p))
-      ps->p++;
-    anl = (size_t) (ps->p - an);
-    while (ps->p < ps->end && is_space (*ps->p))
-      ps->p++;
-    if (anl == 0 || ps->p >= ps->end || *ps->p != '=')
-      break;
-    ps->p++;
-    while (ps->p < ps->end && is_space (*ps->p))
-      ps->p++;
-    if (ps->p >= ps->end || (*ps->p != '"' && *ps->p != '\''))
-      break;
-    q = *ps->p++;
-    av = ps->p;
-    while (ps->p < ps->end && *ps->p != q && *ps->p != '<')
-      ps->p++;
-    if (ps->p >= ps->end || *ps->p != q)
-      break;
-    if (add_attr (ps, e, an, anl, av, (size_t) (ps->p - av)) == -1)
-      return -1;
-    ps->p++;
-  }
-  parse_error (ps, "malformed start tag");
-  return -1;
-}
-
-static int
-end_tag (struct parser *ps)
-{
-  const char *name = ps->p += 2;
-  size_t len, ln;
-  const char *l;
-
-  while (ps->p < ps->end && is_name_char (*ps->p))
-    ps->p++;
-  len = (size_t) (ps->p - name);
-  l = local_name (name, len, &ln);
-  while (ps->p < ps->end && is_space (*ps->p))
-    ps->p++;
-  if (ps->p >= ps->end || *ps->p != '>' || ps->cur == NULL ||
-      strlen (ps->cur->name) != ln || memcmp (ps->cur->name, l, ln) != 0) {
-    parse_error (ps, "mismatched end tag");
-    return -1;
-  }
-  ps->p++;
-  ps->cur = ps->cur->parent;
-  ps->depth--;
+  memcpy (t + *len, ps->pending, ps->npending);
+  *len += ps->npending;
+  t[*len] = '\0';
+  ps->cur->text = t;
+  ps->npending = 0;
   return 0;
 }
 
-static int
-markup (struct parser *ps)
+static void XMLCALL
+on_start (void *opaque, const XML_Char *name, const XML_Char **atts)
 {
-  size_t left = (size_t) (ps->end - ps->p);
+  struct parser *ps = opaque;
+  struct xd_xml *e;
 
-  if (left >= 4 && memcmp (ps->p, "<!--", 4) == 0)
-    return skip_past (ps, "-->", "unterminated comment");
-  if (left >= 9 && memcmp (ps->p, "<![CDATA[", 9) == 0) {
-    const char *s = ps->p += 9;
-    if (skip_past (ps, "]]>", "unterminated CDATA section") == -1)
-      return -1;
-    return add_text (ps, s, (size_t) (ps->p - 3 - s), true);
+  if (ps->failed || (ps->cur && flush_text (ps) == -1))
+    return;
+  if (ps->depth >= XD_XML_MAX_DEPTH) {
+    parse_error (ps, "elements nested too deeply");
+    return;
   }
-  if (left >= 2 && (ps->p[1] == '?' || ps->p[1] == '!'))
-    /* <?xml ...?>, <!DOCTYPE ...> (no internal subset with '>' in it) */
-    return skip_past (ps, ">", "unterminated declaration");
-  if (left >= 2 && ps->p[1] == '/')
-    return end_tag (ps);
-  return start_tag (ps);
+  if (ps->nodes >= XD_XML_MAX_NODES) {
+    parse_error (ps, "too many elements");
+    return;
+  }
+  if ((e = calloc (1, sizeof *e)) == NULL ||
+      (e->name = strdup (local_name (name))) == NULL) {
+    free (e);
+    alloc_error (ps, "calloc");
+    return;
+  }
+  /* In the tree at once, so that the tree's free takes it on failure. */
+  link_element (ps, e);
+  ps->nodes++;
+  if (add_attrs (ps, e, atts) == -1)
+    return;
+  ps->text_len[ps->depth++] = 0;
+  ps->cur = e;
+}
+
+static void XMLCALL
+on_end (void *opaque, const XML_Char *name)
+{
+  struct parser *ps = opaque;
+
+  (void) name;                  /* expat checked that it matches */
+  if (ps->failed || flush_text (ps) == -1)
+    return;
+  if (ps->cur->text == NULL && (ps->cur->text = strdup ("")) == NULL) {
+    alloc_error (ps, "strdup");
+    return;
+  }
+  ps->cur = ps->cur->parent;
+  ps->depth--;
+}
+
+/* Text, CDATA sections included, already decoded: gather it. */
+static void XMLCALL
+on_text (void *opaque, const XML_Char *s, int len)
+{
+  struct parser *ps = opaque;
+  size_t need;
+
+  if (ps->failed || ps->cur == NULL || len <= 0)
+    return;             /* whitespace outside the root: ignored */
+  need = ps->npending + (size_t) len;
+  if (need > ps->pending_cap) {
+    size_t room = 2 * ps->pending_cap > need ? 2 * ps->pending_cap : need;
+    char *p = realloc (ps->pending, room);
+    if (p == NULL) {
+      alloc_error (ps, "realloc");
+      return;
+    }
+    ps->pending = p;
+    ps->pending_cap = room;
+  }
+  memcpy (ps->pending + ps->npending, s, (size_t) len);
+  ps->npending = need;
+}
+
+static void XMLCALL
+on_doctype (void *opaque, const XML_Char *name, const XML_Char *sysid,
+            const XML_Char *pubid, int has_internal_subset)
+{
+  (void) name;
+  (void) sysid;
+  (void) pubid;
+  (void) has_internal_subset;
+  parse_error (opaque, "a DOCTYPE declaration: refused, as no appliance "
+               "metadata has one and its entities could expand without "
+               "bound");
+}
+
+/* What went wrong, for an error expat found. */
+static const char *
+expat_error (const struct parser *ps)
+{
+  enum XML_Error code = XML_GetErrorCode (ps->xp);
+
+  switch (code) {
+  case XML_ERROR_TAG_MISMATCH:
+    return "mismatched end tag";
+  case XML_ERROR_NO_ELEMENTS:
+    return ps->root ? "the document ends inside an element"
+      : "no root element";
+  default:
+    return XML_ErrorString (code);
+  }
+}
+
+/* Hand LEN bytes of BUF to expat.  0, or -1 after reporting. */
+static int
+feed (struct parser *ps, const char *buf, size_t len)
+{
+  for (;;) {
+    int n = len > FEED_BYTES ? FEED_BYTES : (int) len;
+    bool last = (size_t) n == len;
+    if (XML_Parse (ps->xp, buf, n, last) != XML_STATUS_OK) {
+      if (!ps->failed)
+        parse_error (ps, expat_error (ps));
+      return -1;
+    }
+    if (last)
+      return 0;
+    buf += n;
+    len -= (size_t) n;
+  }
 }
 
 struct xd_xml *
 xd_xml_parse (const char *buf, size_t len, const char *file)
 {
-  struct parser ps = {
-    .p = buf, .end = buf + len, .start = buf, .file = file,
-  };
+  struct parser ps = { .file = file };
+  int r;
 
-  /* A UTF-8 byte order mark. */
-  if (len >= 3 && memcmp (buf, "\xef\xbb\xbf", 3) == 0)
-    ps.p += 3;
-  while (ps.p < ps.end) {
-    const char *lt = memchr (ps.p, '<', (size_t) (ps.end - ps.p));
-    const char *stop = lt ? lt : ps.end;
-    const char *nul = memchr (ps.p, '\0', (size_t) (stop - ps.p));
-    if (nul) {
-      /* NUL padding after the document (tar members, fixed fields). */
-      const char *q = nul;
-      while (q < ps.end && *q == '\0')
-        q++;
-      if (q == ps.end && ps.root && ps.cur == NULL)
-        break;
-      ps.p = nul;
-      parse_error (&ps, "NUL byte in the document");
-      goto fail;
-    }
-    if (add_text (&ps, ps.p, (size_t) (stop - ps.p), false) == -1)
-      goto fail;
-    ps.p = stop;
-    if (lt && markup (&ps) == -1)
-      goto fail;
+  /* NUL padding after the document (tar members, fixed fields). */
+  while (len > 0 && buf[len - 1] == '\0')
+    len--;
+  if ((ps.xp = XML_ParserCreate (NULL)) == NULL) {
+    xd_error ("%s: XML_ParserCreate: out of memory", file);
+    errno = EIO;
+    return NULL;
   }
-  if (ps.root == NULL || ps.cur != NULL) {
-    parse_error (&ps, ps.root ? "the document ends inside an element"
-                 : "no root element");
-    goto fail;
+  XML_SetUserData (ps.xp, &ps);
+  XML_SetElementHandler (ps.xp, on_start, on_end);
+  XML_SetCharacterDataHandler (ps.xp, on_text);
+  XML_SetStartDoctypeDeclHandler (ps.xp, on_doctype);
+  r = feed (&ps, buf, len);
+  XML_ParserFree (ps.xp);
+  free (ps.pending);
+  if (r == -1) {
+    xd_xml_free (ps.root);
+    errno = EIO;
+    return NULL;
   }
   return ps.root;
-
- fail:
-  xd_xml_free (ps.root);
-  errno = EIO;
-  return NULL;
 }
 
 void

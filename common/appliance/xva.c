@@ -34,6 +34,7 @@
 #include "io/xd-gzip.h"
 #include "include/xd-math.h"
 #include "include/xd-search.h"
+#include "include/xd-vector.h"
 #include "core/xd-report.h"
 #include "archive/xd-tar.h"
 #include "archive/xd-xml.h"
@@ -90,13 +91,12 @@ static int
 add_vdi (struct xd_xva_meta *meta, const char *ref, const char *uuid,
          const char *name, uint64_t size, const char *file)
 {
-  struct xd_xva_vdi *v = realloc (meta->vdis, (meta->n + 1) * sizeof *v);
+  struct xd_xva_vdi *v;
 
-  if (v == NULL) {
+  if (XD_RESERVE (meta->vdis, meta->n, meta->cap, 1) == -1) {
     xd_error ("%s: out of memory", file);
     return -1;
   }
-  meta->vdis = v;
   v = &meta->vdis[meta->n++];
   v->ref = strdup (ref);
   v->uuid = strdup (uuid ? uuid : "");
@@ -248,7 +248,7 @@ struct vdi_state {
   struct chunk *chunks;
   size_t n, cap;
   struct xd_io_segment *gz;     /* legacy: gzip'd chunk members */
-  size_t ngz;
+  size_t ngz, gz_cap;
   int64_t last;                 /* number of the last chunk file, -1 */
   uint64_t pos;
   bool started, finished;       /* its run of members began, ended */
@@ -452,7 +452,6 @@ legacy_chunk (struct xva *x, size_t k, const char *name, const char *base,
               uint64_t offset, uint64_t size)
 {
   struct vdi_state *v = &x->vdis[k];
-  struct xd_io_segment *g;
   char want[32];
 
   snprintf (want, sizeof want, "chunk-%09zu.gz", v->ngz);
@@ -461,12 +460,10 @@ legacy_chunk (struct xva *x, size_t k, const char *name, const char *base,
                 "chunk-000000001.gz, ... in order");
   if (v->ngz >= 1000000)
     return bad (x, name, "too many chunks");
-  g = realloc (v->gz, (v->ngz + 1) * sizeof *g);
-  if (g == NULL) {
+  if (XD_RESERVE (v->gz, v->ngz, v->gz_cap, 1) == -1) {
     xd_error ("%s: out of memory", x->io->name);
     return -1;
   }
-  v->gz = g;
   v->gz[v->ngz].offset = offset;
   v->gz[v->ngz].size = size;
   v->ngz++;

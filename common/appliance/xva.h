@@ -39,7 +39,7 @@ struct xd_xva_meta {
   bool legacy;                  /* <appliance version="0.1"> */
   char *vm_name;
   struct xd_xva_vdi *vdis;
-  size_t n;
+  size_t n, cap;
 };
 
 /* Parse ova.xml (LEN bytes of BUF, from FILE).  0, or -1 after

@@ -23,6 +23,7 @@
 
 #include "include/xd-iszero.h"
 #include "include/xd-math.h"
+#include "include/xd-vector.h"
 #include "core/xd-report.h"
 #include "archive/xd-tar.h"
 
@@ -731,7 +732,7 @@ static struct xd_io *
 open_chunks (struct xd_tar *tar, const char *norm, const char *io_name)
 {
   struct xd_io_segment *segs = NULL;
-  size_t n = 0, len = strlen (norm) + 16;
+  size_t n = 0, cap = 0, len = strlen (norm) + 16;
   char *chunk = malloc (len);
   struct xd_io *io = NULL;
 
@@ -739,15 +740,12 @@ open_chunks (struct xd_tar *tar, const char *norm, const char *io_name)
     return NULL;
   for (;;) {
     const struct xd_tar_member *m;
-    struct xd_io_segment *s;
     snprintf (chunk, len, "%s.%09zu", norm, n);
     m = find_normalized (tar, chunk);
     if (m == NULL)
       break;
-    s = realloc (segs, (n + 1) * sizeof *segs);
-    if (s == NULL)
+    if (XD_RESERVE (segs, n, cap, 1) == -1)
       goto out;
-    segs = s;
     segs[n].offset = m->offset;
     segs[n].size = m->size;
     n++;

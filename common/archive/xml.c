@@ -10,6 +10,7 @@
 
 #include "core/xd-report.h"
 #include "archive/xd-xml.h"
+#include "include/xd-vector.h"
 
 struct parser {
   const char *p, *end, *start;
@@ -204,12 +205,10 @@ add_attr (struct parser *ps, struct xd_xml *e, const char *name,
     parse_error (ps, "too many attributes");
     return -1;
   }
-  a = realloc (e->attrs, (e->nattrs + 1) * sizeof *a);
-  if (a == NULL) {
+  if (XD_RESERVE (e->attrs, e->nattrs, e->attrs_cap, 1) == -1) {
     xd_error ("%s: realloc: %m", ps->file);
     return -1;
   }
-  e->attrs = a;
   a = &e->attrs[e->nattrs];
   a->name = strndup (l, ln);
   a->value = decode (ps, val, vlen);

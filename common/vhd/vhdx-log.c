@@ -23,6 +23,7 @@
 #include "include/xd-bytes.h"
 #include "core/xd-checksum.h"
 #include "include/xd-math.h"
+#include "include/xd-vector.h"
 #include "core/xd-report.h"
 
 #define LOG_SECTOR 4096
@@ -38,7 +39,7 @@ struct log_op {
 struct overlay {
   struct xd_io *base;
   struct log_op *ops;
-  size_t nr_ops;
+  size_t nr_ops, ops_cap;
   /* The writer has replayed the log into BASE (vhdx_log_apply): the
    * overlay is now a window onto BASE, and writes go through to it.
    */
@@ -323,15 +324,12 @@ static int
 add_op (struct overlay *ov, uint64_t offset, uint64_t length,
         uint8_t *data)
 {
-  struct log_op *ops = realloc (ov->ops, (ov->nr_ops + 1) * sizeof *ops);
-
-  if (ops == NULL) {
+  if (XD_RESERVE (ov->ops, ov->nr_ops, ov->ops_cap, 1) == -1) {
     xd_error ("realloc: %m");
     free (data);
     return -1;
   }
-  ov->ops = ops;
-  ops[ov->nr_ops++] = (struct log_op) { offset, length, data };
+  ov->ops[ov->nr_ops++] = (struct log_op) { offset, length, data };
   return 0;
 }
 

@@ -385,15 +385,9 @@ place_chunk (struct xva *x, size_t k, const char *name, uint32_t number,
     v->pos = end;               /* a keep-alive, or a disk not served */
     return 0;
   }
-  if (v->n == v->cap) {
-    size_t cap = v->cap ? 2 * v->cap : 64;
-    c = realloc (v->chunks, cap * sizeof *c);
-    if (c == NULL) {
-      xd_error ("%s: out of memory for the chunk index", x->io->name);
-      return -1;
-    }
-    v->chunks = c;
-    v->cap = cap;
+  if (XD_RESERVE (v->chunks, v->n, v->cap, 1) == -1) {
+    xd_error ("%s: out of memory for the chunk index", x->io->name);
+    return -1;
   }
   c = &v->chunks[v->n++];
   memset (c, 0, sizeof *c);

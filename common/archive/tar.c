@@ -606,15 +606,9 @@ add_member (void *opaque, const char *name, bool safe, uint64_t offset,
     errno = EIO;
     return -1;
   }
-  if (tar->n == tar->cap) {
-    size_t cap = tar->cap ? 2 * tar->cap : 16;
-    m = realloc (tar->members, cap * sizeof *m);
-    if (m == NULL) {
-      xd_error ("%s: realloc: %m", tar->io->name);
-      return -1;
-    }
-    tar->members = m;
-    tar->cap = cap;
+  if (XD_RESERVE (tar->members, tar->n, tar->cap, 1) == -1) {
+    xd_error ("%s: realloc: %m", tar->io->name);
+    return -1;
   }
   m = &tar->members[tar->n];
   m->name = strdup (name);

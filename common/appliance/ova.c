@@ -23,6 +23,7 @@
 #include "core/xd-format.h"
 #include "io/xd-gzip.h"
 #include "include/xd-math.h"
+#include "include/xd-vector.h"
 #include "core/xd-report.h"
 #include "archive/xd-tar.h"
 #include "core/xd-text.h"
@@ -112,10 +113,8 @@ add_file (struct xd_ovf *ovf, const struct xd_xml *e, const char *file)
     errno = EIO;
     return -1;
   }
-  f = realloc (ovf->files, (ovf->nfiles + 1) * sizeof *f);
-  if (f == NULL)
+  if (XD_RESERVE (ovf->files, ovf->nfiles, ovf->files_cap, 1) == -1)
     goto nomem;
-  ovf->files = f;
   f = &ovf->files[ovf->nfiles];
   memset (f, 0, sizeof *f);
   ovf->nfiles++;
@@ -153,12 +152,10 @@ add_disk (struct xd_ovf *ovf, const struct xd_xml *e, const char *file)
   const char *cap = xd_xml_attr (e, "capacity");
   const char *units = xd_xml_attr (e, "capacityAllocationUnits");
 
-  d = realloc (ovf->disks, (ovf->ndisks + 1) * sizeof *d);
-  if (d == NULL) {
+  if (XD_RESERVE (ovf->disks, ovf->ndisks, ovf->disks_cap, 1) == -1) {
     xd_error ("%s: out of memory", file);
     return -1;
   }
-  ovf->disks = d;
   d = &ovf->disks[ovf->ndisks];
   memset (d, 0, sizeof *d);
   ovf->ndisks++;
@@ -331,7 +328,7 @@ xd_mf_parse (const char *buf, size_t len, const char *file, struct xd_mf *mf)
   /* NULs pad ovftool's manifests: the text ends at the first one. */
   for (line = strtok_r (copy, "\n", &save); line;
        line = strtok_r (NULL, "\n", &save)) {
-    struct xd_mf_entry e, *p;
+    struct xd_mf_entry e;
     int r;
     if (strspn (line, " \r\t") == strlen (line))
       continue;
@@ -342,13 +339,11 @@ xd_mf_parse (const char *buf, size_t len, const char *file, struct xd_mf *mf)
       xd_debug ("%s: skipping a manifest line that is not a digest", file);
       continue;
     }
-    p = realloc (mf->entries, (mf->n + 1) * sizeof *p);
-    if (p == NULL) {
+    if (XD_RESERVE (mf->entries, mf->n, mf->cap, 1) == -1) {
       free (e.name);
       free (e.hex);
       goto nomem;
     }
-    mf->entries = p;
     mf->entries[mf->n++] = e;
   }
   free (copy);

@@ -35,9 +35,9 @@ struct xd_ovf_disk {
 
 struct xd_ovf {
   struct xd_ovf_file *files;
-  size_t nfiles;
+  size_t nfiles, files_cap;
   struct xd_ovf_disk *disks;
-  size_t ndisks;
+  size_t ndisks, disks_cap;
   char *vm_id, *vm_name;        /* VirtualSystem ovf:id and Name */
   char *product, *vendor;       /* ProductSection */
 };
@@ -67,7 +67,7 @@ struct xd_mf_entry {
 
 struct xd_mf {
   struct xd_mf_entry *entries;
-  size_t n;
+  size_t n, cap;
 };
 
 /* Parse a manifest.  Lines that are not digests are skipped (debug);

@@ -23,6 +23,7 @@
 
 #include "include/xd-iszero.h"
 #include "include/xd-math.h"
+#include "include/xd-vector.h"
 #include "core/xd-report.h"
 #include "archive/xd-tar.h"
 
@@ -605,15 +606,9 @@ add_member (void *opaque, const char *name, bool safe, uint64_t offset,
     errno = EIO;
     return -1;
   }
-  if (tar->n == tar->cap) {
-    size_t cap = tar->cap ? 2 * tar->cap : 16;
-    m = realloc (tar->members, cap * sizeof *m);
-    if (m == NULL) {
-      xd_error ("%s: realloc: %m", tar->io->name);
-      return -1;
-    }
-    tar->members = m;
-    tar->cap = cap;
+  if (XD_RESERVE (tar->members, tar->n, tar->cap, 1) == -1) {
+    xd_error ("%s: realloc: %m", tar->io->name);
+    return -1;
   }
   m = &tar->members[tar->n];
   m->name = strdup (name);
@@ -731,7 +726,7 @@ static struct xd_io *
 open_chunks (struct xd_tar *tar, const char *norm, const char *io_name)
 {
   struct xd_io_segment *segs = NULL;
-  size_t n = 0, len = strlen (norm) + 16;
+  size_t n = 0, cap = 0, len = strlen (norm) + 16;
   char *chunk = malloc (len);
   struct xd_io *io = NULL;
 
@@ -739,15 +734,12 @@ open_chunks (struct xd_tar *tar, const char *norm, const char *io_name)
     return NULL;
   for (;;) {
     const struct xd_tar_member *m;
-    struct xd_io_segment *s;
     snprintf (chunk, len, "%s.%09zu", norm, n);
     m = find_normalized (tar, chunk);
     if (m == NULL)
       break;
-    s = realloc (segs, (n + 1) * sizeof *segs);
-    if (s == NULL)
+    if (XD_RESERVE (segs, n, cap, 1) == -1)
       goto out;
-    segs = s;
     segs[n].offset = m->offset;
     segs[n].size = m->size;
     n++;

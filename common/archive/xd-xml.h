@@ -27,7 +27,7 @@ struct xd_xml_attr {
 struct xd_xml {
   char *name;                   /* local name */
   struct xd_xml_attr *attrs;
-  size_t nattrs;
+  size_t nattrs, attrs_cap;
   char *text;                   /* the element's own text, "" if none */
   struct xd_xml *parent, *child, *next;
   struct xd_xml *last;           /* the last child, while parsing */

@@ -20,6 +20,7 @@
 
 #include "core/xd-report.h"
 #include "archive/xd-xml.h"
+#include "include/xd-vector.h"
 
 #ifdef XML_UNICODE
 #error "xdisk needs expat built with UTF-8 XML_Char"

@@ -10,6 +10,7 @@
 
 #include "core/xd-check.h"
 #include "core/xd-report.h"
+#include "include/xd-vector.h"
 
 void
 xd_check_init (struct xd_check *c, const char *name, const char *prefix)
@@ -35,15 +36,9 @@ void
 xd_check_add (struct xd_check *c, uint64_t start, uint64_t end,
               const char *what, uint64_t index)
 {
-  if (c->n == c->cap) {
-    size_t cap = c->cap ? c->cap * 2 : 256;
-    struct xd_check_range *r = realloc (c->ranges, cap * sizeof *r);
-    if (r == NULL) {
-      xd_check_problem (c, "out of memory for the overlap check");
-      return;
-    }
-    c->ranges = r;
-    c->cap = cap;
+  if (XD_RESERVE (c->ranges, c->n, c->cap, 1) == -1) {
+    xd_check_problem (c, "out of memory for the overlap check");
+    return;
   }
   c->ranges[c->n++] = (struct xd_check_range) { start, end, what, index };
 }

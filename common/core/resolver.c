@@ -16,6 +16,7 @@
 #include "core/xd-format.h"
 #include "core/xd-path.h"
 #include "core/xd-report.h"
+#include "include/xd-vector.h"
 
 struct xd_io *
 xd_resolver_try_open (const struct xd_resolver *r, const char *from,
@@ -171,12 +172,8 @@ dir_list (const struct xd_resolver *r XD_UNUSED, const char *from, bool up,
     char *path;
     if (d->d_name[0] == '.')
       continue;
-    if (n == cap) {
-      char **p = realloc (names, (cap = cap ? 2 * cap : 64) * sizeof *names);
-      if (p == NULL)
-        break;
-      names = p;
-    }
+    if (XD_RESERVE (names, n, cap, 1) == -1)
+      break;
     if (asprintf (&path, "%s/%s", strcmp (dir, "/") ? dir : "",
                   d->d_name) == -1)
       break;

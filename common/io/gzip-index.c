@@ -28,6 +28,7 @@
 #include "io/xd-gzip.h"
 #include "include/xd-math.h"
 #include "include/xd-search.h"
+#include "include/xd-vector.h"
 #include "core/xd-report.h"
 
 #define WINDOW 32768
@@ -303,14 +304,8 @@ add_point (struct gz *gz, uint64_t out, uint64_t in, unsigned bits,
   uLongf wlen = sizeof tmp;
   struct point *p;
 
-  if (gz->n == gz->cap) {
-    size_t cap = gz->cap ? 2 * gz->cap : 64;
-    p = realloc (gz->points, cap * sizeof *p);
-    if (p == NULL)
-      goto nomem;
-    gz->points = p;
-    gz->cap = cap;
-  }
+  if (XD_RESERVE (gz->points, gz->n, gz->cap, 1) == -1)
+    goto nomem;
   p = &gz->points[gz->n];
   memset (p, 0, sizeof *p);
   p->out = out;

@@ -25,6 +25,7 @@
 #include "include/xd-bytes.h"
 #include "core/xd-checksum.h"
 #include "include/xd-math.h"
+#include "include/xd-vector.h"
 #include "core/xd-report.h"
 
 /* ---- the overlay xd_io ---- */
@@ -311,15 +312,12 @@ static int
 add_op (struct overlay *ov, uint64_t offset, uint64_t length,
         uint8_t *data)
 {
-  struct log_op *ops = realloc (ov->ops, (ov->nr_ops + 1) * sizeof *ops);
-
-  if (ops == NULL) {
+  if (XD_RESERVE (ov->ops, ov->nr_ops, ov->ops_cap, 1) == -1) {
     xd_error ("realloc: %m");
     free (data);
     return -1;
   }
-  ov->ops = ops;
-  ops[ov->nr_ops++] = (struct log_op) { offset, length, data };
+  ov->ops[ov->nr_ops++] = (struct log_op) { offset, length, data };
   return 0;
 }
 

@@ -27,7 +27,7 @@ struct log_op {
 struct overlay {
   struct xd_io *base;
   struct log_op *ops;
-  size_t nr_ops;
+  size_t nr_ops, ops_cap;
   /* The writer has replayed the log into BASE (vhdx_log_apply): the
    * overlay is now a window onto BASE, and writes go through to it.
    */

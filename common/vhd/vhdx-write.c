@@ -53,6 +53,7 @@
 #include "include/xd-bytes.h"
 #include "core/xd-checksum.h"
 #include "include/xd-math.h"
+#include "include/xd-vector.h"
 #include "core/xd-guid.h"
 #include "core/xd-report.h"
 
@@ -288,15 +289,9 @@ txn_set_bat (struct vhdx_writer *w, struct txn *t, uint64_t index,
   if (!w->l->diff)              /* deferred: visible now (see pending) */
     atomic_store_explicit (&w->pages[p][index % PAGE_ENTRIES], entry,
                            memory_order_release);
-  if (t->nbat == t->bat_cap) {
-    size_t cap = t->bat_cap ? 2 * t->bat_cap : 64;
-    struct bat_change *b = realloc (t->bat, cap * sizeof *b);
-    if (b == NULL) {
-      xd_error ("realloc: %m");
-      return -1;
-    }
-    t->bat = b;
-    t->bat_cap = cap;
+  if (XD_RESERVE (t->bat, t->nbat, t->bat_cap, 1) == -1) {
+    xd_error ("realloc: %m");
+    return -1;
   }
   t->bat[t->nbat++] = (struct bat_change) { index, entry };
   return 0;
@@ -305,15 +300,9 @@ txn_set_bat (struct vhdx_writer *w, struct txn *t, uint64_t index,
 static int
 txn_add_freed (struct txn *t, uint64_t where)
 {
-  if (t->nfreed == t->freed_cap) {
-    size_t cap = t->freed_cap ? 2 * t->freed_cap : 16;
-    uint64_t *f = realloc (t->freed, cap * sizeof *f);
-    if (f == NULL) {
-      xd_error ("realloc: %m");
-      return -1;
-    }
-    t->freed = f;
-    t->freed_cap = cap;
+  if (XD_RESERVE (t->freed, t->nfreed, t->freed_cap, 1) == -1) {
+    xd_error ("realloc: %m");
+    return -1;
   }
   t->freed[t->nfreed++] = where;
   return 0;

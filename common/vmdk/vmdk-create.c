@@ -43,6 +43,7 @@
 #include "vmdk/vmdk-stream.h"
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"
+#include "include/xd-vector.h"
 #include "core/xd-report.h"
 
 #define GRAIN_SECTORS 128
@@ -115,7 +116,7 @@ struct plan {
   uint32_t content[3];          /* longContentID's first words */
   unsigned char uuid[16];       /* ddb.uuid (not in a child or a stream) */
   char **files;                 /* extent files created (for cleanup) */
-  size_t nr_files;
+  size_t nr_files, files_cap;
 };
 
 /* ---- parameters ------------------------------------------------------- */
@@ -593,20 +594,18 @@ write_sparse (struct xd_io *io, uint64_t sectors, const char *desc)
 static struct xd_io *
 create_extent_file (struct plan *p, const char *name)
 {
-  char *path, **files;
+  char *path;
   struct xd_io *io;
 
   if (asprintf (&path, "%s/%s", p->dir, name) == -1) {
     xd_error ("asprintf: %m");
     return NULL;
   }
-  files = realloc (p->files, (p->nr_files + 1) * sizeof *files);
-  if (files == NULL) {
+  if (XD_RESERVE (p->files, p->nr_files, p->files_cap, 1) == -1) {
     xd_error ("realloc: %m");
     free (path);
     return NULL;
   }
-  p->files = files;
   io = xd_io_create_file (path, false);
   if (io == NULL) {
     free (path);

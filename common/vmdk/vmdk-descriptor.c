@@ -18,6 +18,7 @@
 
 #include "vmdk/vmdk.h"
 #include "include/xd-math.h"
+#include "include/xd-vector.h"
 #include "core/xd-report.h"
 
 const char *
@@ -284,12 +285,9 @@ is_extent_line (const char *p, const char *end)
 static int
 add_extent (struct vmdk_descriptor *desc, const struct vmdk_desc_extent *ext)
 {
-  struct vmdk_desc_extent *n;
-
-  n = realloc (desc->extents, (desc->nr_extents + 1) * sizeof *n);
-  if (n == NULL)
+  if (XD_RESERVE (desc->extents, desc->nr_extents, desc->extents_cap, 1)
+      == -1)
     return -1;
-  desc->extents = n;
   desc->extents[desc->nr_extents++] = *ext;
   return 0;
 }

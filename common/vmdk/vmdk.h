@@ -66,7 +66,7 @@ struct vmdk_descriptor {
   char *parent_hint;            /* parentFileNameHint, or NULL */
   char *adapter;                /* ddb.adapterType, or NULL */
   struct vmdk_desc_extent *extents;
-  size_t nr_extents;
+  size_t nr_extents, extents_cap;
 };
 
 /* Parse LEN bytes of descriptor TEXT (stops at the first NUL).  NAME is

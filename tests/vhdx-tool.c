@@ -26,7 +26,7 @@
 #include "core/xd-format.h"
 #include "core/xd-guid.h"
 #include "core/xd-path.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 static void
 print_error (const char *fmt, va_list ap)

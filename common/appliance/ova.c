@@ -24,7 +24,7 @@
 #include "io/xd-gzip.h"
 #include "include/xd-math.h"
 #include "include/xd-vector.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "archive/xd-tar.h"
 #include "core/xd-text.h"
 #include "archive/xd-xml.h"

@@ -32,7 +32,7 @@
 #include "include/xd-math.h"
 #include "include/xd-search.h"
 #include "include/xd-vector.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "archive/xd-tar.h"
 #include "appliance/xva-index.h"
 #include "appliance/xva.h"

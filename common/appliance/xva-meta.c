@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "include/xd-vector.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "archive/xd-xml.h"
 #include "appliance/xva.h"
 

@@ -19,7 +19,7 @@
 #include "core/xd-digest.h"
 #include "io/xd-gzip.h"
 #include "include/xd-math.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "archive/xd-tar.h"
 #include "appliance/xva-index.h"
 #include "appliance/xva.h"

@@ -24,7 +24,7 @@
 #include "include/xd-iszero.h"
 #include "include/xd-math.h"
 #include "include/xd-vector.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "archive/xd-tar.h"
 
 /* Largest pax extended header read (its records are kept in memory). */

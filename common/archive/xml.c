@@ -18,7 +18,7 @@
 
 #include <expat.h>
 
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "archive/xd-xml.h"
 #include "include/xd-vector.h"
 

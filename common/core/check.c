@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "core/xd-check.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "include/xd-vector.h"
 
 void

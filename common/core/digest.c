@@ -19,7 +19,7 @@
 #include "core/xd-digest.h"
 #include "core/xd-driver.h"
 #include "include/xd-math.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 #define IO_PIECE (1024 * 1024)
 

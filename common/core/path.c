@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "core/xd-path.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 #define MAX_CANDIDATES 4
 

@@ -9,7 +9,7 @@
 #include <sys/random.h>
 
 #include "core/xd-random.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 int
 xd_random_bytes (void *buf, size_t len)

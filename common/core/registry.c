@@ -13,7 +13,7 @@
 
 #include "core/xd-format.h"
 #include "include/xd-math.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "core/xd-text.h"
 
 extern const struct xd_format xd_reader_vmdk;

@@ -15,7 +15,7 @@
 
 #include "core/xd-format.h"
 #include "core/xd-path.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "include/xd-vector.h"
 
 struct xd_io *

@@ -22,7 +22,7 @@
 #include "core/xd-text.h"
 #include "io/xd-io.h"
 #include "core/xd-path.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "testlib/xd-test.h"
 
 START_TEST (test_io_memory_bounds)

@@ -11,7 +11,7 @@
 #include <strings.h>
 
 #include "include/xd-bytes.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "core/xd-text.h"
 
 /* Append code point CP as UTF-8 at OUT, returning the bytes written. */

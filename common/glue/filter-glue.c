@@ -43,7 +43,7 @@
 #include "io/xd-iocache.h"
 #include "include/xd-math.h"
 #include "io/xd-readahead.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 const char *const xd_glue_kind = "filter";
 

@@ -19,7 +19,7 @@
 #include "glue/xd-glue.h"
 #include "glue/xd-glue-create.h"
 #include "core/xd-path.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 const char *const xd_glue_kind = "plugin";
 

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "io/xd-cache.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 enum entry_state { LOADING, READY, FAILED };
 

@@ -29,7 +29,7 @@
 #include "include/xd-math.h"
 #include "include/xd-search.h"
 #include "include/xd-vector.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 #define WINDOW 32768
 #define IN_CHUNK 65536

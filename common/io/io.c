@@ -16,7 +16,7 @@
 #include "io/xd-io.h"
 #include "include/xd-math.h"
 #include "include/xd-search.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 #define XD_IO_UNUSED __attribute__ ((unused))
 

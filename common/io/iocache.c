@@ -10,7 +10,7 @@
 #include "io/xd-cache.h"
 #include "io/xd-iocache.h"
 #include "include/xd-math.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 struct cached {
   struct xd_io *base;

@@ -22,7 +22,7 @@
 
 #include "include/xd-math.h"
 #include "io/xd-readahead.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 /* Recent sequential readers followed at once (nbdcopy's workers, a
  * format's metadata walk beside its data).

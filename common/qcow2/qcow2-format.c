@@ -13,7 +13,7 @@
 #include "qcow2/qcow2.h"
 #include "include/xd-bytes.h"
 #include "core/xd-format.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 static bool
 qcow2_probe (struct xd_io *io XD_UNUSED, const uint8_t *head, size_t len)

@@ -13,7 +13,7 @@
 #include "qcow2/qcow2.h"
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 #define bad(fmt, ...)                                           \
   do {                                                          \

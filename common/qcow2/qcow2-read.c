@@ -29,7 +29,7 @@
 #include "core/xd-format.h"
 #include "io/xd-codec.h"
 #include "include/xd-math.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 #define MAX_INFLATED_CLUSTERS 16
 

@@ -15,7 +15,7 @@
 #include "qcow2/qcow2.h"
 #include "include/xd-bytes.h"
 #include "io/xd-io.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "testlib/xd-test.h"
 
 #define CLUSTER 65536

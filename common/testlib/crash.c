@@ -13,7 +13,7 @@
 #include "testlib/xd-pattern.h"
 #include "include/xd-iszero.h"
 #include "include/xd-math.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 #define SECTOR 512
 

@@ -14,7 +14,7 @@
 
 #include <check.h>
 
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 static char last_error[1024];
 

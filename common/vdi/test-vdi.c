@@ -19,7 +19,7 @@
 #include "io/xd-io.h"
 #include "core/xd-guid.h"
 #include "core/xd-path.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "testlib/xd-test.h"
 
 static const uint8_t uuid_a[16] = {

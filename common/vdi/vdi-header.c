@@ -12,7 +12,7 @@
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"
 #include "core/xd-guid.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 bool
 vdi_probe (const uint8_t *head, size_t len)

@@ -34,7 +34,7 @@
 #include "core/xd-format.h"
 #include "include/xd-math.h"
 #include "core/xd-guid.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "io/xd-runs.h"
 #include "core/xd-text.h"
 

@@ -53,7 +53,7 @@
 #include "core/xd-format.h"
 #include "include/xd-math.h"
 #include "core/xd-guid.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 #define MAP_SECTOR 512u
 #define PER_SECTOR (MAP_SECTOR / 4)

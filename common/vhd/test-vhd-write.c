@@ -16,7 +16,7 @@
 #include "core/xd-format.h"
 #include "io/xd-io.h"
 #include "core/xd-path.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "testlib/xd-test.h"
 
 extern const struct xd_format xd_format_vhd;

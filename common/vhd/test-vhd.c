@@ -16,7 +16,7 @@
 #include "core/xd-checksum.h"
 #include "io/xd-io.h"
 #include "core/xd-guid.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "testlib/xd-test.h"
 
 static void

@@ -27,7 +27,7 @@
 #include "include/xd-bytes.h"
 #include "core/xd-check.h"
 #include "include/xd-math.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 struct checker {
   struct xd_check c;            /* ranges: metadata and blocks, bytes */

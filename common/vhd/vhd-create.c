@@ -32,7 +32,7 @@
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"
 #include "core/xd-guid.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 #define VHD_BAT_OFFSET 1536
 #define VHD_EPOCH 946684800     /* 2000-01-01 00:00:00 UTC */

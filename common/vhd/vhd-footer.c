@@ -11,7 +11,7 @@
 #include "vhd/vhd.h"
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 uint32_t
 vhd_checksum (const void *buf, size_t len, size_t checksum_field)

@@ -15,7 +15,7 @@
 
 #include "vhd/vhd-read.h"
 #include "core/xd-format.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "core/xd-text.h"
 
 bool

@@ -57,7 +57,7 @@
 #include "include/xd-bytes.h"
 #include "include/xd-iszero.h"
 #include "include/xd-math.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 static struct vd_layer *
 top_of (void *h)

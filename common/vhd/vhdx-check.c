@@ -21,7 +21,7 @@
 #include "include/xd-bytes.h"
 #include "core/xd-check.h"
 #include "include/xd-math.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 #define MIB (UINT64_C (1) << 20)
 /* The image being checked. */

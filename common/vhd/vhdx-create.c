@@ -22,7 +22,7 @@
 #include "core/xd-checksum.h"
 #include "include/xd-math.h"
 #include "core/xd-guid.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 #define MIB (UINT64_C (1) << 20)
 #define LOG_OFFSET MIB

@@ -11,7 +11,7 @@
 #include "include/xd-bytes.h"
 #include "core/xd-checksum.h"
 #include "include/xd-math.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "core/xd-text.h"
 
 /* GUIDs as stored in the file. */

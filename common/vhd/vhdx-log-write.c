@@ -15,7 +15,7 @@
 #include "include/xd-bytes.h"
 #include "core/xd-checksum.h"
 #include "include/xd-math.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 int
 vhdx_log_apply (struct xd_io *io)

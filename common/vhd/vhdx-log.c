@@ -26,7 +26,7 @@
 #include "core/xd-checksum.h"
 #include "include/xd-math.h"
 #include "include/xd-vector.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 /* ---- the overlay xd_io ---- */
 

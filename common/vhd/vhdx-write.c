@@ -55,7 +55,7 @@
 #include "include/xd-math.h"
 #include "include/xd-vector.h"
 #include "core/xd-guid.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 #define MIB (UINT64_C (1) << 20)
 #define ROUND_UP(v, a) (((v) + (a) - 1) / (a) * (a))

@@ -21,7 +21,7 @@
 #include "include/xd-bytes.h"
 #include "core/xd-format.h"
 #include "io/xd-io.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "testlib/xd-test.h"
 
 #define GRAIN 65536

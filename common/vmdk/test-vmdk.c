@@ -14,7 +14,7 @@
 #include "vmdk/vmdk.h"
 #include "include/xd-bytes.h"
 #include "io/xd-io.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "testlib/xd-test.h"
 
 static int

@@ -24,7 +24,7 @@
 #include "include/xd-bytes.h"
 #include "core/xd-check.h"
 #include "include/xd-math.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 /* One sparse extent being checked. */
 struct checker {

@@ -44,7 +44,7 @@
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"
 #include "include/xd-vector.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 #define GRAIN_SECTORS 128
 #define GTES_PER_GT 512

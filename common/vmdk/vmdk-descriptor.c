@@ -19,7 +19,7 @@
 #include "vmdk/vmdk.h"
 #include "include/xd-math.h"
 #include "include/xd-vector.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 const char *
 vmdk_kind_name (enum vmdk_kind kind)

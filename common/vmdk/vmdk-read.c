@@ -19,7 +19,7 @@
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"
 #include "include/xd-search.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 #include "core/xd-text.h"
 
 #define MAX_INFLATED_GRAINS 16

@@ -24,7 +24,7 @@
 #include "include/xd-bytes.h"
 #include "include/xd-iszero.h"
 #include "include/xd-math.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 #define bad(fmt, ...)                                           \
   do {                                                          \

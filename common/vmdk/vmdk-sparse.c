@@ -13,7 +13,7 @@
 #include "vmdk/vmdk.h"
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 #define bad(fmt, ...)                                           \
   do {                                                          \

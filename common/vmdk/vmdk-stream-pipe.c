@@ -25,7 +25,7 @@
 
 #include "vmdk/vmdk-stream-pipe.h"
 #include "include/xd-bytes.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 static void
 put_marker (unsigned char *m, uint64_t val, enum marker_type type)

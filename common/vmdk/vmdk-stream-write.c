@@ -39,7 +39,7 @@
 #include "io/xd-io.h"
 #include "include/xd-math.h"
 #include "core/xd-random.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 /* The sparse header (and footer, with the real GD_OFFSET). */
 static void

@@ -49,7 +49,7 @@
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"
 #include "core/xd-random.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 /* State of a grain table of a writable extent. */
 enum { WT_CLEAN, WT_DIRTY, WT_NEW };

@@ -23,7 +23,7 @@
 #include "core/xd-format.h"
 #include "include/xd-math.h"
 #include "core/xd-path.h"
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 /* ---- messages ---- */
 

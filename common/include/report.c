@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdarg.h>
 
-#include "core/xd-report.h"
+#include "include/xd-report.h"
 
 static void
 stderr_report (const char *fmt, va_list args)

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "vdi/vdi.h"
-#include "vhd/vhd.h"
 #include "include/xd-bytes.h"
 #include "include/xd-math.h"
 #include "core/xd-guid.h"

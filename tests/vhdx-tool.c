@@ -56,7 +56,8 @@ open_image (const char *path, bool writable, struct xd_path_policy *policy,
   io = writable ? xd_io_open_file_rw (path) : xd_io_open_file (path);
   if (io == NULL)
     return NULL;
-  return xd_image_open (io, *res, &opts, NULL);
+  /* The detector hands out the reader; writing needs the composed table. */
+  return xd_image_open (io, *res, &opts, xd_format_writable (xd_detect (io)));
 }
 
 static int

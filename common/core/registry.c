@@ -285,6 +285,13 @@ int
 xd_image_write (struct xd_image *img, const void *buf, uint32_t count,
                 uint64_t offset)
 {
+  if (img->format->pwrite == NULL) {
+    /* A reader's table (the registry's): see xd_format_writable. */
+    xd_error ("%s: the image was opened read-only, by the format's "
+              "reader", img->format->display);
+    errno = EROFS;
+    return -1;
+  }
   return img->format->pwrite (img->h, buf, count, offset);
 }
 

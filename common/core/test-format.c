@@ -248,6 +248,34 @@ START_TEST (test_by_name)
 }
 END_TEST
 
+/* The registry holds readers, which never write; the served list holds
+ * the same formats in the same order, the writable ones composed with
+ * their writers, and xd_format_writable goes from one to the other.
+ */
+START_TEST (test_readers_and_served)
+{
+  size_t i, writable = 0;
+
+  for (i = 0; xd_formats[i]; i++) {
+    const struct xd_format *served = xd_formats_served[i];
+    ck_assert_ptr_nonnull (served);
+    ck_assert_str_eq (served->name, xd_formats[i]->name);
+    ck_assert_ptr_null (xd_formats[i]->pwrite);
+    ck_assert_ptr_null (xd_formats[i]->create);
+    ck_assert_ptr_eq (xd_format_writable (xd_formats[i]), served);
+    ck_assert_ptr_eq (xd_format_writable (served), served);
+    if (served->pwrite) {
+      ck_assert_ptr_ne (served, xd_formats[i]);
+      ck_assert_ptr_nonnull (served->create);
+      writable++;
+    }
+  }
+  ck_assert_ptr_null (xd_formats_served[i]);
+  ck_assert_uint_eq (writable, 4);      /* VMDK, VHD, VHDX, VDI */
+  ck_assert_ptr_null (xd_format_writable (NULL));
+}
+END_TEST
+
 static int
 collect (void *opaque, uint64_t offset XD_UNUSED, uint64_t length,
          uint32_t type)
@@ -398,6 +426,7 @@ format_suite (void)
   tcase_add_checked_fixture (tc, setup, NULL);
   tcase_add_loop_test (tc, test_detect, 0, sizeof cases / sizeof cases[0]);
   tcase_add_test (tc, test_by_name);
+  tcase_add_test (tc, test_readers_and_served);
   tcase_add_test (tc, test_image_raw);
   tcase_add_test (tc, test_image_depth);
   tcase_add_test (tc, test_stream_resolver);

@@ -294,6 +294,12 @@ extern const struct xd_format *xd_detect (struct xd_io *io);
  */
 extern const struct xd_format *xd_format_writable (const struct xd_format *format);
 
+/* Every format as a plugin serves it (the registry's order, writable
+ * formats composed with their writers; libxdiskwrite.la): the diskx
+ * plugin's list.
+ */
+extern const struct xd_format *const xd_formats_served[];
+
 /* ---- opened images of any format ---- */
 
 struct xd_image {

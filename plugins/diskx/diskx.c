@@ -20,7 +20,7 @@ diskx_debug_flags (void)
 }
 
 XD_REGISTER_PLUGIN ("diskx", "any virtual disk, format detected by content",
-                    xd_formats,
+                    xd_formats_served,
                     "\nand every parameter of the format plugins: "
                     "ignore-parent-mismatch=true,\n"
                     "size=current|geometry|auto (VHD), disk=N|NAME and "

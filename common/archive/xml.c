@@ -202,23 +202,16 @@ static void XMLCALL
 on_text (void *opaque, const XML_Char *s, int len)
 {
   struct parser *ps = opaque;
-  size_t need;
 
   if (ps->failed || ps->cur == NULL || len <= 0)
     return;             /* whitespace outside the root: ignored */
-  need = ps->npending + (size_t) len;
-  if (need > ps->pending_cap) {
-    size_t room = 2 * ps->pending_cap > need ? 2 * ps->pending_cap : need;
-    char *p = realloc (ps->pending, room);
-    if (p == NULL) {
-      alloc_error (ps, "realloc");
-      return;
-    }
-    ps->pending = p;
-    ps->pending_cap = room;
+  if (XD_RESERVE (ps->pending, ps->npending, ps->pending_cap,
+                  (size_t) len) == -1) {
+    alloc_error (ps, "realloc");
+    return;
   }
   memcpy (ps->pending + ps->npending, s, (size_t) len);
-  ps->npending = need;
+  ps->npending += (size_t) len;
 }
 
 static void XMLCALL

@@ -389,7 +389,7 @@ struct ova {
   char *description;
 };
 
-static bool
+bool
 ova_probe (struct xd_io *io, const uint8_t *head, size_t len)
 {
   return xd_tar_probe_first (io, head, len, ".ovf", false);
@@ -681,7 +681,7 @@ disk_format (struct xd_io *io, const struct xd_open_opts *opts)
 
   if (f == NULL)
     return NULL;
-  if (f == &xd_format_ova || strcmp (f->name, "xva") == 0) {
+  if (f == &xd_reader_ova || strcmp (f->name, "xva") == 0) {
     xd_error ("%s: the disk is itself an appliance (%s): not served",
               io->name, f->display);
     errno = EIO;
@@ -721,7 +721,6 @@ make_description (const struct ova *o, const struct xd_ovf *ovf, size_t k,
   return s;
 }
 
-static void ova_close (void *h);
 
 /* The descriptor: the first member, named *.ovf. */
 static int
@@ -746,7 +745,7 @@ load_ovf (struct ova *o, struct xd_ovf *ovf)
   return r;
 }
 
-static void *
+void *
 ova_open (struct xd_io *io, const struct xd_resolver *res XD_UNUSED,
           const struct xd_open_opts *opts)
 {
@@ -810,7 +809,7 @@ ova_open (struct xd_io *io, const struct xd_resolver *res XD_UNUSED,
   return NULL;
 }
 
-static void
+void
 ova_close (void *h)
 {
   struct ova *o = h;
@@ -823,13 +822,13 @@ ova_close (void *h)
   free (o);
 }
 
-static uint64_t
+uint64_t
 ova_size (void *h)
 {
   return xd_image_size (((struct ova *) h)->img);
 }
 
-static uint32_t
+uint32_t
 ova_preferred_block (void *h)
 {
   struct xd_image *img = ((struct ova *) h)->img;
@@ -838,13 +837,13 @@ ova_preferred_block (void *h)
     img->format->preferred_block (img->h) : 0;
 }
 
-static int
+int
 ova_pread (void *h, void *buf, uint32_t count, uint64_t offset)
 {
   return xd_image_read (((struct ova *) h)->img, buf, count, offset);
 }
 
-static int
+int
 ova_extents (void *h, uint32_t count, uint64_t offset, bool req_one,
              xd_extent_fn add, void *opaque)
 {
@@ -852,7 +851,7 @@ ova_extents (void *h, uint32_t count, uint64_t offset, bool req_one,
                            add, opaque);
 }
 
-static char *
+char *
 ova_describe (void *h)
 {
   struct ova *o = h;
@@ -860,22 +859,6 @@ ova_describe (void *h)
   return o->description ? strdup (o->description) : NULL;
 }
 
-#define APPLIANCE_HELP \
-  "\ndisk=N|NAME        OVA/XVA: the disk to serve (default: the first).\n" \
-  "verify=true        OVA/XVA: check the manifest digests or checksums."
-
-const struct xd_format xd_format_ova = {
-  .name = "ova",
-  .display = "OVA",
-  .plugin = "diskx",
-  .probe = ova_probe,
-  .config = xd_appliance_config,
-  .config_help = APPLIANCE_HELP,
-  .open = ova_open,
-  .close = ova_close,
-  .size = ova_size,
-  .preferred_block = ova_preferred_block,
-  .pread = ova_pread,
-  .extents = ova_extents,
-  .describe = ova_describe,
+const struct xd_format xd_reader_ova = {
+  OVA_READ_FIELDS,
 };

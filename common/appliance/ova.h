@@ -84,6 +84,40 @@ extern const struct xd_mf_entry *xd_mf_find (const struct xd_mf *mf,
 extern int xd_appliance_config (struct xd_open_opts *opts, const char *key,
                                 const char *value);
 
-extern const struct xd_format xd_format_ova;
+/* The OVA reader's operations, and the fields of a format table that
+ * name them: xd_reader_ova (the registry's) and xd_format_ova (the
+ * plugins', composed with the OVA writer in ova-format.c) share them.
+ */
+extern bool ova_probe (struct xd_io *io, const uint8_t *head, size_t len);
+extern void *ova_open (struct xd_io *io, const struct xd_resolver *res,
+                       const struct xd_open_opts *opts);
+extern void ova_close (void *h);
+extern uint64_t ova_size (void *h);
+extern uint32_t ova_preferred_block (void *h);
+extern int ova_pread (void *h, void *buf, uint32_t count, uint64_t offset);
+extern int ova_extents (void *h, uint32_t count, uint64_t offset,
+                        bool req_one, xd_extent_fn add, void *opaque);
+extern char *ova_describe (void *h);
+
+#define XD_APPLIANCE_HELP \
+  "\ndisk=N|NAME        OVA/XVA: the disk to serve (default: the first).\n" \
+  "verify=true        OVA/XVA: check the manifest digests or checksums."
+
+#define OVA_READ_FIELDS \
+  .name = "ova",                                \
+  .display = "OVA",                             \
+  .plugin = "diskx",                            \
+  .probe = ova_probe,                           \
+  .config = xd_appliance_config,                \
+  .config_help = XD_APPLIANCE_HELP,             \
+  .open = ova_open,                             \
+  .close = ova_close,                           \
+  .size = ova_size,                             \
+  .preferred_block = ova_preferred_block,       \
+  .pread = ova_pread,                           \
+  .extents = ova_extents,                       \
+  .describe = ova_describe
+
+extern const struct xd_format xd_reader_ova;
 
 #endif /* XDISK_OVA_H */

@@ -60,7 +60,7 @@ zstd_magic (const uint8_t *head, size_t len)
     head[3] == 0xfd;
 }
 
-static bool
+bool
 xva_probe (struct xd_io *io, const uint8_t *head, size_t len)
 {
   uint8_t out[XD_TAR_BLOCK];
@@ -166,7 +166,6 @@ choose (struct xva *x, const char *asked)
   return 0;
 }
 
-static void xva_close (void *h);
 
 /* Legacy: inflate-index every chunk of the chosen disk; all but the
  * last must hold exactly 1e9 bytes.
@@ -298,7 +297,7 @@ describe (struct xva *x)
   return 0;
 }
 
-static void *
+void *
 xva_open (struct xd_io *io, const struct xd_resolver *res XD_UNUSED,
           const struct xd_open_opts *opts)
 {
@@ -350,7 +349,7 @@ xva_open (struct xd_io *io, const struct xd_resolver *res XD_UNUSED,
   return NULL;
 }
 
-static void
+void
 xva_close (void *h)
 {
   struct xva *x = h;
@@ -374,7 +373,7 @@ xva_close (void *h)
   free (x);
 }
 
-static uint64_t
+uint64_t
 xva_size (void *h)
 {
   struct xva *x = h;
@@ -382,7 +381,7 @@ xva_size (void *h)
   return x->meta.vdis[x->chosen].size;
 }
 
-static uint32_t
+uint32_t
 xva_preferred_block (void *h XD_UNUSED)
 {
   return XD_XVA_CHUNK;
@@ -479,7 +478,7 @@ legacy_pread (struct xva *x, char *p, uint32_t count, uint64_t offset)
   return 0;
 }
 
-static int
+int
 xva_pread (void *h, void *buf, uint32_t count, uint64_t offset)
 {
   struct xva *x = h;
@@ -541,7 +540,7 @@ legacy_extents (struct xva *x, uint64_t offset, uint64_t end, bool req_one,
 /* The answer stops where the index stops: indexing the whole request
  * could mean reading every header of a 2 TiB export for one request.
  */
-static int
+int
 xva_extents (void *h, uint32_t count, uint64_t offset, bool req_one,
              xd_extent_fn add, void *opaque)
 {
@@ -580,7 +579,7 @@ xva_extents (void *h, uint32_t count, uint64_t offset, bool req_one,
   return 0;
 }
 
-static char *
+char *
 xva_describe (void *h)
 {
   struct xva *x = h;
@@ -588,18 +587,6 @@ xva_describe (void *h)
   return x->description ? strdup (x->description) : NULL;
 }
 
-const struct xd_format xd_format_xva = {
-  .name = "xva",
-  .display = "XVA",
-  .plugin = "xvax",
-  .probe = xva_probe,
-  .config = xd_appliance_config,
-  .open = xva_open,
-  .close = xva_close,
-  .size = xva_size,
-  .preferred_block = xva_preferred_block,
-  .pread = xva_pread,
-  .extents = xva_extents,
-  .describe = xva_describe,
+const struct xd_format xd_reader_xva = {
+  XVA_READ_FIELDS,
 };
-

@@ -49,6 +49,35 @@ extern int xd_xva_parse_meta (const char *buf, size_t len, const char *file,
                               struct xd_xva_meta *meta);
 extern void xd_xva_meta_free (struct xd_xva_meta *meta);
 
-extern const struct xd_format xd_format_xva;
+/* The XVA reader's operations, and the fields of a format table that
+ * name them: xd_reader_xva (the registry's) and xd_format_xva (the
+ * plugins', composed with the XVA writer in xva-format.c) share them.
+ */
+extern bool xva_probe (struct xd_io *io, const uint8_t *head, size_t len);
+extern void *xva_open (struct xd_io *io, const struct xd_resolver *res,
+                       const struct xd_open_opts *opts);
+extern void xva_close (void *h);
+extern uint64_t xva_size (void *h);
+extern uint32_t xva_preferred_block (void *h);
+extern int xva_pread (void *h, void *buf, uint32_t count, uint64_t offset);
+extern int xva_extents (void *h, uint32_t count, uint64_t offset,
+                        bool req_one, xd_extent_fn add, void *opaque);
+extern char *xva_describe (void *h);
+
+#define XVA_READ_FIELDS \
+  .name = "xva",                                \
+  .display = "XVA",                             \
+  .plugin = "xvax",                             \
+  .probe = xva_probe,                           \
+  .config = xd_appliance_config,                \
+  .open = xva_open,                             \
+  .close = xva_close,                           \
+  .size = xva_size,                             \
+  .preferred_block = xva_preferred_block,       \
+  .pread = xva_pread,                           \
+  .extents = xva_extents,                       \
+  .describe = xva_describe
+
+extern const struct xd_format xd_reader_xva;
 
 #endif /* XDISK_XVA_H */

@@ -21,8 +21,8 @@ extern const struct xd_format xd_reader_vhd;
 extern const struct xd_format xd_reader_vhdx;
 extern const struct xd_format xd_reader_vdi;
 extern const struct xd_format xd_format_qcow2;
-extern const struct xd_format xd_format_ova;
-extern const struct xd_format xd_format_xva;
+extern const struct xd_format xd_reader_ova;
+extern const struct xd_format xd_reader_xva;
 
 /* Each format's reader (its writer is composed with it in the table a
  * plugin serves: xd_format_writable): detection, format names and the
@@ -35,8 +35,8 @@ extern const struct xd_format xd_format_xva;
  * which matches nothing, last.
  */
 const struct xd_format *const xd_formats[] = {
-  &xd_format_ova,
-  &xd_format_xva,
+  &xd_reader_ova,
+  &xd_reader_xva,
   &xd_reader_vhdx,
   &xd_format_qcow2,
   &xd_reader_vhd,
@@ -176,7 +176,7 @@ image_new (struct xd_io *io, const struct xd_resolver *res,
     xd_io_close (io);
     return NULL;
   }
-  img->format = format;
+  img->format = copts && format->created ? format->created : format;
   img->h = copts ? format->create (io, res, copts, opts)
                  : format->open (io, res, opts);
   if (img->h == NULL) {

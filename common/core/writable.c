@@ -41,3 +41,11 @@ xd_format_writable (const struct xd_format *format)
       return xd_formats_served[i];
   return format;
 }
+
+bool
+xd_vm_params_given (const struct xd_vm_params *vm)
+{
+  return vm->name || vm->cpus || vm->memory || vm->firmware || vm->os ||
+         vm->nic || vm->network || vm->disk_bus || vm->manifest ||
+         vm->checksum || vm->ovf;
+}

@@ -150,7 +150,30 @@ struct xd_create_opts {
   const char *parent;
   /* The path of the file being created (its io is already open). */
   const char *path;
+  /* Appliances (OVA, XVA): create-size=A,B,... gives one size per disk,
+   * in order (SIZE is the first); VM describes the machine.
+   */
+  const uint64_t *sizes;
+  size_t nr_sizes;
+  struct xd_vm_params {
+    const char *name;           /* create-name= */
+    unsigned cpus;              /* create-cpus= (0: default) */
+    uint64_t memory;            /* create-memory= bytes (0: default) */
+    const char *firmware;       /* create-firmware=bios|efi */
+    const char *os;             /* create-os= */
+    const char *nic;            /* create-nic= */
+    const char *network;        /* create-network= */
+    const char *disk_bus;       /* create-disk-bus= */
+    const char *manifest;       /* create-manifest=sha256|sha1|none */
+    const char *checksum;       /* create-checksum=xxhash|sha1 (XVA) */
+    const char *ovf;            /* create-ovf=FILE (real path) */
+  } vm;
 };
+
+/* True if any machine parameter (create-name=, create-cpus=, ...) was
+ * given: only an appliance takes them.
+ */
+extern bool xd_vm_params_given (const struct xd_vm_params *vm);
 
 /* The name a child image at CHILD_PATH stores for its parent at
  * PARENT_PATH (both real paths): the parent's file name when both are
@@ -267,6 +290,22 @@ struct xd_format {
    * --dump-plugin ("fixed, dynamic").
    */
   const char *create_types;
+  /* Optional: the table of the handles create returns, when it is not
+   * this one (an appliance being created is served by its writer's
+   * table, not by the reader's).
+   */
+  const struct xd_format *created;
+  /* Optional: a handle holding several disks (an appliance being
+   * created), each served as its own NBD export.  DISKS says how many;
+   * DISK_NAME is disk I's export name (its member name in the archive);
+   * DISK is the image that serves disk I, owned by the handle and valid
+   * until close.  The plugin sends every request to a disk's image, and
+   * calls finish on a disk's image when the last client of that disk
+   * has gone; the handle's own read and write ops are not used.
+   */
+  size_t (*disks) (void *h);
+  const char *(*disk_name) (void *h, size_t i);
+  struct xd_image *(*disk) (void *h, size_t i);
 };
 
 /* Every format this pack reads, NULL-terminated, raw last: for a format

@@ -11,10 +11,10 @@
 
 extern const struct xd_format xd_reader_vhd;
 extern const struct xd_format xd_reader_vhdx;
-extern const struct xd_format xd_format_ova;
+extern const struct xd_format xd_reader_ova;
 
 static const struct xd_format *const vhdx_formats[] = {
-  &xd_reader_vhdx, &xd_reader_vhd, &xd_format_ova, NULL
+  &xd_reader_vhdx, &xd_reader_vhd, &xd_reader_ova, NULL
 };
 
 XD_REGISTER_FILTER ("vhdx", "Microsoft VHD and VHDX decoding filter",

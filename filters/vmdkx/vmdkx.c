@@ -8,10 +8,10 @@
 #include "glue/xd-filter-glue.h"
 
 extern const struct xd_format xd_reader_vmdk;
-extern const struct xd_format xd_format_ova;
+extern const struct xd_format xd_reader_ova;
 
 static const struct xd_format *const vmdkx_formats[] = {
-  &xd_reader_vmdk, &xd_format_ova, NULL
+  &xd_reader_vmdk, &xd_reader_ova, NULL
 };
 
 XD_REGISTER_FILTER ("vmdkx", "VMware VMDK decoding filter", vmdkx_formats,

@@ -8,10 +8,10 @@
 
 #include "glue/xd-filter-glue.h"
 
-extern const struct xd_format xd_format_xva;
+extern const struct xd_format xd_reader_xva;
 
 static const struct xd_format *const xvax_formats[] = {
-  &xd_format_xva, NULL
+  &xd_reader_xva, NULL
 };
 
 XD_REGISTER_FILTER ("xvax", "XenServer XVA export decoding filter",

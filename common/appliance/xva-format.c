@@ -8,7 +8,6 @@
 
 #include <config.h>
 
-#include "appliance/ova.h"          /* xd_appliance_config */
 #include "appliance/xva.h"
 #include "appliance/xva-write.h"
 

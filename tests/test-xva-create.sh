@@ -32,17 +32,37 @@ cd "$tmp"
 so="$(plugin xvax)"
 M=$(( 1 << 20 ))
 
-# disk0.raw: an ext4 of real files, a range of pseudo-random data, holes
-# and a last MiB with data in its middle.  disk1.raw: data, a hole, data.
+# disk0.raw: an ext4 of real files, a range of pseudo-random data beyond
+# the writer's window of 64 MiB (nbdcopy's connections write far apart,
+# and wait), holes and a last MiB with data in its middle.  disk1.raw:
+# data, a hole, data.
 FS_FILL=50 "$srcdir/../bench/mkfsimg" fs.img 20
-truncate -s 40M disk0.raw
+truncate -s 96M disk0.raw
 dd if=fs.img of=disk0.raw conv=notrunc status=none
-random_bytes 3 3M | dd of=disk0.raw bs=1M seek=30 conv=notrunc status=none
-random_bytes 4 5000 | dd of=disk0.raw bs=1 seek=$(( 39 * M + 4096 )) \
+rm fs.img
+random_bytes 3 3M | dd of=disk0.raw bs=1M seek=80 conv=notrunc status=none
+random_bytes 4 5000 | dd of=disk0.raw bs=1 seek=$(( 95 * M + 4096 )) \
   conv=notrunc status=none
 truncate -s 12M disk1.raw
 random_bytes 5 2M | dd of=disk1.raw bs=1M conv=notrunc status=none
 random_bytes 6 1M | dd of=disk1.raw bs=1M seek=9 conv=notrunc status=none
+
+# nbdkit 1.32 may run the plugin's cleanup before the close of a
+# connection whose client has just gone, when it is stopped right after
+# (--run): a creation must not be stopped before the last disk is
+# finished.  "$tmp/completed XVA", the last step of a --run command,
+# waits (up to a minute) until XVA is complete: its first member header
+# is written last.
+cat > completed <<'EOF2'
+#!/bin/sh
+i=0
+while [ "$(head -c 8 "$1" | tr -d '\000')" != ova.xml ]; do
+  i=$(( i + 1 ))
+  [ $i -lt 6000 ] || { echo "$1: never completed" >&2; exit 1; }
+  sleep 0.01
+done
+EOF2
+chmod +x completed
 
 # check_xva XVA SUFFIX FIRMWARE NIC RAW...: the layout, checksums and
 # ova.xml of XVA (checksum members .SUFFIX, HVM firmware FIRMWARE, a
@@ -191,24 +211,25 @@ EOF
 
 # One disk, the defaults (SHA-1, BIOS, a VIF); nbdcopy's default
 # connections and threads write out of order.
-nbdkit -U - "$so" file=one.xva create=true create-size=40M \
-  --run 'nbdcopy disk0.raw "$uri"'
+nbdkit -U - "$so" file=one.xva create=true create-size=96M \
+  --run 'nbdcopy disk0.raw "$uri" && ./completed one.xva'
 check_xva one.xva checksum bios yes disk0.raw
 
 # Two disks, XXH64, EFI, no NIC: each disk its own export, listed in
 # order; a probe of both (nbdinfo --list) finishes neither.
-nbdkit -U - "$so" file=two.xva create=true create-size=40M,12M \
+nbdkit -U - "$so" file=two.xva create=true create-size=96M,12M \
   create-checksum=xxhash create-firmware=efi create-nic=none \
   create-name='web & db' create-cpus=2 create-memory=2G \
   create-os=windows2019srv-64 \
   --run 'nbdinfo --list --json "$uri" > exports.json &&
          nbdcopy disk0.raw "nbd+unix:///Ref:000?socket=$unixsocket" &&
-         nbdcopy disk1.raw "nbd+unix:///Ref:001?socket=$unixsocket"'
+         nbdcopy disk1.raw "nbd+unix:///Ref:001?socket=$unixsocket" &&
+         ./completed two.xva'
 python3 -c '
 import json
 e = json.load(open("exports.json"))["exports"]
 assert [x["export-name"] for x in e] == ["Ref:000", "Ref:001"], e
-assert [x["export-size"] for x in e] == [40 << 20, 12 << 20], e'
+assert [x["export-size"] for x in e] == [96 << 20, 12 << 20], e'
 check_xva two.xva xxhash uefi no disk0.raw disk1.raw
 tar xOf two.xva ova.xml > two.xml
 grep -q '<name>name_label</name><value>web &amp; db</value>' two.xml
@@ -247,7 +268,8 @@ nbdkit -U - "$so" file=order.xva create=true create-size=2M,2M \
          qemu-io -f raw -c "write -P 2 0 2M" \
            "nbd+unix:///Ref:000?socket=$unixsocket" &&
          qemu-io -f raw -c "write -P 3 1M 1M" \
-           "nbd+unix:///Ref:001?socket=$unixsocket"' > order.out 2>&1 ||
+           "nbd+unix:///Ref:001?socket=$unixsocket" &&
+         ./completed order.xva' > order.out 2>&1 ||
   { cat order.out; exit 1; }
 cat order.out
 grep -q 'disk 1 (Ref:001) cannot be written yet: the disks of an XVA are stored one after another and must be written in order' order.out
@@ -259,7 +281,7 @@ nbdkit -U - -r "$so" file=order.xva disk=1 verify=true \
 # A client that disconnects early: the disk is finished with what was
 # written, the rest zeros; the export complete and readable.
 nbdkit -U - "$so" file=early.xva create=true create-size=8M \
-  --run 'qemu-io -f raw -c "write -P 5 0 2M" "$uri"'
+  --run 'qemu-io -f raw -c "write -P 5 0 2M" "$uri" && ./completed early.xva'
 tar tf early.xva | tr '\n' ' ' | grep -qx 'ova.xml Ref:000/00000000 Ref:000/00000000.checksum Ref:000/00000001 Ref:000/00000001.checksum Ref:000/00000007 Ref:000/00000007.checksum '
 nbdkit -U - -r "$so" file=early.xva verify=true \
   --run 'qemu-io -r -f raw -c "read -P 5 0 2M" -c "read -P 0 2M 6M" "$uri"' |
@@ -303,7 +325,7 @@ if [ -f "$shim" ]; then
   rm -f full.xva
   status=0
   XDISK_ENOSPC_FILE="$tmp/full.xva" XDISK_ENOSPC_BUDGET=$(( 5 * M )) \
-    nbdkit -U - "$so" file=full.xva create=true create-size=40M \
+    nbdkit -U - "$so" file=full.xva create=true create-size=96M \
       --run 'nbdcopy --flush disk0.raw "$uri"' 2> full.err || status=$?
   cat full.err
   check_not_crashed "$status" "nbdkit creating full.xva" full.err

@@ -590,6 +590,8 @@ disk_pread (void *h, void *buf, uint32_t count, uint64_t offset)
     return errno = EINVAL, -1;
   }
   pthread_mutex_lock (&w->lock);
+  if (w->failed)
+    r = refuse_failed (w);
   while (r == 0 && count > 0) {
     unsigned off = offset % CHUNK;
     unsigned n = xd_min_u64 (CHUNK - off, count);
@@ -637,7 +639,7 @@ complete_export (struct xva_writer *w)
       xd_io_flush (w->io) == -1)
     return fail (w, errno);
   w->complete = true;
-  xd_debug ("%s: XVA export complete: %zu disks, %" PRIu64 " bytes",
+  xd_debug ("%s: XVA export complete (disks: %zu, bytes: %" PRIu64 ")",
             w->io->name, w->nr_disks, w->file_end);
   return 0;
 }

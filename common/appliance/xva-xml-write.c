@@ -117,6 +117,14 @@ m_bool (FILE *fp, const char *name, bool v)
            "</member>", name, v);
 }
 
+/* A date: the epoch, for the never-taken snapshot of a new VM. */
+static void
+m_epoch (FILE *fp, const char *name)
+{
+  fprintf (fp, "<member><name>%s</name><value><dateTime.iso8601>" EPOCH
+           "</dateTime.iso8601></value></member>", name);
+}
+
 /* A set of refs: REFS[0 .. N-1]. */
 static void
 m_refs (FILE *fp, const char *name, const size_t *ids, size_t n)
@@ -215,7 +223,7 @@ put_vdi (struct xml_ctx *c, size_t i)
   m_bool (fp, "managed", true);
   m_str (fp, "on_boot", "persist");
   m_str (fp, "location", uuid_of (c, vdi_id (i)));
-  m_str (fp, "snapshot_time", EPOCH);
+  m_epoch (fp, "snapshot_time");
   NULL_REFS (fp, "parent", "snapshot_of", "metrics");
   m_refs (fp, "VBDs", (size_t []) { vbd_id (c, i) }, 1);
   EMPTY_SETS (fp, "snapshots", "tags", "crash_dumps", "allowed_operations");
@@ -291,7 +299,7 @@ put_vm (struct xml_ctx *c)
              "metrics", "guest_metrics", "resident_on", "affinity",
              "scheduled_to_be_resident_on", "protection_policy",
              "snapshot_schedule", "appliance");
-  m_str (fp, "snapshot_time", EPOCH);
+  m_epoch (fp, "snapshot_time");
   EMPTY_SETS (fp, "snapshots", "children", "tags", "consoles",
               "crash_dumps", "VGPUs", "VTPMs", "VUSBs", "attached_PCIs",
               "allowed_operations");

@@ -3,7 +3,8 @@
  * zero chunks, two disks, SHA-1 and XXH64 checksums; read back with
  * xdisk's own XVA reader (verify=true) and compared byte for byte; the
  * member order of the tar; ova.xml parsed by the reader's parser; disks
- * out of order refused; the unfinished marker until completion.
+ * out of order refused; the unfinished marker until completion, the
+ * real header written last, after a flush; a full disk.
  */
 
 #include <config.h>
@@ -441,6 +442,153 @@ START_TEST (test_bad_params)
 }
 END_TEST
 
+/* An io in memory that logs its writes and flushes, and fails writes
+ * past CAP bytes with ENOSPC (a full disk).
+ */
+struct log_disk {
+  unsigned char *buf;
+  size_t cap;
+  char ops[4096][2];            /* 'w' or 'f', and whether at offset 0 */
+  size_t n;
+};
+
+static int
+log_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
+{
+  struct log_disk *d = io->priv;
+
+  memcpy (buf, d->buf + offset, count);
+  return 0;
+}
+
+static void
+log_op (struct log_disk *d, char kind, bool at0)
+{
+  if (d->n < sizeof d->ops / sizeof d->ops[0]) {
+    d->ops[d->n][0] = kind;
+    d->ops[d->n][1] = at0;
+    d->n++;
+  }
+}
+
+static int
+log_pwrite (struct xd_io *io, const void *buf, size_t count,
+            uint64_t offset)
+{
+  struct log_disk *d = io->priv;
+
+  if (offset + count > d->cap)
+    return errno = ENOSPC, -1;
+  memcpy (d->buf + offset, buf, count);
+  if (offset + count > io->size)
+    io->size = offset + count;
+  log_op (d, 'w', offset == 0);
+  return 0;
+}
+
+static int
+log_flush (struct xd_io *io)
+{
+  log_op (io->priv, 'f', false);
+  return 0;
+}
+
+static int
+log_truncate (struct xd_io *io, uint64_t size)
+{
+  struct log_disk *d = io->priv;
+
+  return size > d->cap ? (errno = ENOSPC, -1) : 0;
+}
+
+static void
+log_close (struct xd_io *io)
+{
+  struct log_disk *d = io->priv;
+
+  free (d->buf);
+  free (d);
+}
+
+static const struct xd_io_ops log_ops = {
+  .pread = log_pread, .pwrite = log_pwrite, .flush = log_flush,
+  .truncate = log_truncate, .close = log_close,
+};
+
+static struct log_disk *
+create_logged (struct fixture *f, uint64_t size, size_t cap)
+{
+  struct log_disk *d = calloc (1, sizeof *d);
+  struct xd_create_opts copts = { .size = size, .path = "/tmp/l.xva" };
+
+  d->cap = cap;
+  d->buf = calloc (1, cap);
+  f->io = xd_io_new (&log_ops, "l.xva", 0, d);
+  ck_assert_ptr_nonnull (f->io);
+  xd_io_ref (f->io);
+  f->w = xva_create (f->io, NULL, &copts, NULL);
+  ck_assert_msg (f->w != NULL, "create: %s", last_error);
+  return d;
+}
+
+/* Crash safety: block 0 is written twice, first the unfinished marker
+ * and last of all the header of ova.xml, after everything else was
+ * written and flushed, and flushed itself.
+ */
+START_TEST (test_header_last)
+{
+  struct fixture f;
+  struct log_disk *d = create_logged (&f, 3 * MIB, 8 * MIB);
+  size_t i, at0 = 0;
+
+  write_pattern (disk (&f, 0), 0, 3 * MIB, 0);
+  ck_assert_int_eq (xd_image_finish (disk (&f, 0)), 0);
+  ck_assert_uint_ge (d->n, 5);
+  for (i = 0; i < d->n; i++)
+    at0 += d->ops[i][1];
+  ck_assert_uint_eq (at0, 2);
+  ck_assert (d->ops[0][0] == 'w' && d->ops[0][1]);
+  ck_assert (d->ops[d->n - 1][0] == 'f');
+  ck_assert (d->ops[d->n - 2][0] == 'w' && d->ops[d->n - 2][1]);
+  ck_assert (d->ops[d->n - 3][0] == 'f');
+  ck_assert (xd_tar_header_valid (d->buf));
+  done (&f);
+}
+END_TEST
+
+/* A full disk: the write that meets it fails with ENOSPC, and so does
+ * every later request; the export stays unusable.
+ */
+START_TEST (test_disk_full)
+{
+  struct fixture f;
+  struct log_disk *d = create_logged (&f, 8 * MIB, 3 * MIB);
+  unsigned char *buf = malloc (MIB);
+  uint64_t off;
+  int r = 0;
+
+  pattern (buf, MIB, 0, 0);
+  for (off = 0; off < 8 * MIB && r == 0; off += MIB)
+    r = xd_image_write (disk (&f, 0), buf, MIB, off);
+  ck_assert_int_eq (r, -1);
+  ck_assert_int_eq (errno, ENOSPC);
+  ck_error_has ("l.xva");
+  ck_fails_with (xd_image_write (disk (&f, 0), buf, 512, 7 * MIB), ENOSPC,
+                 "earlier write");
+  ck_fails_with (xd_image_read (disk (&f, 0), buf, 512, 0), ENOSPC,
+                 "earlier write");
+  ck_fails_with (xd_image_flush (disk (&f, 0)), ENOSPC, "earlier write");
+  ck_fails_with (xd_image_finish (disk (&f, 0)), ENOSPC, "finished");
+  ck_assert (!xd_tar_header_valid (d->buf));
+  last_error[0] = '\0';
+  xd_xva_creating.close (f.w);
+  ck_error_has ("incomplete");
+  ck_assert (!xd_tar_header_valid (d->buf));
+  xd_io_close (f.io);
+  free (buf);
+}
+END_TEST
+
 static Suite *
 xva_write_suite (void)
 {
@@ -458,6 +606,8 @@ xva_write_suite (void)
   tcase_add_test (tc, test_behind_window);
   tcase_add_test (tc, test_incomplete);
   tcase_add_test (tc, test_bad_params);
+  tcase_add_test (tc, test_header_last);
+  tcase_add_test (tc, test_disk_full);
   suite_add_tcase (s, tc);
   return s;
 }

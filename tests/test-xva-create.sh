@@ -238,6 +238,15 @@ grep -q '<name>memory_static_max</name><value>2147483648</value>' two.xml
 grep -q '<name>viridian</name><value>true</value>' two.xml
 grep -q '<name>name_label</name><value>web &amp; db-disk1</value>' two.xml
 
+# diskx creates the same with create-format=xva (here a name without
+# the extension).
+if [ -f "$(plugin diskx)" ]; then
+  nbdkit -U - "$(plugin diskx)" file=viadiskx.img create=true \
+    create-format=xva create-size=12M \
+    --run 'nbdcopy disk1.raw "$uri" && ./completed viadiskx.img'
+  check_xva viadiskx.img checksum bios yes disk1.raw
+fi
+
 # The failed requests below are not run in the sanitizer build (nbdkit
 # 1.32 hangs at exit after a failed request, see functions.sh).
 if [ -n "${XDISK_NBDKIT_PRELOAD-}" ] && [ "$XDISK_NBDKIT_PRELOAD" != "$shim" ]

@@ -351,14 +351,17 @@ on_start (void *data, const XML_Char *name, const XML_Char **atts)
     return;
   }
   split_name (name, &q);
+  /* HostResource is RASD's, but any namespace will do: the readers of
+   * §2.3 strip prefixes.
+   */
   if (ps->depth == 1)
     start_root (ps, &q);
-  else if (eq (q.uri, q.uri_len, NS_OVF1))
-    start_ovf_element (ps, &q, atts);
   else if (eq (q.local, q.local_len, "HostResource")) {
     ps->in_host = true;
     ps->host_len = 0;
   }
+  else if (eq (q.uri, q.uri_len, NS_OVF1))
+    start_ovf_element (ps, &q, atts);
 }
 
 static void

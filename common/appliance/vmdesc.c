@@ -217,16 +217,17 @@ set_cpus_memory (struct xd_vmdesc *desc, const struct xd_vm_params *vm,
 static int
 set_hwversion (struct xd_vmdesc *desc, const char *s, const char *path)
 {
+  const char *digits = s;
   unsigned long v;
-  char *end;
+  char *end = NULL;
 
   desc->hwversion = HWVERSION_DEFAULT;
   if (s == NULL)
     return 0;
   if (strncasecmp (s, "vmx-", 4) == 0)
-    s += 4;
+    digits += 4;
   errno = 0;
-  v = *s >= '0' && *s <= '9' ? strtoul (s, &end, 10) : 0;
+  v = *digits >= '0' && *digits <= '9' ? strtoul (digits, &end, 10) : 0;
   if (errno || v < HWVERSION_MIN || v > HWVERSION_MAX || *end != '\0') {
     xd_error ("%s: create-hwversion=%s: an appliance takes vmx-NN (or NN) "
               "with NN from %d to %d (default %d)", path, s, HWVERSION_MIN,

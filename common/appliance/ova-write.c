@@ -878,8 +878,12 @@ ova_writer_flush (void *h)
   return xd_io_flush (((struct ova_writer *) h)->io);
 }
 
-/* nbdkit is exiting: an appliance whose disks were not all finished is
- * left as it is, refused by every reader, and the user is told.
+/* nbdkit is exiting, every client gone: a disk still being written is
+ * finished as its last client's disconnection would have (nbdkit 1.32
+ * may clean up before it runs that client's close), which completes the
+ * archive if it was the last one; an appliance whose disks were not all
+ * written is left as it is, refused by every reader, and the user is
+ * told.
  */
 static void
 ova_writer_close (void *h)
@@ -887,6 +891,9 @@ ova_writer_close (void *h)
   struct ova_writer *o = h;
   size_t i;
 
+  for (i = 0; i < o->nr_disks && !o->failed; i++)
+    if (state_of (&o->disks[i]) == DISK_WRITING)
+      disk_finish (&o->disks[i]);
   if (!o->complete && !o->failed)
     for (i = 0; i < o->nr_disks; i++)
       if (o->disks[i].state != DISK_FINISHED) {

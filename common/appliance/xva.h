@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "core/xd-format.h"
+#include "appliance/ova.h"
 
 #define XD_XVA_CHUNK (UINT64_C (1) << 20)
 #define XD_XVA_LEGACY_CHUNK UINT64_C (1000000000)

@@ -274,6 +274,8 @@ bool
 xd_image_can_write (const struct xd_image *img, const char **why)
 {
   *why = NULL;
+  if (img->format->disks)
+    return true;                /* an appliance: its disks are written */
   if (img->format->pwrite == NULL)
     return false;               /* a read-only format: nothing to say */
   if (img->format->can_write == NULL)

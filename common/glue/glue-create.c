@@ -3,6 +3,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +16,14 @@
 
 #include "glue/xd-glue-common.h"
 #include "glue/xd-glue-create.h"
+#include "include/xd-vector.h"
 
 static bool creating;                   /* create=true */
 static bool overwrite;                  /* create-overwrite=true */
 static struct xd_create_opts copts;
 static char *parent_path;               /* create-parent=, real path */
+static char *ovf_path;                  /* create-ovf=, real path */
+static uint64_t *sizes;                 /* create-size=A,B,... */
 static const struct xd_format *create_format;   /* create-format= */
 
 bool
@@ -70,6 +74,92 @@ config_create_format (const char *value)
   return 0;
 }
 
+/* create-size=SIZE[,SIZE...]: one size per disk (several only for an
+ * appliance).
+ */
+static int
+config_sizes (const char *value)
+{
+  char *list = strdup (value), *item, *save = NULL;
+  size_t n = 0, cap = 0;
+
+  if (list == NULL) {
+    nbdkit_error ("strdup: %m");
+    return -1;
+  }
+  free (sizes);
+  sizes = NULL;
+  for (item = strtok_r (list, ",", &save); item;
+       item = strtok_r (NULL, ",", &save)) {
+    int64_t r = nbdkit_parse_size (item);
+    if (r == -1)
+      goto err;
+    if (r == 0) {
+      nbdkit_error ("create-size=%s: a disk of 0 bytes", value);
+      goto err;
+    }
+    if (XD_RESERVE (sizes, n, cap, 1) == -1) {
+      nbdkit_error ("realloc: %m");
+      goto err;
+    }
+    sizes[n++] = (uint64_t) r;
+  }
+  free (list);
+  copts.sizes = sizes;
+  copts.nr_sizes = n;
+  copts.size = n ? sizes[0] : 0;
+  return 0;
+ err:
+  free (list);
+  return -1;
+}
+
+/* The machine an appliance describes: checked by the appliance. */
+static int
+config_vm (const char *key, const char *value)
+{
+  static const struct { const char *key; size_t offset; } strings[] = {
+    { "create-name", offsetof (struct xd_vm_params, name) },
+    { "create-firmware", offsetof (struct xd_vm_params, firmware) },
+    { "create-os", offsetof (struct xd_vm_params, os) },
+    { "create-nic", offsetof (struct xd_vm_params, nic) },
+    { "create-network", offsetof (struct xd_vm_params, network) },
+    { "create-disk-bus", offsetof (struct xd_vm_params, disk_bus) },
+    { "create-manifest", offsetof (struct xd_vm_params, manifest) },
+    { "create-checksum", offsetof (struct xd_vm_params, checksum) },
+  };
+  size_t i;
+
+  for (i = 0; i < sizeof strings / sizeof strings[0]; i++)
+    if (strcmp (key, strings[i].key) == 0) {
+      *(const char **) ((char *) &copts.vm + strings[i].offset) = value;
+      return 0;
+    }
+  if (strcmp (key, "create-cpus") == 0) {
+    if (nbdkit_parse_unsigned (key, value, &copts.vm.cpus) == -1)
+      return -1;
+    if (copts.vm.cpus == 0) {
+      nbdkit_error ("create-cpus=%s: at least 1", value);
+      return -1;
+    }
+    return 0;
+  }
+  if (strcmp (key, "create-memory") == 0) {
+    int64_t r = nbdkit_parse_size (value);
+    if (r == -1)
+      return -1;
+    copts.vm.memory = (uint64_t) r;
+    return 0;
+  }
+  if (strcmp (key, "create-ovf") == 0) {
+    free (ovf_path);
+    ovf_path = nbdkit_realpath (value);
+    copts.vm.ovf = ovf_path;
+    return ovf_path ? 0 : -1;
+  }
+  return 1;
+}
+
 int
 xd_glue_config_create (const char *key, const char *value)
 {
@@ -77,13 +167,8 @@ xd_glue_config_create (const char *key, const char *value)
     return parse_bool (key, value, &creating);
   if (strcmp (key, "create-overwrite") == 0)
     return parse_bool (key, value, &overwrite);
-  if (strcmp (key, "create-size") == 0) {
-    int64_t r = nbdkit_parse_size (value);
-    if (r == -1)
-      return -1;
-    copts.size = (uint64_t) r;
-    return 0;
-  }
+  if (strcmp (key, "create-size") == 0)
+    return config_sizes (value);
   if (strcmp (key, "create-type") == 0) {
     copts.type = value;
     return 0;
@@ -107,22 +192,24 @@ xd_glue_config_create (const char *key, const char *value)
     parent_path = nbdkit_realpath (value);
     return parent_path ? 0 : -1;
   }
-  return 1;
+  return config_vm (key, value);
 }
 
 int
 xd_glue_create_complete (void)
 {
   if (!creating) {
-    if (copts.size || copts.type || parent_path || create_format) {
+    if (copts.size || copts.type || parent_path || create_format ||
+        xd_vm_params_given (&copts.vm)) {
       nbdkit_error ("create-* parameters are given without create=true");
       return -1;
     }
     return 0;
   }
-  if (copts.size == 0 && parent_path == NULL) {
+  if (copts.size == 0 && parent_path == NULL && ovf_path == NULL) {
     nbdkit_error ("create=true needs create-size=SIZE (or create-parent="
-                  "FILE, whose size the child takes)");
+                  "FILE, whose size the child takes, or create-ovf=FILE, "
+                  "whose disks give theirs)");
     return -1;
   }
   copts.parent = parent_path;
@@ -134,6 +221,10 @@ xd_glue_create_free (void)
 {
   free (parent_path);
   parent_path = NULL;
+  free (ovf_path);
+  ovf_path = NULL;
+  free (sizes);
+  sizes = NULL;
 }
 
 char *
@@ -170,7 +261,7 @@ choose_create_format (const char *path, const struct xd_format *pinned)
   static const struct { const char *ext, *format; } by_ext[] = {
     { ".vhd", "vhd" }, { ".vhdx", "vhdx" }, { ".avhdx", "vhdx" },
     { ".avhd", "vhd" }, { ".vmdk", "vmdk" }, { ".vdi", "vdi" },
-    { ".qcow2", "qcow2" },
+    { ".qcow2", "qcow2" }, { ".ova", "ova" }, { ".xva", "xva" },
   };
   const char *dot = strrchr (path, '.');
   const struct xd_format *only = NULL;
@@ -202,6 +293,31 @@ choose_create_format (const char *path, const struct xd_format *pinned)
     nbdkit_error ("%s: which format to create is not clear from the file "
                   "name: give create-format=NAME", path);
   return NULL;
+}
+
+/* Several disks and a machine description make an appliance: refuse
+ * them for a single disk.
+ */
+static int
+check_appliance_params (const char *path, const struct xd_format *format)
+{
+  bool appliance = format->created && format->created->disks;
+
+  if (appliance)
+    return 0;
+  if (copts.nr_sizes > 1) {
+    nbdkit_error ("%s: create-size= gives %zu sizes, but a %s file holds "
+                  "one disk (only an appliance, OVA or XVA, holds several)",
+                  path, copts.nr_sizes, format->display);
+    return -1;
+  }
+  if (xd_vm_params_given (&copts.vm)) {
+    nbdkit_error ("%s: create-name=, create-cpus= and the other machine "
+                  "parameters describe an appliance (OVA, XVA), not a %s "
+                  "disk", path, format->display);
+    return -1;
+  }
+  return 0;
 }
 
 /* The path policy of a new image: its directory, what
@@ -239,7 +355,7 @@ xd_glue_create_image (const char *path, const char *allow_external,
   struct xd_io *io;
 
   format = choose_create_format (path, xd_glue_pinned_format ());
-  if (format == NULL)
+  if (format == NULL || check_appliance_params (path, format) == -1)
     return NULL;
   io = xd_io_create_file (path, overwrite);
   if (io == NULL)

@@ -6,12 +6,17 @@
  * connection shares.  Because all connections share one image and
  * .flush makes everything durable, multi-conn stays consistent for
  * writes too.
+ *
+ * An appliance being created holds several disks (xd_format.disks):
+ * each is its own NBD export, named by its member name, the first the
+ * default; a connection's handle says which disk it serves.
  */
 
 #include <config.h>
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,9 +40,35 @@ static struct xd_image *disk;
 static bool disk_writable;              /* opened for writing */
 static const char *readonly_why;        /* why not, when the format says */
 
-/* Open connections, to finish the image when the last one closes. */
+/* Open connections, to finish the image when the last one closes;
+ * for an appliance, the connections of each disk.
+ */
 static atomic_uint connections;
+static atomic_uint *disk_connections;
 static atomic_bool warned_readonly;
+
+/* A connection: the image it serves (the disk, or one disk of an
+ * appliance) and that disk's index.
+ */
+struct conn {
+  struct xd_image *img;
+  size_t index;
+};
+
+/* The number of disks DISK serves as exports, 0 if it is not an
+ * appliance.
+ */
+static size_t
+nr_disks (void)
+{
+  return disk && disk->format->disks ? disk->format->disks (disk->h) : 0;
+}
+
+static const char *
+disk_name (size_t i)
+{
+  return disk->format->disk_name (disk->h, i);
+}
 
 void
 xd_glue_load (void)
@@ -167,6 +198,14 @@ xd_glue_get_ready (void)
   }
   if (disk_writable && !xd_image_can_write (disk, &readonly_why))
     disk_writable = false;
+  if (nr_disks () > 0) {
+    disk_connections = calloc (nr_disks (), sizeof *disk_connections);
+    if (disk_connections == NULL) {
+      nbdkit_error ("calloc: %m");
+      xd_glue_cleanup ();
+      return -1;
+    }
+  }
   xd_glue_set_description (xd_image_describe (disk));
   return 0;
 }
@@ -178,6 +217,8 @@ xd_glue_cleanup (void)
     xd_image_flush (disk);
   xd_image_close (disk);
   disk = NULL;
+  free (disk_connections);
+  disk_connections = NULL;
   xd_resolver_free (resolver);
   resolver = NULL;
   xd_path_policy_free (&policy);
@@ -189,40 +230,109 @@ xd_glue_dump_plugin (void)
   xd_glue_dump ();
 }
 
+/* The disk of the appliance the client asked for by export name: the
+ * first for the default export ("").  SIZE_MAX after reporting.
+ */
+static size_t
+find_disk (const char *name)
+{
+  size_t i, n = nr_disks ();
+
+  if (name == NULL || *name == '\0')
+    return 0;
+  for (i = 0; i < n; i++)
+    if (strcmp (name, disk_name (i)) == 0)
+      return i;
+  nbdkit_error ("%s: no disk is called '%s' (nbdinfo --list shows the %zu "
+                "disk exports)", filename, name, n);
+  return SIZE_MAX;
+}
+
 void *
 xd_glue_open (int readonly)
 {
+  struct conn *c = calloc (1, sizeof *c);
+
+  if (c == NULL) {
+    nbdkit_error ("calloc: %m");
+    return NULL;
+  }
+  c->img = disk;
+  if (nr_disks () > 0) {
+    c->index = find_disk (nbdkit_export_name ());
+    if (c->index == SIZE_MAX) {
+      free (c);
+      return NULL;
+    }
+    c->img = disk->format->disk (disk->h, c->index);
+    disk_connections[c->index]++;
+  }
   /* Said once, and only to a client that wanted to write. */
   if (!readonly && !disk_writable && readonly_why &&
       !atomic_exchange (&warned_readonly, true))
     nbdkit_error ("%s: serving read-only: %s", filename, readonly_why);
   connections++;
-  /* All state is in the shared image. */
-  return NBDKIT_HANDLE_NOT_NEEDED;
+  return c;
 }
 
 /* The last client has gone: a format that writes its tables at the end
- * (a streamOptimized VMDK being created) finishes the image now.
+ * (a streamOptimized VMDK being created) finishes the image now; for an
+ * appliance, the last client of one of its disks finishes that disk.
  */
 void
-xd_glue_close (void *handle XD_UNUSED)
+xd_glue_close (void *handle)
 {
-  if (--connections == 0 && disk_writable &&
+  struct conn *c = handle;
+  bool appliance = nr_disks () > 0;
+
+  if (appliance && --disk_connections[c->index] == 0 && disk_writable &&
+      xd_image_finish (c->img) == -1)
+    nbdkit_error ("%s: disk %s could not be finished", filename,
+                  disk_name (c->index));
+  if (--connections == 0 && !appliance && disk_writable &&
       xd_image_finish (disk) == -1)
     nbdkit_error ("%s: the image could not be finished", filename);
-}
-
-int64_t
-xd_glue_get_size (void *handle XD_UNUSED)
-{
-  return (int64_t) xd_image_size (disk);
+  free (c);
 }
 
 int
-xd_glue_block_size (void *handle XD_UNUSED, uint32_t *minimum,
+xd_glue_list_exports (int readonly XD_UNUSED, int is_tls XD_UNUSED,
+                      struct nbdkit_exports *exports)
+{
+  size_t i, n = nr_disks ();
+
+  if (n == 0)
+    return nbdkit_use_default_export (exports);
+  for (i = 0; i < n; i++)
+    if (nbdkit_add_export (exports, disk_name (i), NULL) == -1)
+      return -1;
+  return 0;
+}
+
+const char *
+xd_glue_default_export (int readonly XD_UNUSED, int is_tls XD_UNUSED)
+{
+  return nr_disks () > 0 ? disk_name (0) : "";
+}
+
+/* The image a connection serves. */
+static struct xd_image *
+img_of (void *handle)
+{
+  return ((struct conn *) handle)->img;
+}
+
+int64_t
+xd_glue_get_size (void *handle)
+{
+  return (int64_t) xd_image_size (img_of (handle));
+}
+
+int
+xd_glue_block_size (void *handle, uint32_t *minimum,
                     uint32_t *preferred, uint32_t *maximum)
 {
-  xd_glue_block_sizes (disk, minimum, preferred, maximum);
+  xd_glue_block_sizes (img_of (handle), minimum, preferred, maximum);
   return 0;
 }
 
@@ -233,9 +343,9 @@ xd_glue_can_multi_conn (void *handle XD_UNUSED)
 }
 
 int
-xd_glue_can_extents (void *handle XD_UNUSED)
+xd_glue_can_extents (void *handle)
 {
-  return disk->format->extents != NULL;
+  return img_of (handle)->format->extents != NULL;
 }
 
 int
@@ -267,64 +377,73 @@ xd_glue_can_zero (void *handle XD_UNUSED)
 }
 
 int
-xd_glue_can_fast_zero (void *handle XD_UNUSED)
+xd_glue_can_fast_zero (void *handle)
 {
-  return disk->format->zero != NULL;
+  return img_of (handle)->format->zero != NULL;
 }
 
 int
-xd_glue_can_trim (void *handle XD_UNUSED)
+xd_glue_can_trim (void *handle)
 {
-  return disk_writable && disk->format->trim != NULL;
+  return disk_writable && img_of (handle)->format->trim != NULL;
 }
 
 int
-xd_glue_pread (void *handle XD_UNUSED, void *buf, uint32_t count,
+xd_glue_pread (void *handle, void *buf, uint32_t count,
                uint64_t offset, uint32_t flags XD_UNUSED)
 {
-  return xd_image_read (disk, buf, count, offset);
+  return xd_image_read (img_of (handle), buf, count, offset);
 }
 
 int
-xd_glue_pwrite (void *handle XD_UNUSED, const void *buf, uint32_t count,
+xd_glue_pwrite (void *handle, const void *buf, uint32_t count,
                 uint64_t offset, uint32_t flags XD_UNUSED)
 {
-  return xd_image_write (disk, buf, count, offset);
+  return xd_image_write (img_of (handle), buf, count, offset);
 }
 
 int
-xd_glue_zero (void *handle XD_UNUSED, uint32_t count, uint64_t offset,
+xd_glue_zero (void *handle, uint32_t count, uint64_t offset,
               uint32_t flags)
 {
-  return xd_image_zero (disk, count, offset,
+  return xd_image_zero (img_of (handle), count, offset,
                         (flags & NBDKIT_FLAG_MAY_TRIM) != 0,
                         (flags & NBDKIT_FLAG_FAST_ZERO) != 0);
 }
 
 int
-xd_glue_trim (void *handle XD_UNUSED, uint32_t count, uint64_t offset,
+xd_glue_trim (void *handle, uint32_t count, uint64_t offset,
               uint32_t flags XD_UNUSED)
 {
-  return xd_image_trim (disk, count, offset);
+  return xd_image_trim (img_of (handle), count, offset);
 }
 
 int
-xd_glue_flush (void *handle XD_UNUSED, uint32_t flags XD_UNUSED)
+xd_glue_flush (void *handle, uint32_t flags XD_UNUSED)
 {
-  return xd_image_flush (disk);
+  return xd_image_flush (img_of (handle));
 }
 
 int
-xd_glue_extents (void *handle XD_UNUSED, uint32_t count, uint64_t offset,
+xd_glue_extents (void *handle, uint32_t count, uint64_t offset,
                  uint32_t flags, struct nbdkit_extents *extents)
 {
-  return xd_image_extents (disk, count, offset,
+  return xd_image_extents (img_of (handle), count, offset,
                            (flags & NBDKIT_FLAG_REQ_ONE) != 0,
                            xd_glue_add_extent, extents);
 }
 
 const char *
-xd_glue_export_description (void *handle XD_UNUSED)
+xd_glue_export_description (void *handle)
 {
-  return xd_glue_description ();
+  char *text;
+  const char *interned;
+
+  if (nr_disks () == 0)
+    return xd_glue_description ();
+  /* An appliance's disk describes itself. */
+  text = xd_image_describe (img_of (handle));
+  interned = text ? nbdkit_strdup_intern (text) : NULL;
+  free (text);
+  return interned;
 }

@@ -43,14 +43,22 @@ extern void xd_glue_create_free (void);
 #define XD_GLUE_CREATE_HELP \
   "create=true         Create FILE (see the man page for what each\n" \
   "                    format and product needs).\n" \
-  "create-size=SIZE    Virtual size of the new disk.\n" \
+  "create-size=SIZE[,SIZE...]  Virtual size of the new disk (one per disk\n" \
+  "                    of an appliance).\n" \
   "create-type=TYPE    Kind of image (e.g. dynamic, fixed).\n" \
   "create-format=FMT   Format of the new file (default: by its extension).\n" \
   "create-block-size=SIZE  Block or grain size (VHD, VHDX, VDI).\n" \
   "create-sector-size=512|4096  Logical sector size (VHDX).\n" \
   "create-adapter-type=ADAPTER  Adapter recorded in a VMDK descriptor.\n" \
-  "create-hwversion=VERSION  VMware hardware version of a VMDK.\n" \
+  "create-hwversion=VERSION  VMware hardware version of a VMDK or OVA.\n" \
   "create-parent=FILE  Create a differencing child of FILE.\n" \
-  "create-overwrite=true  Replace FILE if it exists.\n"
+  "create-overwrite=true  Replace FILE if it exists.\n" \
+  "create-name=NAME create-cpus=N create-memory=SIZE create-firmware=bios|efi\n" \
+  "create-os=OS create-nic=none|e1000|e1000e|vmxnet3 create-network=NAME\n" \
+  "create-disk-bus=scsi|sata|ide  The machine an appliance (OVA, XVA)\n" \
+  "                    describes.\n" \
+  "create-manifest=sha256|sha1|none  OVA: the manifest's digests.\n" \
+  "create-ovf=FILE     OVA: start from this OVF descriptor.\n" \
+  "create-checksum=sha1|xxhash  XVA: the chunks' checksums.\n"
 
 #endif /* XDISK_GLUE_CREATE_H */

@@ -59,6 +59,9 @@ extern int xd_glue_trim (void *handle, uint32_t count, uint64_t offset,
                          uint32_t flags);
 extern int xd_glue_flush (void *handle, uint32_t flags);
 extern const char *xd_glue_export_description (void *handle);
+extern int xd_glue_list_exports (int readonly, int is_tls,
+                                 struct nbdkit_exports *exports);
+extern const char *xd_glue_default_export (int readonly, int is_tls);
 
 #define XD_GLUE_CONFIG_HELP \
   "file=<FILENAME>     (required) The disk image to serve.\n" \
@@ -84,6 +87,8 @@ extern const char *xd_glue_export_description (void *handle);
     .get_ready          = xd_glue_get_ready,                            \
     .cleanup            = xd_glue_cleanup,                              \
     .dump_plugin        = xd_glue_dump_plugin,                          \
+    .list_exports       = xd_glue_list_exports,                         \
+    .default_export     = xd_glue_default_export,                       \
     .open               = xd_glue_open,                                 \
     .get_size           = xd_glue_get_size,                             \
     .block_size         = xd_glue_block_size,                           \

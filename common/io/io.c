@@ -777,3 +777,86 @@ xd_io_open_slice (struct xd_io *base, uint64_t offset, uint64_t size,
 
   return xd_io_open_segments (base, &seg, 1, name);
 }
+
+/* ---- the tail of an object, from an offset on ---- */
+
+struct tail_priv {
+  struct xd_io *base;
+  uint64_t offset;
+};
+
+static int
+tail_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
+{
+  struct tail_priv *tp = io->priv;
+
+  return tp->base->ops->pread (tp->base, buf, count, tp->offset + offset);
+}
+
+static int
+tail_pwrite (struct xd_io *io, const void *buf, size_t count,
+             uint64_t offset)
+{
+  struct tail_priv *tp = io->priv;
+  uint64_t at = tp->offset + offset;
+
+  if (tp->base->ops->pwrite (tp->base, buf, count, at) == -1)
+    return -1;
+  grow_size (tp->base, at + count);
+  return 0;
+}
+
+static int
+tail_flush (struct xd_io *io)
+{
+  struct tail_priv *tp = io->priv;
+
+  return tp->base->ops->flush ? tp->base->ops->flush (tp->base) : 0;
+}
+
+/* The base keeps what lies past the new end: the archive writer
+ * overwrites it or cuts the archive at its end.
+ */
+static int
+tail_truncate (struct xd_io *io XD_IO_UNUSED, uint64_t size XD_IO_UNUSED)
+{
+  return 0;
+}
+
+static void
+tail_close (struct xd_io *io)
+{
+  struct tail_priv *tp = io->priv;
+
+  xd_io_close (tp->base);
+  free (tp);
+}
+
+static const struct xd_io_ops tail_ops = {
+  .pread = tail_pread,
+  .close = tail_close,
+  .pwrite = tail_pwrite,
+  .flush = tail_flush,
+  .truncate = tail_truncate,
+};
+
+struct xd_io *
+xd_io_open_tail (struct xd_io *base, uint64_t offset, const char *name)
+{
+  struct tail_priv *tp = calloc (1, sizeof *tp);
+  struct xd_io *io;
+
+  if (tp == NULL) {
+    xd_error ("%s: calloc: %m", name);
+    return NULL;
+  }
+  tp->base = base;
+  tp->offset = offset;
+  io = xd_io_new (&tail_ops, name, 0, tp);
+  if (io == NULL) {
+    free (tp);
+    return NULL;
+  }
+  xd_io_ref (base);
+  return io;
+}

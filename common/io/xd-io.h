@@ -114,6 +114,15 @@ extern struct xd_io *xd_io_open_segments (struct xd_io *base,
                                           const struct xd_io_segment *segs,
                                           size_t n, const char *name);
 
+/* A new member being appended to an archive in BASE (writable): the
+ * bytes of BASE from OFFSET on, starting empty (size 0) and growing as
+ * it is written.  Flushing it flushes BASE; setting its size only
+ * records it (BASE keeps its bytes).  Takes a reference on BASE.  NULL
+ * after reporting.
+ */
+extern struct xd_io *xd_io_open_tail (struct xd_io *base, uint64_t offset,
+                                      const char *name);
+
 /* Drop a reference; the last one closes the io.  Never fails. */
 extern void xd_io_close (struct xd_io *io);
 

@@ -237,6 +237,17 @@ vmdk_stream_grain_bytes (const struct vmdk_stream_writer *w
   return GRAIN_BYTES;
 }
 
+uint64_t
+vmdk_stream_stored_bytes (struct vmdk_stream_writer *w)
+{
+  uint64_t stored;
+
+  pthread_mutex_lock (&w->lock);
+  stored = w->stored_grains * GRAIN_BYTES;
+  pthread_mutex_unlock (&w->lock);
+  return stored;
+}
+
 static bool
 is_stored (const struct vmdk_stream_writer *w, uint64_t g)
 {

@@ -73,6 +73,8 @@ extern int vmdk_stream_set_workers (struct vmdk_stream_writer *w,
 extern void vmdk_stream_close (struct vmdk_stream_writer *w);
 extern uint64_t vmdk_stream_size (const struct vmdk_stream_writer *w);
 extern uint32_t vmdk_stream_grain_bytes (const struct vmdk_stream_writer *w);
+/* Bytes of the grains stored with data so far (an OVF's populatedSize). */
+extern uint64_t vmdk_stream_stored_bytes (struct vmdk_stream_writer *w);
 /* Reads return what was written where it is still known (the window),
  * zeros where nothing was written, and EIO (reported) for grains
  * already compressed to the file.

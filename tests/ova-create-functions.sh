@@ -25,12 +25,31 @@ check_py=$srcdir/ova-create-check.py
 ovf_check_py=$srcdir/ovf-check.py
 M=$(( 1 << 20 ))
 
-# fs_disk FILE MIB DIRS: a raw disk of MIB MiB holding an ext4
-# filesystem of real files from DIRS (bench/mkfsimg: no root, no mount).
+# fs_disk FILE MIB DIR: a raw disk of MIB MiB holding an ext4
+# filesystem (made as a normal user: mkfs.ext4 -d, no mount) of real
+# files from DIR, the first in path order that fill 60% of it, with a
+# fixed UUID, hash seed and time: the same bytes on every run of one
+# machine.  (As bench/mkfsimg does, but copied with tar, which also
+# works from another filesystem.)
 fs_disk ()
 {
-  FS_FROM=$3 FS_FILL=60 "$top_srcdir/bench/mkfsimg" "$1" "$2" > /dev/null
-  test "$(stat -c %s "$1")" -eq $(( $2 * M ))
+  local file=$1 mib=$2 dir=$3 stage=$1.stage
+  local uuid=5eed0000-0000-4000-8000-00000000b0b0
+  rm -rf "$stage" "$file"
+  mkdir "$stage"
+  find "$dir" -type f -readable -printf '%s\t%P\n' 2> /dev/null |
+    LC_ALL=C sort -t "$(printf '\t')" -k 2 |
+    awk -F '\t' -v budget=$(( mib * M * 6 / 10 )) '
+      { b = int (($1 + 4095) / 4096) * 4096
+        if (t + b <= budget) { t += b; print $2 } }' > "$stage.list"
+  test -s "$stage.list"
+  tar -C "$dir" -cf - --no-recursion -T "$stage.list" | tar -C "$stage" -xf -
+  truncate -s ${mib}M "$file"
+  E2FSPROGS_FAKE_TIME=1700000000 mkfs.ext4 -q -F -b 4096 -m 0 -U $uuid \
+    -E hash_seed=$uuid,root_owner=0:0 \
+    -N $(( $(find "$stage" | wc -l) + 1024 )) -d "$stage" "$file"
+  rm -rf "$stage" "$stage.list"
+  test "$(stat -c %s "$file")" -eq $(( mib * M ))
 }
 
 # The guest files of the disks: the host's libraries, then its shared
@@ -159,6 +178,24 @@ ovf_check ()
   python3 "$ovf_check_py" --disks "$2" --firmware "$3" "$1"
 }
 
+# v2v_env: virt-v2v refuses to start with less than 1 GiB free in its
+# temporary directory (LIBGUESTFS_CACHEDIR, default /var/tmp), though -i
+# ova with --print-source extracts only the descriptor and the manifest
+# there: on a machine short of space, use /dev/shm when it has room.
+v2v_env ()
+{
+  local dir
+  for dir in "${LIBGUESTFS_CACHEDIR:-/var/tmp}" /dev/shm; do
+    if [ -d "$dir" ] && [ -w "$dir" ] &&
+       [ "$(df -P -k "$dir" | awk 'NR == 2 { print $4 }')" -gt 1100000 ]; then
+      export LIBGUESTFS_CACHEDIR=$dir
+      return 0
+    fi
+  done
+  missing "1 GiB free in a temporary directory for virt-v2v"
+  return 1
+}
+
 # v2v_check OVA NAME MANIFEST NR_DISKS VM: virt-v2v -i ova parses the OVA:
 # lists it, checks every manifest line (the exact form: virt-v2v 2.2
 # warns about any other and checks nothing for it), reads the OVF and
@@ -173,6 +210,7 @@ v2v_check ()
     missing "virt-v2v is not installed"
     return 0
   fi
+  v2v_env || return 0
   LIBGUESTFS_BACKEND=direct virt-v2v -v -x -i ova "$ova" -o null \
     --print-source > v2v.out 2>&1 || status=$?
   grep -v '^libguestfs: trace' v2v.out || :
@@ -246,15 +284,26 @@ client_open ()
   exec {fd}> "$c.fifo"
   eval "${c}_fd=$fd"
 }
-# client_do C COMMAND: send a write COMMAND to C, wait for its result
-# ("wrote ..." or "write failed: ...").
+# client_send C COMMAND: send the write COMMAND to C; client_wait C:
+# wait for its result ("wrote ..." or "write failed: ...");
+# client_do C COMMAND: both.
+client_send ()
+{
+  local fd
+  eval "fd=\$${1}_fd"
+  eval "${1}_sent=\$(_results \"\$1.out\")"
+  echo "$2" >&"$fd"
+}
+client_wait ()
+{
+  local pid n
+  eval "pid=\$${1}_pid n=\$${1}_sent"
+  wait_for 60 "$1: a result" _result_after "$1.out" "$n" "$pid"
+}
 client_do ()
 {
-  local c=$1 fd pid n
-  eval "fd=\$${c}_fd pid=\$${c}_pid"
-  n=$(_results "$c.out")
-  echo "$2" >&"$fd"
-  wait_for 60 "$c: $2" _result_after "$c.out" "$n" "$pid"
+  client_send "$1" "$2"
+  client_wait "$1"
 }
 _results ()
 {
@@ -276,25 +325,8 @@ client_close ()
   wait "$pid" || :
 }
 
-# client_retry C COMMAND: send the write COMMAND to C until it is
-# accepted.  A disk is finished when its last client has gone, which
-# the server sees some time after the client exits: until then a write
-# to the next disk is refused (and harmless), so the tests wait for the
-# next disk to take a write from a client connected all along, instead
-# of guessing a time.
-client_retry ()
-{
-  wait_for 60 "$1: $2 accepted" _try_write "$1" "$2"
-}
-_try_write ()
-{
-  client_do "$1" "$2" || return 2
-  grep -Eo 'wrote [0-9]+/[0-9]+ bytes|write failed' "$1.out" | tail -n1 |
-    grep -q '^wrote'
-}
-
 # True once GNU tar reads OVA whole (the archive is completed).
 tar_ok ()
 {
-  tar tf "$1" > /dev/null 2>&1
+  tar tf "$1" > /dev/null 2>&1 || return 1      # (2 would stop wait_for)
 }

@@ -55,9 +55,20 @@ struct span {
   size_t start, end;
 };
 
+/* How an element xdisk writes is spelled: its element prefix, the
+ * namespace declarations it carried (kept), the prefix of its ovf:
+ * attributes, and a declaration of that prefix when none is in scope.
+ */
+struct spelling {
+  char *prefix;                 /* "ovf:" or "" */
+  char *decls;                  /* ' xmlns:a="..."' ..., or "" */
+  char *attr_prefix;            /* "ovf:" */
+  char *attr_decl;              /* ' xmlns:ovf="..."', or "" */
+};
+
 struct tdisk {
   struct span span;             /* the whole Disk element */
-  char *prefix;                 /* its element prefix: "ovf:" or "" */
+  struct spelling sp;
   char *disk_id;
   uint64_t capacity;            /* bytes, 0 if none given */
 };
@@ -70,12 +81,8 @@ struct xd_ovf_template {
   struct span refs;             /* References, if has_refs */
   size_t refs_at;               /* else where one goes: after the
                                  * Envelope's start tag */
-  char *refs_prefix;            /* element prefixes of References, File */
-  char *file_prefix;
+  struct spelling refs_sp;      /* of References (and its Files) */
   char *indent;                 /* blanks before References on its line */
-  char *attr_prefix;            /* prefix of the OVF namespace declared on
-                                 * the Envelope: "ovf:" */
-  bool declare_ovf;             /* none: declare xmlns:ovf where needed */
   struct tdisk *disks;
   size_t nr_disks, disks_cap;
 };
@@ -86,8 +93,17 @@ struct qname {
   size_t uri_len, local_len, prefix_len;
 };
 
+/* A namespace declaration in scope. */
+struct binding {
+  char *prefix;                 /* NULL: the default namespace */
+  char *uri;
+  unsigned depth;               /* of the element declaring it */
+};
+
 struct parse {
   XML_Parser xp;
+  struct binding *bindings;
+  size_t nr_bindings, bindings_cap;
   struct xd_ovf_template *t;
   const char *file;
   bool failed;
@@ -208,16 +224,153 @@ static void XMLCALL
 on_ns_decl (void *data, const XML_Char *prefix, const XML_Char *uri)
 {
   struct parse *ps = data;
-  struct xd_ovf_template *t = ps->t;
+  struct binding *b;
 
-  /* Declarations on the Envelope come before its start. */
-  if (ps->root_seen || prefix == NULL || uri == NULL ||
-      strcmp (uri, NS_OVF1) != 0 || t->attr_prefix)
+  if (ps->failed)
     return;
-  if (asprintf (&t->attr_prefix, "%s:", prefix) == -1) {
-    t->attr_prefix = NULL;
+  if (XD_RESERVE (ps->bindings, ps->nr_bindings, ps->bindings_cap, 1) == -1) {
     fail_nomem (ps);
+    return;
   }
+  b = &ps->bindings[ps->nr_bindings];
+  /* Declarations come before the start of the element carrying them. */
+  b->depth = ps->depth + 1;
+  b->prefix = prefix ? strdup (prefix) : NULL;
+  b->uri = strdup (uri ? uri : "");
+  if ((prefix && b->prefix == NULL) || b->uri == NULL) {
+    free (b->prefix);
+    free (b->uri);
+    fail_nomem (ps);
+    return;
+  }
+  ps->nr_bindings++;
+}
+
+/* The declarations of the elements ending at DEPTH go out of scope. */
+static void
+end_bindings (struct parse *ps, unsigned depth)
+{
+  while (ps->nr_bindings > 0 &&
+         ps->bindings[ps->nr_bindings - 1].depth >= depth) {
+    ps->nr_bindings--;
+    free (ps->bindings[ps->nr_bindings].prefix);
+    free (ps->bindings[ps->nr_bindings].uri);
+  }
+}
+
+static bool
+same_prefix (const char *a, const char *b)
+{
+  return a == b || (a && b && strcmp (a, b) == 0);
+}
+
+/* Whether binding I is the one in scope for its prefix. */
+static bool
+in_scope (const struct parse *ps, size_t i)
+{
+  size_t j;
+
+  for (j = i + 1; j < ps->nr_bindings; j++)
+    if (same_prefix (ps->bindings[j].prefix, ps->bindings[i].prefix))
+      return false;
+  return true;
+}
+
+/* A prefix bound to the OVF namespace here, or NULL. */
+static const char *
+ovf_prefix_in_scope (const struct parse *ps)
+{
+  size_t i;
+
+  for (i = ps->nr_bindings; i-- > 0;)
+    if (ps->bindings[i].prefix && strcmp (ps->bindings[i].uri, NS_OVF1) == 0
+        && in_scope (ps, i))
+      return ps->bindings[i].prefix;
+  return NULL;
+}
+
+/* Whether the element at DEPTH itself declares PREFIX. */
+static bool
+declares (const struct parse *ps, unsigned depth, const char *prefix)
+{
+  size_t i;
+
+  for (i = 0; i < ps->nr_bindings; i++)
+    if (ps->bindings[i].depth == depth &&
+        same_prefix (ps->bindings[i].prefix, prefix))
+      return true;
+  return false;
+}
+
+/* ' xmlns:p="uri"' for each declaration the element at DEPTH carries. */
+static char *
+own_decls (const struct parse *ps, unsigned depth)
+{
+  char *out = NULL;
+  size_t len = 0, i;
+  FILE *fp = open_memstream (&out, &len);
+
+  if (fp == NULL)
+    return NULL;
+  for (i = 0; i < ps->nr_bindings; i++) {
+    const struct binding *b = &ps->bindings[i];
+    if (b->depth != depth)
+      continue;
+    fprintf (fp, " xmlns%s%s=\"", b->prefix ? ":" : "",
+             b->prefix ? b->prefix : "");
+    xd_ovf_put_escaped (fp, b->uri);
+    fputc ('"', fp);
+  }
+  if (xd_ovf_close_output (fp, &out, &len) == -1)
+    return NULL;
+  return out;
+}
+
+/* How an element at DEPTH whose own prefix is Q's (Q NULL: the
+ * Envelope's children, written fresh: no declarations of its own) is
+ * rewritten.  Its ovf: attributes take a prefix bound to the OVF
+ * namespace there, or one declared on it: "ovf", or "ovf0", "ovf1"...
+ * if the element already declares that name otherwise.
+ */
+static int
+spell (struct parse *ps, const struct qname *q, unsigned depth,
+       struct spelling *sp)
+{
+  const char *ap = ovf_prefix_in_scope (ps);
+  char name[32] = "ovf";
+  unsigned k;
+
+  sp->prefix = q ? prefix_of (q) : NULL;
+  sp->decls = q ? own_decls (ps, depth) : strdup ("");
+  if (ap) {
+    sp->attr_decl = strdup ("");
+    if (asprintf (&sp->attr_prefix, "%s:", ap) == -1)
+      sp->attr_prefix = NULL;
+  }
+  else {
+    for (k = 0; q && declares (ps, depth, name); k++)
+      snprintf (name, sizeof name, "ovf%u", k);
+    if (asprintf (&sp->attr_prefix, "%s:", name) == -1)
+      sp->attr_prefix = NULL;
+    if (asprintf (&sp->attr_decl, " xmlns:%s=\"" NS_OVF1 "\"", name) == -1)
+      sp->attr_decl = NULL;
+  }
+  if ((q && sp->prefix == NULL) || sp->decls == NULL ||
+      sp->attr_prefix == NULL || sp->attr_decl == NULL) {
+    fail_nomem (ps);
+    return -1;
+  }
+  return 0;
+}
+
+static void
+free_spelling (struct spelling *sp)
+{
+  free (sp->prefix);
+  free (sp->decls);
+  free (sp->attr_prefix);
+  free (sp->attr_decl);
+  memset (sp, 0, sizeof *sp);
 }
 
 static void
@@ -237,6 +390,13 @@ start_root (struct parse *ps, const struct qname *q)
           NS_OVF1 ")");
   ps->t->refs_at = (size_t) XML_GetCurrentByteIndex (ps->xp) +
                    (size_t) XML_GetCurrentByteCount (ps->xp);
+  /* A References xdisk adds: the Envelope's element prefix. */
+  if (spell (ps, NULL, 2, &ps->t->refs_sp) == 0) {
+    free (ps->t->refs_sp.prefix);
+    ps->t->refs_sp.prefix = prefix_of (q);
+    if (ps->t->refs_sp.prefix == NULL)
+      fail_nomem (ps);
+  }
 }
 
 static void
@@ -256,10 +416,11 @@ start_references (struct parse *ps, const struct qname *q)
   ps->in_refs = ps->depth;
   while (col > 0 && (t->buf[col - 1] == ' ' || t->buf[col - 1] == '\t'))
     col--;
-  free (t->refs_prefix);
-  t->refs_prefix = prefix_of (q);
+  free_spelling (&t->refs_sp);
+  if (spell (ps, q, ps->depth, &t->refs_sp) == -1)
+    return;
   t->indent = strndup (t->buf + col, at - col);
-  if (t->refs_prefix == NULL || t->indent == NULL)
+  if (t->indent == NULL)
     fail_nomem (ps);
 }
 
@@ -291,9 +452,10 @@ start_disk (struct parse *ps, const struct qname *q, const char **atts)
   d->span.start = (size_t) XML_GetCurrentByteIndex (ps->xp);
   ps->disk_tag_end = d->span.start +
                      (size_t) XML_GetCurrentByteCount (ps->xp);
-  d->prefix = prefix_of (q);
+  if (spell (ps, q, ps->depth, &d->sp) == -1)
+    return;
   d->disk_id = strdup (id);
-  if (d->prefix == NULL || d->disk_id == NULL) {
+  if (d->disk_id == NULL) {
     fail_nomem (ps);
     return;
   }
@@ -314,8 +476,6 @@ static void
 start_ovf_element (struct parse *ps, const struct qname *q,
                    const char **atts)
 {
-  struct xd_ovf_template *t = ps->t;
-
   if (is_ovf (q, "VirtualSystem"))
     ps->virtual_systems++;
   else if (ps->depth == 2 && is_ovf (q, "References"))
@@ -328,10 +488,6 @@ start_ovf_element (struct parse *ps, const struct qname *q,
   else if (ps->in_disk_section && ps->depth == ps->in_disk_section + 1 &&
            is_ovf (q, "Disk"))
     start_disk (ps, q, atts);
-  else if (ps->in_refs && ps->depth == ps->in_refs + 1 &&
-           is_ovf (q, "File") && t->file_prefix == NULL &&
-           (t->file_prefix = prefix_of (q)) == NULL)
-    fail_nomem (ps);
 }
 
 static void XMLCALL
@@ -416,6 +572,7 @@ on_end (void *data, const XML_Char *name)
   }
   if (ps->in_disk_section == ps->depth)
     ps->in_disk_section = 0;
+  end_bindings (ps, ps->depth);
   ps->depth--;
 }
 
@@ -585,6 +742,8 @@ free_parse (struct parse *ps)
   for (i = 0; i < ps->nr_hosts; i++)
     free (ps->hosts[i]);
   free (ps->hosts);
+  end_bindings (ps, 0);
+  free (ps->bindings);
   if (ps->xp)
     XML_ParserFree (ps->xp);
 }
@@ -644,16 +803,14 @@ xd_ovf_template_free (struct xd_ovf_template *t)
   if (t == NULL)
     return;
   for (i = 0; i < t->nr_disks; i++) {
-    free (t->disks[i].prefix);
+    free_spelling (&t->disks[i].sp);
     free (t->disks[i].disk_id);
   }
   free (t->disks);
   free (t->file);
   free (t->buf);
-  free (t->refs_prefix);
-  free (t->file_prefix);
+  free_spelling (&t->refs_sp);
   free (t->indent);
-  free (t->attr_prefix);
   free (t);
 }
 
@@ -671,55 +828,39 @@ xd_ovf_template_capacity (const struct xd_ovf_template *t, size_t i)
 
 /* ---- rendering ---- */
 
-/* The attribute prefix of the OVF namespace, and the declaration an
- * element we write needs when the Envelope declares none.
- */
-static const char *
-attr_prefix (const struct xd_ovf_template *t)
-{
-  return t->attr_prefix ? t->attr_prefix : "ovf:";
-}
-
-static const char *
-ovf_decl (const struct xd_ovf_template *t)
-{
-  return t->attr_prefix ? "" : " xmlns:ovf=\"" NS_OVF1 "\"";
-}
-
 static void
 put_references (FILE *fp, const struct xd_ovf_template *t,
                 const struct xd_ovf_disk_out *disks, size_t nr)
 {
-  const char *rp = t->refs_prefix ? t->refs_prefix : "";
-  const char *fpfx = t->file_prefix ? t->file_prefix : rp;
+  const struct spelling *sp = &t->refs_sp;
   const char *indent = t->indent ? t->indent : "  ";
   char id[32];
   size_t i;
 
   if (!t->has_refs)             /* a new one after the Envelope's tag */
     fprintf (fp, "\n%s", indent);
-  fprintf (fp, "<%sReferences%s>", rp, ovf_decl (t));
+  fprintf (fp, "<%sReferences%s%s>", sp->prefix, sp->decls, sp->attr_decl);
   for (i = 0; i < nr; i++) {
     snprintf (id, sizeof id, "file%zu", i + 1);
     fprintf (fp, "\n%s  ", indent);
-    xd_ovf_put_file (fp, fpfx, attr_prefix (t), id, &disks[i]);
+    xd_ovf_put_file (fp, sp->prefix, sp->attr_prefix, id, &disks[i]);
   }
-  fprintf (fp, "\n%s</%sReferences>", indent, rp);
+  fprintf (fp, "\n%s</%sReferences>", indent, sp->prefix);
 }
 
 static void
 put_disk (FILE *fp, const struct xd_ovf_template *t, size_t i,
           const struct xd_ovf_disk_out *d)
 {
-  const char *ap = attr_prefix (t);
+  const struct spelling *sp = &t->disks[i].sp;
   char id[32];
 
   snprintf (id, sizeof id, "file%zu", i + 1);
-  fprintf (fp, "<%sDisk%s %sdiskId=\"", t->disks[i].prefix, ovf_decl (t),
-           ap);
+  fprintf (fp, "<%sDisk%s%s %sdiskId=\"", sp->prefix, sp->decls,
+           sp->attr_decl, sp->attr_prefix);
   xd_ovf_put_escaped (fp, t->disks[i].disk_id);
   fputc ('"', fp);
-  xd_ovf_put_disk_attrs (fp, ap, id, d);
+  xd_ovf_put_disk_attrs (fp, sp->attr_prefix, id, d);
   fputs ("/>", fp);
 }
 

@@ -902,6 +902,20 @@ START_TEST (test_template_forms)
     "<o:VirtualSystem o:id='v'><o:Info>i</o:Info><o:Item><x:HostResource "
     "xmlns:x='r'>ovf://disk/d1</x:HostResource></o:Item></o:VirtualSystem>"
     "</o:Envelope>",
+
+    /* "ovf" bound elsewhere; a Disk declaring its own prefix. */
+    "<Envelope xmlns='http://schemas.dmtf.org/ovf/envelope/1' "
+    "xmlns:ovf='urn:other'><DiskSection><Info>d</Info><q:Disk "
+    "xmlns:q='http://schemas.dmtf.org/ovf/envelope/1' q:diskId='d1'/>"
+    "</DiskSection><VirtualSystem><Info>i</Info><Item><HostResource>"
+    "ovf:/disk/d1</HostResource></Item></VirtualSystem></Envelope>",
+
+    /* A Disk rebinding "ovf" itself. */
+    "<Envelope xmlns='http://schemas.dmtf.org/ovf/envelope/1'><References>"
+    "</References><DiskSection><Info>d</Info><Disk xmlns:ovf='urn:x' "
+    "diskId='d1'/></DiskSection><VirtualSystem><Info>i</Info><Item>"
+    "<HostResource>ovf:/disk/d1</HostResource></Item></VirtualSystem>"
+    "</Envelope>",
   };
   size_t i;
 
@@ -913,6 +927,11 @@ START_TEST (test_template_forms)
     ck_assert_uint_eq (xd_ovf_template_disks (t), 1);
     out = fill (t, 0, &len);
     ck_filled (out, len, 1);
+    /* The filled template is a template again, with the same disks. */
+    xd_ovf_template_free (t);
+    t = template_ok (out);
+    ck_assert_uint_eq (xd_ovf_template_disks (t), 1);
+    ck_assert_uint_eq (xd_ovf_template_capacity (t, 0), GiB);
     free (out);
     xd_ovf_template_free (t);
   }

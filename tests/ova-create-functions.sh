@@ -127,10 +127,12 @@ ova_check ()
   # The descriptor: the checklist of appliance-targets.md section 7
   # (tests/ovf-check.py), then its records against the archive and the
   # create-* parameters.
-  ovf_check "x/$name.ovf" "$n" "$fw"
   for (( i = 0; i < n; i++ )); do
     sizes+=${sizes:+,}$(stat -c %s "${raws[i]}")
   done
+  local nics=1
+  [[ " $expect " != *" nic=none "* ]] || nics=0
+  ovf_check "x/$name.ovf" "$fw" "$sizes" $nics
   eval "python3 \"\$check_py\" ovf \"x/\$name.ovf\" x.members \
     sizes=$sizes firmware=$fw bus=$bus $expect"
 
@@ -166,16 +168,13 @@ ova_check ()
   v2v_check "$ova" "$name" "$mf" "$n" "$vm"
 }
 
-# ovf_check OVF NR_DISKS FIRMWARE: tests/ovf-check.py, the independent
-# checker of appliance-targets.md section 7.
+# ovf_check OVF FIRMWARE SIZES NICS: tests/ovf-check.py, the independent
+# checker of appliance-targets.md section 7, with the disks' sizes
+# (bytes, comma-separated) and the number of NICs expected.
 ovf_check ()
 {
-  if [ ! -f "$ovf_check_py" ]; then
-    # (Until the OVF renderer's branch brings it.)
-    echo "$0: NOTE: $ovf_check_py is not there yet: not run"
-    return 0
-  fi
-  python3 "$ovf_check_py" --disks "$2" --firmware "$3" "$1"
+  python3 "$ovf_check_py" --disks "$(tr ',' '\n' <<< "$3" | wc -l)" \
+    --firmware "$2" --capacity "$3" --nics "$4" "$1"
 }
 
 # v2v_env: virt-v2v refuses to start with less than 1 GiB free in its

@@ -77,11 +77,30 @@ cat > novs.ovf <<'EOF'
 </Envelope>
 EOF
 create_error a.ova 'VirtualSystem' create-size=1M create-ovf=novs.ovf
+# With a VirtualSystem whose disk Item names the Disk, it is a template
+# (vs.ovf); without that Item, the Disk is not used and it is refused;
+# the same in the OVF 2.0 namespace, which virt-v2v and Proxmox cannot
+# read, is refused.
+item='<Item><rasd:ElementName>disk</rasd:ElementName><rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource><rasd:InstanceID>2</rasd:InstanceID><rasd:Parent>1</rasd:Parent><rasd:ResourceType>17</rasd:ResourceType></Item>'
+vs='<VirtualSystem ovf:id="vm"><Info>A VM</Info><Name>vm</Name><VirtualHardwareSection><Info>hardware</Info><Item><rasd:ElementName>scsi</rasd:ElementName><rasd:InstanceID>1</rasd:InstanceID><rasd:ResourceSubType>lsilogic</rasd:ResourceSubType><rasd:ResourceType>6</rasd:ResourceType></Item>ITEM</VirtualHardwareSection></VirtualSystem>'
+rasd=http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData
+sed -e "s|</DiskSection>|&${vs/ITEM/$item}|" \
+    -e "s|xmlns:ovf=|xmlns:rasd=\"$rasd\" &|" novs.ovf > vs.ovf
+sed -e "s|</DiskSection>|&${vs/ITEM/}|" \
+    -e "s|xmlns:ovf=|xmlns:rasd=\"$rasd\" &|" novs.ovf > noitem.ovf
+create_error a.ova 'vmdisk1' create-size=1M create-ovf=noitem.ovf
+sed 's|ovf/envelope/1|ovf/envelope/2|g' vs.ovf > ovf2.ovf
+create_error a.ova 'envelope/2|OVF 2' create-size=1M create-ovf=ovf2.ovf
+# create-size= giving another number of disks than the OVF has.
+create_error a.ova 'create-size' create-size=1M,1M create-ovf=vs.ovf
 
 # ---- an existing file ----
 
 fs_disk d1.raw 64 "$libdir"
 head -c $M d1.raw > small.raw
+# (vs.ovf above is a template that works.)
+ova_create vs.ova 'nbdcopy small.raw "$uri"' create-ovf=vs.ovf
+tar tf vs.ova | diff -u - <(printf '%s\n' vs.ovf vs.mf vs-disk1.vmdk)
 ova_create old.ova 'nbdcopy small.raw "$uri"' create-size=1M
 touch -d '2020-01-01 00:00' old.ova
 stamp=$(stat -c %Y old.ova)

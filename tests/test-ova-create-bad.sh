@@ -163,6 +163,15 @@ refused_everywhere ()
 }
 refused_everywhere full.ova
 
+# ---- a disk never written ----
+
+# nbdkit exits with disk 2 never written: it says so, and the file is
+# refused.
+ova_create never.ova 'nbdcopy small.raw "$uri"' create-size=1M,1M 2> never.err
+cat never.err
+grep -q 'never-disk2\.vmdk was never written' never.err
+refused_everywhere never.ova
+
 # ---- SIGKILL mid-way ----
 
 serve_bg kill.ova create-size=64M

@@ -31,12 +31,14 @@ grep -Fx "$(printf '\tBridge "VM Network" [e1000]')" v2v.out
 # Two disks, EFI, SATA, SHA-1, every machine parameter.  The exports are
 # listed first, in order, with their sizes (listing finishes no disk);
 # then, as the man page shows, disk 1 through the default export and
-# disk 2 through its name, both with nbdcopy.  (Disk 2's first write
+# disk 2 through its name, both with nbdcopy; then disk 1, finished
+# (disk 2 took writes), reads back while nbdkit runs.  (Disk 2's first write
 # waits for the server to have closed disk 1's connections.)
 ova_create two.ova \
   "nbdinfo --list --json \"\$uri\" > list.json &&
    nbdcopy d1.raw \"\$uri\" &&
-   nbdcopy d2.raw \"$(disk_uri web01-disk2.vmdk)\"" \
+   nbdcopy d2.raw \"$(disk_uri web01-disk2.vmdk)\" &&
+   nbdcopy \"\$uri\" back1.raw && cmp d1.raw back1.raw" \
   create-size=64M,32M create-name=web01 create-cpus=2 create-memory=1536M \
   create-firmware=efi create-os=debian12-64 create-nic=vmxnet3 \
   create-network=LAN create-disk-bus=sata create-hwversion=vmx-15 \

@@ -17,6 +17,8 @@ requires nbdinfo --version
 requires tar --version
 requires python3 --version
 requires jq --version
+# (mkfs.ext4 is in /sbin, not in a Debian user's PATH.)
+PATH=$PATH:/usr/sbin:/sbin
 requires mkfs.ext4 -V
 make_tmpdir
 cd "$tmp"

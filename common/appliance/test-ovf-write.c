@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -535,6 +536,42 @@ START_TEST (test_render_escape)
 }
 END_TEST
 
+/* Set the numbers of DISKS (NR of them) for round I: every one at
+ * UINT64_MAX but some, so that a field rendered longer than at
+ * UINT64_MAX shows even when the others are shorter.  The first rounds
+ * put each edge value in each field alone; then random subsets.
+ */
+static uint64_t number (unsigned *seed, unsigned i);
+
+static void
+numbers (struct xd_ovf_disk_out *disks, size_t nr, unsigned *seed,
+         unsigned i)
+{
+  size_t j, nr_edges = 9, field;
+
+  for (j = 0; j < nr; j++)
+    disks[j].capacity = disks[j].file_size = disks[j].populated =
+      UINT64_MAX;
+  if (i < nr_edges * nr * 3) {
+    field = i / nr_edges;
+    if (field % 3 == 0)
+      disks[field / 3].capacity = number (seed, i % nr_edges);
+    else if (field % 3 == 1)
+      disks[field / 3].file_size = number (seed, i % nr_edges);
+    else
+      disks[field / 3].populated = number (seed, i % nr_edges);
+    return;
+  }
+  for (j = 0; j < nr; j++) {
+    if (rand_r (seed) % 2)
+      disks[j].capacity = number (seed, UINT_MAX);
+    if (rand_r (seed) % 2)
+      disks[j].file_size = number (seed, UINT_MAX);
+    if (rand_r (seed) % 2)
+      disks[j].populated = number (seed, UINT_MAX);
+  }
+}
+
 /* Numbers that make renderings of every length up to the most. */
 static uint64_t
 number (unsigned *seed, unsigned i)
@@ -559,7 +596,7 @@ START_TEST (test_render_max_longest)
   struct xd_vmdesc d;
   struct xd_ovf_disk_out *disks;
   unsigned seed = 19, i;
-  size_t j, max_len, len;
+  size_t max_len, len;
   char *out;
 
   opts_init (&c, 0);
@@ -569,11 +606,7 @@ START_TEST (test_render_max_longest)
   free (render (&d, UINT64_MAX, &max_len));
   disks = disks_for (&d, 0);
   for (i = 0; i < 2000; i++) {
-    for (j = 0; j < 3; j++) {
-      disks[j].capacity = number (&seed, i);
-      disks[j].file_size = number (&seed, i + j);
-      disks[j].populated = number (&seed, i * 3 + j);
-    }
+    numbers (disks, 3, &seed, i);
     ck_assert_int_eq (xd_ovf_render (&d, disks, 3, &out, &len), 0);
     ck_assert_msg (len <= max_len, "%zu > %zu", len, max_len);
     free (out);
@@ -945,16 +978,12 @@ START_TEST (test_template_max_longest)
     { .href = "new-disk1.vmdk" }, { .href = "new-disk2.vmdk" },
   };
   unsigned seed = 7, i;
-  size_t j, max_len, len;
+  size_t max_len, len;
   char *out;
 
   free (fill (t, UINT64_MAX, &max_len));
   for (i = 0; i < 2000; i++) {
-    for (j = 0; j < 2; j++) {
-      disks[j].capacity = number (&seed, i);
-      disks[j].file_size = number (&seed, i + j);
-      disks[j].populated = number (&seed, i * 2 + j);
-    }
+    numbers (disks, 2, &seed, i);
     ck_assert_int_eq (xd_ovf_template_render (t, disks, 2, &out, &len), 0);
     ck_assert_msg (len <= max_len, "%zu > %zu", len, max_len);
     free (out);

@@ -80,7 +80,7 @@ START_TEST (test_vmdesc_defaults)
   /* Every parameter given. */
   opts_init (&c, 3);
   c.hwversion = "vmx-19";
-  c.vm.name = "web";
+  c.vm.name = "web \xc3\xa9\xe2\x82\xac\xf0\x9f\x92\xbe";
   c.vm.cpus = 4;
   c.vm.memory = 2 * GiB;
   c.vm.firmware = "efi";
@@ -90,7 +90,7 @@ START_TEST (test_vmdesc_defaults)
   c.vm.disk_bus = "sata";
   c.vm.manifest = "sha1";
   desc_ok (&d, &c, "OVA");
-  ck_assert_str_eq (d.name, "web");
+  ck_assert_str_eq (d.name, "web \xc3\xa9\xe2\x82\xac\xf0\x9f\x92\xbe");
   ck_assert_uint_eq (d.cpus, 4);
   ck_assert_uint_eq (d.memory, 2 * GiB);
   ck_assert_int_eq (d.firmware, XD_FIRMWARE_EFI);
@@ -198,6 +198,14 @@ START_TEST (test_vmdesc_refusals)
   REFUSE (vm.ovf, "/t.ovf", "XVA", "create-ovf= (OVA only)");
   REFUSE (vm.name, "", "OVA", "create-name= is empty");
   REFUSE (vm.network, "", "OVA", "create-network= is empty");
+  REFUSE (vm.name, "a\tb", "OVA", "create-name=: not UTF-8");
+  REFUSE (vm.name, "a\x7f", "OVA", "control characters");
+  REFUSE (vm.name, "caf\xe9", "OVA", "not UTF-8");
+  REFUSE (vm.name, "\xc0\xaf", "OVA", "not UTF-8");        /* overlong */
+  REFUSE (vm.name, "\xed\xa0\x80", "XVA", "not UTF-8");   /* surrogate */
+  REFUSE (vm.name, "\xf4\x90\x80\x80", "OVA", "not UTF-8");
+  REFUSE (vm.name, "\xe2\x82", "OVA", "not UTF-8");        /* cut short */
+  REFUSE (vm.network, "lan\n", "OVA", "create-network=");
   REFUSE (size, 0, "OVA", "create-size=");
   opts_init (&c, 0);
   c.sizes = huge;
@@ -221,6 +229,16 @@ START_TEST (test_vmdesc_refusals)
   c.sizes = zero_second;
   c.nr_sizes = 2;
   refused (&c, &(struct refusal) { "size", "OVA", "disk 2" });
+  /* An XVA has no controllers to fill. */
+  opts_init (&c, 0);
+  c.sizes = five;
+  c.nr_sizes = 5;
+  c.vm.disk_bus = "ide";
+  {
+    struct xd_vmdesc d;
+    desc_ok (&d, &c, "XVA");
+    xd_vmdesc_free (&d);
+  }
   /* SATA needs vmx-10. */
   opts_init (&c, 0);
   c.vm.disk_bus = "sata";

@@ -961,6 +961,14 @@ START_TEST (test_template_forms)
     "</DiskSection><VirtualSystem><Info>i</Info><Item><HostResource>"
     "ovf:/disk/d1</HostResource></Item></VirtualSystem></Envelope>",
 
+    /* A UTF-8 byte order mark: offsets count its bytes. */
+    "\xef\xbb\xbf<Envelope xmlns='http://schemas.dmtf.org/ovf/envelope/1' "
+    "xmlns:ovf='http://schemas.dmtf.org/ovf/envelope/1'><References>"
+    "<File ovf:href='\xc3\xa9' ovf:id='f'/></References><DiskSection><Info>"
+    "\xe2\x82\xac</Info><Disk ovf:diskId='d1'/></DiskSection><VirtualSystem>"
+    "<Info>i</Info><Item><HostResource>ovf:/disk/d1</HostResource></Item>"
+    "</VirtualSystem></Envelope>",
+
     /* A Disk rebinding "ovf" itself. */
     "<Envelope xmlns='http://schemas.dmtf.org/ovf/envelope/1'><References>"
     "</References><DiskSection><Info>d</Info><Disk xmlns:ovf='urn:x' "

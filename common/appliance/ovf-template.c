@@ -282,10 +282,11 @@ ovf_prefix_in_scope (const struct parse *ps)
 {
   size_t i;
 
-  for (i = ps->nr_bindings; i-- > 0;)
-    if (ps->bindings[i].prefix && strcmp (ps->bindings[i].uri, NS_OVF1) == 0
-        && in_scope (ps, i))
-      return ps->bindings[i].prefix;
+  for (i = ps->nr_bindings; i > 0; i--) {
+    const struct binding *b = &ps->bindings[i - 1];
+    if (b->prefix && strcmp (b->uri, NS_OVF1) == 0 && in_scope (ps, i - 1))
+      return b->prefix;
+  }
   return NULL;
 }
 

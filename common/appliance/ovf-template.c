@@ -508,9 +508,12 @@ on_start (void *data, const XML_Char *name, const XML_Char **atts)
     return;
   }
   split_name (name, &q);
-  /* HostResource is RASD's, but any namespace will do: the readers of
-   * §2.3 strip prefixes.
+  /* What is inside References or a Disk is replaced, so it counts for
+   * nothing.  HostResource is RASD's, but any namespace will do: the
+   * readers of §2.3 strip prefixes.
    */
+  if (ps->in_refs || ps->open_disk)
+    return;
   if (ps->depth == 1)
     start_root (ps, &q);
   else if (eq (q.local, q.local_len, "HostResource")) {

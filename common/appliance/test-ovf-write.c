@@ -1067,6 +1067,10 @@ START_TEST (test_template_refusals)
     { "ovf:/disk/data", "ovf:/file/file2</rasd:HostResource><rasd:"
       "HostResource>ovf:/disk/data", "names a File" },
     { "<rasd:ResourceType>17", "<x:ResourceType>17", "unbound prefix" },
+    /* What References or a Disk holds is replaced: it names nothing. */
+    { "<rasd:HostResource> ovf:/disk/data </rasd:HostResource>", "",
+      "Disk \"data\"" },
+
   };
   size_t i;
   char *s;
@@ -1074,6 +1078,19 @@ START_TEST (test_template_refusals)
   for (i = 0; i < sizeof edits / sizeof edits[0]; i++) {
     s = edited (edits[i].from, edits[i].to);
     template_refused (s, strlen (s), EINVAL, edits[i].word);
+    free (s);
+  }
+  /* The only HostResource naming a disk inside References. */
+  {
+    char *s2;
+    s = edited ("<rasd:HostResource> ovf:/disk/data </rasd:HostResource>",
+                "");
+    ck_assert_int_ne (asprintf (&s2, "%.*s<x><rasd:HostResource>ovf:/disk/"
+                                "data</rasd:HostResource></x>%s",
+                                (int) (strstr (s, "<File") - s), s,
+                                strstr (s, "<File")), -1);
+    template_refused (s2, 0, EINVAL, "Disk \"data\"");
+    free (s2);
     free (s);
   }
   /* No VirtualSystem, no DiskSection, no Disk. */

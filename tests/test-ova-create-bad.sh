@@ -56,7 +56,7 @@ create_error a.ova 'create-cpus' create-size=1M create-cpus=0
 # An XVA parameter is not an OVA one.
 create_error a.ova 'create-checksum' create-size=1M create-checksum=xxhash
 # Over what a VMDK holds (2 TiB), for disk 2 of 2.
-create_error a.ova 'create-size' create-size=1M,4T
+create_error a.ova 'create-size|2 TiB' create-size=1M,4T
 # Appliance parameters given to a plain VMDK.
 create_error a.vmdk 'create-size' create-size=1M,2M
 create_error a.vmdk 'create-name' create-size=1M create-name=x

@@ -48,13 +48,14 @@ write_both ()
 check_vhd ()                    # IMG RAW SIZE
 {
   local img=$1 raw=$2 size=$3 fsize foot
+  # qemu 7.2 serves the exact size only for the creators it knows.
+  test "$(qemu_size "$img")" = "$size"
+  qemu-img compare -q -f raw "$raw" -F vpc "$img"
   $vhdutil -b -g "$img"                     # -g: the spec's geometry
   fsize=$(stat -c %s "$img")
   foot=$(( fsize - 512 ))
   test "$(field "$img" $(( foot + 28 )) 4)" = "win "        # creator
   test "$(be "$img" $(( foot + 48 )) 8)" = "$size"          # current size
-  test "$(qemu_size "$img")" = "$size"
-  qemu-img compare -q -f raw "$raw" -F vpc "$img"
   $top_builddir/tests/xdisk-check -f vhd "$img"
 }
 

@@ -106,59 +106,110 @@ done
 
 # ---- the checker refuses what blktap refuses ----
 err=$tmp/err
-# set_footer IMG C H S [CREATOR]: patch the footer (and its copy at 0
-# when there is one) and fix the checksums.
-set_footer ()
+# poke IMG WHERE OFFSET HEX: write the bytes HEX at OFFSET of the footer
+# at the end ("end"), of its copy at 0 ("start"), of both ("footers"),
+# of the dynamic header ("header"), each with its checksum fixed, or at
+# OFFSET of the file ("at").
+poke ()
 {
-  python3 - "$@" <<'EOF'
-import struct, sys
-name, c, h, s = sys.argv[1], *map(int, sys.argv[2:5])
-creator = sys.argv[5].encode() if len(sys.argv) > 5 else None
+  python3 - "$@" <<'PY'
+import sys
+name, where, off, data = sys.argv[1], sys.argv[2], int(sys.argv[3]), \
+    bytes.fromhex(sys.argv[4])
+def fix(buf, field):
+    buf[field:field + 4] = bytes(4)
+    buf[field:field + 4] = (~sum(buf) & 0xFFFFFFFF).to_bytes(4, "big")
 with open(name, "r+b") as f:
-    f.seek(0, 2)
-    end = f.tell() - 512
-    f.seek(0)
-    copies = [end] + ([0] if f.read(8) == b"conectix" else [])
-    for off in copies:
-        f.seek(off)
-        ft = bytearray(f.read(512))
-        ft[56:60] = struct.pack(">HBB", c, h, s)
-        if creator:
-            ft[28:32] = creator
-        ft[64:68] = b"\0\0\0\0"
-        ft[64:68] = struct.pack(">I", ~sum(ft) & 0xFFFFFFFF)
-        f.seek(off)
-        f.write(ft)
-EOF
+    end = f.seek(0, 2) - 512
+    places = {"end": [(end, 512, 64)], "start": [(0, 512, 64)],
+              "footers": [(end, 512, 64), (0, 512, 64)],
+              "header": [(512, 1024, 36)], "at": [(0, None, None)]}
+    for base, size, field in places[where]:
+        f.seek(base)
+        buf = bytearray(f.read(size if size else off + len(data)))
+        buf[off:off + len(data)] = data
+        if field is not None:
+            fix(buf, field)
+        f.seek(base)
+        f.write(buf)
+PY
 }
+refused ()                      # IMG MESSAGE [checker options]
+{
+  expect_failure "$err" $vhdutil "${@:3}" "$1"
+  grep -F -- "$2" "$err"
+}
+hex () { printf %s "$1" | od -An -tx1 | tr -d ' \n'; }
+
 # The old layout: creator "xdsk", 65535/16/255 for a size that is not
 # whole cylinders.  qemu read it at its size; blktap refuses it.
 img=$tmp/d-31460864.vhd
-set_footer "$img" 65535 16 255 xdsk
+cp "$img" "$tmp/keep.vhd"
+poke "$img" footers 28 "$(hex xdsk)"
+poke "$img" footers 56 ffff10ff
 test "$(qemu_size "$img")" = 31460864
-expect_failure "$err" $vhdutil "$img"
-grep "primary footer invalid: geometry too large" "$err"
-# One cylinder more than the specification's is too large already.
-set_footer "$img" 904 4 17 "win "
-expect_failure "$err" $vhdutil "$img"
-grep "geometry too large" "$err"
-set_footer "$img" 903 4 17
+refused "$img" "primary footer invalid: geometry too large"
+# One cylinder more than the specification's (903/4/17) is too large.
+poke "$img" footers 56 03880411
+refused "$img" "geometry too large"
+poke "$img" footers 56 03870411
 $vhdutil "$img"
 if [ -n "$big" ]; then
   # At 127 GiB too; from 65535 x 16 x 255 sectors on, 65535/16/255 is
   # the specification's own geometry and passes.
-  set_footer "$tmp/d-$(( 127 * G )).vhd" 65535 16 255 xdsk
-  expect_failure "$err" $vhdutil "$tmp/d-$(( 127 * G )).vhd"
-  grep "geometry too large" "$err"
-  set_footer "$tmp/d-$(( 200 * G )).vhd" 65535 16 255 xdsk
+  poke "$tmp/d-$(( 127 * G )).vhd" footers 56 ffff10ff
+  refused "$tmp/d-$(( 127 * G )).vhd" "geometry too large"
+  poke "$tmp/d-$(( 200 * G )).vhd" footers 56 ffff10ff
   $vhdutil "$tmp/d-$(( 200 * G )).vhd"
 fi
 
-# A differencing child whose parent has gone: its locators resolve to
-# nothing.
+# The other rules, each broken once in a copy of a good image (blocks
+# 0, 4, 5 and 9 present).
+bad=$tmp/bad.vhd
+fresh () { cp "$tmp/d-20971520.vhd" "$bad"; }
+fresh; poke "$bad" at $(( $(stat -c %s "$bad") - 1 )) ff
+refused "$bad" "primary footer invalid: invalid checksum"
+fresh; poke "$bad" footers 24 ffffff00
+refused "$bad" "creation time in future"
+fresh; poke "$bad" footers 100 01
+refused "$bad" "invalid 'reserved' bits"
+fresh; poke "$bad" footers 8 00000000
+refused "$bad" "invalid 'reserved' feature"
+fresh; poke "$bad" footers 60 00000005
+refused "$bad" "invalid data offset"
+fresh; poke "$bad" start 36 "$(hex 'Mac ')"
+refused "$bad" "primary and backup footers do not match"
+fresh; poke "$bad" header 24 00020000
+refused "$bad" "header is invalid: invalid header version"
+fresh; poke "$bad" header 32 00300000
+refused "$bad" "header is invalid: invalid block size"
+fresh; poke "$bad" header 576 "$(hex W2ku)"
+refused "$bad" "invalid non-null parent locators"
+e0=$(be "$bad" 1536 4)
+fresh; poke "$bad" at 1536 00000002
+refused "$bad" "block 0 (offset 0x2) clobbers headers"
+fresh; poke "$bad" at 1540 "$(printf %08x $(( e0 + 1 )))"
+refused "$bad" "clobbers block"
+fresh; poke "$bad" at 1536 "$(printf %08x $(( $(stat -c %s "$bad") / 512 - 4000 )))"
+refused "$bad" "clobbers footer"
+# The sector bitmap: sector 0 of block 0 holds data; clear its bit.
+fresh; poke "$bad" at $(( e0 * 512 )) 7f
+$vhdutil "$bad"
+refused "$bad" "sector 0x0 of block 0x0 has data where bitmap is clear" -b
+
+# A differencing child: another parent UUID; a parent name that is not
+# the locators' file name; its parent gone.
+child=$tmp/c-31460864.vhd
+mv "$tmp/keep.vhd" "$tmp/d-31460864.vhd"
+$vhdutil "$child"
+cp "$child" "$bad"
+poke "$bad" header 40 00
+refused "$bad" "invalid parent uuid"
+cp "$child" "$bad"
+poke "$bad" header 64 0058
+refused "$bad" "does not match header name"
 mv "$tmp/d-31460864.vhd" "$tmp/gone.vhd"
-expect_failure "$err" $vhdutil "$tmp/c-31460864.vhd"
-grep "error resolving" "$err"
+refused "$child" "error resolving"
 
 # vhd-util counts the disk in 2 MiB blocks whatever the block size: a
 # VHD of larger blocks has "more blocks than its BAT".  XenServer makes

@@ -8,7 +8,7 @@
  *  - the footer is laid out as Hyper-V lays it out: the geometry is the
  *    specification's CHS for the size (rounded down when the size is
  *    not a whole number of cylinders) and the creator is "win " (see
- *    VHD_CREATOR_APP in vhd-write.h for why this pair and no other);
+ *    VHD_CREATOR_APP in vhd-write.h for why);
  *  - a dynamic VHD's BAT has exactly as many entries as the size needs
  *    (Azure refuses a spare one);
  *  - a fixed VHD is the data and the footer: a sparse file, any size

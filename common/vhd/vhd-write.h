@@ -26,9 +26,10 @@
 #define VHD_MIN_CREATE_BLOCK (512u << 10)
 #define VHD_DEFAULT_BLOCK (2u << 20)
 
-/* The creator application we write.  Two readers disagree on what a
- * VHD's size is, and only this pair of creator and geometry satisfies
- * both (../shared/docs/write-targets.md section 1):
+/* The creator application we write, and why the geometry is the
+ * specification's (../shared/docs/write-targets.md section 1; the
+ * vhdx man page, "The footer: XenServer, qemu, Azure, Hyper-V").  Two
+ * readers disagree on what a VHD's size is:
  *  - qemu before 10.0 serves the CHS size (cylinders x heads x sectors,
  *    rounded down from the size) for any creator it does not know, and
  *    the current size only for "win ", "qem2", "d2v ", "CTXS", "tap\0"
@@ -38,13 +39,12 @@
  *    size ("geometry too large"), so 65535/16/255 passes only from
  *    65535 * 16 * 255 sectors (about 136.9 GB) up.
  * So the geometry is the specification's and the creator one that qemu
- * reads by its current size: "win ", Hyper-V's, whose VHDs every
- * product (Azure, XenServer, qemu, VirtualBox) takes with the same
- * layout.  Not "tap": blktap expects a batmap from tapdisk's own 1.2
- * and later, and checks the creator version; not "qem2" or "d2v ",
- * which would claim a tool whose layout we do not copy.  The creator
- * version stays xdisk's 1.0, which no Windows writes (Hyper-V writes
- * 6.x or 10.0), so our VHDs can still be told apart.
+ * reads by its current size: "win ", Hyper-V's, whose layout this is
+ * and whose VHDs Azure, XenServer, qemu and VirtualBox all take.  Not
+ * "tap": blktap then expects its batmap (from creator version 1.2 on)
+ * and refuses versions past its own; not "qem2", "d2v " or "CTXS",
+ * which would claim tools whose layout this is not.  The creator
+ * version is xdisk's 1.0, so that our VHDs can still be told apart.
  */
 #define VHD_CREATOR_APP "win "
 #define VHD_CREATOR_VERSION 0x00010000

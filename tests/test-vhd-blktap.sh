@@ -16,7 +16,6 @@ requires_plugin vhdx
 requires python3 --version
 requires qemu-img --version
 requires qemu-io --version
-requires nbdcopy --version
 make_tmpdir
 
 p=$(plugin vhdx)

@@ -83,6 +83,11 @@ for size in $small $big; do
   check_vhd "$img" "$raw" "$size"
   cmp <(field "$img" 0 512) <(field "$img" $(( $(stat -c %s "$img") - 512 )) 512)
 done
+# Seeded random writes, zeroes and trims on one: still valid.
+check="$top_builddir/tests/xdisk-check -f vhd"    # for write_and_compare
+img=$tmp/d-33527808.vhd
+write_and_compare "$img" "$tmp/d-33527808.raw" 19 60 1 qemu
+$vhdutil -b -g "$img"
 
 # ---- differencing: children of two of those, written over ----
 for size in 31460864 ${big:+$(( 127 * G ))}; do
@@ -102,6 +107,8 @@ for size in 31460864 ${big:+$(( 127 * G ))}; do
   nbdkit -r -U - "$p" file="$child" \
     --run "qemu-img compare -q -f raw \"$raw\" -F raw \"\$uri\""
 done
+write_and_compare "$tmp/c-31460864.vhd" "$tmp/d-31460864.raw" 20 60 0
+$vhdutil -b -g "$tmp/c-31460864.vhd"
 
 # ---- the checker refuses what blktap refuses ----
 err=$tmp/err

@@ -47,23 +47,6 @@ truncate -s 12M disk1.raw
 random_bytes 5 2M | dd of=disk1.raw bs=1M conv=notrunc status=none
 random_bytes 6 1M | dd of=disk1.raw bs=1M seek=9 conv=notrunc status=none
 
-# nbdkit 1.32 may run the plugin's cleanup before the close of a
-# connection whose client has just gone, when it is stopped right after
-# (--run): a creation must not be stopped before the last disk is
-# finished.  "$tmp/completed XVA", the last step of a --run command,
-# waits (up to a minute) until XVA is complete: its first member header
-# is written last.
-cat > completed <<'EOF2'
-#!/bin/sh
-i=0
-while [ "$(head -c 8 "$1" | tr -d '\000')" != ova.xml ]; do
-  i=$(( i + 1 ))
-  [ $i -lt 6000 ] || { echo "$1: never completed" >&2; exit 1; }
-  sleep 0.01
-done
-EOF2
-chmod +x completed
-
 # check_xva XVA SUFFIX FIRMWARE NIC RAW...: the layout, checksums and
 # ova.xml of XVA (checksum members .SUFFIX, HVM firmware FIRMWARE, a
 # VIF if NIC is yes), whose disks hold RAW... in order.
@@ -212,7 +195,7 @@ EOF
 # One disk, the defaults (SHA-1, BIOS, a VIF); nbdcopy's default
 # connections and threads write out of order.
 nbdkit -U - "$so" file=one.xva create=true create-size=96M \
-  --run 'nbdcopy disk0.raw "$uri" && ./completed one.xva'
+  --run 'nbdcopy disk0.raw "$uri"'
 check_xva one.xva checksum bios yes disk0.raw
 
 # Two disks, XXH64, EFI, no NIC: each disk its own export, listed in
@@ -223,8 +206,7 @@ nbdkit -U - "$so" file=two.xva create=true create-size=96M,12M \
   create-os=windows2019srv-64 \
   --run 'nbdinfo --list --json "$uri" > exports.json &&
          nbdcopy disk0.raw "nbd+unix:///Ref:000?socket=$unixsocket" &&
-         nbdcopy disk1.raw "nbd+unix:///Ref:001?socket=$unixsocket" &&
-         ./completed two.xva'
+         nbdcopy disk1.raw "nbd+unix:///Ref:001?socket=$unixsocket"'
 python3 -c '
 import json
 e = json.load(open("exports.json"))["exports"]
@@ -243,9 +225,22 @@ grep -q '<name>name_label</name><value>web &amp; db-disk1</value>' two.xml
 if [ -f "$(plugin diskx)" ]; then
   nbdkit -U - "$(plugin diskx)" file=viadiskx.img create=true \
     create-format=xva create-size=12M \
-    --run 'nbdcopy disk1.raw "$uri" && ./completed viadiskx.img'
+    --run 'nbdcopy disk1.raw "$uri"'
   check_xva viadiskx.img checksum bios yes disk1.raw
 fi
+
+# The export is complete however soon nbdkit exits after its client:
+# nbdkit 1.32 may run the plugin's cleanup before the close of a client
+# that has just gone (a small disk written fast makes that likely), and
+# the disk being written is finished then.  Several rounds: a wrong
+# order shows only sometimes.
+for i in 1 2 3 4 5; do
+  rm -f quick.xva
+  nbdkit -U - "$so" file=quick.xva create=true create-size=1M \
+    --run 'qemu-io -f raw -c "write -P 9 0 1M" "$uri" > /dev/null'
+  tar tf quick.xva | tr '\n' ' ' |
+    grep -qx 'ova.xml Ref:000/00000000 Ref:000/00000000.checksum '
+done
 
 # The failed requests below are not run in the sanitizer build (nbdkit
 # 1.32 hangs at exit after a failed request, see functions.sh).
@@ -277,8 +272,7 @@ nbdkit -U - "$so" file=order.xva create=true create-size=2M,2M \
          qemu-io -f raw -c "write -P 2 0 2M" \
            "nbd+unix:///Ref:000?socket=$unixsocket" &&
          qemu-io -f raw -c "write -P 3 1M 1M" \
-           "nbd+unix:///Ref:001?socket=$unixsocket" &&
-         ./completed order.xva' > order.out 2>&1 ||
+           "nbd+unix:///Ref:001?socket=$unixsocket"' > order.out 2>&1 ||
   { cat order.out; exit 1; }
 cat order.out
 grep -q 'disk 1 (Ref:001) cannot be written yet: the disks of an XVA are stored one after another and must be written in order' order.out
@@ -290,7 +284,7 @@ nbdkit -U - -r "$so" file=order.xva disk=1 verify=true \
 # A client that disconnects early: the disk is finished with what was
 # written, the rest zeros; the export complete and readable.
 nbdkit -U - "$so" file=early.xva create=true create-size=8M \
-  --run 'qemu-io -f raw -c "write -P 5 0 2M" "$uri" && ./completed early.xva'
+  --run 'qemu-io -f raw -c "write -P 5 0 2M" "$uri"'
 tar tf early.xva | tr '\n' ' ' | grep -qx 'ova.xml Ref:000/00000000 Ref:000/00000000.checksum Ref:000/00000001 Ref:000/00000001.checksum Ref:000/00000007 Ref:000/00000007.checksum '
 nbdkit -U - -r "$so" file=early.xva verify=true \
   --run 'qemu-io -r -f raw -c "read -P 5 0 2M" -c "read -P 0 2M 6M" "$uri"' |

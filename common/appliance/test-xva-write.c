@@ -400,7 +400,33 @@ START_TEST (test_behind_window)
 }
 END_TEST
 
-/* Closed before the disk was finished: unusable, and said so. */
+/* Closed (nbdkit exiting) with the last disk written but not yet
+ * finished: finished then, the export complete.
+ */
+START_TEST (test_close_finishes)
+{
+  struct fixture f;
+  uint64_t sizes[2] = { MIB, 2 * MIB }, got;
+  unsigned char *buf;
+
+  create (&f, sizes, 2, NULL);
+  write_pattern (disk (&f, 0), 0, MIB, 0);
+  ck_assert_int_eq (xd_image_finish (disk (&f, 0)), 0);
+  write_pattern (disk (&f, 1), 0, MIB, 1);
+  last_error[0] = '\0';
+  xd_xva_creating.close (f.w);
+  ck_assert_str_eq (last_error, "");
+  f.w = NULL;
+  buf = read_back (&f, "1", &got);
+  ck_assert_uint_eq (got, 2 * MIB);
+  expect_pattern (buf, 0, MIB, 1);
+  expect_zeros (buf, MIB, MIB);
+  free (buf);
+  xd_io_close (f.io);
+}
+END_TEST
+
+/* Closed with a disk never written: unusable, and said so. */
 START_TEST (test_incomplete)
 {
   struct fixture f;
@@ -605,6 +631,7 @@ xva_write_suite (void)
   tcase_add_test (tc, test_ova_xml);
   tcase_add_test (tc, test_behind_window);
   tcase_add_test (tc, test_incomplete);
+  tcase_add_test (tc, test_close_finishes);
   tcase_add_test (tc, test_bad_params);
   tcase_add_test (tc, test_header_last);
   tcase_add_test (tc, test_disk_full);

@@ -453,13 +453,32 @@ zero_at_edge (struct xva_writer *w, struct xva_disk *d, uint64_t count,
 
 /* ---- requests on a disk ---- */
 
+/* A write to a disk after the one being written waits this long (ms)
+ * for that one to be finished: its last client may have just gone, the
+ * close that finishes it not yet run by nbdkit.
+ */
+#define XVA_TURN_MS 2000
+
+static void
+wait_turn (struct xva_writer *w, const struct xva_disk *d)
+{
+  uint64_t until = now_ms () + XVA_TURN_MS;
+  struct timespec ts = { .tv_sec = until / 1000,
+                         .tv_nsec = (until % 1000) * 1000000 };
+
+  while (!w->failed && w->current < d->index && now_ms () < until)
+    pthread_cond_timedwait (&w->cond, &w->lock, &ts);
+}
+
 static int
 check_write (struct xva_disk *d, uint32_t count, uint64_t offset)
 {
   struct xva_writer *w = d->w;
-  struct xva_disk *cur = &w->disks[w->current];
+  struct xva_disk *cur;
   uint64_t end;
 
+  wait_turn (w, d);
+  cur = &w->disks[w->current];
   if (w->failed)
     return refuse_failed (w);
   if (xd_add_overflow (offset, count, &end) || end > d->size) {
@@ -659,6 +678,7 @@ finish_current (struct xva_writer *w, struct xva_disk *d)
             PRIu64 " writes waited for the window, %" PRIu64 " stalls",
             w->io->name, d->index, d->ref, d->nr_stored, d->nr_chunks,
             d->unwritten, w->waits, w->stalls);
+  pthread_cond_broadcast (&w->cond);         /* the next disk's turn */
   if (++w->current == w->nr_disks)
     return complete_export (w);
   w->next = w->floor = 0;
@@ -896,8 +916,12 @@ xva_create (struct xd_io *io,
   return w;
 }
 
-/* Closing an export that was never completed says so: it stays
- * unusable (its first block is no tar header).
+/* nbdkit is exiting, every client gone: the disk being written is
+ * finished as its last client's disconnection would have finished it
+ * (nbdkit 1.32 may clean up before it runs the close of a client that
+ * has just gone), which completes the export if it was the last disk.
+ * An export with disks never written says so: it stays unusable (its
+ * first block is no tar header).
  */
 static void
 xva_writer_close (void *h)
@@ -909,6 +933,13 @@ xva_writer_close (void *h)
 
   if (w == NULL)
     return;
+  if (!w->complete && !w->failed && w->disks[w->current].touched) {
+    xd_debug ("%s: exiting: disk %zu (%s) finished now", w->io->name,
+              w->current, w->disks[w->current].ref);
+    pthread_mutex_lock (&w->lock);
+    finish_current (w, &w->disks[w->current]);
+    pthread_mutex_unlock (&w->lock);
+  }
   if (!w->complete && (fp = open_memstream (&list, &len)) != NULL) {
     for (i = w->current; i < w->nr_disks; i++)
       fprintf (fp, "%s%zu (%s)", i > w->current ? ", " : "", i,

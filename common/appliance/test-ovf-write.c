@@ -205,6 +205,7 @@ START_TEST (test_vmdesc_refusals)
   REFUSE (vm.name, "\xed\xa0\x80", "XVA", "not UTF-8");   /* surrogate */
   REFUSE (vm.name, "\xf4\x90\x80\x80", "OVA", "not UTF-8");
   REFUSE (vm.name, "\xe2\x82", "OVA", "not UTF-8");        /* cut short */
+  REFUSE (vm.name, "\xef\xbf\xbf", "OVA", "not UTF-8");    /* U+FFFF */
   REFUSE (vm.network, "lan\n", "OVA", "create-network=");
   REFUSE (size, 0, "OVA", "create-size=");
   opts_init (&c, 0);

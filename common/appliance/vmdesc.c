@@ -190,7 +190,7 @@ xml_text_ok (const char *s)
     }
     if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
         (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff ||
-        (cp >= 0x80 && cp < 0xa0))
+        (cp >= 0x80 && cp < 0xa0) || cp == 0xfffe || cp == 0xffff)
       return false;
     p += n + 1;
   }

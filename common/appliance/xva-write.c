@@ -453,20 +453,21 @@ zero_at_edge (struct xva_writer *w, struct xva_disk *d, uint64_t count,
 
 /* ---- requests on a disk ---- */
 
-/* A write to a disk after the one being written waits this long (ms)
- * for that one to be finished: its last client may have just gone, the
- * close that finishes it not yet run by nbdkit.
+/* A write to a disk after the one being written waits, while that one
+ * has been written to, up to XD_APPLIANCE_TURN_SECONDS for it to be
+ * finished: its last client may have just gone, the close that
+ * finishes it not yet run by nbdkit.  A disk before it never written
+ * to refuses the write at once.
  */
-#define XVA_TURN_MS 2000
-
 static void
 wait_turn (struct xva_writer *w, const struct xva_disk *d)
 {
-  uint64_t until = now_ms () + XVA_TURN_MS;
+  uint64_t until = now_ms () + XD_APPLIANCE_TURN_SECONDS * 1000;
   struct timespec ts = { .tv_sec = until / 1000,
                          .tv_nsec = (until % 1000) * 1000000 };
 
-  while (!w->failed && w->current < d->index && now_ms () < until)
+  while (!w->failed && w->current < d->index &&
+         w->disks[w->current].touched && now_ms () < until)
     pthread_cond_timedwait (&w->cond, &w->lock, &ts);
 }
 

@@ -308,3 +308,16 @@ fuzz/fuzz-write-vhdx: $(srcdir)/fuzz/fuzz-write-vhdx.c $(FUZZ_WRITE_DEPS)
 fuzz/fuzz-write-vdi: $(srcdir)/fuzz/fuzz-write-vdi.c $(FUZZ_WRITE_DEPS)
 	$(FUZZ_WRITE_LINK) $(srcdir)/fuzz/fuzz-write-vdi.c $(FUZZ_LIBS)
 endif
+
+# The create-ovf= template reader and filler (issue 19).
+FUZZ_TARGETS += fuzz-ovf-template
+FUZZ_BINS += fuzz/fuzz-ovf-template
+check_PROGRAMS += fuzz/run-fuzz-ovf-template
+fuzz_run_fuzz_ovf_template_SOURCES = fuzz/fuzz-ovf-template.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_ovf_template_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_ovf_template_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_ovf_template_LDADD = $(FUZZ_RUN_WRITE_LDADD) $(LIBZSTD_LIBS)
+if HAVE_FUZZ
+fuzz/fuzz-ovf-template: $(srcdir)/fuzz/fuzz-ovf-template.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-ovf-template.c $(FUZZ_LIBS)
+endif

@@ -32,6 +32,11 @@ create_error vhdx "$tmp/a.vhd" 'create-format=qcow2: vhdx cannot create' \
   create=true create-size=1M create-format=qcow2
 create_error diskx "$tmp/a.img" 'give create-format=NAME' \
   create=true create-size=1M
+create_error vhdx "$tmp/a.ova" 'reads OVA files but cannot create them' \
+  create=true create-size=1M
+create_error vhdx "$tmp/a.vhd" 'holds one disk' create=true create-size=1M,2M
+create_error vhdx "$tmp/a.vhd" 'describe an appliance' create=true \
+  create-size=1M create-cpus=2
 # (Not in the sanitizer build: nbdkit 1.32 hangs at exit there after an
 # error message made with %m, as realpath's is; see functions.sh.)
 if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
@@ -40,6 +45,7 @@ if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
 fi
 test ! -e "$tmp/a.vhd"
 test ! -e "$tmp/a.img"
+test ! -e "$tmp/a.ova"
 
 # Never over an existing file without create-overwrite=true.
 qemu-img create -q -f vpc "$tmp/old.vhd" 8M

@@ -579,14 +579,22 @@ disk_trim (void *h XD_UNUSED, uint32_t count XD_UNUSED,
   return 0;                     /* allowed by NBD: a no-op */
 }
 
+static int disk_finish (void *h);
+
+/* A flush after every grain of the disk went to the file finishes the
+ * disk at once (nothing more can be written to it), without waiting
+ * for its last client to disconnect.
+ */
 static int
 disk_flush (void *h)
 {
   struct ova_disk *d = h;
 
-  if (state_of (d) == DISK_WRITING)
-    return vmdk_stream_flush (d->stream);
-  return xd_io_flush (d->ova->io);
+  if (state_of (d) != DISK_WRITING)
+    return xd_io_flush (d->ova->io);
+  if (vmdk_stream_flush (d->stream) == -1)
+    return -1;
+  return vmdk_stream_all_appended (d->stream) ? disk_finish (d) : 0;
 }
 
 static bool

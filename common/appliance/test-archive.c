@@ -19,6 +19,7 @@
 #include "io/xd-gzip.h"
 #include "io/xd-io.h"
 #include "archive/xd-tar.h"
+#include "archive/xd-tar-write.h"
 #include "testlib/xd-test.h"
 #include "testlib/xd-test-tar.h"
 #include "archive/xd-xml.h"
@@ -128,6 +129,72 @@ START_TEST (test_tar_forms)
   ck_assert_ptr_null (xd_tar_open (tar, "../first.ovf"));
   ck_assert_int_eq (errno, EPERM);
   xd_tar_free (tar);
+  xd_io_close (io);
+}
+END_TEST
+
+/* Headers xdisk writes read back with its own reader: ustar below
+ * 8 GiB, the GNU base-256 size above; the unfinished marker is no
+ * header at all.
+ */
+static int
+record_member (void *opaque, const char *name, bool safe XD_UNUSED,
+               uint64_t offset, uint64_t size)
+{
+  char *out = opaque;
+
+  sprintf (out + strlen (out), "%s@%llu+%llu;", name,
+           (unsigned long long) offset, (unsigned long long) size);
+  return 0;
+}
+
+START_TEST (test_tar_write)
+{
+  static struct archive a;
+  char seen[256] = "", name[128];
+  struct xd_io *io;
+  uint64_t big = (UINT64_C (9) << 30) + 7, v = 0;
+  uint8_t h[XD_TAR_BLOCK];
+  int i;
+
+  memset (&a, 0, sizeof a);
+  ck_assert_int_eq (xd_tar_make_header (a.buf, "vm.ovf", 5, 1700000000), 0);
+  memcpy (a.buf + 512, "hello", 5);
+  ck_assert_int_eq (xd_tar_make_header (a.buf + 1024, "vm-disk1.vmdk", 512,
+                                        1700000000), 0);
+  ck_assert_mem_eq (a.buf + 257, "ustar\0" "00", 8);
+  a.len = 2048;
+  io = xd_io_open_memory (a.buf, a.len + 1024, "w.tar");
+  ck_assert_int_eq (xd_tar_walk (io, record_member, seen), 0);
+  ck_assert_str_eq (seen, "vm.ovf@512+5;vm-disk1.vmdk@1536+512;");
+  xd_io_close (io);
+
+  /* 8 GiB and more: GNU form, base-256 size, still a valid header. */
+  ck_assert_int_eq (xd_tar_make_header (h, "big.vmdk", big, 0), 0);
+  ck_assert (xd_tar_header_valid (h));
+  ck_assert_mem_eq (h + 257, "ustar  \0", 8);
+  ck_assert_uint_eq (h[124], 0x80);
+  for (i = 1; i < 12; i++)
+    v = v << 8 | h[124 + i];
+  ck_assert_uint_eq (v, big);
+  /* The largest ustar size keeps the ustar form. */
+  ck_assert_int_eq (xd_tar_make_header (h, "edge", (UINT64_C (1) << 33) - 1,
+                                        0), 0);
+  ck_assert_mem_eq (h + 257, "ustar\0" "00", 8);
+
+  /* Names: 1 to 99 bytes. */
+  memset (name, 'n', 100);
+  name[100] = '\0';
+  ck_assert_int_eq (xd_tar_make_header (h, name, 1, 0), -1);
+  ck_assert_int_eq (xd_tar_make_header (h, "", 1, 0), -1);
+  name[99] = '\0';
+  ck_assert_int_eq (xd_tar_make_header (h, name, 1, 0), 0);
+
+  /* An unfinished archive is refused. */
+  xd_tar_make_unfinished (a.buf, "OVA");
+  ck_assert (!xd_tar_header_valid (a.buf));
+  io = xd_io_open_memory (a.buf, a.len + 1024, "w.tar");
+  ck_assert_int_eq (xd_tar_walk (io, record_member, seen), -1);
   xd_io_close (io);
 }
 END_TEST
@@ -853,6 +920,7 @@ archive_suite (void)
   tcase_add_checked_fixture (tc, setup, NULL);
   tcase_add_test (tc, test_tar_forms);
   tcase_add_test (tc, test_tar_base256);
+  tcase_add_test (tc, test_tar_write);
   tcase_add_test (tc, test_tar_bad);
   tcase_add_test (tc, test_tar_cursor);
   tcase_add_test (tc, test_normalize);

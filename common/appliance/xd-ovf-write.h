@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "appliance/xd-vmdesc.h"
 
@@ -67,5 +68,34 @@ extern uint64_t xd_ovf_template_capacity (const struct xd_ovf_template *t,
 extern int xd_ovf_template_render (const struct xd_ovf_template *t,
                                    const struct xd_ovf_disk_out *disks,
                                    size_t nr, char **out, size_t *len);
+
+/* ---- shared by ovf-write.c and ovf-template.c ---- */
+
+/* The disk format URI of a streamOptimized VMDK (§2.2). */
+#define XD_OVF_STREAM_URI \
+  "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"
+
+/* S as XML text or attribute value: & < > " ' escaped. */
+extern void xd_ovf_put_escaped (FILE *fp, const char *s);
+
+/* The attributes of a Disk after its diskId (each with a leading
+ * space, attribute names prefixed by PFX, "ovf:"): fileRef FILE_ID,
+ * capacity and capacityAllocationUnits, format, populatedSize.
+ */
+extern void xd_ovf_put_disk_attrs (FILE *fp, const char *pfx,
+                                   const char *file_id,
+                                   const struct xd_ovf_disk_out *d);
+
+/* A References/File element for D: <EPFX File PFX href=.. id=FILE_ID
+ * size=../> (EPFX the element prefix, "" or "ovf:").
+ */
+extern void xd_ovf_put_file (FILE *fp, const char *epfx, const char *pfx,
+                             const char *file_id,
+                             const struct xd_ovf_disk_out *d);
+
+/* Close FP, an open_memstream writing *OUT and *LEN: 0, or -1 after
+ * reporting (*OUT freed and NULL).
+ */
+extern int xd_ovf_close_output (FILE *fp, char **out, size_t *len);
 
 #endif /* XDISK_OVF_WRITE_H */

@@ -278,6 +278,12 @@ choose_create_format (const char *path, const struct xd_format *pinned)
     f = xd_glue_served (xd_format_by_name (by_ext[i].format));
     if (f && f->create)
       return f;
+    if (f) {
+      nbdkit_error ("%s: the %s %s reads %s files but cannot create them "
+                    "(give create-format=NAME for another format)", path,
+                    xd_glue_name, xd_glue_kind, f->display);
+      return NULL;
+    }
   }
   for (i = 0; xd_glue_formats[i]; i++)
     if (xd_glue_formats[i]->create) {

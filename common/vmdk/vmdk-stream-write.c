@@ -237,6 +237,17 @@ vmdk_stream_grain_bytes (const struct vmdk_stream_writer *w
   return GRAIN_BYTES;
 }
 
+bool
+vmdk_stream_all_appended (struct vmdk_stream_writer *w)
+{
+  bool all;
+
+  pthread_mutex_lock (&w->lock);
+  all = w->next >= w->nr_grains;
+  pthread_mutex_unlock (&w->lock);
+  return all;
+}
+
 uint64_t
 vmdk_stream_stored_bytes (struct vmdk_stream_writer *w)
 {

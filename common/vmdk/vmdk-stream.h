@@ -14,6 +14,7 @@
 #ifndef XDISK_VMDK_STREAM_H
 #define XDISK_VMDK_STREAM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/xd-format.h"
@@ -73,6 +74,10 @@ extern int vmdk_stream_set_workers (struct vmdk_stream_writer *w,
 extern void vmdk_stream_close (struct vmdk_stream_writer *w);
 extern uint64_t vmdk_stream_size (const struct vmdk_stream_writer *w);
 extern uint32_t vmdk_stream_grain_bytes (const struct vmdk_stream_writer *w);
+/* True once every grain of the disk has gone to the file: nothing can
+ * be written any more, and finishing loses nothing.
+ */
+extern bool vmdk_stream_all_appended (struct vmdk_stream_writer *w);
 /* Bytes of the grains stored with data so far (an OVF's populatedSize). */
 extern uint64_t vmdk_stream_stored_bytes (struct vmdk_stream_writer *w);
 /* Reads return what was written where it is still known (the window),

@@ -313,19 +313,21 @@ class Checker:
         for c in configs:
             key, value = c.get(q(VMW, "key")), c.get(q(VMW, "value"))
             if key != "firmware":
-                self.bad("§7 firmware", "vmw:Config key %r (only firmware)"
-                         % key)
-            elif value != "efi":
+                # Older vSphere fails on keys it does not know (§2.2).
+                self.bad("§7 firmware", "vmw:Config key %r (no vmw:Config "
+                         "but firmware by default)" % key)
+                continue
+            if value != "efi":
                 self.bad("§7 firmware", "vmw:Config firmware=%r (only efi is "
                          "written)" % value)
             else:
                 efi = True
             if c.get(q(OVF, "required")) != "false":
-                self.bad("§7 firmware", "vmw:Config without "
+                self.bad("§7 firmware", "vmw:Config firmware without "
                          "ovf:required=\"false\"")
             if c not in list(hw):
-                self.bad("§7 firmware", "vmw:Config is not a child of "
-                         "VirtualHardwareSection")
+                self.bad("§7 firmware", "vmw:Config firmware is not a child "
+                         "of VirtualHardwareSection")
         if args.firmware == "efi" and not efi:
             self.bad("§7 firmware", "EFI machine without vmw:Config "
                      "firmware=efi")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creating VHDs: the structure of the files (footer at the end and its
-# copy, current size exactly as asked, CHS geometry only when exact,
+# copy, current size exactly as asked, the specification's CHS geometry,
 # creator, BAT length exactly the size, parent locators and identity),
 # qemu-img reading the exact size, big sparse fixed VHDs, and bad input:
 # an existing file, sizes VHD cannot hold, bad block sizes and types, a
@@ -38,11 +38,11 @@ $check "$img"
 fsize=$(stat -c %s "$img")
 test "$(field "$img" $(( fsize - 512 )) 8)" = conectix    # footer at end
 cmp <(field "$img" 0 512) <(field "$img" $(( fsize - 512 )) 512)
-test "$(field "$img" 28 4)" = xdsk                        # creator
+test "$(field "$img" 28 4)" = "win "                      # creator
 test "$(be "$img" 60 4)" = 3                               # dynamic
 test "$(be "$img" 48 8)" = $size                           # current size
 test "$(be "$img" 40 8)" = $size                           # original size
-test "$(be "$img" 56 2)/$(be "$img" 58 1)/$(be "$img" 59 1)" = 65535/16/255
+test "$(be "$img" 56 2)/$(be "$img" 58 1)/$(be "$img" 59 1)" = 903/4/17
 test "$(field "$img" 512 8)" = cxsparse
 test "$(be "$img" $(( 512 + 16 )) 8)" = 1536               # BAT offset
 test "$(be "$img" $(( 512 + 28 )) 4)" = 16                 # BAT entries

@@ -5,5 +5,6 @@ TESTS += \
 	test-vhd-write-create.sh \
 	test-vhd-write-crash.sh \
 	test-vhd-write-corpus.sh \
+	test-vhd-blktap.sh \
 	$(NULL)
-EXTRA_DIST += vhd-write-functions.sh
+EXTRA_DIST += vhd-write-functions.sh vhd-util-check.py

@@ -504,6 +504,35 @@ state_of (struct ova_disk *d)
   return state;
 }
 
+/* Read D while it is being written: what the stream still holds, else
+ * (grains already compressed to the file) wait for D to be finished, as
+ * a write to the next disk does: a client reading a disk just written
+ * may come before nbdkit closed the client that wrote it.  -1 with
+ * errno EAGAIN if D is finished now (read it through the reader).
+ */
+static int
+read_writing (struct ova_disk *d, void *buf, uint32_t count,
+              uint64_t offset)
+{
+  struct ova_writer *o = d->ova;
+  enum disk_state state;
+  int r;
+
+  xd_error_hold ();
+  r = vmdk_stream_pread (d->stream, buf, count, offset);
+  if (r == 0 || errno != EIO) {
+    xd_error_release (r == -1);
+    return r;
+  }
+  pthread_mutex_lock (&o->lock);
+  state = wait_finished (d);
+  pthread_mutex_unlock (&o->lock);
+  xd_error_release (state != DISK_FINISHED);
+  if (state != DISK_FINISHED)
+    return errno = EIO, -1;
+  return errno = EAGAIN, -1;
+}
+
 static int
 disk_pread (void *h, void *buf, uint32_t count, uint64_t offset)
 {
@@ -515,7 +544,11 @@ disk_pread (void *h, void *buf, uint32_t count, uint64_t offset)
     memset (buf, 0, count);
     return 0;
   case DISK_WRITING:
-    return vmdk_stream_pread (d->stream, buf, count, offset);
+    if (read_writing (d, buf, count, offset) == 0)
+      return 0;
+    if (errno != EAGAIN)
+      return -1;
+    break;                      /* finished meanwhile */
   case DISK_FINISHED:
     break;
   }
@@ -753,6 +786,25 @@ describe_machine (struct ova_writer *o, const struct xd_create_opts *copts)
   return r;
 }
 
+/* Every disk fits a streamOptimized VMDK: refused now, not at the
+ * first write to a later disk.
+ */
+static int
+check_sizes (const struct ova_writer *o)
+{
+  size_t i;
+
+  for (i = 0; i < o->desc.nr_disks; i++)
+    if (o->desc.sizes[i] % 512 != 0 ||
+        o->desc.sizes[i] > VMDK_STREAM_MAX_SIZE) {
+      xd_error ("%s: create-size: disk %zu: %" PRIu64 " bytes: an OVA's "
+                "disks are streamOptimized VMDKs, a multiple of 512 bytes "
+                "up to 2 TiB", o->io->name, i + 1, o->desc.sizes[i]);
+      return errno = EINVAL, -1;
+    }
+  return 0;
+}
+
 static int
 make_disks (struct ova_writer *o)
 {
@@ -817,7 +869,8 @@ ova_create (struct xd_io *io, const struct xd_resolver *res XD_UNUSED,
   o->read_opts.served = NULL;
   if (copts->vm.ovf && (o->template = read_template (copts->vm.ovf)) == NULL)
     goto err;
-  if (describe_machine (o, copts) == -1 || make_disks (o) == -1 ||
+  if (describe_machine (o, copts) == -1 || check_sizes (o) == -1 ||
+      make_disks (o) == -1 ||
       make_names (o) == -1 || plan_layout (o) == -1 ||
       (o->no_names = xd_resolver_new_stream ("an OVA member")) == NULL ||
       mark_unfinished (o) == -1)
@@ -878,8 +931,12 @@ ova_writer_flush (void *h)
   return xd_io_flush (((struct ova_writer *) h)->io);
 }
 
-/* nbdkit is exiting: an appliance whose disks were not all finished is
- * left as it is, refused by every reader, and the user is told.
+/* nbdkit is exiting, every client gone: a disk still being written is
+ * finished as its last client's disconnection would have (nbdkit 1.32
+ * may clean up before it runs that client's close), which completes the
+ * archive if it was the last one; an appliance whose disks were not all
+ * written is left as it is, refused by every reader, and the user is
+ * told.
  */
 static void
 ova_writer_close (void *h)
@@ -887,6 +944,9 @@ ova_writer_close (void *h)
   struct ova_writer *o = h;
   size_t i;
 
+  for (i = 0; i < o->nr_disks && !o->failed; i++)
+    if (state_of (&o->disks[i]) == DISK_WRITING)
+      disk_finish (&o->disks[i]);
   if (!o->complete && !o->failed)
     for (i = 0; i < o->nr_disks; i++)
       if (o->disks[i].state != DISK_FINISHED) {

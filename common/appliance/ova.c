@@ -392,7 +392,28 @@ struct ova {
 bool
 ova_probe (struct xd_io *io, const uint8_t *head, size_t len)
 {
-  return xd_tar_probe_first (io, head, len, ".ovf", false);
+  return xd_tar_probe_first (io, head, len, ".ovf", false) ||
+         xd_tar_unfinished (head, len, "OVA");
+}
+
+/* An OVA xdisk was creating and never completed: say so, in the words
+ * of the reader of any appliance (OVA, XVA).
+ */
+int
+xd_appliance_refuse_unfinished (struct xd_io *io, const char *kind)
+{
+  uint8_t head[XD_TAR_BLOCK];
+
+  if (io->size < sizeof head ||
+      xd_io_read (io, head, sizeof head, 0, "the first block") == -1 ||
+      !xd_tar_unfinished (head, sizeof head, kind))
+    return 0;
+  xd_error ("%s: this %s was never finished: xdisk's creation of it "
+            "stopped before the archive was complete (nbdkit killed, a "
+            "full disk, or a disk never written), so it holds no usable "
+            "appliance", io->name, kind);
+  errno = EIO;
+  return -1;
 }
 
 /* disk=, verify=: shared with XVA (xva.c). */
@@ -764,7 +785,8 @@ ova_open (struct xd_io *io, const struct xd_resolver *res XD_UNUSED,
     return NULL;
   }
   o->io = io;
-  if ((o->tar = xd_tar_index (io)) == NULL ||
+  if (xd_appliance_refuse_unfinished (io, "OVA") == -1 ||
+      (o->tar = xd_tar_index (io)) == NULL ||
       (o->res = xd_resolver_new_archive (o->tar)) == NULL ||
       load_ovf (o, &ovf) == -1 ||
       choose_disk (o->tar, &ovf, opts->disk, &k) == -1)

@@ -80,6 +80,12 @@ extern void xd_mf_free (struct xd_mf *mf);
 extern const struct xd_mf_entry *xd_mf_find (const struct xd_mf *mf,
                                              const char *name);
 
+/* -1 after reporting if IO is an appliance of KIND ("OVA", "XVA")
+ * whose creation by xdisk never finished, else 0.
+ */
+extern int xd_appliance_refuse_unfinished (struct xd_io *io,
+                                           const char *kind);
+
 /* disk= and verify=, for the OVA and XVA formats. */
 extern int xd_appliance_config (struct xd_open_opts *opts, const char *key,
                                 const char *value);

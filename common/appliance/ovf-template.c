@@ -282,10 +282,11 @@ ovf_prefix_in_scope (const struct parse *ps)
 {
   size_t i;
 
-  for (i = ps->nr_bindings; i-- > 0;)
-    if (ps->bindings[i].prefix && strcmp (ps->bindings[i].uri, NS_OVF1) == 0
-        && in_scope (ps, i))
-      return ps->bindings[i].prefix;
+  for (i = ps->nr_bindings; i > 0; i--) {
+    const struct binding *b = &ps->bindings[i - 1];
+    if (b->prefix && strcmp (b->uri, NS_OVF1) == 0 && in_scope (ps, i - 1))
+      return b->prefix;
+  }
   return NULL;
 }
 
@@ -507,9 +508,12 @@ on_start (void *data, const XML_Char *name, const XML_Char **atts)
     return;
   }
   split_name (name, &q);
-  /* HostResource is RASD's, but any namespace will do: the readers of
-   * §2.3 strip prefixes.
+  /* What is inside References or a Disk is replaced, so it counts for
+   * nothing.  HostResource is RASD's, but any namespace will do: the
+   * readers of §2.3 strip prefixes.
    */
+  if (ps->in_refs || ps->open_disk)
+    return;
   if (ps->depth == 1)
     start_root (ps, &q);
   else if (eq (q.local, q.local_len, "HostResource")) {

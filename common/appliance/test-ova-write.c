@@ -220,6 +220,28 @@ START_TEST (test_closed_unfinished)
 }
 END_TEST
 
+/* nbdkit may clean up before the last client's close: closing the
+ * appliance finishes the disk being written, completing the archive.
+ */
+START_TEST (test_close_finishes)
+{
+  static const uint64_t sizes[] = { 2 * MiB };
+  struct created c;
+  struct xd_io *file;
+  struct xd_image *img;
+
+  create (&c, sizes, 1, "sha1");
+  write_disk (&c, 0);
+  xd_image_close (c.img);
+  file = snapshot (&c);
+  img = read_back (file, NULL, xd_digest_available ());
+  check_disk_bytes (img, 0);
+  xd_image_close (img);
+  xd_io_close (file);
+  xd_io_close (c.io);
+}
+END_TEST
+
 static Suite *
 ova_write_suite (void)
 {
@@ -231,6 +253,7 @@ ova_write_suite (void)
   tcase_add_test (tc, test_one_disk);
   tcase_add_test (tc, test_two_disks_in_order);
   tcase_add_test (tc, test_closed_unfinished);
+  tcase_add_test (tc, test_close_finishes);
   suite_add_tcase (s, tc);
   return s;
 }

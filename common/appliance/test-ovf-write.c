@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +80,7 @@ START_TEST (test_vmdesc_defaults)
   /* Every parameter given. */
   opts_init (&c, 3);
   c.hwversion = "vmx-19";
-  c.vm.name = "web";
+  c.vm.name = "web \xc3\xa9\xe2\x82\xac\xf0\x9f\x92\xbe";
   c.vm.cpus = 4;
   c.vm.memory = 2 * GiB;
   c.vm.firmware = "efi";
@@ -89,7 +90,7 @@ START_TEST (test_vmdesc_defaults)
   c.vm.disk_bus = "sata";
   c.vm.manifest = "sha1";
   desc_ok (&d, &c, "OVA");
-  ck_assert_str_eq (d.name, "web");
+  ck_assert_str_eq (d.name, "web \xc3\xa9\xe2\x82\xac\xf0\x9f\x92\xbe");
   ck_assert_uint_eq (d.cpus, 4);
   ck_assert_uint_eq (d.memory, 2 * GiB);
   ck_assert_int_eq (d.firmware, XD_FIRMWARE_EFI);
@@ -197,6 +198,15 @@ START_TEST (test_vmdesc_refusals)
   REFUSE (vm.ovf, "/t.ovf", "XVA", "create-ovf= (OVA only)");
   REFUSE (vm.name, "", "OVA", "create-name= is empty");
   REFUSE (vm.network, "", "OVA", "create-network= is empty");
+  REFUSE (vm.name, "a\tb", "OVA", "create-name=: not UTF-8");
+  REFUSE (vm.name, "a\x7f", "OVA", "control characters");
+  REFUSE (vm.name, "caf\xe9", "OVA", "not UTF-8");
+  REFUSE (vm.name, "\xc0\xaf", "OVA", "not UTF-8");        /* overlong */
+  REFUSE (vm.name, "\xed\xa0\x80", "XVA", "not UTF-8");   /* surrogate */
+  REFUSE (vm.name, "\xf4\x90\x80\x80", "OVA", "not UTF-8");
+  REFUSE (vm.name, "\xe2\x82", "OVA", "not UTF-8");        /* cut short */
+  REFUSE (vm.name, "\xef\xbf\xbf", "OVA", "not UTF-8");    /* U+FFFF */
+  REFUSE (vm.network, "lan\n", "OVA", "create-network=");
   REFUSE (size, 0, "OVA", "create-size=");
   opts_init (&c, 0);
   c.sizes = huge;
@@ -220,6 +230,16 @@ START_TEST (test_vmdesc_refusals)
   c.sizes = zero_second;
   c.nr_sizes = 2;
   refused (&c, &(struct refusal) { "size", "OVA", "disk 2" });
+  /* An XVA has no controllers to fill. */
+  opts_init (&c, 0);
+  c.sizes = five;
+  c.nr_sizes = 5;
+  c.vm.disk_bus = "ide";
+  {
+    struct xd_vmdesc d;
+    desc_ok (&d, &c, "XVA");
+    xd_vmdesc_free (&d);
+  }
   /* SATA needs vmx-10. */
   opts_init (&c, 0);
   c.vm.disk_bus = "sata";
@@ -535,6 +555,42 @@ START_TEST (test_render_escape)
 }
 END_TEST
 
+/* Set the numbers of DISKS (NR of them) for round I: every one at
+ * UINT64_MAX but some, so that a field rendered longer than at
+ * UINT64_MAX shows even when the others are shorter.  The first rounds
+ * put each edge value in each field alone; then random subsets.
+ */
+static uint64_t number (unsigned *seed, unsigned i);
+
+static void
+numbers (struct xd_ovf_disk_out *disks, size_t nr, unsigned *seed,
+         unsigned i)
+{
+  size_t j, nr_edges = 9, field;
+
+  for (j = 0; j < nr; j++)
+    disks[j].capacity = disks[j].file_size = disks[j].populated =
+      UINT64_MAX;
+  if (i < nr_edges * nr * 3) {
+    field = i / nr_edges;
+    if (field % 3 == 0)
+      disks[field / 3].capacity = number (seed, i % nr_edges);
+    else if (field % 3 == 1)
+      disks[field / 3].file_size = number (seed, i % nr_edges);
+    else
+      disks[field / 3].populated = number (seed, i % nr_edges);
+    return;
+  }
+  for (j = 0; j < nr; j++) {
+    if (rand_r (seed) % 2)
+      disks[j].capacity = number (seed, UINT_MAX);
+    if (rand_r (seed) % 2)
+      disks[j].file_size = number (seed, UINT_MAX);
+    if (rand_r (seed) % 2)
+      disks[j].populated = number (seed, UINT_MAX);
+  }
+}
+
 /* Numbers that make renderings of every length up to the most. */
 static uint64_t
 number (unsigned *seed, unsigned i)
@@ -559,7 +615,7 @@ START_TEST (test_render_max_longest)
   struct xd_vmdesc d;
   struct xd_ovf_disk_out *disks;
   unsigned seed = 19, i;
-  size_t j, max_len, len;
+  size_t max_len, len;
   char *out;
 
   opts_init (&c, 0);
@@ -569,11 +625,7 @@ START_TEST (test_render_max_longest)
   free (render (&d, UINT64_MAX, &max_len));
   disks = disks_for (&d, 0);
   for (i = 0; i < 2000; i++) {
-    for (j = 0; j < 3; j++) {
-      disks[j].capacity = number (&seed, i);
-      disks[j].file_size = number (&seed, i + j);
-      disks[j].populated = number (&seed, i * 3 + j);
-    }
+    numbers (disks, 3, &seed, i);
     ck_assert_int_eq (xd_ovf_render (&d, disks, 3, &out, &len), 0);
     ck_assert_msg (len <= max_len, "%zu > %zu", len, max_len);
     free (out);
@@ -910,6 +962,14 @@ START_TEST (test_template_forms)
     "</DiskSection><VirtualSystem><Info>i</Info><Item><HostResource>"
     "ovf:/disk/d1</HostResource></Item></VirtualSystem></Envelope>",
 
+    /* A UTF-8 byte order mark: offsets count its bytes. */
+    "\xef\xbb\xbf<Envelope xmlns='http://schemas.dmtf.org/ovf/envelope/1' "
+    "xmlns:ovf='http://schemas.dmtf.org/ovf/envelope/1'><References>"
+    "<File ovf:href='\xc3\xa9' ovf:id='f'/></References><DiskSection><Info>"
+    "\xe2\x82\xac</Info><Disk ovf:diskId='d1'/></DiskSection><VirtualSystem>"
+    "<Info>i</Info><Item><HostResource>ovf:/disk/d1</HostResource></Item>"
+    "</VirtualSystem></Envelope>",
+
     /* A Disk rebinding "ovf" itself. */
     "<Envelope xmlns='http://schemas.dmtf.org/ovf/envelope/1'><References>"
     "</References><DiskSection><Info>d</Info><Disk xmlns:ovf='urn:x' "
@@ -945,16 +1005,12 @@ START_TEST (test_template_max_longest)
     { .href = "new-disk1.vmdk" }, { .href = "new-disk2.vmdk" },
   };
   unsigned seed = 7, i;
-  size_t j, max_len, len;
+  size_t max_len, len;
   char *out;
 
   free (fill (t, UINT64_MAX, &max_len));
   for (i = 0; i < 2000; i++) {
-    for (j = 0; j < 2; j++) {
-      disks[j].capacity = number (&seed, i);
-      disks[j].file_size = number (&seed, i + j);
-      disks[j].populated = number (&seed, i * 2 + j);
-    }
+    numbers (disks, 2, &seed, i);
     ck_assert_int_eq (xd_ovf_template_render (t, disks, 2, &out, &len), 0);
     ck_assert_msg (len <= max_len, "%zu > %zu", len, max_len);
     free (out);
@@ -1012,6 +1068,10 @@ START_TEST (test_template_refusals)
     { "ovf:/disk/data", "ovf:/file/file2</rasd:HostResource><rasd:"
       "HostResource>ovf:/disk/data", "names a File" },
     { "<rasd:ResourceType>17", "<x:ResourceType>17", "unbound prefix" },
+    /* What References or a Disk holds is replaced: it names nothing. */
+    { "<rasd:HostResource> ovf:/disk/data </rasd:HostResource>", "",
+      "Disk \"data\"" },
+
   };
   size_t i;
   char *s;
@@ -1019,6 +1079,19 @@ START_TEST (test_template_refusals)
   for (i = 0; i < sizeof edits / sizeof edits[0]; i++) {
     s = edited (edits[i].from, edits[i].to);
     template_refused (s, strlen (s), EINVAL, edits[i].word);
+    free (s);
+  }
+  /* The only HostResource naming a disk inside References. */
+  {
+    char *s2;
+    s = edited ("<rasd:HostResource> ovf:/disk/data </rasd:HostResource>",
+                "");
+    ck_assert_int_ne (asprintf (&s2, "%.*s<x><rasd:HostResource>ovf:/disk/"
+                                "data</rasd:HostResource></x>%s",
+                                (int) (strstr (s, "<File") - s), s,
+                                strstr (s, "<File")), -1);
+    template_refused (s2, 0, EINVAL, "Disk \"data\"");
+    free (s2);
     free (s);
   }
   /* No VirtualSystem, no DiskSection, no Disk. */

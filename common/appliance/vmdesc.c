@@ -158,22 +158,73 @@ base_name (const char *path)
   return strndup (start, len);
 }
 
+/* Whether S is text both descriptors can carry: UTF-8 (no overlong
+ * form, no surrogate, nothing past U+10FFFF) without control
+ * characters, which XML 1.0 cannot hold even as references.
+ */
+static bool
+xml_text_ok (const char *s)
+{
+  const unsigned char *p = (const unsigned char *) s;
+
+  while (*p) {
+    unsigned c = *p, n, cp, i;
+    if (c < 0x20 || c == 0x7f)
+      return false;
+    if (c < 0x80) {
+      p++;
+      continue;
+    }
+    if (c >= 0xc2 && c <= 0xdf)
+      n = 1, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+      n = 2, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+      n = 3, cp = c & 0x07;
+    else
+      return false;
+    for (i = 1; i <= n; i++) {
+      if ((p[i] & 0xc0) != 0x80)
+        return false;
+      cp = cp << 6 | (p[i] & 0x3f);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff ||
+        (cp >= 0x80 && cp < 0xa0) || cp == 0xfffe || cp == 0xffff)
+      return false;
+    p += n + 1;
+  }
+  return true;
+}
+
+static int
+check_text (const char *path, const char *param, const char *value)
+{
+  if (value == NULL)
+    return 0;
+  if (*value == '\0') {
+    xd_error ("%s: %s is empty", path, param);
+    errno = EINVAL;
+    return -1;
+  }
+  if (!xml_text_ok (value)) {
+    xd_error ("%s: %s: not UTF-8 text without control characters", path,
+              param);
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
+}
+
 static int
 set_strings (struct xd_vmdesc *desc, const struct xd_vm_params *vm,
              const char *path)
 {
   const char *network = vm->network ? vm->network : "VM Network";
 
-  if (vm->name && *vm->name == '\0') {
-    xd_error ("%s: create-name= is empty", path);
-    errno = EINVAL;
+  if (check_text (path, "create-name=", vm->name) == -1 ||
+      check_text (path, "create-network=", vm->network) == -1)
     return -1;
-  }
-  if (vm->network && *vm->network == '\0') {
-    xd_error ("%s: create-network= is empty", path);
-    errno = EINVAL;
-    return -1;
-  }
   desc->name = vm->name ? strdup (vm->name) : base_name (path);
   desc->network = strdup (network);
   desc->ovf_template = vm->ovf ? strdup (vm->ovf) : NULL;
@@ -182,9 +233,9 @@ set_strings (struct xd_vmdesc *desc, const struct xd_vm_params *vm,
     xd_error ("%s: strdup: %m", path);
     return -1;
   }
-  if (*desc->name == '\0') {
-    xd_error ("%s: the file name gives no machine name: set create-name=",
-              path);
+  if (*desc->name == '\0' || !xml_text_ok (desc->name)) {
+    xd_error ("%s: the file name gives no machine name (empty, or not "
+              "UTF-8 text): set create-name=", path);
     errno = EINVAL;
     return -1;
   }
@@ -376,7 +427,9 @@ set_sizes (struct xd_vmdesc *desc, const struct xd_create_opts *copts,
   return 0;
 }
 
-/* What the chosen bus and hardware version allow. */
+/* What the chosen bus and hardware version allow in an OVF (an XVA
+ * has no controllers: its writer checks its own device count).
+ */
 static int
 check_bus (const struct xd_vmdesc *desc, const char *path)
 {
@@ -418,7 +471,7 @@ xd_vmdesc_init (struct xd_vmdesc *desc, const struct xd_create_opts *copts,
       set_choices (desc, vm, path) == -1 ||
       set_os (desc, vm->os, path) == -1 ||
       set_sizes (desc, copts, path) == -1 ||
-      check_bus (desc, path) == -1) {
+      (strcasecmp (kind, "OVA") == 0 && check_bus (desc, path) == -1)) {
     int saved = errno;
     xd_vmdesc_free (desc);
     errno = saved;

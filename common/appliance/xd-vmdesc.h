@@ -47,12 +47,14 @@ struct xd_vmdesc {
   enum xd_nic nic;              /* default E1000 (the portable one) */
   char *network;                /* default "VM Network" */
   enum xd_disk_bus bus;         /* default SCSI (lsilogic) */
-  unsigned hwversion;           /* the NN of vmx-NN; default 13 */
+  unsigned hwversion;           /* the NN of vmx-NN (7..22); default 13 */
   enum xd_manifest manifest;    /* OVA; default SHA-256 */
   enum xd_chunk_sum checksum;   /* XVA; default SHA-1 (every xapi) */
   char *ovf_template;           /* create-ovf=: path, or NULL */
-  uint64_t *sizes;              /* one per disk, bytes */
-  size_t nr_disks;
+  uint64_t *sizes;              /* one per disk, bytes, each rounded up
+                                 * to a whole MiB (vmdesc.c says why) */
+  size_t nr_disks;              /* 0 with create-ovf= and no
+                                 * create-size=: the template's sizes */
 };
 
 /* Check COPTS's machine parameters and sizes, and fill DESC with them

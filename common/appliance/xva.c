@@ -73,7 +73,8 @@ xva_probe (struct xd_io *io, const uint8_t *head, size_t len)
     /* Only the first header is there: check it alone. */
     return memcmp (out, "ova.xml", 8) == 0 && xd_tar_header_valid (out);
   }
-  return xd_tar_probe_first (io, head, len, "ova.xml", true);
+  return xd_tar_probe_first (io, head, len, "ova.xml", true) ||
+         xd_tar_unfinished (head, len, "XVA");
 }
 
 /* Pick the disk ASKED (NULL: the first) among the disks that have
@@ -312,6 +313,7 @@ xva_open (struct xd_io *io, const struct xd_resolver *res XD_UNUSED,
   pthread_mutex_init (&x->lock, NULL);
   pthread_mutex_init (&x->walk_lock, NULL);
   if ((x->io = unwrap (io, opts)) == NULL ||
+      xd_appliance_refuse_unfinished (x->io, "XVA") == -1 ||
       (x->cursor = xd_tar_cursor_new (x->io)) == NULL)
     goto fail;
   if (xva_walk_step (x) == -1)      /* ova.xml */

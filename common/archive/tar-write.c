@@ -95,9 +95,8 @@ xd_tar_make_unfinished (uint8_t block[XD_TAR_BLOCK], const char *kind)
 {
   memset (block, 0, XD_TAR_BLOCK);
   snprintf ((char *) block, XD_TAR_BLOCK,
-            "xdisk: this %s was never finished: its creation stopped "
-            "before the last disk was written and the archive completed.\n",
-            kind);
+            XD_TAR_UNFINISHED_TEXT ": its creation stopped before the "
+            "last disk was written and the archive completed.\n", kind);
   /* A checksum field that cannot match: not octal digits. */
   memcpy (block + 148, "NOTATAR", 8);
 }

@@ -873,3 +873,13 @@ xd_resolver_new_archive (struct xd_tar *tar)
   r->priv = tar;
   return r;
 }
+
+bool
+xd_tar_unfinished (const uint8_t *head, size_t len, const char *kind)
+{
+  char text[64];
+  int n = snprintf (text, sizeof text, XD_TAR_UNFINISHED_TEXT, kind);
+
+  return n > 0 && (size_t) n < sizeof text && len >= (size_t) n &&
+         memcmp (head, text, n) == 0;
+}

@@ -83,6 +83,19 @@ extern bool xd_tar_cursor_io_failed (const struct xd_tar_cursor *c);
 extern bool xd_tar_probe_first (struct xd_io *io, const uint8_t *head,
                                 size_t len, const char *suffix, bool exact);
 
+/* What block 0 of an archive xdisk is creating says until the archive
+ * is complete (archive/tar-write.c), KIND being "OVA" or "XVA": no tar
+ * header, so that a creation cut short leaves a file every reader
+ * refuses.
+ */
+#define XD_TAR_UNFINISHED_TEXT "xdisk: this %s was never finished"
+
+/* True if HEAD (LEN bytes, the start of a file) is that block for
+ * KIND: the readers then say so rather than fail on a bad header.
+ */
+extern bool xd_tar_unfinished (const uint8_t *head, size_t len,
+                               const char *kind);
+
 /* True if BLOCK (512 bytes) is a tar header with a valid checksum. */
 extern bool xd_tar_header_valid (const uint8_t *block);
 

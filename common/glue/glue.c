@@ -285,6 +285,10 @@ xd_glue_close (void *handle)
   struct conn *c = handle;
   bool appliance = nr_disks () > 0;
 
+  if (disk == NULL) {           /* nbdkit cleaned up first */
+    free (c);
+    return;
+  }
   if (appliance && --disk_connections[c->index] == 0 && disk_writable &&
       xd_image_finish (c->img) == -1)
     nbdkit_error ("%s: disk %s could not be finished", filename,

@@ -87,13 +87,25 @@ START_TEST (test_geometry)
   ck_assert_uint_eq (c, 963);
   ck_assert_uint_eq (hd, 4);
   ck_assert_uint_eq (s, 17);
+  /* Not whole cylinders: the specification's geometry all the same,
+   * rounded down (blktap refuses a larger one, such as 65535/16/255).
+   */
   ck_assert (!vhd_geometry_for_size (30 * 1048576 + 3584, &c, &hd, &s));
+  ck_assert_uint_eq (c, 903);
+  ck_assert_uint_eq (hd, 4);
+  ck_assert_uint_eq (s, 17);
+  ck_assert (!vhd_geometry_for_size (UINT64_C (127) << 30, &c, &hd, &s));
+  ck_assert_uint_eq (c, 65278);
+  ck_assert_uint_eq (hd, 16);
+  ck_assert_uint_eq (s, 255);
+  /* The largest CHS size exactly, and larger: the maximum. */
+  ck_assert (vhd_geometry_for_size (UINT64_C (65535) * 16 * 255 * 512,
+                                    &c, &hd, &s));
+  ck_assert_uint_eq (c, 65535);
+  ck_assert (!vhd_geometry_for_size (UINT64_C (3) << 40, &c, &hd, &s));
   ck_assert_uint_eq (c, 65535);
   ck_assert_uint_eq (hd, 16);
   ck_assert_uint_eq (s, 255);
-  /* Larger than any CHS: the maximum, not exact. */
-  ck_assert (!vhd_geometry_for_size (UINT64_C (3) << 40, &c, &hd, &s));
-  ck_assert_uint_eq (c, 65535);
   /* 16 heads, 63 sectors. */
   ck_assert (vhd_geometry_for_size (UINT64_C (5000) * 16 * 63 * 512,
                                     &c, &hd, &s));
@@ -146,7 +158,7 @@ START_TEST (test_create_dynamic)
   f = file_bytes (h, &fsize);
   ck_assert_uint_eq (fsize, 1536 + 512 + 512);
   ck_assert_uint_eq (xd_be32 (f + 512 + VHD_DYN_MAX_TABLE_ENTRIES), 9);
-  ck_assert (memcmp (f + VHD_FOOTER_CREATOR_APP, "xdsk", 4) == 0);
+  ck_assert (memcmp (f + VHD_FOOTER_CREATOR_APP, "win ", 4) == 0);
   write_and_compare (h, model, size);
   /* Zeroing a whole absent block allocates nothing. */
   file_bytes (h, &fsize);

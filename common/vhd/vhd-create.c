@@ -5,10 +5,10 @@
  * Specification" (2006) and what the products accept
  * (../shared/docs/write-targets.md):
  *  - the current size is exactly the size asked for;
- *  - the geometry is the specification's CHS when it gives exactly that
- *    size, else 65535/16/255, which makes readers that prefer CHS (qemu)
- *    take the current size; the creator is "xdsk", not "vpc " or
- *    "qemu", the creators whose CHS size qemu and we serve;
+ *  - the footer is laid out as Hyper-V lays it out: the geometry is the
+ *    specification's CHS for the size (rounded down when the size is
+ *    not a whole number of cylinders) and the creator is "win " (see
+ *    VHD_CREATOR_APP in vhd-write.h for why);
  *  - a dynamic VHD's BAT has exactly as many entries as the size needs
  *    (Azure refuses a spare one);
  *  - a fixed VHD is the data and the footer: a sparse file, any size
@@ -38,6 +38,10 @@
 #define VHD_EPOCH 946684800     /* 2000-01-01 00:00:00 UTC */
 #define MAX_CHS (UINT64_C (65535) * 16 * 255)
 
+/* The algorithm of the specification's appendix ("CHS Calculation"),
+ * which Hyper-V, blktap and qemu share: blktap's "vhd-util check"
+ * refuses a footer whose geometry is larger than this one.
+ */
 bool
 vhd_geometry_for_size (uint64_t size, uint16_t *cyl, uint8_t *heads,
                        uint8_t *secs)
@@ -67,17 +71,11 @@ vhd_geometry_for_size (uint64_t size, uint16_t *cyl, uint8_t *heads,
       cth = t / spt;
     }
   }
-  if (size % 512 == 0 && cth / h * h * spt == total && cth / h <= 65535 &&
-      total > 0) {
-    *cyl = (uint16_t) (cth / h);
-    *heads = (uint8_t) h;
-    *secs = (uint8_t) spt;
-    return true;
-  }
-  *cyl = 65535;
-  *heads = 16;
-  *secs = 255;
-  return false;
+  /* t is at most 65535 * 16 * 255 sectors, so cth / h fits 16 bits. */
+  *cyl = (uint16_t) (cth / h);
+  *heads = (uint8_t) h;
+  *secs = (uint8_t) spt;
+  return size % 512 == 0 && cth / h * h * spt == total;
 }
 
 /* UTF-8 TEXT as UTF-16 (BIG_ENDIAN or little) into OUT (CAP bytes).
@@ -162,7 +160,7 @@ make_footer (const struct vhd_new *nv, uint8_t f[VHD_FOOTER_SIZE])
                nv->type == VHD_TYPE_FIXED ? UINT64_MAX : VHD_FOOTER_SIZE);
   xd_put_be32 (f + VHD_FOOTER_TIMESTAMP, nv->timestamp);
   memcpy (f + VHD_FOOTER_CREATOR_APP, VHD_CREATOR_APP, 4);
-  xd_put_be32 (f + VHD_FOOTER_CREATOR_VERSION, 0x00010000);
+  xd_put_be32 (f + VHD_FOOTER_CREATOR_VERSION, VHD_CREATOR_VERSION);
   memcpy (f + 36, "Wi2k", 4);                   /* creator host OS */
   xd_put_be64 (f + VHD_FOOTER_ORIGINAL_SIZE, nv->size);
   xd_put_be64 (f + VHD_FOOTER_CURRENT_SIZE, nv->size);

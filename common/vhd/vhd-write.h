@@ -26,10 +26,28 @@
 #define VHD_MIN_CREATE_BLOCK (512u << 10)
 #define VHD_DEFAULT_BLOCK (2u << 20)
 
-/* The creator application we write: not "vpc " or "qemu", so that every
- * reader (qemu included) serves the current size.
+/* The creator application we write, and why the geometry is the
+ * specification's (../shared/docs/write-targets.md section 1; the
+ * vhdx man page, "The footer: XenServer, qemu, Azure, Hyper-V").  Two
+ * readers disagree on what a VHD's size is:
+ *  - qemu before 10.0 serves the CHS size (cylinders x heads x sectors,
+ *    rounded down from the size) for any creator it does not know, and
+ *    the current size only for "win ", "qem2", "d2v ", "CTXS", "tap\0"
+ *    or a 65535/16/255 geometry;
+ *  - blktap's "vhd-util check" (XenServer, XCP-ng) refuses a geometry
+ *    larger than the one the specification computes from the current
+ *    size ("geometry too large"), so 65535/16/255 passes only from
+ *    65535 * 16 * 255 sectors (about 136.9 GB) up.
+ * So the geometry is the specification's and the creator one that qemu
+ * reads by its current size: "win ", Hyper-V's, whose layout this is
+ * and whose VHDs Azure, XenServer, qemu and VirtualBox all take.  Not
+ * "tap": blktap then expects its batmap (from creator version 1.2 on)
+ * and refuses versions past its own; not "qem2", "d2v " or "CTXS",
+ * which would claim tools whose layout this is not.  The creator
+ * version is xdisk's 1.0, so that our VHDs can still be told apart.
  */
-#define VHD_CREATOR_APP "xdsk"
+#define VHD_CREATOR_APP "win "
+#define VHD_CREATOR_VERSION 0x00010000
 
 /* Blocks reserved at once at the end of the file (one footer move and
  * flush for that many allocations), and new blocks whose BAT entries
@@ -89,8 +107,8 @@ extern void *vhd_w_create (struct xd_io *io, const struct xd_resolver *res,
                            const struct xd_open_opts *opts);
 
 /* The footer geometry for SIZE bytes: the specification's CHS algorithm
- * when it gives exactly SIZE, else 65535/16/255 (which makes readers
- * that prefer CHS use the current size).  True if CHS is exact.
+ * (65535/16/255 from about 136.9 GB up).  True if it gives exactly
+ * SIZE; else its size is smaller than SIZE, as blktap requires.
  */
 extern bool vhd_geometry_for_size (uint64_t size, uint16_t *cyl,
                                    uint8_t *heads, uint8_t *secs);

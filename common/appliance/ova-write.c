@@ -86,13 +86,6 @@ struct ova_writer {
   bool failed;                  /* completing failed: nothing more */
 };
 
-/* How long a write to a disk waits for the disk before it, written and
- * still being finished, to be finished: nbdkit may run the new
- * client's first request before the close of the previous client
- * (which finishes that disk).  Past it, the write is refused.
- */
-#define FINISH_WAIT_SECONDS 30
-
 extern const struct xd_format xd_reader_vmdk;
 static const struct xd_format disk_format;
 
@@ -408,7 +401,7 @@ start_stream (struct ova_disk *d)
 }
 
 /* D's state once it is no longer being written, or after
- * FINISH_WAIT_SECONDS if it still is: called with the lock held.
+ * XD_APPLIANCE_TURN_SECONDS if it still is: called with the lock held.
  */
 static enum disk_state
 wait_finished (struct ova_disk *d)
@@ -417,7 +410,7 @@ wait_finished (struct ova_disk *d)
   struct timespec until;
 
   clock_gettime (CLOCK_MONOTONIC, &until);
-  until.tv_sec += FINISH_WAIT_SECONDS;
+  until.tv_sec += XD_APPLIANCE_TURN_SECONDS;
   while (d->state == DISK_WRITING && !o->failed &&
          pthread_cond_timedwait (&o->finished, &o->lock, &until) == 0)
     ;

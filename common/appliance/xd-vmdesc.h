@@ -23,6 +23,15 @@ enum xd_disk_bus { XD_BUS_SCSI, XD_BUS_SATA, XD_BUS_IDE };
 enum xd_manifest { XD_MANIFEST_SHA256, XD_MANIFEST_SHA1, XD_MANIFEST_NONE };
 enum xd_chunk_sum { XD_CHUNK_SHA1, XD_CHUNK_XXHASH };
 
+/* The disks of an appliance are stored one after another and written
+ * in order.  A write to a disk while the one before it, already
+ * written to, is not yet finished waits this long for it: nbdkit may
+ * serve a new client before it has run the close of the client that
+ * wrote the disk before (which finishes it).  Past it, the write is
+ * refused.  Generous, so that no load makes a sequential copy fail.
+ */
+#define XD_APPLIANCE_TURN_SECONDS 30
+
 /* A guest OS create-os= knows, with each product's id for it. */
 struct xd_guest_os {
   const char *name;             /* create-os= spelling: "debian12-64" */

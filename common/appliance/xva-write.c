@@ -117,6 +117,12 @@ struct xva_writer {
   unsigned char *zeros;         /* a chunk of zeros */
   /* The window of the current disk. */
   struct slot *ring[XVA_WINDOW];
+  /* Chunk buffers of settled slots, kept for the next ones: a fresh
+   * 1 MiB allocation costs its page faults and the kernel's zeroing
+   * every time (most of the CPU time over the NBD limit, bench/README.md).
+   */
+  unsigned char *spare[XVA_WINDOW];
+  size_t nr_spare;
   uint64_t next;                /* first chunk not settled */
   uint64_t floor;               /* chunks below it settle as they are */
   unsigned active, waiting;     /* requests in progress, and waiting */
@@ -241,6 +247,30 @@ slot_free (struct slot *s)
   }
 }
 
+/* A chunk buffer of zeros: a spare one, or a new one. */
+static unsigned char *
+buffer_get (struct xva_writer *w)
+{
+  unsigned char *p;
+
+  if (w->nr_spare == 0)
+    return calloc (1, CHUNK);
+  p = w->spare[--w->nr_spare];
+  memset (p, 0, CHUNK);
+  return p;
+}
+
+/* Settled S goes: its buffer is kept for the next slots. */
+static void
+slot_recycle (struct xva_writer *w, struct slot *s)
+{
+  if (s->data && w->nr_spare < XVA_WINDOW) {
+    w->spare[w->nr_spare++] = s->data;
+    s->data = NULL;
+  }
+  slot_free (s);
+}
+
 static unsigned
 sectors_filled (const struct slot *s)
 {
@@ -277,7 +307,7 @@ settle_next (struct xva_writer *w, struct xva_disk *d, bool zeroed)
     return -1;
   if (s) {
     *at = NULL;
-    slot_free (s);
+    slot_recycle (w, s);
   }
   w->next++;
   w->progress++;
@@ -416,7 +446,7 @@ write_in_chunk (struct xva_writer *w, struct xva_disk *d, uint64_t k,
     s->chunk = k;
   }
   if (s->data == NULL && !zeros &&
-      (s->data = calloc (1, CHUNK)) == NULL) {
+      (s->data = buffer_get (w)) == NULL) {
     xd_error ("%s: out of memory for the XVA window", w->io->name);
     return errno = ENOMEM, -1;
   }
@@ -767,6 +797,8 @@ writer_free (struct xva_writer *w)
 
   for (i = 0; i < XVA_WINDOW; i++)
     slot_free (w->ring[i]);
+  for (i = 0; i < w->nr_spare; i++)
+    free (w->spare[i]);
   for (i = 0; w->disks && i < w->nr_disks; i++)
     free (w->disks[i].stored);
   free (w->disks);

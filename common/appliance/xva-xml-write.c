@@ -29,14 +29,19 @@
 
 /* The objects beyond the disks' VDIs and VBDs. */
 enum { OBJ_VM, OBJ_SR, OBJ_NETWORK, OBJ_VIF, OBJ_EXTRA };
+_Static_assert (2 * XD_XVA_MAX_DISKS + OBJ_EXTRA < 1000,
+                "the ids of ova.xml's objects fit \"Ref:NNN\"");
 
 #define NULL_REF "OpaqueRef:NULL"
 #define EPOCH "19700101T00:00:00Z"
 
+/* Ids stay below 1000 (at most 2 * XD_XVA_MAX_DISKS + OBJ_EXTRA
+ * objects): the modulo only tells the compiler that "Ref:NNN" fits.
+ */
 static void
 ref_of (size_t id, char ref[XD_XVA_REF_SIZE])
 {
-  snprintf (ref, XD_XVA_REF_SIZE, "Ref:%03zu", id);
+  snprintf (ref, XD_XVA_REF_SIZE, "Ref:%03u", (unsigned) (id % 1000));
 }
 
 void

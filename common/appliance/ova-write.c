@@ -38,6 +38,7 @@
 #include "archive/xd-tar-write.h"
 #include "core/xd-digest.h"
 #include "core/xd-text.h"
+#include "include/xd-clock.h"
 #include "include/xd-math.h"
 #include "include/xd-report.h"
 #include "vmdk/vmdk-read.h"
@@ -407,10 +408,8 @@ static enum disk_state
 wait_finished (struct ova_disk *d)
 {
   struct ova_writer *o = d->ova;
-  struct timespec until;
-
-  clock_gettime (CLOCK_MONOTONIC, &until);
-  until.tv_sec += XD_APPLIANCE_TURN_SECONDS;
+  struct timespec until =
+    xd_monotonic_at (xd_now_ms () + XD_APPLIANCE_TURN_SECONDS * 1000);
   while (d->state == DISK_WRITING && !o->failed &&
          pthread_cond_timedwait (&o->finished, &o->lock, &until) == 0)
     ;
@@ -830,17 +829,6 @@ mark_unfinished (struct ova_writer *o)
   return xd_io_write (o->io, block, sizeof block, 0, "the first block");
 }
 
-static void
-init_monotonic_cond (pthread_cond_t *cond)
-{
-  pthread_condattr_t attr;
-
-  pthread_condattr_init (&attr);
-  pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
-  pthread_cond_init (cond, &attr);
-  pthread_condattr_destroy (&attr);
-}
-
 void *
 ova_create (struct xd_io *io, const struct xd_resolver *res XD_UNUSED,
             const struct xd_create_opts *copts,
@@ -855,7 +843,7 @@ ova_create (struct xd_io *io, const struct xd_resolver *res XD_UNUSED,
   }
   o->io = io;
   pthread_mutex_init (&o->lock, NULL);
-  init_monotonic_cond (&o->finished);
+  xd_cond_init_monotonic (&o->finished);
   o->mtime = (uint64_t) time (NULL);
   o->read_opts = *opts;
   o->read_opts.writable = false;

@@ -53,6 +53,7 @@
 #include "appliance/xva-write.h"
 #include "archive/xd-tar-write.h"
 #include "core/xd-digest.h"
+#include "include/xd-clock.h"
 #include "include/xd-iszero.h"
 #include "include/xd-math.h"
 #include "include/xd-report.h"
@@ -136,14 +137,6 @@ struct xva_writer {
 
 static const struct xd_format xva_disk_ops;
 
-static inline uint64_t
-now_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- failures ---- */
 
@@ -366,7 +359,7 @@ lowest_waiter (const struct xva_writer *w)
 static int
 wait_window (struct xva_writer *w, struct xva_disk *d, uint64_t k)
 {
-  uint64_t seen = w->progress, since = now_ms ();
+  uint64_t seen = w->progress, since = xd_now_ms ();
   struct waiter me = { .chunk = k }, **pp;
   int r = 0;
 
@@ -378,7 +371,7 @@ wait_window (struct xva_writer *w, struct xva_disk *d, uint64_t k)
   w->waiting++;
   while (k >= w->next + XVA_WINDOW) {
     unsigned limit = w->active > w->waiting ? XVA_STALL_MS : XVA_GRACE_MS;
-    uint64_t now = now_ms (), until;
+    uint64_t now = xd_now_ms (), until;
     struct timespec ts;
 
     if (w->failed) {
@@ -402,8 +395,7 @@ wait_window (struct xva_writer *w, struct xva_disk *d, uint64_t k)
       continue;
     }
     until = since + limit;
-    ts.tv_sec = until / 1000;
-    ts.tv_nsec = (until % 1000) * 1000000;
+    ts = xd_monotonic_at (until);
     pthread_cond_timedwait (&w->cond, &w->lock, &ts);
   }
   for (pp = &w->waiters; *pp != &me; pp = &(*pp)->next)
@@ -492,12 +484,11 @@ zero_at_edge (struct xva_writer *w, struct xva_disk *d, uint64_t count,
 static void
 wait_turn (struct xva_writer *w, const struct xva_disk *d)
 {
-  uint64_t until = now_ms () + XD_APPLIANCE_TURN_SECONDS * 1000;
-  struct timespec ts = { .tv_sec = until / 1000,
-                         .tv_nsec = (until % 1000) * 1000000 };
+  uint64_t until = xd_now_ms () + XD_APPLIANCE_TURN_SECONDS * 1000;
+  struct timespec ts = xd_monotonic_at (until);
 
   while (!w->failed && w->current < d->index &&
-         w->disks[w->current].touched && now_ms () < until)
+         w->disks[w->current].touched && xd_now_ms () < until)
     pthread_cond_timedwait (&w->cond, &w->lock, &ts);
 }
 
@@ -925,7 +916,6 @@ xva_create (struct xd_io *io,
             const struct xd_open_opts *opts __attribute__ ((unused)))
 {
   struct xva_writer *w = calloc (1, sizeof *w);
-  pthread_condattr_t ca;
 
   if (w == NULL) {
     xd_error ("%s: out of memory", io->name);
@@ -935,10 +925,7 @@ xva_create (struct xd_io *io,
   w->io = io;
   w->mtime = (uint64_t) time (NULL);
   pthread_mutex_init (&w->lock, NULL);
-  pthread_condattr_init (&ca);
-  pthread_condattr_setclock (&ca, CLOCK_MONOTONIC);
-  pthread_cond_init (&w->cond, &ca);
-  pthread_condattr_destroy (&ca);
+  xd_cond_init_monotonic (&w->cond);
   if (setup (w, copts) == -1) {
     int e = errno;
 

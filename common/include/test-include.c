@@ -12,6 +12,7 @@
 #include <check.h>
 
 #include "include/xd-bytes.h"
+#include "include/xd-clock.h"
 #include "include/xd-iszero.h"
 #include "include/xd-math.h"
 #include "include/xd-search.h"
@@ -213,6 +214,30 @@ START_TEST (test_search)
 }
 END_TEST
 
+START_TEST (test_clock)
+{
+  pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t cond;
+  struct timespec ts = xd_monotonic_at (UINT64_C (12345));
+  uint64_t start;
+
+  ck_assert_int_eq (ts.tv_sec, 12);
+  ck_assert_int_eq (ts.tv_nsec, 345000000);
+  /* A wait times out on the monotonic clock: not before its deadline,
+   * and not at once.
+   */
+  xd_cond_init_monotonic (&cond);
+  start = xd_now_ms ();
+  ts = xd_monotonic_at (start + 50);
+  pthread_mutex_lock (&lock);
+  while (pthread_cond_timedwait (&cond, &lock, &ts) == 0)
+    ;
+  pthread_mutex_unlock (&lock);
+  ck_assert_uint_ge (xd_now_ms (), start + 50);
+  pthread_cond_destroy (&cond);
+}
+END_TEST
+
 static Suite *
 include_suite (void)
 {
@@ -226,6 +251,7 @@ include_suite (void)
   tcase_add_test (tc, test_vector_overflow);
   tcase_add_test (tc, test_iszero);
   tcase_add_test (tc, test_search);
+  tcase_add_test (tc, test_clock);
   suite_add_tcase (s, tc);
   return s;
 }

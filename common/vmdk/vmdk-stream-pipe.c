@@ -322,7 +322,7 @@ lowest_waiter (const struct vmdk_stream_writer *w)
 int
 vmdk_stream_wait_window (struct vmdk_stream_writer *w, uint64_t g)
 {
-  uint64_t seen = w->progress, since = now_ms ();
+  uint64_t seen = w->progress, since = xd_now_ms ();
   struct waiter me = { .grain = g };
   struct waiter **pp;
   int r = 0;
@@ -335,7 +335,7 @@ vmdk_stream_wait_window (struct vmdk_stream_writer *w, uint64_t g)
   w->waiting++;
   while (g >= w->next + w->window) {
     unsigned limit = w->active > w->waiting ? w->stall_ms : w->grace_ms;
-    uint64_t now = now_ms ();
+    uint64_t now = xd_now_ms ();
     struct timespec ts;
     uint64_t until;
 
@@ -367,8 +367,7 @@ vmdk_stream_wait_window (struct vmdk_stream_writer *w, uint64_t g)
         break;
     }
     until = since + limit;
-    ts.tv_sec = until / 1000;
-    ts.tv_nsec = (until % 1000) * 1000000;
+    ts = xd_monotonic_at (until);
     pthread_cond_timedwait (&w->cond, &w->lock, &ts);
   }
   for (pp = &w->waiters; *pp != &me; pp = &(*pp)->next)

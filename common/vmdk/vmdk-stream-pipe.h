@@ -22,6 +22,7 @@
 #include "vmdk/vmdk-stream.h"
 #include "io/xd-codec.h"
 #include "io/xd-io.h"
+#include "include/xd-clock.h"
 #include "include/xd-iszero.h"
 
 #define GRAIN_SECTORS 128
@@ -92,15 +93,6 @@ struct vmdk_stream_writer {
   unsigned char header[VMDK_SECTOR];
   size_t out_cap;               /* bytes of a slot's out buffer */
 };
-
-static inline uint64_t
-now_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The stream cannot go on: record ERR (the first one is kept and
  * given to every later request) and wake every waiting thread.  -1

@@ -91,7 +91,6 @@ vmdk_stream_create (struct xd_io *io, const struct xd_create_opts *copts,
                     const char *adapter_type, const char *hwversion)
 {
   struct vmdk_stream_writer *w;
-  pthread_condattr_t ca;
   char *desc = NULL;
   unsigned char *start = NULL;
   uint64_t desc_sectors;
@@ -127,10 +126,7 @@ vmdk_stream_create (struct xd_io *io, const struct xd_create_opts *copts,
                 + 2 * VMDK_SECTOR)
     / VMDK_SECTOR * VMDK_SECTOR;
   pthread_mutex_init (&w->lock, NULL);
-  pthread_condattr_init (&ca);
-  pthread_condattr_setclock (&ca, CLOCK_MONOTONIC);
-  pthread_cond_init (&w->cond, &ca);
-  pthread_condattr_destroy (&ca);
+  xd_cond_init_monotonic (&w->cond);
   pthread_cond_init (&w->work, NULL);
   w->queue_end = &w->queue;
   w->ring = calloc (w->window, sizeof *w->ring);

@@ -145,14 +145,14 @@ report_host_key (const struct sftp_site *s, ssh_session ssh,
   default:
     what = "is not in the known hosts";
   }
-  xd_error ("%s: the host key of %s (%s %s) %s%s%s: check the "
+  xd_error ("%s: the host key of %s (%s %s) %s (%s): check the "
             "fingerprint, add the key to a known-hosts file (ssh-keyscan "
             "-p %u %s >> FILE) and give known-hosts=FILE, or give "
             "verify-remote-host=false to skip the check",
             s->origin, s->url.host, type ? type : "?",
             fingerprint ? fingerprint : "(no fingerprint)", what,
-            s->known_hosts ? " " : "",
-            s->known_hosts ? s->known_hosts : "",
+            s->known_hosts ? s->known_hosts
+            : "~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts",
             s->url.port, s->url.host);
   ssh_string_free_char (fingerprint);
   ssh_clean_pubkey_hash (&hash);

@@ -321,6 +321,12 @@ extern const struct xd_format xd_format_raw;
  */
 extern const struct xd_format *xd_format_by_name (const char *name);
 
+/* True if LIST (NULL-terminated) holds a table of F's format (the same
+ * name: a reader and its composed table are one format).
+ */
+extern bool xd_format_in (const struct xd_format *const *list,
+                          const struct xd_format *f);
+
 /* Detect the format of IO from its contents, never its name: the first
  * format whose probe matches, else raw.  Returns NULL only if the head
  * of IO could not be read (reported).

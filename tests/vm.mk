@@ -1,0 +1,6 @@
+# A VM given by its configuration rather than a disk file (included
+# from tests/Makefile.am): VMware .vmx, VirtualBox .vbox.
+
+TESTS += \
+	test-vmx.sh \
+	$(NULL)

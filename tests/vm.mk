@@ -3,4 +3,5 @@
 
 TESTS += \
 	test-vmx.sh \
+	test-vbox.sh \
 	$(NULL)

@@ -24,6 +24,7 @@ extern const struct xd_format xd_format_qcow2;
 extern const struct xd_format xd_reader_ova;
 extern const struct xd_format xd_reader_xva;
 extern const struct xd_format xd_format_vmx;
+extern const struct xd_format xd_format_vbox;
 
 /* Each format's reader (its writer is composed with it in the table a
  * plugin serves: xd_format_writable): detection, format names and the
@@ -32,7 +33,8 @@ extern const struct xd_format xd_format_vmx;
  * Probed in this order.  Appliances (tar archives with a valid header
  * checksum and a telling first member) first; formats with a magic
  * number next; a
- * VMware .vmx (text with its own keys and no descriptor keyword) and the
+ * VirtualBox .vbox (XML with VirtualBox and Machine elements), a VMware
+ * .vmx (text with its own keys and no descriptor keyword) and the
  * VMDK text descriptor (recognised by its keywords) after them; raw,
  * which matches nothing, last.
  */
@@ -43,6 +45,7 @@ const struct xd_format *const xd_formats[] = {
   &xd_format_qcow2,
   &xd_reader_vhd,
   &xd_reader_vdi,
+  &xd_format_vbox,
   &xd_format_vmx,
   &xd_reader_vmdk,
   &xd_format_raw,

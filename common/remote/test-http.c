@@ -1,0 +1,553 @@
+/* Unit tests for the HTTP site (http.c) against a purpose-built server,
+ * test-http-server.py, started here on 127.0.0.1 at a free port: reads
+ * return exactly the bytes asked or fail with EIO, never bytes from
+ * another offset; retries, logins and sessions behave as xd-remote.h
+ * says; no message holds the password.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <curl/curl.h>
+
+#include "include/xd-report.h"
+#include "io/xd-io.h"
+#include "remote/xd-site.h"
+
+#define SMALL_SIZE 70000
+#define BIG_SIZE ((10 << 20) + 123)     /* several 4 MiB pieces */
+#define PASSWORD "secret"
+
+static unsigned port;
+static pid_t server_pid, parent_pid;
+static char root[] = "/tmp/xd-test-http.XXXXXX";
+
+/* Every message, appended: a read reports two. */
+static char errors[8192];
+
+static void
+capture (const char *fmt, va_list args)
+{
+  size_t len = strlen (errors);
+
+  if (len < sizeof errors - 2) {
+    vsnprintf (errors + len, sizeof errors - len - 1, fmt, args);
+    strcat (errors, "\n");
+  }
+}
+
+static void
+setup (void)
+{
+  errors[0] = '\0';
+  xd_set_reporters (capture, NULL);
+}
+
+static void
+teardown (void)
+{
+  ck_assert_msg (strstr (errors, PASSWORD) == NULL,
+                 "the password reached a message: %s", errors);
+}
+
+#define ck_errors_have(word)                                            \
+  ck_assert_msg (strstr (errors, (word)) != NULL,                       \
+                 "errors \"%s\" lack \"%s\"", errors, (word))
+
+static unsigned char
+pattern (uint64_t i)
+{
+  return (unsigned char) (i * 7 + (i >> 12) * 13 + (i >> 20));
+}
+
+/* ---- the server ---- */
+
+static void
+write_file (const char *name, size_t size)
+{
+  char path[256];
+  FILE *fp;
+
+  snprintf (path, sizeof path, "%s/%s", root, name);
+  fp = fopen (path, "w");
+  if (fp == NULL) {
+    perror (path);
+    exit (EXIT_FAILURE);
+  }
+  for (size_t i = 0; i < size; i++)
+    putc (pattern (i), fp);
+  fclose (fp);
+}
+
+static void
+stop_server (void)
+{
+  char cmd[300];
+
+  if (getpid () != parent_pid)
+    return;                     /* a test's fork: the server is not its */
+  if (server_pid > 0) {
+    kill (server_pid, SIGTERM);
+    waitpid (server_pid, NULL, 0);
+  }
+  snprintf (cmd, sizeof cmd, "rm -rf '%s'", root);
+  if (system (cmd) != 0)
+    fprintf (stderr, "test-http: cannot remove %s\n", root);
+}
+
+/* 0, or -1 when the server cannot run (the test is skipped). */
+static int
+start_server (void)
+{
+  int fds[2];
+  FILE *fp;
+
+  if (mkdtemp (root) == NULL)
+    return -1;
+  parent_pid = getpid ();
+  atexit (stop_server);
+  write_file ("small", SMALL_SIZE);
+  write_file ("big", BIG_SIZE);
+  if (pipe (fds) == -1)
+    return -1;
+  server_pid = fork ();
+  if (server_pid == -1)
+    return -1;
+  if (server_pid == 0) {
+    dup2 (fds[1], 1);
+    close (fds[0]);
+    close (fds[1]);
+    execlp ("python3", "python3", XD_HTTP_SERVER, root, (char *) NULL);
+    _exit (127);
+  }
+  close (fds[1]);
+  fp = fdopen (fds[0], "r");
+  if (fp == NULL || fscanf (fp, "%u", &port) != 1 || port == 0) {
+    fprintf (stderr, "test-http: the test server did not start\n");
+    return -1;
+  }
+  fclose (fp);
+  return 0;
+}
+
+/* The counters of a session TAG on the server. */
+static void
+session_stats (const char *tag, unsigned *basic, unsigned *cookie)
+{
+  char url[128];
+  FILE *mem;
+  char *text = NULL;
+  size_t len = 0;
+  CURL *h = curl_easy_init ();
+
+  snprintf (url, sizeof url, "http://127.0.0.1:%u/stats/%s", port, tag);
+  mem = open_memstream (&text, &len);
+  curl_easy_setopt (h, CURLOPT_URL, url);
+  curl_easy_setopt (h, CURLOPT_WRITEDATA, mem);
+  ck_assert_int_eq (curl_easy_perform (h), CURLE_OK);
+  curl_easy_cleanup (h);
+  fclose (mem);
+  ck_assert_int_eq (sscanf (text, "basic=%u cookie=%u", basic, cookie), 2);
+  free (text);
+}
+
+/* ---- helpers ---- */
+
+static struct xd_site *
+site_with (struct xd_remote_opts *opts)
+{
+  struct xd_url url;
+  char text[64];
+  struct xd_site *site;
+
+  snprintf (text, sizeof text, "http://127.0.0.1:%u/", port);
+  ck_assert_int_eq (xd_url_parse (text, &url), 0);
+  site = xd_http_site_new (&url, opts);
+  xd_url_free (&url);
+  return site;
+}
+
+static struct xd_site *
+site_new (void)
+{
+  struct xd_remote_opts opts;
+
+  xd_remote_opts_init (&opts);
+  opts.retry_seconds = 10;
+  return site_with (&opts);
+}
+
+static struct xd_io *
+open_path (struct xd_site *site, const char *path, bool quiet)
+{
+  struct xd_url url;
+  char text[256];
+  struct xd_io *io;
+
+  snprintf (text, sizeof text, "http://127.0.0.1:%u%s", port, path);
+  ck_assert_int_eq (xd_url_parse (text, &url), 0);
+  io = site->ops->open (site, &url, quiet);
+  xd_url_free (&url);
+  return io;
+}
+
+/* Read [OFFSET, OFFSET+COUNT) and compare it with the pattern. */
+static void
+read_check (struct xd_io *io, uint64_t offset, size_t count)
+{
+  unsigned char *buf = malloc (count);
+  size_t i;
+
+  ck_assert_ptr_nonnull (buf);
+  ck_assert_msg (xd_io_read (io, buf, count, offset, "test") == 0,
+                 "read %" PRIu64 "+%zu: %s", offset, count, errors);
+  /* One check, not one per byte: each costs libcheck a write. */
+  for (i = 0; i < count && buf[i] == pattern (offset + i); i++)
+    ;
+  ck_assert_msg (i == count, "byte %" PRIu64 " wrong", offset + i);
+  free (buf);
+}
+
+/* The read must fail with EIO and a message with WORD. */
+static void
+read_fails (struct xd_io *io, uint64_t offset, size_t count, const char *word)
+{
+  unsigned char *buf = malloc (count);
+
+  errors[0] = '\0';
+  errno = 0;
+  ck_assert_int_eq (xd_io_read (io, buf, count, offset, "test"), -1);
+  ck_assert_int_eq (errno, EIO);
+  ck_errors_have (word);
+  free (buf);
+}
+
+/* ---- tests ---- */
+
+START_TEST (test_exact_ranges)
+{
+  struct xd_site *site = site_new ();
+  struct xd_io *io = open_path (site, "/ok/small", false);
+
+  ck_assert_ptr_nonnull (io);
+  ck_assert_uint_eq (io->size, SMALL_SIZE);
+  read_check (io, 0, 1);
+  read_check (io, 1, 511);
+  read_check (io, 4095, 5000);
+  read_check (io, SMALL_SIZE - 17, 17);
+  read_check (io, 0, SMALL_SIZE);
+  xd_io_close (io);
+  site->ops->free (site);
+}
+END_TEST
+
+START_TEST (test_split_read)
+{
+  struct xd_site *site = site_new ();
+  struct xd_io *io = open_path (site, "/ok/big", false);
+
+  ck_assert_ptr_nonnull (io);
+  ck_assert_uint_eq (io->size, BIG_SIZE);
+  read_check (io, 0, BIG_SIZE);
+  read_check (io, 4097, (9 << 20) + 5);
+  xd_io_close (io);
+  site->ops->free (site);
+}
+END_TEST
+
+START_TEST (test_range_ignored)
+{
+  struct xd_site *site = site_new ();
+  struct xd_io *io = open_path (site, "/ignore/small", false);
+
+  ck_assert_ptr_nonnull (io);
+  /* 200 with the whole file answers a range covering it (ESXi). */
+  read_check (io, 0, SMALL_SIZE);
+  /* Elsewhere it would be the wrong bytes. */
+  read_fails (io, 10, 100, "ignored the range");
+  read_fails (io, 0, 100, "ignored the range");
+  read_fails (io, 60000, 10000, "range 60000-69999");
+  xd_io_close (io);
+  site->ops->free (site);
+}
+END_TEST
+
+START_TEST (test_ranges_refused_at_open)
+{
+  struct xd_site *site = site_new ();
+
+  errno = 0;
+  ck_assert_ptr_null (open_path (site, "/norange/small", false));
+  ck_assert_int_eq (errno, EIO);
+  ck_errors_have ("does not honour byte ranges");
+  ck_errors_have ("/norange/small");
+  site->ops->free (site);
+}
+END_TEST
+
+START_TEST (test_head_refused)
+{
+  struct xd_site *site = site_new ();
+  struct xd_io *io = open_path (site, "/nohead/small", false);
+
+  ck_assert_ptr_nonnull (io);
+  ck_assert_uint_eq (io->size, SMALL_SIZE);
+  read_check (io, 100, 1000);
+  xd_io_close (io);
+  io = open_path (site, "/noaccept/small", false);
+  ck_assert_ptr_nonnull (io);
+  ck_assert_uint_eq (io->size, SMALL_SIZE);
+  xd_io_close (io);
+  site->ops->free (site);
+}
+END_TEST
+
+START_TEST (test_short_and_wrong)
+{
+  struct xd_site *site = site_new ();
+  struct xd_io *io = open_path (site, "/short/small", false);
+
+  ck_assert_ptr_nonnull (io);
+  read_fails (io, 1000, 2000, "short answer");
+  xd_io_close (io);
+  io = open_path (site, "/wrongcr/small", false);
+  ck_assert_ptr_nonnull (io);
+  read_fails (io, 1000, 2000, "sent bytes 1001-3000 instead");
+  xd_io_close (io);
+  site->ops->free (site);
+}
+END_TEST
+
+START_TEST (test_retries)
+{
+  struct xd_site *site = site_new ();
+  struct xd_io *io;
+
+  /* Two 503s (one at open), then the answers. */
+  io = open_path (site, "/flaky/2/flaky1/small", false);
+  ck_assert_ptr_nonnull (io);
+  read_check (io, 5, 50000);
+  xd_io_close (io);
+  /* A dropped connection. */
+  io = open_path (site, "/drop/1/drop1/small", false);
+  ck_assert_ptr_nonnull (io);
+  read_check (io, 7, 700);
+  xd_io_close (io);
+  site->ops->free (site);
+}
+END_TEST
+
+START_TEST (test_retries_exhausted)
+{
+  struct xd_remote_opts opts;
+  struct xd_site *site;
+
+  xd_remote_opts_init (&opts);
+  opts.retries = 2;
+  site = site_with (&opts);
+  errno = 0;
+  ck_assert_ptr_null (open_path (site, "/busy/small", false));
+  ck_assert_int_eq (errno, EIO);
+  ck_errors_have ("HTTP 503, after 3 tries");
+  site->ops->free (site);
+
+  /* The time budget ends it too. */
+  opts.retries = 100;
+  opts.retry_seconds = 0;
+  site = site_with (&opts);
+  errors[0] = '\0';
+  ck_assert_ptr_null (open_path (site, "/busy/small", false));
+  ck_assert_int_eq (errno, EIO);
+  ck_errors_have ("after 1 tries within 0 s");
+  site->ops->free (site);
+}
+END_TEST
+
+START_TEST (test_not_found)
+{
+  struct xd_site *site = site_new ();
+
+  errno = 0;
+  ck_assert_ptr_null (open_path (site, "/ok/nothing", true));
+  ck_assert_int_eq (errno, ENOENT);
+  ck_assert_str_eq (errors, "");        /* quiet */
+  ck_assert_ptr_null (open_path (site, "/ok/nothing", false));
+  ck_assert_int_eq (errno, ENOENT);
+  ck_errors_have ("/ok/nothing: no such file (HTTP 404)");
+  site->ops->free (site);
+}
+END_TEST
+
+START_TEST (test_login)
+{
+  struct xd_remote_opts opts;
+  struct xd_site *site;
+  struct xd_io *io;
+
+  xd_remote_opts_init (&opts);
+  site = site_with (&opts);
+  errno = 0;
+  ck_assert_ptr_null (open_path (site, "/auth/small", false));
+  ck_assert_int_eq (errno, EACCES);
+  ck_errors_have ("give user= and password=");
+  site->ops->free (site);
+
+  opts.user = "user";
+  opts.password = "wrong-" PASSWORD;
+  site = site_with (&opts);
+  errno = 0;
+  ck_assert_ptr_null (open_path (site, "/auth/small", false));
+  ck_assert_int_eq (errno, EACCES);
+  ck_errors_have ("refused the user name/password");
+  site->ops->free (site);
+
+  opts.password = PASSWORD;
+  site = site_with (&opts);
+  io = open_path (site, "/auth/small", false);
+  ck_assert_ptr_nonnull (io);
+  read_check (io, 3, 3000);
+  xd_io_close (io);
+  site->ops->free (site);
+}
+END_TEST
+
+/* Basic once, then the cookie; an expired cookie (401 or 403): one new
+ * login, and the reads go on.
+ */
+static void
+session_case (const char *limit, const char *tag)
+{
+  struct xd_remote_opts opts;
+  struct xd_site *site;
+  struct xd_io *io;
+  char path[128];
+  unsigned basic, cookie;
+
+  xd_remote_opts_init (&opts);
+  opts.user = "user";
+  opts.password = PASSWORD;
+  site = site_with (&opts);
+  snprintf (path, sizeof path, "/session/%s/%s/small", limit, tag);
+  io = open_path (site, path, false);
+  ck_assert_ptr_nonnull (io);
+  session_stats (tag, &basic, &cookie);
+  ck_assert_uint_eq (basic, 1);
+  ck_assert_uint_eq (cookie, 0);
+  for (unsigned i = 0; i < 5; i++)
+    read_check (io, i * 1000, 1000);
+  /* Reads 1-3 on the first cookie, read 4 refused, a login (Basic)
+   * for it, read 5 on the new cookie.
+   */
+  session_stats (tag, &basic, &cookie);
+  ck_assert_uint_eq (basic, 2);
+  ck_assert_uint_eq (cookie, 5);
+  xd_io_close (io);
+  site->ops->free (site);
+}
+
+START_TEST (test_session)
+{
+  session_case ("3", "sess401");
+  session_case ("-3", "sess403");
+}
+END_TEST
+
+START_TEST (test_redirects)
+{
+  struct xd_remote_opts opts;
+  struct xd_site *site;
+  struct xd_io *io;
+
+  xd_remote_opts_init (&opts);
+  site = site_with (&opts);
+  errno = 0;
+  ck_assert_ptr_null (open_path (site, "/redir/small", false));
+  ck_assert_int_eq (errno, EIO);
+  ck_errors_have ("redirects=same-origin would follow it");
+  site->ops->free (site);
+
+  opts.redirects = XD_REDIRECTS_SAME_ORIGIN;
+  site = site_with (&opts);
+  io = open_path (site, "/redir/small", false);
+  ck_assert_ptr_nonnull (io);
+  read_check (io, 0, 100);
+  xd_io_close (io);
+  site->ops->free (site);
+}
+END_TEST
+
+START_TEST (test_thumbprint_syntax)
+{
+  struct xd_remote_opts opts;
+  struct xd_site *site;
+
+  xd_remote_opts_init (&opts);
+  opts.thumbprint = "12:34";
+  errno = 0;
+  ck_assert_ptr_null (site_with (&opts));
+  ck_assert_int_eq (errno, EINVAL);
+  ck_errors_have ("thumbprint=");
+  opts.thumbprint = "0A:1b:2C:3d:4E:5f:60:71:82:93:A4:B5:C6:D7:E8:F9:0a:1B:2c:3D";
+  site = site_with (&opts);
+  ck_assert_ptr_nonnull (site);
+  site->ops->free (site);
+  opts.thumbprint = "sha256//AAAA";
+  site = site_with (&opts);
+  ck_assert_ptr_nonnull (site);
+  site->ops->free (site);
+}
+END_TEST
+
+static Suite *
+http_suite (void)
+{
+  Suite *s = suite_create ("http");
+  TCase *tc = tcase_create ("core");
+
+  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_set_timeout (tc, 60);
+  tcase_add_test (tc, test_exact_ranges);
+  tcase_add_test (tc, test_split_read);
+  tcase_add_test (tc, test_range_ignored);
+  tcase_add_test (tc, test_ranges_refused_at_open);
+  tcase_add_test (tc, test_head_refused);
+  tcase_add_test (tc, test_short_and_wrong);
+  tcase_add_test (tc, test_retries);
+  tcase_add_test (tc, test_retries_exhausted);
+  tcase_add_test (tc, test_not_found);
+  tcase_add_test (tc, test_login);
+  tcase_add_test (tc, test_session);
+  tcase_add_test (tc, test_redirects);
+  tcase_add_test (tc, test_thumbprint_syntax);
+  suite_add_tcase (s, tc);
+  return s;
+}
+
+int
+main (void)
+{
+  SRunner *sr;
+  int failed;
+
+  if (start_server () == -1) {
+    fprintf (stderr, "test-http: skipped: python3 cannot run the test "
+             "server\n");
+    return 77;
+  }
+  sr = srunner_create (http_suite ());
+  srunner_run_all (sr, CK_NORMAL);
+  failed = srunner_ntests_failed (sr);
+  srunner_free (sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -115,6 +115,14 @@ struct xd_open_opts {
   int vhd_size_mode;            /* enum vhd_size_mode (vhd.h) */
   const char *snapshot;         /* qcow2: internal snapshot name or id */
   const char *parent;           /* VDI: parent=FILE given by the user */
+  /* VDI: the media registry of the VM being opened (a .vbox already
+   * read): its text, and the io name of the .vbox, from which the
+   * locations it holds resolve.  Looked in for a parent before any
+   * directory is listed, so that a resolver that cannot list (HTTP)
+   * still finds the chain.  NULL: none.
+   */
+  const char *vbox_text;
+  const char *vbox_name;
   int *vmdk_debug_grains;       /* vmdkx -D vmdkx.grains=1, may be NULL */
   const char *disk;             /* OVA/XVA: disk=N or a name, NULL: first */
   bool verify;                  /* OVA/XVA: check manifest digests */
@@ -321,6 +329,12 @@ extern const struct xd_format xd_format_raw;
  */
 extern const struct xd_format *xd_format_by_name (const char *name);
 
+/* True if LIST (NULL-terminated) holds a table of F's format (the same
+ * name: a reader and its composed table are one format).
+ */
+extern bool xd_format_in (const struct xd_format *const *list,
+                          const struct xd_format *f);
+
 /* Detect the format of IO from its contents, never its name: the first
  * format whose probe matches, else raw.  Returns NULL only if the head
  * of IO could not be read (reported).
@@ -372,6 +386,12 @@ extern int xd_image_extents (struct xd_image *img, uint32_t count,
                              uint64_t offset, bool req_one,
                              xd_extent_fn add, void *opaque);
 extern char *xd_image_describe (const struct xd_image *img);
+
+/* The decoded disk of IMG as a read-only xd_io named NAME (read-ahead
+ * wraps it, xd-readahead.h).  IMG must outlive it.  NULL after
+ * reporting.
+ */
+extern struct xd_io *xd_image_as_io (struct xd_image *img, const char *name);
 
 /* Writing an opened image (see the write ops of struct xd_format).
  * xd_image_can_write sets *WHY (or NULL for a format the pack only

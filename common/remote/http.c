@@ -284,8 +284,8 @@ header_cb (char *data, size_t size, size_t n, void *opaque)
 }
 
 /* Straight into the caller's buffer, never past it, and only the body
- * of a 206, or of a 200 to a request from offset 0: anything else
- * stops the transfer (it is checked, and refused, after it).
+ * of a 206 or a 200: more stops the transfer.  Which of those bodies
+ * are the bytes asked is check_range's decision, after the transfer.
  */
 static size_t
 write_cb (char *data, size_t size, size_t n, void *opaque)
@@ -295,8 +295,7 @@ write_cb (char *data, size_t size, size_t n, void *opaque)
 
   if (r->status != 206 && r->status != 200)
     return len;                 /* an error page: not data */
-  if ((r->status == 200 && r->ranged && r->first != 0) ||
-      len > r->cap - r->got) {
+  if (len > r->cap - r->got) {
     r->overflow = true;
     return 0;
   }

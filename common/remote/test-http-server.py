@@ -9,6 +9,7 @@
 #
 #   /ok/F               single ranges (206), HEAD with Accept-Ranges
 #   /ignore/F           ignores Range: 200 and the whole file
+#   /liar/F             200 with as many bytes as asked, from offset 0
 #   /short/F            206 with the right Content-Range, a short body
 #   /wrongcr/F          206 with the bytes one further on, and says so
 #   /nohead/F           HEAD answers 405
@@ -148,6 +149,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.plain(416, "", [("Content-Range", "bytes */%d" % size)])
         shown_a, shown_b = a, b
         chunk = data[a:b + 1]
+        if mode == "liar":
+            return self.body(200, data[:b + 1 - a], extra)
         if mode == "short":
             chunk = chunk[:len(chunk) // 2]
         elif mode == "wrongcr":

@@ -279,6 +279,12 @@ START_TEST (test_range_ignored)
   read_fails (io, 0, 100, "ignored the range");
   read_fails (io, 60000, 10000, "range 60000-69999");
   xd_io_close (io);
+  /* As many bytes as asked, but from the start of the file. */
+  io = open_path (site, "/liar/small", false);
+  ck_assert_ptr_nonnull (io);
+  read_check (io, 0, 1000);
+  read_fails (io, 1000, 1000, "ignored the range");
+  xd_io_close (io);
   site->ops->free (site);
 }
 END_TEST

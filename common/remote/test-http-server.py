@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # xdisk: a small HTTP/1.1 server for common/remote/test-http.c.
 #
-#   test-http-server.py ROOT
+#   test-http-server.py ROOT [CERT KEY]
 #
+# With CERT and KEY it serves HTTPS with that certificate.
 # Serves the files of ROOT on 127.0.0.1 at a free port, which it prints
 # on its first line of output.  The first segments of a path choose how
 # it misbehaves; the rest names the file:
@@ -27,6 +28,7 @@
 import base64
 import http.server
 import os
+import ssl
 import sys
 import threading
 
@@ -185,5 +187,9 @@ class Server(http.server.ThreadingHTTPServer):
 
 
 server = Server(("127.0.0.1", 0), Handler)
+if len(sys.argv) > 3:
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(sys.argv[2], sys.argv[3])
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
 print(server.server_address[1], flush=True)
 server.serve_forever()

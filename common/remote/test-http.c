@@ -7,6 +7,7 @@
 
 #include <config.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -29,8 +30,9 @@
 #define BIG_SIZE ((10 << 20) + 123)     /* several 4 MiB pieces */
 #define PASSWORD "secret"
 
-static unsigned port;
-static pid_t server_pid, parent_pid;
+static unsigned port, tls_port;       /* tls_port 0: no TLS tests */
+static pid_t server_pids[2], parent_pid;
+static bool use_tls;            /* open on the TLS server, not http:// */
 static char root[] = "/tmp/xd-test-http.XXXXXX";
 
 /* Every message, appended: a read reports two. */
@@ -97,47 +99,113 @@ stop_server (void)
 
   if (getpid () != parent_pid)
     return;                     /* a test's fork: the server is not its */
-  if (server_pid > 0) {
-    kill (server_pid, SIGTERM);
-    waitpid (server_pid, NULL, 0);
-  }
+  for (int i = 0; i < 2; i++)
+    if (server_pids[i] > 0) {
+      kill (server_pids[i], SIGTERM);
+      waitpid (server_pids[i], NULL, 0);
+    }
   snprintf (cmd, sizeof cmd, "rm -rf '%s'", root);
   if (system (cmd) != 0)
     fprintf (stderr, "test-http: cannot remove %s\n", root);
+}
+
+/* Run the server (over TLS with ROOT/cert.pem when TLS) as
+ * server_pids[TLS]: its port, or 0 when it cannot run.
+ */
+static unsigned
+run_server (bool tls)
+{
+  char cert[300], key[300];
+  unsigned p = 0;
+  int fds[2];
+  FILE *fp;
+  pid_t pid;
+
+  snprintf (cert, sizeof cert, "%s/cert.pem", root);
+  snprintf (key, sizeof key, "%s/key.pem", root);
+  if (pipe (fds) == -1)
+    return 0;
+  pid = fork ();
+  if (pid == -1)
+    return 0;
+  if (pid == 0) {
+    dup2 (fds[1], 1);
+    close (fds[0]);
+    close (fds[1]);
+    if (tls)
+      execlp ("python3", "python3", XD_HTTP_SERVER, root, cert, key,
+              (char *) NULL);
+    else
+      execlp ("python3", "python3", XD_HTTP_SERVER, root, (char *) NULL);
+    _exit (127);
+  }
+  server_pids[tls] = pid;
+  close (fds[1]);
+  fp = fdopen (fds[0], "r");
+  if (fp == NULL || fscanf (fp, "%u", &p) != 1)
+    p = 0;
+  if (fp)
+    fclose (fp);
+  return p;
+}
+
+/* A self-signed certificate for the TLS tests, by openssl(1): true if
+ * made.
+ */
+static bool
+make_certificate (void)
+{
+  char cmd[1024];
+
+  snprintf (cmd, sizeof cmd,
+            "cd '%s' && openssl req -x509 -newkey ec "
+            "-pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+            "-subj /CN=xdisk-test -keyout key.pem -out cert.pem "
+            ">/dev/null 2>&1", root);
+  return system (cmd) == 0;
+}
+
+/* The output of openssl(1) COMMAND on the test certificate, its last
+ * line's text after '=' if AFTER_EQ, into OUT.
+ */
+static void
+openssl_output (const char *command, bool after_eq, char *out, size_t len)
+{
+  char cmd[1024];
+  FILE *fp;
+  char *eq;
+
+  snprintf (cmd, sizeof cmd, "cd '%s' && %s", root, command);
+  fp = popen (cmd, "r");
+  ck_assert_ptr_nonnull (fp);
+  ck_assert_ptr_nonnull (fgets (out, (int) len, fp));
+  pclose (fp);
+  out[strcspn (out, "\n")] = '\0';
+  eq = strchr (out, '=');
+  if (after_eq && eq != NULL)
+    memmove (out, eq + 1, strlen (eq));
 }
 
 /* 0, or -1 when the server cannot run (the test is skipped). */
 static int
 start_server (void)
 {
-  int fds[2];
-  FILE *fp;
-
   if (mkdtemp (root) == NULL)
     return -1;
   parent_pid = getpid ();
   atexit (stop_server);
   write_file ("small", SMALL_SIZE);
   write_file ("big", BIG_SIZE);
-  if (pipe (fds) == -1)
-    return -1;
-  server_pid = fork ();
-  if (server_pid == -1)
-    return -1;
-  if (server_pid == 0) {
-    dup2 (fds[1], 1);
-    close (fds[0]);
-    close (fds[1]);
-    execlp ("python3", "python3", XD_HTTP_SERVER, root, (char *) NULL);
-    _exit (127);
-  }
-  close (fds[1]);
-  fp = fdopen (fds[0], "r");
-  if (fp == NULL || fscanf (fp, "%u", &port) != 1 || port == 0) {
+  port = run_server (false);
+  if (port == 0) {
     fprintf (stderr, "test-http: the test server did not start\n");
     return -1;
   }
-  fclose (fp);
+  if (make_certificate ())
+    tls_port = run_server (true);
+  if (tls_port == 0)
+    fprintf (stderr, "test-http: no TLS tests: openssl(1) or python3's "
+             "ssl could not run\n");
   return 0;
 }
 
@@ -152,6 +220,7 @@ session_stats (const char *tag, unsigned *basic, unsigned *cookie)
   CURL *h = curl_easy_init ();
 
   snprintf (url, sizeof url, "http://127.0.0.1:%u/stats/%s", port, tag);
+  ck_assert_msg (!use_tls, "stats are read over http");
   mem = open_memstream (&text, &len);
   curl_easy_setopt (h, CURLOPT_URL, url);
   curl_easy_setopt (h, CURLOPT_WRITEDATA, mem);
@@ -171,7 +240,8 @@ site_with (struct xd_remote_opts *opts)
   char text[64];
   struct xd_site *site;
 
-  snprintf (text, sizeof text, "http://127.0.0.1:%u/", port);
+  snprintf (text, sizeof text, "%s://127.0.0.1:%u/",
+            use_tls ? "https" : "http", use_tls ? tls_port : port);
   ck_assert_int_eq (xd_url_parse (text, &url), 0);
   site = xd_http_site_new (&url, opts);
   xd_url_free (&url);
@@ -195,7 +265,8 @@ open_path (struct xd_site *site, const char *path, bool quiet)
   char text[256];
   struct xd_io *io;
 
-  snprintf (text, sizeof text, "http://127.0.0.1:%u%s", port, path);
+  snprintf (text, sizeof text, "%s://127.0.0.1:%u%s",
+            use_tls ? "https" : "http", use_tls ? tls_port : port, path);
   ck_assert_int_eq (xd_url_parse (text, &url), 0);
   io = site->ops->open (site, &url, quiet);
   xd_url_free (&url);
@@ -515,6 +586,102 @@ START_TEST (test_thumbprint_syntax)
 }
 END_TEST
 
+/* Open a file on the TLS server with OPTS; NULL if refused. */
+static struct xd_io *
+tls_open (struct xd_remote_opts *opts, const char *path, struct xd_site **site)
+{
+  struct xd_io *io;
+
+  use_tls = true;
+  *site = site_with (opts);
+  ck_assert_ptr_nonnull (*site);
+  errors[0] = '\0';
+  io = open_path (*site, path, false);
+  use_tls = false;
+  return io;
+}
+
+static void
+tls_accepted (struct xd_remote_opts *opts)
+{
+  struct xd_site *site;
+  struct xd_io *io = tls_open (opts, "/ok/small", &site);
+
+  ck_assert_msg (io != NULL, "refused: %s", errors);
+  read_check (io, 100, 20000);
+  xd_io_close (io);
+  (*site->ops->free) (site);
+}
+
+/* Refused in the handshake: the login never reached the server. */
+static void
+tls_refused (struct xd_remote_opts *opts, const char *tag, const char *word)
+{
+  struct xd_site *site;
+  struct xd_io *io;
+  char path[64];
+  unsigned basic, cookie;
+
+  opts->user = "user";
+  opts->password = PASSWORD;
+  snprintf (path, sizeof path, "/session/5/%s/small", tag);
+  io = tls_open (opts, path, &site);
+  ck_assert_ptr_null (io);
+  ck_assert_int_eq (errno, EIO);
+  ck_errors_have (word);
+  session_stats (tag, &basic, &cookie);
+  ck_assert_uint_eq (basic + cookie, 0);
+  site->ops->free (site);
+}
+
+START_TEST (test_tls)
+{
+  struct xd_remote_opts opts;
+  char sha1[128], sha256[160], pin[128], wrong[128], *p;
+
+  if (tls_port == 0)
+    return;
+  openssl_output ("openssl x509 -in cert.pem -noout -fingerprint -sha1",
+                  true, sha1, sizeof sha1);
+  openssl_output ("openssl x509 -in cert.pem -noout -fingerprint -sha256",
+                  true, sha256, sizeof sha256);
+  strcpy (pin, "sha256//");
+  openssl_output ("openssl x509 -in cert.pem -noout -pubkey | "
+                  "openssl pkey -pubin -outform der | "
+                  "openssl dgst -sha256 -binary | base64",
+                  false, pin + 8, sizeof pin - 8);
+
+  /* Self-signed: refused by default, read with sslverify=false. */
+  xd_remote_opts_init (&opts);
+  tls_refused (&opts, "tls1", "certificate");
+  xd_remote_opts_init (&opts);
+  opts.sslverify = false;
+  tls_accepted (&opts);
+
+  /* Pinned: accepted although the chain does not verify. */
+  xd_remote_opts_init (&opts);
+  opts.thumbprint = sha1;
+  tls_accepted (&opts);
+  for (p = sha256; *p; p++)
+    *p = (char) tolower ((unsigned char) *p);
+  opts.thumbprint = sha256;
+  tls_accepted (&opts);
+  opts.thumbprint = pin;
+  tls_accepted (&opts);
+
+  /* Another thumbprint: refused before any request, naming both. */
+  strcpy (wrong, sha1);
+  wrong[0] = wrong[0] == '0' ? '1' : '0';
+  opts.thumbprint = wrong;
+  tls_refused (&opts, "tls2", wrong);
+  ck_errors_have (sha1);
+  ck_errors_have ("127.0.0.1");
+  opts.user = opts.password = NULL;
+  opts.thumbprint = "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+  tls_refused (&opts, "tls3", "127.0.0.1");
+}
+END_TEST
+
 static Suite *
 http_suite (void)
 {
@@ -536,6 +703,7 @@ http_suite (void)
   tcase_add_test (tc, test_session);
   tcase_add_test (tc, test_redirects);
   tcase_add_test (tc, test_thumbprint_syntax);
+  tcase_add_test (tc, test_tls);
   suite_add_tcase (s, tc);
   return s;
 }

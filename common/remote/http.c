@@ -56,6 +56,7 @@
 #define HTTP_SPLIT (UINT64_C (4) << 20)
 
 #define HTTP_MAX_REDIRECTS 5
+#define HTTP_MAX_RELOGINS 5     /* per request */
 #define HTTP_MAX_COOKIES 8
 #define HTTP_MAX_COOKIE_LEN 4096
 #define BACKOFF_FIRST_MS 100
@@ -517,21 +518,25 @@ drop_cookies_locked (struct http_site *s)
   s->session_gen++;
 }
 
-/* Wait while another thread logs in again; become that thread when the
- * site had a session and has none now.  Before taking a handle, so a
- * waiter holds no connection.
+/* Under session_lock, with a handle taken: wait while another thread
+ * logs in again (it holds its handle already, so this cannot starve
+ * it), then become that thread if the site had a session and has none
+ * now.  Without MAY_WAIT (the multi loop, which cannot wait for
+ * itself) -1 instead of waiting.
  */
-static void
-session_enter (struct http_site *s, struct http_req *r)
+static int
+session_turn_locked (struct http_site *s, struct http_req *r, bool may_wait)
 {
-  pthread_mutex_lock (&s->session_lock);
-  while (s->relogin_busy)
+  while (s->relogin_busy) {
+    if (!may_wait)
+      return -1;
     pthread_cond_wait (&s->session_cond, &s->session_lock);
+  }
   if (s->had_session && s->nr_cookies == 0 && s->user != NULL) {
     s->relogin_busy = true;
     r->relogin_owner = true;
   }
-  pthread_mutex_unlock (&s->session_lock);
+  return 0;
 }
 
 /* False while the site must log in again (pieces read at once would
@@ -599,9 +604,14 @@ session_expired (struct http_site *s, const struct http_req *r)
 
 /* The cookies, or Basic, for a request to the site's origin. */
 static int
-set_credentials (struct http_site *s, CURL *h, struct http_req *r)
+set_credentials (struct http_site *s, CURL *h, struct http_req *r,
+                 bool may_wait)
 {
   pthread_mutex_lock (&s->session_lock);
+  if (session_turn_locked (s, r, may_wait) == -1) {
+    pthread_mutex_unlock (&s->session_lock);
+    return -1;
+  }
   r->gen = s->session_gen;
   if (s->nr_cookies > 0) {
     size_t len = 1;
@@ -662,7 +672,7 @@ tls_options (struct http_site *s, CURL *h, const struct http_req *r)
 }
 
 static int
-req_setup (struct http_site *s, CURL *h, struct http_req *r)
+req_setup (struct http_site *s, CURL *h, struct http_req *r, bool may_wait)
 {
   char range[64];
 
@@ -703,7 +713,7 @@ req_setup (struct http_site *s, CURL *h, struct http_req *r)
     curl_easy_setopt (h, CURLOPT_RANGE, range); /* copied by curl */
   }
   tls_options (s, h, r);
-  if (r->same_origin && set_credentials (s, h, r) == -1)
+  if (r->same_origin && set_credentials (s, h, r, may_wait) == -1)
     return -1;
   return 0;
 }
@@ -868,13 +878,11 @@ exchange (struct http_site *s, struct http_req *r, char **location)
   char *loc = NULL;
 
   *location = NULL;
-  if (r->same_origin)
-    session_enter (s, r);
   slot = pool_get (s);
   h = s->handles[slot];
   free (r->cookie_header);
   r->cookie_header = NULL;
-  if (req_setup (s, h, r) == -1) {
+  if (req_setup (s, h, r, true) == -1) {
     r->rc = CURLE_OUT_OF_MEMORY;
     r->errbuf[0] = '\0';
   }
@@ -911,8 +919,7 @@ http_do (struct http_site *s, struct http_req *r, const char *display,
          char *msg, size_t msg_len)
 {
   uint64_t deadline = xd_now_ms () + (uint64_t) s->retry_seconds * 1000;
-  unsigned tries = 0, hops = 0;
-  bool relogged = false;
+  unsigned tries = 0, hops = 0, relogins = 0, refused_gen = 0;
   char why[CURL_ERROR_SIZE + 32];
   char *location;
 
@@ -949,11 +956,17 @@ http_do (struct http_site *s, struct http_req *r, const char *display,
       continue;
     }
     free (location);
-    if ((st == 401 || st == 403) && r->sent_cookie && !relogged) {
-      /* §1.2: the session expired; one new login with Basic. */
+    if ((st == 401 || st == 403) && r->sent_cookie &&
+        (relogins == 0 || r->gen != refused_gen) &&
+        relogins < HTTP_MAX_RELOGINS) {
+      /* §1.2: the session expired; a new login with Basic.  Again only
+       * if a newer cookie (another thread's login) is refused too: on
+       * a busy site a short session can end before this thread used it.
+       */
       xd_debug ("%s: session refused (HTTP %ld): logging in again",
                 display, st);
-      relogged = true;
+      relogins++;
+      refused_gen = r->gen;
       session_expired (s, r);
       continue;
     }
@@ -1112,7 +1125,8 @@ run_pieces (struct http_file *f, struct http_req *reqs, bool *done, size_t n,
     return;
   for (size_t i = 0; i < nr_slots && next < n; i++, next++) {
     CURL *h = s->handles[slots[i]];
-    if (req_setup (s, h, &reqs[next]) == 0 && curl_multi_add_handle (m, h) == CURLM_OK)
+    if (req_setup (s, h, &reqs[next], false) == 0 &&
+        curl_multi_add_handle (m, h) == CURLM_OK)
       active++;
   }
   while (active > 0) {
@@ -1141,7 +1155,7 @@ run_pieces (struct http_file *f, struct http_req *reqs, bool *done, size_t n,
                         (r->rc == CURLE_WRITE_ERROR && r->overflow)) &&
         check_range (f, r, msg, sizeof msg) == 0;
       for (; next < n; next++)
-        if (req_setup (s, h, &reqs[next]) == 0 &&
+        if (req_setup (s, h, &reqs[next], false) == 0 &&
             curl_multi_add_handle (m, h) == CURLM_OK) {
           active++;
           next++;
@@ -1151,10 +1165,15 @@ run_pieces (struct http_file *f, struct http_req *reqs, bool *done, size_t n,
     if (active > 0 && curl_multi_poll (m, NULL, 0, 1000, NULL) != CURLM_OK)
       break;
   }
-  /* After a multi failure (never seen): what is still attached. */
+  /* After a multi failure (never seen): what is still attached, and a
+   * login turn taken by a piece that did not finish.
+   */
   for (size_t i = 0; i < nr_slots; i++)
     curl_multi_remove_handle (m, s->handles[slots[i]]);
   curl_multi_cleanup (m);
+  for (size_t i = 0; i < n; i++)
+    if (reqs[i].relogin_owner)
+      session_leave (s, &reqs[i]);
 }
 
 /* A large read, cut in HTTP_SPLIT pieces read over as many free

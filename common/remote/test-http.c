@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -540,6 +541,61 @@ START_TEST (test_session)
 }
 END_TEST
 
+/* Eight threads on two connections, on a session that expires every
+ * four requests: each read gets its bytes; the logins stay one per
+ * expiry (only one thread logs in again; the others wait for it).
+ */
+#define THREADS 8
+#define THREAD_READS 10
+
+static void *
+reader (void *arg)
+{
+  struct xd_io *io = arg;
+
+  for (unsigned i = 0; i < THREAD_READS; i++)
+    read_check (io, (i * 7919) % (SMALL_SIZE - 5000), 5000);
+  return NULL;
+}
+
+START_TEST (test_threads)
+{
+  struct xd_remote_opts opts;
+  struct xd_site *site;
+  struct xd_io *io;
+  pthread_t threads[THREADS];
+  unsigned basic, cookie;
+
+  xd_remote_opts_init (&opts);
+  opts.user = "user";
+  opts.password = PASSWORD;
+  opts.connections = 2;
+  site = site_with (&opts);
+  io = open_path (site, "/session/4/threads/small", false);
+  ck_assert_ptr_nonnull (io);
+  for (unsigned i = 0; i < THREADS; i++)
+    ck_assert_int_eq (pthread_create (&threads[i], NULL, reader, io), 0);
+  for (unsigned i = 0; i < THREADS; i++)
+    pthread_join (threads[i], NULL);
+  session_stats ("threads", &basic, &cookie);
+  /* A cookie is refused only after 4 good uses. */
+  ck_assert_uint_le (basic, 1 + THREADS * THREAD_READS / 4);
+  ck_assert_uint_ge (basic, 2);
+  xd_io_close (io);
+
+  /* A split read on one connection. */
+  opts.connections = 1;
+  opts.user = opts.password = NULL;
+  site->ops->free (site);
+  site = site_with (&opts);
+  io = open_path (site, "/ok/big", false);
+  ck_assert_ptr_nonnull (io);
+  read_check (io, 1, BIG_SIZE - 1);
+  xd_io_close (io);
+  site->ops->free (site);
+}
+END_TEST
+
 START_TEST (test_redirects)
 {
   struct xd_remote_opts opts;
@@ -701,6 +757,7 @@ http_suite (void)
   tcase_add_test (tc, test_not_found);
   tcase_add_test (tc, test_login);
   tcase_add_test (tc, test_session);
+  tcase_add_test (tc, test_threads);
   tcase_add_test (tc, test_redirects);
   tcase_add_test (tc, test_thumbprint_syntax);
   tcase_add_test (tc, test_tls);

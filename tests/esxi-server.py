@@ -10,6 +10,7 @@
 #                  [--fail-every K] [--drop-every K] [--delay-ms D]
 #                  [--max-connections C] [--multi-range 416|200]
 #                  [--lie size|short|range|ignore-range] [--lie-path SUB]
+#                  [--fault drop|503 --fault-path SUB --fault-range A-B]
 #                  [--tls CERT KEY]
 #
 # URLs: /folder/<path>?dcPath=<dc>&dsName=<ds> (dcPath may be omitted:
@@ -38,6 +39,11 @@
 # closes the connection on them without answering; --delay-ms D sleeps
 # before every answer; --max-connections C answers 503 while more than C
 # connections are open.
+#
+# --fault drop|503 with --fault-path SUB and --fault-range A-B: every GET
+# of a file whose decoded path contains SUB for a range that overlaps
+# bytes A-B (inclusive) is dropped or answered 503, every time: the
+# reads that need those bytes must fail, and only those.
 #
 # Lies, for the security tests, on files whose decoded path contains
 # --lie-path (default: every file): size (HEAD's Content-Length 64 KiB
@@ -327,11 +333,37 @@ class Handler(BaseHTTPRequestHandler):
             return args.lie
         return None
 
+    def faulty(self, path, size):
+        """True if this GET hits the --fault range (and was answered)."""
+        args = self.server.state.args
+        if not args.fault or os.fsencode(args.fault_path) not in path:
+            return False
+        header = self.headers.get("Range")
+        rng = parse_range(header, size) if header else (0, size - 1)
+        if not isinstance(rng, tuple):
+            return False
+        first, _, last = args.fault_range.partition("-")
+        if rng[1] < int(first) or rng[0] > int(last):
+            return False
+        if args.fault == "503":
+            self.answer(503, b"Service Unavailable\n",
+                        [("Content-Type", "text/plain")])
+        else:
+            self.server.state.log("DROP fault")
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return True
+
     def serve_file(self, path, head, extra):
         args = self.server.state.args
         lie = self.lie(path)
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
+            if not head and self.faulty(path, size):
+                return
             base = extra + [("Content-Type", "application/octet-stream"),
                             ("Accept-Ranges", "bytes")]
             if head:
@@ -407,6 +439,9 @@ def main():
     p.add_argument("--lie", choices=("size", "short", "range",
                                      "ignore-range"))
     p.add_argument("--lie-path")
+    p.add_argument("--fault", choices=("drop", "503"))
+    p.add_argument("--fault-path", default="")
+    p.add_argument("--fault-range", default="0-0")
     p.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     args = p.parse_args()
     if args.user and not args.password_file:

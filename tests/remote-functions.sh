@@ -48,6 +48,13 @@ _file_or_death ()
   return 1
 }
 
+# Stop process PID if it still runs (a cleanup_fn command: the test may
+# have stopped it already).
+_stop_pid ()
+{
+  kill "$1" 2>/dev/null || :
+}
+
 _esxi_n=0
 start_esxi ()
 {
@@ -56,7 +63,7 @@ start_esxi ()
   python3 "$srcdir/esxi-server.py" --port-file "$dir/port" \
     --log "$dir/log" "$@" 2> "$dir/stderr" &
   esxi_pid=$!
-  cleanup_fn kill "$esxi_pid"
+  cleanup_fn _stop_pid "$esxi_pid"
   if ! wait_for 30 "the ESXi emulator's port" \
        _file_or_death "$dir/port" "$esxi_pid"; then
     cat "$dir/stderr" >&2
@@ -110,7 +117,7 @@ start_lighttpd ()
       { cat "$dir/check"; missing "lighttpd cannot run here"; exit 77; }
     lighttpd -D -f "$dir/conf" 2>> "$dir/stderr" &
     pid=$!
-    cleanup_fn kill "$pid"
+    cleanup_fn _stop_pid "$pid"
     if wait_for 30 "lighttpd on port $http_port" _http_up "$http_port" "$pid"
     then
       http_log=$dir/access.log

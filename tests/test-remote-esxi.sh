@@ -13,7 +13,9 @@
 # the export description.  The VM's directory and the datastore's name
 # need percent-encoding (space, +, #, %, & and non-ASCII), and the
 # datastore's name is also accepted double-encoded, as virt-v2v sends
-# it (§1.1).
+# it (§1.1).  Over TLS (§1.6): a self-signed certificate is refused by
+# default, accepted with sslverify=false or its SHA-1 thumbprint pinned
+# (thumbprint=, as VMware shows it), and a wrong thumbprint is refused.
 source "$srcdir/functions.sh"
 source "$srcdir/remote-functions.sh"
 set -e -x -o pipefail
@@ -26,6 +28,7 @@ requires nbdcopy --version
 requires nbdinfo --version
 requires jq --version
 requires curl --version
+requires openssl version
 make_tmpdir
 
 ds_name='ds 1+&é'
@@ -40,9 +43,10 @@ auth=(user=root "password=+$tmp/pw")
 ds_q=$(urlencode "$ds_name" '')
 vm_q=$(urlencode "$vm_dir")
 # url NAME [DSNAME]: the /folder URL of NAME in the VM's directory.
+scheme=http
 url ()
 {
-  echo "http://127.0.0.1:$esxi_port/folder/$vm_q/$1?dcPath=ha-datacenter&dsName=${2-$ds_q}"
+  echo "$scheme://127.0.0.1:$esxi_port/folder/$vm_q/$1?dcPath=ha-datacenter&dsName=${2-$ds_q}"
 }
 
 # check NAME [PARAM...]: the disk NAME reads over url= as qemu-img reads
@@ -166,6 +170,31 @@ start_esxi --datastore "$ds_name=$tmp/ds" --user root \
 check vm-000003.vmdk
 check sesp-000002.vmdk
 grep -q '^DROP ' "$esxi_log"
+stop_esxi
+
+# ---- TLS ----------------------------------------------------------------
+openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=esxi.test \
+  -addext subjectAltName=IP:127.0.0.1 \
+  -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+thumbprint=$(openssl x509 -in "$tmp/cert.pem" -noout -fingerprint -sha1 |
+               cut -d= -f2)
+start_esxi --datastore "$ds_name=$tmp/ds" --user root \
+  --password-file "$tmp/pw" --tls "$tmp/cert.pem" "$tmp/key.pem"
+scheme=https
+expect_failure "$tmp/err" nbdkit -U - -r "$(plugin vmdkx)" \
+  url="$(url flat.vmdk)" "${auth[@]}" --run true
+grep -Eqi 'certificate|ssl|tls|verif' "$tmp/err"
+no_secrets "$tmp/err"
+check flat.vmdk sslverify=false
+check vm-000003.vmdk thumbprint="$thumbprint"
+# A thumbprint that is not the server's: refused before any credential
+# is sent (the server sees no request at all).
+before=$(grep -c '^REQ ' "$esxi_log" || :)
+expect_failure "$tmp/err" nbdkit -U - -r "$(plugin vmdkx)" \
+  url="$(url flat.vmdk)" "${auth[@]}" \
+  thumbprint="$(echo "$thumbprint" | tr '0-9A-F' '1-9A-F0')" --run true
+test "$(grep -c '^REQ ' "$esxi_log" || :)" = "$before"
+scheme=http
 stop_esxi
 
 # Nothing was asked for outside the datastore's VM folder.

@@ -262,6 +262,22 @@ xd_image_extents (struct xd_image *img, uint32_t count, uint64_t offset,
               XD_EXTENT_DATA);
 }
 
+static int
+image_io_pread (struct xd_io *io, void *buf, size_t count, uint64_t offset)
+{
+  return xd_image_read (io->priv, buf, (uint32_t) count, offset);
+}
+
+static const struct xd_io_ops image_io_ops = {
+  .pread = image_io_pread,
+};
+
+struct xd_io *
+xd_image_as_io (struct xd_image *img, const char *name)
+{
+  return xd_io_new (&image_io_ops, name, xd_image_size (img), img);
+}
+
 char *
 xd_image_describe (const struct xd_image *img)
 {

@@ -373,6 +373,12 @@ extern int xd_image_extents (struct xd_image *img, uint32_t count,
                              xd_extent_fn add, void *opaque);
 extern char *xd_image_describe (const struct xd_image *img);
 
+/* The decoded disk of IMG as a read-only xd_io named NAME (read-ahead
+ * wraps it, xd-readahead.h).  IMG must outlive it.  NULL after
+ * reporting.
+ */
+extern struct xd_io *xd_image_as_io (struct xd_image *img, const char *name);
+
 /* Writing an opened image (see the write ops of struct xd_format).
  * xd_image_can_write sets *WHY (or NULL for a format the pack only
  * reads) when it returns false.

@@ -410,18 +410,6 @@ pool_open (void)
   return 0;
 }
 
-/* The decoded disk as an io, for the read-ahead. */
-static int
-disk_pread (struct xd_io *io XD_UNUSED, void *buf, size_t count,
-            uint64_t offset)
-{
-  return xd_image_read (disk, buf, (uint32_t) count, offset);
-}
-
-static const struct xd_io_ops disk_ops = {
-  .pread = disk_pread,
-};
-
 /* Read-ahead of the decoded disk, where clients read sequentially
  * whatever the layout of the image (blocks out of order, compressed
  * grains): chunks decoded ahead on several threads use the contexts
@@ -434,18 +422,11 @@ static const struct xd_io_ops disk_ops = {
 static struct xd_io *
 open_readahead (void)
 {
-  struct xd_io *io = xd_io_new (&disk_ops, xd_glue_name, xd_image_size (disk),
-                                NULL);
-  uint64_t chunks = xd_glue_opts.cache_bytes / READ_AHEAD_CHUNK;
   size_t threads = pool.serialize && pool.nr_slots > 2
     ? pool.nr_slots - 2 : 4;
 
-  if (io == NULL)
-    return NULL;
-  chunks = xd_min_u64 (xd_max_u64 (chunks, 2), 64);
-  return xd_io_open_readahead (io, READ_AHEAD_CHUNK, (size_t) chunks,
-                               (size_t) (chunks * READ_AHEAD_CHUNK),
-                               threads);
+  return xd_glue_open_readahead (disk, xd_glue_name, READ_AHEAD_CHUNK,
+                                 threads);
 }
 
 /* The io over the layer below, behind the block cache, which gets a

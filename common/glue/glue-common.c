@@ -17,6 +17,7 @@
 #include "glue/xd-glue-common.h"
 #include "io/xd-codec.h"
 #include "include/xd-math.h"
+#include "io/xd-readahead.h"
 
 #define DEFAULT_CACHE_BYTES (UINT64_C (32) << 20)
 
@@ -220,4 +221,18 @@ xd_glue_add_extent (void *opaque, uint64_t offset, uint64_t length,
                     uint32_t type)
 {
   return nbdkit_add_extent (opaque, offset, length, type);
+}
+
+struct xd_io *
+xd_glue_open_readahead (struct xd_image *img, const char *name,
+                        size_t chunk_size, size_t threads)
+{
+  uint64_t chunks = xd_glue_opts.cache_bytes / chunk_size;
+  struct xd_io *io = xd_image_as_io (img, name);
+
+  if (io == NULL)
+    return NULL;
+  chunks = xd_min_u64 (xd_max_u64 (chunks, 2), 64);
+  return xd_io_open_readahead (io, chunk_size, (size_t) chunks,
+                               (size_t) (chunks * chunk_size), threads);
 }

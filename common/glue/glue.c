@@ -10,6 +10,11 @@
  * An appliance being created holds several disks (xd_format.disks):
  * each is its own NBD export, named by its member name, the first the
  * default; a connection's handle says which disk it serves.
+ *
+ * An image given by url= is read through a site (xd-glue-remote.h),
+ * read-only, and each disk served is read ahead (xd-readahead.h): over
+ * a network every read is a round trip, and a copying client waits
+ * for each of its requests.
  */
 
 #include <config.h>
@@ -24,6 +29,8 @@
 #include "glue/xd-glue.h"
 #include "glue/xd-glue-create.h"
 #include "core/xd-path.h"
+#include "io/xd-readahead.h"
+#include "include/xd-math.h"
 #include "include/xd-report.h"
 
 const char *const xd_glue_kind = "plugin";
@@ -39,6 +46,18 @@ static struct xd_resolver *resolver;
 static struct xd_image *disk;
 static bool disk_writable;              /* opened for writing */
 static const char *readonly_why;        /* why not, when the format says */
+/* url=: each disk (the image, or each disk of a VM) as an io behind
+ * read-ahead, indexed like the disks; NULL for local files.
+ */
+static struct xd_io **served;
+static size_t nr_served;
+
+/* Read-ahead of a remote image's decoded disk: pieces of this size (as
+ * the filters use, see filter-glue.c), cache= bytes of them (2 to 64).
+ */
+#define READ_AHEAD_CHUNK (UINT32_C (4) << 20)
+/* Read ahead where an extents reply says the data starts. */
+#define EXTENTS_HINT (2 * READ_AHEAD_CHUNK)
 
 /* Open connections, to finish the image when the last one closes;
  * for an appliance, the connections of each disk.
@@ -82,12 +101,16 @@ xd_glue_unload (void)
   free (filename);
   free (filename_arg);
   xd_glue_create_free ();
+  xd_glue_remote_free ();
   xd_glue_forget_description ();
 }
 
 int
 xd_glue_config (const char *key, const char *value)
 {
+  /* nbdkit vmdkx https://host/disk.vmdk: the bare argument is file=. */
+  if (strcmp (key, "file") == 0 && xd_glue_looks_like_url (value))
+    key = "url";
   if (strcmp (key, "file") == 0) {
     free (filename_arg);
     filename_arg = strdup (value);
@@ -105,6 +128,10 @@ xd_glue_config (const char *key, const char *value)
   case -1: return -1;
   case 0: return 0;
   }
+  switch (xd_glue_config_remote (key, value)) {
+  case -1: return -1;
+  case 0: return 0;
+  }
   switch (xd_glue_config_common (key, value)) {
   case -1: return -1;
   case 0: return 0;
@@ -114,15 +141,40 @@ xd_glue_config (const char *key, const char *value)
   return -1;
 }
 
+/* url= instead of file=: read-only, never created. */
+static int
+remote_complete (void)
+{
+  if (filename_arg) {
+    nbdkit_error ("give file= or url=, not both");
+    return -1;
+  }
+  if (xd_glue_creating ()) {
+    nbdkit_error ("%s: create=true: xdisk creates local files only",
+                  xd_glue_remote_display ());
+    return -1;
+  }
+  free (filename);
+  filename = strdup (xd_glue_remote_display ());
+  if (filename == NULL) {
+    nbdkit_error ("strdup: %m");
+    return -1;
+  }
+  return 0;
+}
+
 int
 xd_glue_config_complete (void)
 {
+  if (xd_glue_create_complete () == -1 || xd_glue_remote_complete () == -1)
+    return -1;
+  if (xd_glue_remote ())
+    return remote_complete ();
   if (filename_arg == NULL) {
-    nbdkit_error ("you must supply the file=<FILENAME> parameter");
+    nbdkit_error ("you must supply the file=<FILENAME> or url=<URL> "
+                  "parameter");
     return -1;
   }
-  if (xd_glue_create_complete () == -1)
-    return -1;
   /* A file to create does not exist yet: resolve its directory. */
   free (filename);
   filename = xd_glue_creating () ? xd_glue_create_path (filename_arg)
@@ -158,12 +210,17 @@ open_image (void)
   const struct xd_format *format;
   struct xd_io *io;
 
-  if (xd_path_policy_init (&policy, filename, allow_external) == -1)
-    return -1;
-  resolver = xd_resolver_new_dir (&policy);
-  if (resolver == NULL)
-    return -1;
-  io = open_file ();
+  if (xd_glue_remote ()) {
+    io = xd_glue_remote_open (allow_external, &resolver);
+    readonly_why = "the image is on a server (url=): xdisk writes local "
+      "files only";
+  }
+  else {
+    if (xd_path_policy_init (&policy, filename, allow_external) == -1)
+      return -1;
+    resolver = xd_resolver_new_dir (&policy);
+    io = resolver ? open_file () : NULL;
+  }
   if (io == NULL)
     return -1;
   format = xd_glue_choose_format (io);
@@ -187,6 +244,50 @@ create_image (void)
   return disk ? 0 : -1;
 }
 
+/* IMG behind read-ahead, on threads that leave the site a connection
+ * or two for the reads clients wait for.
+ */
+static struct xd_io *
+open_served (struct xd_image *img)
+{
+  size_t threads = xd_max_u64 (xd_glue_remote_connections (), 4) - 2;
+
+  return xd_glue_open_readahead (img, filename, READ_AHEAD_CHUNK, threads);
+}
+
+static int
+open_all_served (void)
+{
+  size_t n = nr_disks () > 0 ? nr_disks () : 1, i;
+
+  served = calloc (n, sizeof *served);
+  if (served == NULL) {
+    nbdkit_error ("calloc: %m");
+    return -1;
+  }
+  nr_served = n;
+  for (i = 0; i < n; i++) {
+    served[i] = open_served (nr_disks () > 0
+                             ? disk->format->disk (disk->h, i) : disk);
+    if (served[i] == NULL)
+      return -1;
+  }
+  return 0;
+}
+
+static void
+close_all_served (void)
+{
+  size_t i;
+
+  for (i = 0; i < nr_served; i++)
+    if (served[i])
+      xd_io_close (served[i]);  /* stops the read-ahead threads */
+  free (served);
+  served = NULL;
+  nr_served = 0;
+}
+
 int
 xd_glue_get_ready (void)
 {
@@ -206,6 +307,10 @@ xd_glue_get_ready (void)
       return -1;
     }
   }
+  if (xd_glue_remote () && open_all_served () == -1) {
+    xd_glue_cleanup ();
+    return -1;
+  }
   xd_glue_set_description (xd_image_describe (disk));
   return 0;
 }
@@ -213,6 +318,7 @@ xd_glue_get_ready (void)
 void
 xd_glue_cleanup (void)
 {
+  close_all_served ();
   if (disk && disk_writable)
     xd_image_flush (disk);
   xd_image_close (disk);
@@ -222,12 +328,14 @@ xd_glue_cleanup (void)
   xd_resolver_free (resolver);
   resolver = NULL;
   xd_path_policy_free (&policy);
+  xd_glue_remote_close ();
 }
 
 void
 xd_glue_dump_plugin (void)
 {
   xd_glue_dump ();
+  xd_glue_remote_dump ();
 }
 
 /* The disk of the appliance the client asked for by export name: the
@@ -392,10 +500,23 @@ xd_glue_can_trim (void *handle)
   return disk_writable && img_of (handle)->format->trim != NULL;
 }
 
+/* The read-ahead io of a connection's disk, or NULL (a local file). */
+static struct xd_io *
+served_of (void *handle)
+{
+  size_t i = ((struct conn *) handle)->index;
+
+  return i < nr_served ? served[i] : NULL;
+}
+
 int
 xd_glue_pread (void *handle, void *buf, uint32_t count,
                uint64_t offset, uint32_t flags XD_UNUSED)
 {
+  struct xd_io *io = served_of (handle);
+
+  if (io)
+    return io->ops->pread (io, buf, count, offset);
   return xd_image_read (img_of (handle), buf, count, offset);
 }
 
@@ -428,13 +549,44 @@ xd_glue_flush (void *handle, uint32_t flags XD_UNUSED)
   return xd_image_flush (img_of (handle));
 }
 
+/* Extents passed on to nbdkit, noting where the first data starts. */
+struct extents_seen {
+  struct nbdkit_extents *extents;
+  uint64_t first_data;
+  bool data_seen;
+};
+
+static int
+add_extent_seen (void *opaque, uint64_t offset, uint64_t length,
+                 uint32_t type)
+{
+  struct extents_seen *seen = opaque;
+
+  if ((type & XD_EXTENT_ZERO) == 0 && !seen->data_seen) {
+    seen->first_data = offset;
+    seen->data_seen = true;
+  }
+  return xd_glue_add_extent (seen->extents, offset, length, type);
+}
+
+/* A client that asks where the data is (nbdcopy, qemu-img) is about to
+ * read it: over url= the first data of the reply is read ahead a
+ * little, while the client gets ready.
+ */
 int
 xd_glue_extents (void *handle, uint32_t count, uint64_t offset,
                  uint32_t flags, struct nbdkit_extents *extents)
 {
-  return xd_image_extents (img_of (handle), count, offset,
-                           (flags & NBDKIT_FLAG_REQ_ONE) != 0,
-                           xd_glue_add_extent, extents);
+  struct extents_seen seen = { .extents = extents };
+  struct xd_io *io = served_of (handle);
+
+  if (xd_image_extents (img_of (handle), count, offset,
+                        (flags & NBDKIT_FLAG_REQ_ONE) != 0,
+                        add_extent_seen, &seen) == -1)
+    return -1;
+  if (io && seen.data_seen)
+    xd_readahead_hint (io, seen.first_data, EXTENTS_HINT);
+  return 0;
 }
 
 const char *

@@ -6,6 +6,7 @@
 #define XDISK_GLUE_COMMON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/xd-format.h"
@@ -50,5 +51,14 @@ extern void xd_glue_block_sizes (struct xd_image *img, uint32_t *minimum,
 extern void xd_glue_dump (void);
 extern int xd_glue_add_extent (void *opaque, uint64_t offset,
                                uint64_t length, uint32_t type);
+
+/* The decoded disk of IMG behind read-ahead (xd-readahead.h): cache=
+ * bytes (2 to 64 chunks of CHUNK_SIZE) shared between the streams,
+ * loaded by THREADS threads.  NULL after reporting.
+ */
+extern struct xd_io *xd_glue_open_readahead (struct xd_image *img,
+                                             const char *name,
+                                             size_t chunk_size,
+                                             size_t threads);
 
 #endif /* XDISK_GLUE_COMMON_H */

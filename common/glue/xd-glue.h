@@ -24,6 +24,7 @@
 
 #include "glue/xd-glue-common.h"
 #include "glue/xd-glue-create.h"
+#include "glue/xd-glue-remote.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
@@ -64,11 +65,12 @@ extern int xd_glue_list_exports (int readonly, int is_tls,
 extern const char *xd_glue_default_export (int readonly, int is_tls);
 
 #define XD_GLUE_CONFIG_HELP \
-  "file=<FILENAME>     (required) The disk image to serve.\n" \
+  "file=<FILENAME>     The disk image to serve (or url=, below).\n" \
   "allow-external-files=false|true|DIR[:DIR...]\n" \
   "                    Files the image may refer to outside its directory.\n" \
   "cache=<SIZE>        Memory for cached metadata tables (default 32M).\n" \
   "format=<NAME>       Open the file as this format, not the detected one.\n" \
+  XD_GLUE_REMOTE_HELP \
   XD_GLUE_CREATE_HELP
 
 #define XD_REGISTER_PLUGIN(NAME, LONGNAME, FORMATS, HELP)               \

@@ -69,7 +69,8 @@ extern struct xd_site *xd_site_new (const struct xd_url *url,
 extern void xd_site_free (struct xd_site *site);
 
 /* Open the file at URL (same origin as the site) read-only: its size
- * from HEAD or fstat.  QUIET: report nothing and return NULL with
+ * from HEAD or fstat.  The io's name is xd_url_display (URL): the url
+ * resolver finds the URL of a file again by it.  QUIET: report nothing and return NULL with
  * errno ENOENT (no such file), EACCES (refused: wrong credentials,
  * forbidden), or EIO (anything else).  Otherwise report why.
  */

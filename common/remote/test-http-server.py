@@ -24,6 +24,7 @@
 #                       vmware_soap_session; a cookie is good for N
 #                       requests, then 401 (N negative: 403)
 #   /redir/F            302 to /ok/F
+#   /xredir/REST        302 to http://localhost:PORT/REST: another origin
 #   /stats/TAG          "basic=B cookie=C" for TAG
 import base64
 import http.server
@@ -119,6 +120,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if self.headers.get("Authorization") != GOOD_AUTH:
                 return self.plain(401, "no",
                                   [("WWW-Authenticate", 'Basic realm="x"')])
+        elif mode == "xredir":
+            return self.plain(302, "", [("Location", "http://localhost:%d/%s" % (
+                self.server.server_address[1], "/".join(parts[1:])))])
         elif mode == "redir":
             return self.plain(302, "", [("Location", "/ok/" + "/".join(parts[1:]))])
         else:

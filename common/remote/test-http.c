@@ -611,10 +611,32 @@ START_TEST (test_redirects)
   site->ops->free (site);
 
   opts.redirects = XD_REDIRECTS_SAME_ORIGIN;
+  opts.user = "user";
+  opts.password = PASSWORD;
   site = site_with (&opts);
   io = open_path (site, "/redir/small", false);
-  ck_assert_ptr_nonnull (io);
+  ck_assert_msg (io != NULL, "%s", errors);
   read_check (io, 0, 100);
+  xd_io_close (io);
+  /* localhost is another origin than 127.0.0.1. */
+  errors[0] = '\0';
+  ck_assert_ptr_null (open_path (site, "/xredir/ok/small", false));
+  ck_errors_have ("redirects=any would follow it");
+  site->ops->free (site);
+
+  /* Followed there, but without the login: /auth/ asks for one. */
+  opts.redirects = XD_REDIRECTS_ANY;
+  site = site_with (&opts);
+  io = open_path (site, "/xredir/ok/small", false);
+  ck_assert_msg (io != NULL, "%s", errors);
+  read_check (io, 100, 1000);
+  xd_io_close (io);
+  errno = 0;
+  ck_assert_ptr_null (open_path (site, "/xredir/auth/small", false));
+  ck_assert_int_eq (errno, EACCES);
+  ck_errors_have ("give user= and password=");
+  io = open_path (site, "/auth/small", false);
+  ck_assert_ptr_nonnull (io);
   xd_io_close (io);
   site->ops->free (site);
 }

@@ -97,7 +97,7 @@ diff -u "$tmp/list.want" "$tmp/list"
 
 # The connection dropped between two reads (its sshd process killed):
 # reconnected and the read done again; with no retries, an error.
-kill_sessions="kill \$(ps -o pid= --ppid $ssh_pid)"
+kill_sessions="kill \$(cat /proc/$ssh_pid/task/$ssh_pid/children)"
 $read "${keys[@]}" --connections 1 --block 1048576 --at 5000000 \
   --run "$kill_sessions" --debug "$url" "$tmp/out" 2> "$tmp/err"
 grep -F "the connection dropped" "$tmp/err"

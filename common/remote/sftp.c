@@ -215,10 +215,15 @@ set_options (const struct sftp_site *s, ssh_session ssh)
 {
   int port = (int) s->url.port;
   long timeout = s->timeout;
+  /* Small reads are one round trip each: without TCP_NODELAY, Nagle's
+   * algorithm holds a READ back until the last answer is acknowledged.
+   */
+  int nodelay = 1;
 
   if (ssh_options_set (ssh, SSH_OPTIONS_HOST, s->url.host) != SSH_OK ||
       ssh_options_set (ssh, SSH_OPTIONS_PORT, &port) != SSH_OK ||
       ssh_options_set (ssh, SSH_OPTIONS_USER, s->user) != SSH_OK ||
+      ssh_options_set (ssh, SSH_OPTIONS_NODELAY, &nodelay) != SSH_OK ||
       (s->known_hosts &&
        ssh_options_set (ssh, SSH_OPTIONS_KNOWNHOSTS,
                         s->known_hosts) != SSH_OK) ||

@@ -187,7 +187,7 @@ FUZZ_DEPS = $(FUZZ_LIB) $(srcdir)/fuzz/fuzz.h $(srcdir)/fuzz/fuzz-common.c \
 FUZZ_LINK = $(AM_V_CCLD)$(CLANG) $(FUZZ_CLANG_FLAGS) -fsanitize=fuzzer \
 	-o $@ $(srcdir)/fuzz/fuzz-common.c
 FUZZ_LIBS = $(FUZZ_LIB) $(ZLIB_LIBS) $(LIBDEFLATE_LIBS) $(NETTLE_LIBS) \
-	$(LIBXXHASH_LIBS) $(EXPAT_LIBS) -lpthread
+	$(LIBXXHASH_LIBS) $(EXPAT_LIBS) $(LIBCURL_LIBS) $(LIBSSH_LIBS) -lpthread
 
 fuzz/fuzz-vmdk-descriptor: $(srcdir)/fuzz/fuzz-vmdk-descriptor.c $(FUZZ_DEPS)
 	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vmdk-descriptor.c $(FUZZ_LIBS)
@@ -320,4 +320,30 @@ fuzz_run_fuzz_ovf_template_LDADD = $(FUZZ_RUN_WRITE_LDADD) $(LIBZSTD_LIBS)
 if HAVE_FUZZ
 fuzz/fuzz-ovf-template: $(srcdir)/fuzz/fuzz-ovf-template.c $(FUZZ_DEPS)
 	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-ovf-template.c $(FUZZ_LIBS)
+endif
+
+# The VMware .vmx parser and disk finder (issue 20).
+FUZZ_TARGETS += fuzz-vmx
+FUZZ_BINS += fuzz/fuzz-vmx
+check_PROGRAMS += fuzz/run-fuzz-vmx
+fuzz_run_fuzz_vmx_SOURCES = fuzz/fuzz-vmx.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_vmx_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_vmx_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_vmx_LDADD = $(FUZZ_RUN_LDADD)
+if HAVE_FUZZ
+fuzz/fuzz-vmx: $(srcdir)/fuzz/fuzz-vmx.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vmx.c $(FUZZ_LIBS)
+endif
+
+# URLs and the names images hold resolved against them (issue 20).
+FUZZ_TARGETS += fuzz-url
+FUZZ_BINS += fuzz/fuzz-url
+check_PROGRAMS += fuzz/run-fuzz-url
+fuzz_run_fuzz_url_SOURCES = fuzz/fuzz-url.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_url_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_url_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_url_LDADD = $(FUZZ_RUN_LDADD)
+if HAVE_FUZZ
+fuzz/fuzz-url: $(srcdir)/fuzz/fuzz-url.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-url.c $(FUZZ_LIBS)
 endif

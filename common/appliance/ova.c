@@ -649,17 +649,6 @@ verify_file (struct xd_tar *tar, const struct xd_ovf_file *f)
 /* By name: the detector hands out a format's reader, LIST holds the
  * tables the plugin serves.
  */
-static bool
-in_list (const struct xd_format *const *list, const struct xd_format *f)
-{
-  size_t i;
-
-  for (i = 0; list[i]; i++)
-    if (strcmp (list[i]->name, f->name) == 0)
-      return true;
-  return false;
-}
-
 /* Open the chosen disk's file as an io: its member, its chunks, and
  * through the gzip index if compressed.
  */
@@ -708,7 +697,7 @@ disk_format (struct xd_io *io, const struct xd_open_opts *opts)
     errno = EIO;
     return NULL;
   }
-  if (opts->served && !in_list (opts->served, f)) {
+  if (opts->served && !xd_format_in (opts->served, f)) {
     xd_error ("%s: the disk in this OVA is a %s file: use the %s plugin "
               "(or diskx, which serves every format)", io->name,
               f->display, f->plugin);

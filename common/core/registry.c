@@ -23,6 +23,8 @@ extern const struct xd_format xd_reader_vdi;
 extern const struct xd_format xd_format_qcow2;
 extern const struct xd_format xd_reader_ova;
 extern const struct xd_format xd_reader_xva;
+extern const struct xd_format xd_format_vmx;
+extern const struct xd_format xd_format_vbox;
 
 /* Each format's reader (its writer is composed with it in the table a
  * plugin serves: xd_format_writable): detection, format names and the
@@ -30,7 +32,9 @@ extern const struct xd_format xd_reader_xva;
  *
  * Probed in this order.  Appliances (tar archives with a valid header
  * checksum and a telling first member) first; formats with a magic
- * number next; the
+ * number next; a
+ * VirtualBox .vbox (XML with VirtualBox and Machine elements), a VMware
+ * .vmx (text with its own keys and no descriptor keyword) and the
  * VMDK text descriptor (recognised by its keywords) after them; raw,
  * which matches nothing, last.
  */
@@ -41,6 +45,8 @@ const struct xd_format *const xd_formats[] = {
   &xd_format_qcow2,
   &xd_reader_vhd,
   &xd_reader_vdi,
+  &xd_format_vbox,
+  &xd_format_vmx,
   &xd_reader_vmdk,
   &xd_format_raw,
   NULL,
@@ -55,6 +61,17 @@ xd_format_by_name (const char *name)
     if (strcasecmp (xd_formats[i]->name, name) == 0)
       return xd_formats[i];
   return NULL;
+}
+
+bool
+xd_format_in (const struct xd_format *const *list, const struct xd_format *f)
+{
+  size_t i;
+
+  for (i = 0; list[i]; i++)
+    if (strcmp (list[i]->name, f->name) == 0)
+      return true;
+  return false;
 }
 
 const struct xd_format *
@@ -290,8 +307,12 @@ bool
 xd_image_can_write (const struct xd_image *img, const char **why)
 {
   *why = NULL;
+  /* An appliance being created: its disks are written, unless it says
+   * why not (a VM's .vmx serves its disks as they are).
+   */
   if (img->format->disks)
-    return true;                /* an appliance: its disks are written */
+    return img->format->can_write == NULL ||
+      img->format->can_write (img->h, why);
   if (img->format->pwrite == NULL)
     return false;               /* a read-only format: nothing to say */
   if (img->format->can_write == NULL)

@@ -17,6 +17,8 @@ extern const struct xd_format xd_format_vdi;
 extern const struct xd_format xd_format_qcow2;
 extern const struct xd_format xd_format_ova;
 extern const struct xd_format xd_format_xva;
+extern const struct xd_format xd_format_vmx;
+extern const struct xd_format xd_format_vbox;
 
 /* The registry's order (registry.c), each writable format composed. */
 const struct xd_format *const xd_formats_served[] = {
@@ -26,6 +28,8 @@ const struct xd_format *const xd_formats_served[] = {
   &xd_format_qcow2,
   &xd_format_vhd,
   &xd_format_vdi,
+  &xd_format_vbox,
+  &xd_format_vmx,
   &xd_format_vmdk,
   &xd_format_raw,
   NULL,

@@ -115,6 +115,14 @@ struct xd_open_opts {
   int vhd_size_mode;            /* enum vhd_size_mode (vhd.h) */
   const char *snapshot;         /* qcow2: internal snapshot name or id */
   const char *parent;           /* VDI: parent=FILE given by the user */
+  /* VDI: the media registry of the VM being opened (a .vbox already
+   * read): its text, and the io name of the .vbox, from which the
+   * locations it holds resolve.  Looked in for a parent before any
+   * directory is listed, so that a resolver that cannot list (HTTP)
+   * still finds the chain.  NULL: none.
+   */
+  const char *vbox_text;
+  const char *vbox_name;
   int *vmdk_debug_grains;       /* vmdkx -D vmdkx.grains=1, may be NULL */
   const char *disk;             /* OVA/XVA: disk=N or a name, NULL: first */
   bool verify;                  /* OVA/XVA: check manifest digests */
@@ -320,6 +328,12 @@ extern const struct xd_format xd_format_raw;
  * NULL.
  */
 extern const struct xd_format *xd_format_by_name (const char *name);
+
+/* True if LIST (NULL-terminated) holds a table of F's format (the same
+ * name: a reader and its composed table are one format).
+ */
+extern bool xd_format_in (const struct xd_format *const *list,
+                          const struct xd_format *f);
 
 /* Detect the format of IO from its contents, never its name: the first
  * format whose probe matches, else raw.  Returns NULL only if the head

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "glue/xd-glue.h"
 #include "glue/xd-glue-create.h"
@@ -338,8 +339,22 @@ xd_glue_dump_plugin (void)
   xd_glue_remote_dump ();
 }
 
+/* The disk the default export serves: the one disk= names when it
+ * names one of the disks (a .vmx's device key), else the first.
+ */
+static size_t
+default_disk (void)
+{
+  size_t i, n = nr_disks ();
+
+  for (i = 0; xd_glue_opts.disk && i < n; i++)
+    if (strcasecmp (xd_glue_opts.disk, disk_name (i)) == 0)
+      return i;
+  return 0;
+}
+
 /* The disk of the appliance the client asked for by export name: the
- * first for the default export ("").  SIZE_MAX after reporting.
+ * default_disk for the default export ("").  SIZE_MAX after reporting.
  */
 static size_t
 find_disk (const char *name)
@@ -347,7 +362,7 @@ find_disk (const char *name)
   size_t i, n = nr_disks ();
 
   if (name == NULL || *name == '\0')
-    return 0;
+    return default_disk ();
   for (i = 0; i < n; i++)
     if (strcmp (name, disk_name (i)) == 0)
       return i;
@@ -424,7 +439,7 @@ xd_glue_list_exports (int readonly XD_UNUSED, int is_tls XD_UNUSED,
 const char *
 xd_glue_default_export (int readonly XD_UNUSED, int is_tls XD_UNUSED)
 {
-  return nr_disks () > 0 ? disk_name (0) : "";
+  return nr_disks () > 0 ? disk_name (default_disk ()) : "";
 }
 
 /* The image a connection serves. */

@@ -438,6 +438,28 @@ report_not_found (struct vdi_layer *l, const struct search *s)
   errno = ENOENT;
 }
 
+/* The parent of L as the media registry of the VM being opened names it
+ * (opts->vbox_text): *IO opened, or NULL if the registry does not name
+ * it.  -1 after reporting a parent it names but that cannot be opened.
+ */
+static int
+open_registry_parent (struct vdi_layer *l, const struct xd_resolver *res,
+                      const struct xd_open_opts *opts, struct xd_io **io)
+{
+  char *loc = vdi_vbox_location (opts->vbox_text, l->h.uuid_linkage);
+
+  *io = NULL;
+  if (loc == NULL)
+    return 0;
+  l->found_by = "the VM's .vbox media registry";
+  *io = xd_resolver_try_open (res, opts->vbox_name, loc);
+  if (*io == NULL)
+    xd_resolver_report (res, opts->vbox_name, loc,
+                        "parent (from its media registry)", errno);
+  free (loc);
+  return *io ? 0 : -1;
+}
+
 /* Find and open the parent of L.  NULL after reporting. */
 static struct xd_io *
 vdi_find_parent (struct vdi_layer *l, const struct xd_resolver *res,
@@ -452,6 +474,9 @@ vdi_find_parent (struct vdi_layer *l, const struct xd_resolver *res,
     l->found_by = "parent=";
     return open_user_parent (l, res, opts->parent);
   }
+  if (opts->vbox_text &&
+      (open_registry_parent (l, res, opts, &io) == -1 || io))
+    return io;
   /* Listing stops at a match but returns 0 for it, as for no match. */
   for (up = 0; up <= 1 && r == 0 && s.found == NULL; up++)
     r = xd_resolver_list (res, l->io->name, up, search_dir_entry, &s);

@@ -9,6 +9,7 @@
 
 extern const struct xd_format xd_format_vmdk;
 extern const struct xd_format xd_format_ova;
+extern const struct xd_format xd_format_vmx;
 
 /* -D vmdkx.grains=1: a debug message for every grain looked up. */
 NBDKIT_DLL_PUBLIC int vmdkx_debug_grains = 0;
@@ -20,7 +21,7 @@ vmdkx_debug_flags (void)
 }
 
 static const struct xd_format *const vmdkx_formats[] = {
-  &xd_format_vmdk, &xd_format_ova, NULL
+  &xd_format_vmdk, &xd_format_ova, &xd_format_vmx, NULL
 };
 
 XD_REGISTER_PLUGIN ("vmdkx", "VMware VMDK virtual disk plugin", vmdkx_formats,
@@ -29,4 +30,6 @@ XD_REGISTER_PLUGIN ("vmdkx", "VMware VMDK virtual disk plugin", vmdkx_formats,
                     "disk=N|NAME  OVA: the disk to serve (default: the "
                     "first).\n"
                     "verify=true  OVA: check the disk against the "
-                    "manifest.")
+                    "manifest.\n"
+                    "file=VM.vmx disk=scsi0:0  a VM: its disks, each an "
+                    "export named by its device key.")

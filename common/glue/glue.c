@@ -308,11 +308,24 @@ xd_glue_get_ready (void)
       return -1;
     }
   }
+  xd_glue_set_description (xd_image_describe (disk));
+  return 0;
+}
+
+/* The read-ahead of remote disks starts its threads here, after
+ * nbdkit's fork (--run, or running as a daemon): threads started in
+ * .get_ready stay behind in the process that forked, and the server's
+ * .cleanup then waits for ever for them to stop
+ * (../shared/docs/nbdkit-plugin-notes.md §1: "after_fork: start threads
+ * here only").
+ */
+int
+xd_glue_after_fork (void)
+{
   if (xd_glue_remote () && open_all_served () == -1) {
     xd_glue_cleanup ();
     return -1;
   }
-  xd_glue_set_description (xd_image_describe (disk));
   return 0;
 }
 

@@ -9,7 +9,8 @@
 #                  [--expire-after N] [--expire-status 401|403]
 #                  [--fail-every K] [--drop-every K] [--delay-ms D]
 #                  [--max-connections C] [--multi-range 416|200]
-#                  [--lie size|short|range|ignore-range] [--lie-path SUB]
+#                  [--lie size|short|range|ignore-range|start0]
+#                  [--lie-path SUB]
 #                  [--fault drop|503 --fault-path SUB --fault-range A-B]
 #                  [--tls CERT KEY]
 #
@@ -50,11 +51,12 @@
 # too large), short (a 206 whose body is shorter than its
 # Content-Range), range (a 206 for another range than asked: 512 bytes
 # further on, with a Content-Range that says so), ignore-range (200 and
-# the whole file for every GET).
+# the whole file for every GET), start0 (200 and as many bytes as asked,
+# but from the start of the file).
 #
 # The port (bound on 127.0.0.1, port 0) is written to --port-file once
 # the server listens.  --log gets every request line, and the VALUE of
-# every Authorization and Cookie header and of every cookie set, so that
+# every Range, Authorization and Cookie header and of every cookie set, so that
 # a test can check what the client sent and grep the client's own output
 # for the secrets.
 import argparse
@@ -211,7 +213,7 @@ class Handler(BaseHTTPRequestHandler):
         args = st.args
         n = st.next_request()
         st.log("REQ %d %s" % (n, self.requestline))
-        for name in ("Authorization", "Cookie"):
+        for name in ("Range", "Authorization", "Cookie"):
             for value in self.headers.get_all(name) or []:
                 st.log("%s %s" % (name.upper(), value))
         if args.delay_ms:
@@ -384,6 +386,9 @@ class Handler(BaseHTTPRequestHandler):
                                                 "bytes */%d" % size)])
                 return
             start, end = rng
+            if lie == "start0":
+                self.answer(200, f.read(end - start + 1), base)
+                return
             if start == 0 and end == size - 1:
                 self.answer(200, f.read(), base)
                 return
@@ -437,7 +442,7 @@ def main():
     p.add_argument("--multi-range", type=int, choices=(200, 416),
                    default=416)
     p.add_argument("--lie", choices=("size", "short", "range",
-                                     "ignore-range"))
+                                     "ignore-range", "start0"))
     p.add_argument("--lie-path")
     p.add_argument("--fault", choices=("drop", "503"))
     p.add_argument("--fault-path", default="")

@@ -3,7 +3,7 @@
 # url=http://.../folder/<vm>/<disk>?dcPath=ha-datacenter&dsName=<ds>
 # against tests/esxi-server.py, an emulator of ESXi's /folder access
 # (../shared/docs/remote-sources.md §1, §6.1).  Every disk (flat,
-# twoGbMaxExtentSparse, a 3-deep hosted sparse chain, seSparse deltas
+# twoGbMaxExtentSparse, a 3-deep hosted sparse chain, a seSparse delta
 # over a flat base) must read byte for byte as qemu-img reads the same
 # folder locally; the .vmx serves its disks by device key, and lists
 # them as exports (the CD-ROM absent).  Basic authentication once, then
@@ -85,7 +85,7 @@ test "$(curl -s -o /dev/null -w '%{http_code}' -I -u "root:$password" \
 check flat.vmdk
 check vm-000003.vmdk                    # 3-deep hosted sparse chain
 check vm-000001.vmdk
-check sesp-000002.vmdk                  # seSparse over seSparse over flat
+check sesp-000001.vmdk                  # seSparse over flat
 # The twoGbMaxExtentSparse disk is 2 GiB + 4 MiB, nearly all holes:
 # copied sparsely to a file and compared by qemu-img with the local one.
 nbdkit -U - -r "$(plugin vmdkx)" url="$(url big.vmdk)" "${auth[@]}" \
@@ -121,7 +121,7 @@ vmx=(url="$(url vm.vmx)" "${auth[@]}")
 test "$(remote_sha256 "$(plugin vmdkx)" "${vmx[@]}" disk=scsi0:0)" = \
      "$(qemu_sha256 "$vm/vm-000003.vmdk" vmdk)"
 test "$(remote_sha256 "$(plugin vmdkx)" "${vmx[@]}" disk=scsi0:1)" = \
-     "$(qemu_sha256 "$vm/sesp-000002.vmdk" vmdk)"
+     "$(qemu_sha256 "$vm/flat.vmdk" vmdk)"
 # No disk=: the first disk.
 test "$(remote_sha256 "$(plugin vmdkx)" "${vmx[@]}")" = \
      "$(qemu_sha256 "$vm/vm-000003.vmdk" vmdk)"
@@ -134,7 +134,7 @@ printf 'scsi0:0\nscsi0:1\n' | diff -u - "$tmp/exports"
 nbdkit -U - -r "$(plugin vmdkx)" "${vmx[@]}" \
   --run 'nbdcopy --synchronous "nbd+unix:///scsi0:1?socket=$unixsocket" - |
          sha256sum' | cut -d' ' -f1 > "$tmp/export.sum"
-test "$(cat "$tmp/export.sum")" = "$(qemu_sha256 "$vm/sesp-000002.vmdk" vmdk)"
+test "$(cat "$tmp/export.sum")" = "$(qemu_sha256 "$vm/flat.vmdk" vmdk)"
 
 # ---- Credentials never leak ---------------------------------------------
 nbdkit -v -U - -r "$(plugin vmdkx)" "${vmx[@]}" disk=scsi0:0 \
@@ -153,7 +153,7 @@ for status in 401 403; do
   start_esxi --datastore "$ds_name=$tmp/ds" --user root \
     --password-file "$tmp/pw" --expire-after 5 --expire-status $status
   check vm-000003.vmdk
-  check sesp-000002.vmdk
+  check flat.vmdk
   grep -q "^STATUS $status\$" "$esxi_log"
   test "$(grep -c '^SET-COOKIE ' "$esxi_log")" -gt 1
   stop_esxi
@@ -170,7 +170,7 @@ stop_esxi
 start_esxi --datastore "$ds_name=$tmp/ds" --user root \
   --password-file "$tmp/pw" --drop-every 9 --delay-ms 1
 check vm-000003.vmdk
-check sesp-000002.vmdk
+check flat.vmdk
 grep -q '^DROP ' "$esxi_log"
 stop_esxi
 

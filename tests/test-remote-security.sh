@@ -118,10 +118,13 @@ stop_esxi
 
 # ---- Lying servers: an error naming the file, never wrong data -----------
 # lied LIE FILE: reading all of FILE from a server telling LIE about
-# its flat extent fails, and the error names the extent.
+# its flat extent fails, and the error names the extent; and unless
+# the lie is about the size, so does a read in the middle of the disk
+# (0x11 at 6 MiB, not the end, where a clipped range could be what
+# fails): it fails with EIO, never reads other bytes.
 lied ()
 {
-  local lie=$1 file=$2 extent=${2%.vmdk}-flat.vmdk
+  local lie=$1 file=$2 extent=${2%.vmdk}-flat.vmdk status=0
   start_esxi --datastore "ds1=$tmp/ds" --user root --password-file "$tmp/pw" \
     --lie "$lie" --lie-path "$extent"
   expect_failure "$tmp/err" nbdkit -v -U - -r "$(plugin vmdkx)" \
@@ -130,6 +133,16 @@ lied ()
   next_verbose
   cp "$tmp/err" "$vfile"
   grep -F -- "$extent" "$tmp/err" | grep -Eqi 'range|size|short|length|bytes|status'
+  if [ "$lie" != size ]; then
+    next_verbose
+    nbdkit -v -U - -r "$(plugin vmdkx)" url="$(url "$file")" "${auth[@]}" \
+      --run 'qemu-io -r -f raw -c "read -P 0x11 6M 64k" "$uri"' \
+      > "$tmp/io.out" 2> "$vfile" || status=$?
+    check_not_crashed $status nbdkit "$vfile"
+    cat "$tmp/io.out"
+    grep -q 'read failed: Input/output error' "$tmp/io.out" "$vfile"
+    refute_grep '^read 65536/65536|verification failed' "$tmp/io.out"
+  fi
   stop_esxi
 }
 # HEAD says the truncated extent is whole: its tail is not on the server.

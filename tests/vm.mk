@@ -6,4 +6,5 @@ TESTS += \
 	test-vmx.sh \
 	test-vbox.sh \
 	test-avhdx.sh \
+	test-vm-ssh.sh \
 	$(NULL)

@@ -33,7 +33,6 @@ extern void xd_glue_unload (void);
 extern int xd_glue_config (const char *key, const char *value);
 extern int xd_glue_config_complete (void);
 extern int xd_glue_get_ready (void);
-extern int xd_glue_after_fork (void);
 extern void xd_glue_cleanup (void);
 extern void xd_glue_dump_plugin (void);
 extern void *xd_glue_open (int readonly);
@@ -88,7 +87,6 @@ extern const char *xd_glue_default_export (int readonly, int is_tls);
     .config_help        = XD_GLUE_CONFIG_HELP HELP,                     \
     .magic_config_key   = "file",                                       \
     .get_ready          = xd_glue_get_ready,                            \
-    .after_fork         = xd_glue_after_fork,                           \
     .cleanup            = xd_glue_cleanup,                              \
     .dump_plugin        = xd_glue_dump_plugin,                          \
     .list_exports       = xd_glue_list_exports,                         \

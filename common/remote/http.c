@@ -808,13 +808,34 @@ origin_matches (const struct xd_url *a, const struct xd_url *b)
     strcasecmp (a->host, b->host) == 0 && a->port == b->port;
 }
 
+/* Remove "user:password@" from the URL TEXT, in place.  curl's
+ * redirect URL carries the login set with CURLOPT_USERNAME/PASSWORD
+ * when the Location is relative; a login in a Location is never used
+ * either: the site's own is sent to its origin only.
+ */
+static void
+strip_userinfo (char *text)
+{
+  char *host = strstr (text, "://");
+  size_t len;
+  char *at;
+
+  if (host == NULL)
+    return;
+  host += 3;
+  len = strcspn (host, "/?#");
+  at = memrchr (host, '@', len);
+  if (at != NULL)
+    memmove (host, at + 1, strlen (at + 1) + 1);
+}
+
 /* Follow a 3xx to LOCATION (absolute, as curl resolved it) as
  * redirects= allows (§3.1): never to another scheme than http(s), and
  * to another origin only with redirects=any, then without credentials
  * or cookies.  0: R now asks the new URL; -1: refused, MSG says why.
  */
 static int
-follow_redirect (struct http_site *s, struct http_req *r, const char *location,
+follow_redirect (struct http_site *s, struct http_req *r, char *location,
                  const char *display, char *msg, size_t msg_len)
 {
   struct xd_url u;
@@ -827,6 +848,7 @@ follow_redirect (struct http_site *s, struct http_req *r, const char *location,
               "a Location", display, r->status);
     return -1;
   }
+  strip_userinfo (location);
   xd_error_hold ();
   ok = xd_url_parse (location, &u);
   xd_error_release (false);

@@ -19,11 +19,14 @@
 #   /flaky/K/TAG/F      503 (Retry-After: 0) for the first K requests of TAG
 #   /drop/K/TAG/F       closes the connection unanswered K times
 #   /busy/F             503 always
+#   /later/K/TAG/F      503 with Retry-After: 1 for the first K requests of TAG
+#   /presigned/F        HEAD answers 403 (as to a URL signed for GET)
 #   /auth/F             Basic user:secret, 401 otherwise
 #   /session/N/TAG/F    VMware-style: Basic user:secret sets the cookie
 #                       vmware_soap_session; a cookie is good for N
 #                       requests, then 401 (N negative: 403)
 #   /redir/F            302 to /ok/F
+#   /xredir/REST        302 to http://localhost:PORT/REST: another origin
 #   /stats/TAG          "basic=B cookie=C" for TAG
 import base64
 import http.server
@@ -101,11 +104,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if mode == "stats":
             st = stats.get(parts[1], [0, 0])
             return self.plain(200, "basic=%d cookie=%d" % (st[0], st[1]))
-        if mode in ("flaky", "drop"):
+        if mode in ("flaky", "drop", "later"):
             k, tag, name = int(parts[1]), parts[2], parts[3:]
             if self.count(tag) <= k:
                 if mode == "flaky":
                     return self.plain(503, "busy", [("Retry-After", "0")])
+                if mode == "later":
+                    return self.plain(503, "busy", [("Retry-After", "1")])
                 self.close_connection = True
                 return
         elif mode == "session":
@@ -119,6 +124,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if self.headers.get("Authorization") != GOOD_AUTH:
                 return self.plain(401, "no",
                                   [("WWW-Authenticate", 'Basic realm="x"')])
+        elif mode == "xredir":
+            return self.plain(302, "", [("Location", "http://localhost:%d/%s" % (
+                self.server.server_address[1], "/".join(parts[1:])))])
         elif mode == "redir":
             return self.plain(302, "", [("Location", "/ok/" + "/".join(parts[1:]))])
         else:
@@ -139,6 +147,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command == "HEAD":
             if mode == "nohead":
                 return self.plain(405, "", extra)
+            if mode == "presigned":
+                return self.plain(403, "", extra)
             if mode not in ("noaccept", "norange"):
                 extra.append(("Accept-Ranges", "bytes"))
             return self.head(size, extra)

@@ -23,6 +23,7 @@
 #include <check.h>
 #include <curl/curl.h>
 
+#include "include/xd-clock.h"
 #include "include/xd-report.h"
 #include "io/xd-io.h"
 #include "remote/xd-site.h"
@@ -383,6 +384,11 @@ START_TEST (test_head_refused)
   ck_assert_uint_eq (io->size, SMALL_SIZE);
   read_check (io, 100, 1000);
   xd_io_close (io);
+  io = open_path (site, "/presigned/small", false);
+  ck_assert_ptr_nonnull (io);
+  ck_assert_uint_eq (io->size, SMALL_SIZE);
+  read_check (io, 0, 10);
+  xd_io_close (io);
   io = open_path (site, "/noaccept/small", false);
   ck_assert_ptr_nonnull (io);
   ck_assert_uint_eq (io->size, SMALL_SIZE);
@@ -416,6 +422,12 @@ START_TEST (test_retries)
   io = open_path (site, "/flaky/2/flaky1/small", false);
   ck_assert_ptr_nonnull (io);
   read_check (io, 5, 50000);
+  xd_io_close (io);
+  /* Retry-After: 1 is waited for (the backoff would be 50-100 ms). */
+  uint64_t t0 = xd_now_ms ();
+  io = open_path (site, "/later/1/later1/small", false);
+  ck_assert_ptr_nonnull (io);
+  ck_assert_uint_ge (xd_now_ms () - t0, 1000);
   xd_io_close (io);
   /* A dropped connection. */
   io = open_path (site, "/drop/1/drop1/small", false);
@@ -611,10 +623,32 @@ START_TEST (test_redirects)
   site->ops->free (site);
 
   opts.redirects = XD_REDIRECTS_SAME_ORIGIN;
+  opts.user = "user";
+  opts.password = PASSWORD;
   site = site_with (&opts);
   io = open_path (site, "/redir/small", false);
-  ck_assert_ptr_nonnull (io);
+  ck_assert_msg (io != NULL, "%s", errors);
   read_check (io, 0, 100);
+  xd_io_close (io);
+  /* localhost is another origin than 127.0.0.1. */
+  errors[0] = '\0';
+  ck_assert_ptr_null (open_path (site, "/xredir/ok/small", false));
+  ck_errors_have ("redirects=any would follow it");
+  site->ops->free (site);
+
+  /* Followed there, but without the login: /auth/ asks for one. */
+  opts.redirects = XD_REDIRECTS_ANY;
+  site = site_with (&opts);
+  io = open_path (site, "/xredir/ok/small", false);
+  ck_assert_msg (io != NULL, "%s", errors);
+  read_check (io, 100, 1000);
+  xd_io_close (io);
+  errno = 0;
+  ck_assert_ptr_null (open_path (site, "/xredir/auth/small", false));
+  ck_assert_int_eq (errno, EACCES);
+  ck_errors_have ("give user= and password=");
+  io = open_path (site, "/auth/small", false);
+  ck_assert_ptr_nonnull (io);
   xd_io_close (io);
   site->ops->free (site);
 }

@@ -6,8 +6,8 @@
 #    or a percent-encoded escape is refused with an error naming it, and
 #    never asked for;
 #  - a server that lies (HEAD's size, a short 206, a 206 for another
-#    range, a 200 that ignores Range) gives a clear error naming the
-#    file, never wrong data;
+#    range, a 200 that ignores Range, a 200 of the asked length from
+#    offset 0) gives a clear error naming the file, never wrong data;
 #  - a transport error fails only the reads that need the range, and a
 #    server that always answers 503 fails a read within retry-seconds
 #    (a generous bound, never a tight timing);
@@ -150,6 +150,7 @@ lied size short.vmdk
 lied short flat.vmdk
 lied range flat.vmdk
 lied ignore-range flat.vmdk
+lied start0 flat.vmdk
 
 # ---- A transport error fails only the reads that need the range ----------
 # Every GET of flat-flat.vmdk overlapping 8 MiB - 9 MiB is dropped; the

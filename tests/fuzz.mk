@@ -322,6 +322,19 @@ fuzz/fuzz-ovf-template: $(srcdir)/fuzz/fuzz-ovf-template.c $(FUZZ_DEPS)
 	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-ovf-template.c $(FUZZ_LIBS)
 endif
 
+# The VMware .vmx parser and disk finder (issue 20).
+FUZZ_TARGETS += fuzz-vmx
+FUZZ_BINS += fuzz/fuzz-vmx
+check_PROGRAMS += fuzz/run-fuzz-vmx
+fuzz_run_fuzz_vmx_SOURCES = fuzz/fuzz-vmx.c $(FUZZ_RUN_SOURCES)
+fuzz_run_fuzz_vmx_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_run_fuzz_vmx_CFLAGS = $(FUZZ_RUN_CFLAGS)
+fuzz_run_fuzz_vmx_LDADD = $(FUZZ_RUN_LDADD)
+if HAVE_FUZZ
+fuzz/fuzz-vmx: $(srcdir)/fuzz/fuzz-vmx.c $(FUZZ_DEPS)
+	$(FUZZ_LINK) $(srcdir)/fuzz/fuzz-vmx.c $(FUZZ_LIBS)
+endif
+
 # URLs and the names images hold resolved against them (issue 20).
 FUZZ_TARGETS += fuzz-url
 FUZZ_BINS += fuzz/fuzz-url

@@ -7,7 +7,10 @@
 #
 #   sftp-short-server.py HOST_KEY AUTHORIZED_KEYS CAP PORT_FILE [EXTRA]
 #
-# EXTRA bytes are added to every size fstat reports.  The port, chosen
+# EXTRA bytes are added to every size fstat reports.  With
+# XDISK_TEST_PASSWORD set in the environment, keys are refused and that
+# password logs in: through the "password" method, or only through
+# "keyboard-interactive" when XDISK_TEST_AUTH=kbdint.  The port, chosen
 # by the system, is written to PORT_FILE once the server listens; the
 # server runs until it is killed.
 import asyncio
@@ -31,11 +34,41 @@ class ShortSFTP(asyncssh.SFTPServer):
         return attrs
 
 
+password = os.environ.get("XDISK_TEST_PASSWORD")
+kbdint = os.environ.get("XDISK_TEST_AUTH") == "kbdint"
+
+
+class PasswordServer(asyncssh.SSHServer):
+    def begin_auth(self, username):
+        return True
+
+    def public_key_auth_supported(self):
+        return False
+
+    def password_auth_supported(self):
+        return not kbdint
+
+    def validate_password(self, username, given):
+        return given == password
+
+    def kbdint_auth_supported(self):
+        return kbdint
+
+    def get_kbdint_challenge(self, username, lang, submethods):
+        return "", "", "", [("Password: ", False)]
+
+    def validate_kbdint_response(self, username, responses):
+        return list(responses) == [password]
+
+
 async def main():
+    if password is None:
+        auth = dict(authorized_client_keys=authorized_keys)
+    else:
+        auth = dict(server_factory=PasswordServer)
     server = await asyncssh.listen(
-        "127.0.0.1", 0, server_host_keys=[host_key],
-        authorized_client_keys=authorized_keys, sftp_factory=ShortSFTP,
-        allow_scp=False)
+        "127.0.0.1", 0, server_host_keys=[host_key], sftp_factory=ShortSFTP,
+        allow_scp=False, **auth)
     port = server.sockets[0].getsockname()[1]
     with open(port_file + ".tmp", "w") as f:
         f.write("%d\n" % port)

@@ -5,6 +5,7 @@
 
 TESTS += \
 	test-sftp-site.sh \
+	test-remote-ssh.sh \
 	$(NULL)
 
 EXTRA_DIST += ssh-functions.sh sftp-short-server.py

@@ -18,7 +18,7 @@ targets="fuzz-vmdk-descriptor fuzz-vmdk-sparse fuzz-vhd fuzz-vhdx
 targets="$targets fuzz-vdi fuzz-vdi-disk fuzz-qcow2 fuzz-qcow2-disk"
 targets="$targets fuzz-write-vmdk fuzz-write-vhd fuzz-write-vhdx fuzz-write-vdi"
 targets="$targets fuzz-ovf-template"
-targets="$targets fuzz-url"
+targets="$targets fuzz-url fuzz-vmx"
 
 if [ ! -d "$seeds" ] && qemu-img --version >/dev/null 2>&1; then
   make_tmpdir

@@ -6,7 +6,9 @@
 # refused password that is never printed; a missing file; a listing; a
 # connection dropped between reads (reconnected, or an error with no
 # retries left); a file that ends before its size.  Then a server that
-# answers short READs (python3-asyncssh): the rest is asked for again.
+# answers short READs (python3-asyncssh): the rest is asked for again;
+# one that lies about sizes; one that takes a password (as a password,
+# or keyboard-interactive).
 source "$srcdir/functions.sh"
 set -e -x
 
@@ -97,7 +99,7 @@ diff -u "$tmp/list.want" "$tmp/list"
 
 # The connection dropped between two reads (its sshd process killed):
 # reconnected and the read done again; with no retries, an error.
-kill_sessions="kill \$(ps -o pid= --ppid $ssh_pid)"
+kill_sessions="kill \$(cat /proc/$ssh_pid/task/$ssh_pid/children)"
 $read "${keys[@]}" --connections 1 --block 1048576 --at 5000000 \
   --run "$kill_sessions" --debug "$url" "$tmp/out" 2> "$tmp/err"
 grep -F "the connection dropped" "$tmp/err"
@@ -165,3 +167,27 @@ fails 4 "$tmp/err" $read --known-hosts "$tmp/short_hosts" \
   "ssh://root@127.0.0.1:$short_port$d/disk%20one.img" "$tmp/out"
 grep -F "disk%20one.img: reading data at offset 12582912: Input/output error" \
   "$tmp/err"
+
+# A server that takes only a password (then only keyboard-interactive,
+# as ESXi asks for it): password= logs in and the file reads whole; a
+# wrong one is refused; neither is printed, even in debug output.
+kill $short_pid
+want=$(sha256sum < "$d/shrinks")
+echo "not-$secret" > "$tmp/wrong-pw"
+for auth in password kbdint; do
+  export XDISK_TEST_PASSWORD=$secret XDISK_TEST_AUTH=$auth
+  start_short_server
+  unset XDISK_TEST_PASSWORD XDISK_TEST_AUTH
+  short_url="ssh://root@127.0.0.1:$short_port$d/shrinks"
+  $read --known-hosts "$tmp/short_hosts" --identity "$ssh_wrong_identity" \
+    --password-file "$tmp/pw" --debug "$short_url" "$tmp/out" 2> "$tmp/err"
+  [ "$(sha256sum < "$tmp/out")" = "$want" ]
+  ! grep -F "$secret" "$tmp/err"
+  fails 2 "$tmp/err" $read --known-hosts "$tmp/short_hosts" \
+    --identity "$ssh_wrong_identity" --password-file "$tmp/wrong-pw" --debug \
+    "$short_url" "$tmp/out"
+  grep -F "the server refused user root (tried: public key $ssh_wrong_identity, password)" \
+    "$tmp/err"
+  ! grep -F "$secret" "$tmp/err"
+  kill $short_pid
+done

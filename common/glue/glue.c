@@ -20,6 +20,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -256,6 +257,11 @@ open_served (struct xd_image *img)
   return xd_glue_open_readahead (img, filename, READ_AHEAD_CHUNK, threads);
 }
 
+/* Threads must not start before nbdkit forks (in .get_ready): the
+ * served disks are opened by the first connection, under this lock.
+ */
+static pthread_mutex_t served_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int
 open_all_served (void)
 {
@@ -289,6 +295,20 @@ close_all_served (void)
   nr_served = 0;
 }
 
+static int
+ensure_served (void)
+{
+  int r = 0;
+
+  pthread_mutex_lock (&served_lock);
+  if (served == NULL && open_all_served () == -1) {
+    close_all_served ();
+    r = -1;
+  }
+  pthread_mutex_unlock (&served_lock);
+  return r;
+}
+
 int
 xd_glue_get_ready (void)
 {
@@ -307,10 +327,6 @@ xd_glue_get_ready (void)
       xd_glue_cleanup ();
       return -1;
     }
-  }
-  if (xd_glue_remote () && open_all_served () == -1) {
-    xd_glue_cleanup ();
-    return -1;
   }
   xd_glue_set_description (xd_image_describe (disk));
   return 0;
@@ -378,6 +394,10 @@ xd_glue_open (int readonly)
 
   if (c == NULL) {
     nbdkit_error ("calloc: %m");
+    return NULL;
+  }
+  if (xd_glue_remote () && ensure_served () == -1) {
+    free (c);
     return NULL;
   }
   c->img = disk;

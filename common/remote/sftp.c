@@ -184,8 +184,35 @@ verify_host (const struct sftp_site *s, ssh_session ssh)
   }
 }
 
+/* Keyboard-interactive login with the password, as ESXi's sshd asks
+ * for it (remote-sources.md §2.3): every hidden prompt is answered with
+ * it; a prompt that echoes asks for something else, so it fails.
+ */
+static int
+auth_kbdint (ssh_session ssh, const char *password)
+{
+  unsigned round;
+  int rc, i, n;
+  char echo;
+
+  for (round = 0; round < 8; round++) {
+    rc = ssh_userauth_kbdint (ssh, NULL, NULL);
+    if (rc != SSH_AUTH_INFO)
+      return rc;
+    n = ssh_userauth_kbdint_getnprompts (ssh);
+    for (i = 0; i < n; i++) {
+      if (ssh_userauth_kbdint_getprompt (ssh, (unsigned) i, &echo) == NULL ||
+          echo ||
+          ssh_userauth_kbdint_setanswer (ssh, (unsigned) i, password) < 0)
+        return SSH_AUTH_DENIED;
+    }
+  }
+  return SSH_AUTH_DENIED;
+}
+
 /* Public keys (identity= first, then libssh's defaults and the agent),
- * then password= when given.  0, or -1 reported (never the password).
+ * then password= when given, as a password or keyboard-interactive.
+ * 0, or -1 reported (never the password).
  */
 static int
 authenticate (const struct sftp_site *s, ssh_session ssh)
@@ -201,11 +228,15 @@ authenticate (const struct sftp_site *s, ssh_session ssh)
   if (s->password && (methods & SSH_AUTH_METHOD_PASSWORD) &&
       ssh_userauth_password (ssh, NULL, s->password) == SSH_AUTH_SUCCESS)
     return 0;
+  if (s->password && (methods & SSH_AUTH_METHOD_INTERACTIVE) &&
+      auth_kbdint (ssh, s->password) == SSH_AUTH_SUCCESS)
+    return 0;
   xd_error ("%s: the server refused user %s (tried: public key%s%s%s%s)",
             s->origin, s->user,
             s->identity ? " " : "", s->identity ? s->identity : "",
             s->password ? ", password" : "",
-            s->password && !(methods & SSH_AUTH_METHOD_PASSWORD)
+            s->password && !(methods & (SSH_AUTH_METHOD_PASSWORD |
+                                        SSH_AUTH_METHOD_INTERACTIVE))
             ? " (not offered by the server)" : "");
   return -1;
 }
@@ -215,10 +246,15 @@ set_options (const struct sftp_site *s, ssh_session ssh)
 {
   int port = (int) s->url.port;
   long timeout = s->timeout;
+  /* Small reads are one round trip each: without TCP_NODELAY, Nagle's
+   * algorithm holds a READ back until the last answer is acknowledged.
+   */
+  int nodelay = 1;
 
   if (ssh_options_set (ssh, SSH_OPTIONS_HOST, s->url.host) != SSH_OK ||
       ssh_options_set (ssh, SSH_OPTIONS_PORT, &port) != SSH_OK ||
       ssh_options_set (ssh, SSH_OPTIONS_USER, s->user) != SSH_OK ||
+      ssh_options_set (ssh, SSH_OPTIONS_NODELAY, &nodelay) != SSH_OK ||
       (s->known_hosts &&
        ssh_options_set (ssh, SSH_OPTIONS_KNOWNHOSTS,
                         s->known_hosts) != SSH_OK) ||

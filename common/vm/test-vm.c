@@ -107,7 +107,9 @@ START_TEST (test_vmx_disks)
                            "scsi0:0.fileName = \"old.vmdk\"\n"
                            "SCSI0:0.FILENAME = \"new.vmdk\"\n"
                            "scsi1000:0.fileName = \"big.vmdk\"\n"
-                           "scsi0:0:0.fileName = \"odd.vmdk\"\n", &cfg), 0);
+                           "scsi0:0:0.fileName = \"odd.vmdk\"\n"
+                           "scsi0:02.fileName = \"zero.vmdk\"\n"
+                           "scsi00:2.fileName = \"zero.vmdk\"\n", &cfg), 0);
   ck_assert_int_eq (vmx_find_disks (&cfg, "t.vmx", &d, &n), 0);
   ck_assert_uint_eq (n, 6);
   ck_assert_str_eq (d[0].key, "scsi0:0");

@@ -233,13 +233,21 @@ disk_extents (void *h, uint32_t count, uint64_t offset, bool req_one,
   return xd_image_extents (chain (h), count, offset, req_one, add, opaque);
 }
 
-/* The configuration's file name, without its directory (or URL). */
+/* The configuration's file name, without its directory, or a URL's
+ * last path segment without its query (?dcPath=...&dsName=...): *LEN
+ * bytes at the pointer returned.
+ */
 static const char *
-base_name (const struct vm *vm)
+base_name (const struct vm *vm, int *len)
 {
-  const char *slash = strrchr (vm->io->name, '/');
+  const char *name = vm->io->name, *end = strchr (name, '?'), *p;
 
-  return slash ? slash + 1 : vm->io->name;
+  if (end == NULL || strstr (name, "://") == NULL)
+    end = name + strlen (name);
+  for (p = end; p > name && p[-1] != '/'; p--)
+    ;
+  *len = (int) (end - p);
+  return p;
 }
 
 static char *
@@ -247,9 +255,11 @@ disk_describe (void *h)
 {
   struct vm_disk *d = h;
   char *inner = xd_image_describe (d->img), *s;
+  int len;
+  const char *name = base_name (d->vm, &len);
 
-  if (asprintf (&s, "%s %s, disk %s of %zu (%s): %s", d->vm->kind,
-                base_name (d->vm), d->key, d->vm->nr_disks, d->file,
+  if (asprintf (&s, "%s %.*s, disk %s of %zu (%s): %s", d->vm->kind, len,
+                name, d->key, d->vm->nr_disks, d->file,
                 inner ? inner : d->img->format->display) == -1)
     s = NULL;
   free (inner);

@@ -34,12 +34,17 @@ hex_digit (char c)
   return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* A decimal number of 1 to 3 digits at *P, no sign: advances *P. */
+/* A decimal number of 1 to 3 digits at *P, no sign, no leading zero
+ * (as VMware writes them: so that one device has one spelling, and
+ * "scsi0:01" is no second scsi0:1): advances *P.
+ */
 static bool
 parse_unit (const char **p, const char *end, unsigned *out)
 {
   unsigned v = 0, digits = 0;
 
+  if (end - *p >= 2 && (*p)[0] == '0' && (*p)[1] >= '0' && (*p)[1] <= '9')
+    return false;
   while (*p < end && **p >= '0' && **p <= '9' && digits < 4) {
     v = v * 10 + (unsigned) (**p - '0');
     (*p)++;

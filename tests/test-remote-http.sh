@@ -11,8 +11,7 @@
 #    given by its .vbox (the current state's disk);
 #  - a qcow2 over a VMDK backing file: qemu-img's decoding;
 #  - the same over Basic authentication (user=, password=+FILE).
-# An OVF with separate disk files is not a case: xdisk reads an OVF only
-# inside an OVA today (common/appliance/ova.c), not a loose .ovf.
+# An OVF with separate disk files is tested in test-ovf-folder.sh.
 source "$srcdir/functions.sh"
 source "$srcdir/remote-functions.sh"
 set -e -x -o pipefail

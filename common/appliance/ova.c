@@ -473,9 +473,9 @@ disk_label (const struct xd_ovf_disk *d)
   return d->disk_id ? d->disk_id : "(no diskId)";
 }
 
-/* What the archive holds, for the error of an unknown disk=. */
+/* What the appliance holds, for the error of an unknown disk=. */
 static void
-report_disks (const struct xd_tar *tar, const struct xd_ovf *ovf,
+report_disks (const char *name, const char *kind, const struct xd_ovf *ovf,
               const char *asked)
 {
   char *list = NULL;
@@ -483,7 +483,7 @@ report_disks (const struct xd_tar *tar, const struct xd_ovf *ovf,
   FILE *fp = open_memstream (&list, &len);
 
   if (fp == NULL) {
-    xd_error ("%s: disk=%s: no such disk", tar->io->name, asked);
+    xd_error ("%s: disk=%s: no such disk", name, asked);
     return;
   }
   for (i = 0; i < ovf->ndisks; i++)
@@ -493,22 +493,22 @@ report_disks (const struct xd_tar *tar, const struct xd_ovf *ovf,
   if (ovf->ndisks == 0)
     fprintf (fp, "no disk");
   fclose (fp);
-  xd_error ("%s: disk=%s: no such disk; the OVA holds: %s (use disk=N, "
-            "counted from 0, or disk=FILE)", tar->io->name, asked,
+  xd_error ("%s: disk=%s: no such disk; the %s holds: %s (use disk=N, "
+            "counted from 0, or disk=FILE)", name, asked, kind,
             list ? list : "?");
   free (list);
 }
 
-static int
-choose_disk (const struct xd_tar *tar, const struct xd_ovf *ovf,
-             const char *asked, size_t *chosen)
+int
+xd_ovf_choose_disk (const char *name, const char *kind,
+                    const struct xd_ovf *ovf, const char *asked,
+                    size_t *chosen)
 {
   uint64_t n;
   size_t i;
 
   if (ovf->ndisks == 0) {
-    xd_error ("%s: the OVF descriptor lists no disk (DiskSection)",
-              tar->io->name);
+    xd_error ("%s: the OVF descriptor lists no disk (DiskSection)", name);
     errno = EIO;
     return -1;
   }
@@ -528,7 +528,7 @@ choose_disk (const struct xd_tar *tar, const struct xd_ovf *ovf,
       return 0;
     }
   }
-  report_disks (tar, ovf, asked);
+  report_disks (name, kind, ovf, asked);
   errno = EINVAL;
   return -1;
 }
@@ -778,7 +778,7 @@ ova_open (struct xd_io *io, const struct xd_resolver *res XD_UNUSED,
       (o->tar = xd_tar_index (io)) == NULL ||
       (o->res = xd_resolver_new_archive (o->tar)) == NULL ||
       load_ovf (o, &ovf) == -1 ||
-      choose_disk (o->tar, &ovf, opts->disk, &k) == -1)
+      xd_ovf_choose_disk (io->name, "OVA", &ovf, opts->disk, &k) == -1)
     goto fail;
   d = &ovf.disks[k];
   if (d->file == NULL) {

@@ -49,6 +49,15 @@ extern int xd_ovf_parse (const char *buf, size_t len, const char *file,
                          struct xd_ovf *ovf);
 extern void xd_ovf_free (struct xd_ovf *ovf);
 
+/* The disk ASKED names (disk=: an index counted from 0, an href or a
+ * diskId; NULL: the first) among OVF's disks, in *CHOSEN.  NAME and
+ * KIND ("OVA", "OVF") are for the errors, which list the disks.  0, or
+ * -1 after reporting.
+ */
+extern int xd_ovf_choose_disk (const char *name, const char *kind,
+                               const struct xd_ovf *ovf, const char *asked,
+                               size_t *chosen);
+
 /* Bytes in ovf:capacity CAP with units UNITS ("byte", "byte * 2^30",
  * "GigaBytes", NULL for bytes).  -1 if either is not understood or the
  * product overflows.

@@ -25,6 +25,7 @@ extern const struct xd_format xd_reader_ova;
 extern const struct xd_format xd_reader_xva;
 extern const struct xd_format xd_format_vmx;
 extern const struct xd_format xd_format_vbox;
+extern const struct xd_format xd_format_ovf;
 
 /* Each format's reader (its writer is composed with it in the table a
  * plugin serves: xd_format_writable): detection, format names and the
@@ -33,7 +34,8 @@ extern const struct xd_format xd_format_vbox;
  * Probed in this order.  Appliances (tar archives with a valid header
  * checksum and a telling first member) first; formats with a magic
  * number next; a
- * VirtualBox .vbox (XML with VirtualBox and Machine elements), a VMware
+ * VirtualBox .vbox (XML with VirtualBox and Machine elements), an OVF
+ * descriptor (XML in the OVF envelope namespace), a VMware
  * .vmx (text with its own keys and no descriptor keyword) and the
  * VMDK text descriptor (recognised by its keywords) after them; raw,
  * which matches nothing, last.
@@ -46,6 +48,7 @@ const struct xd_format *const xd_formats[] = {
   &xd_reader_vhd,
   &xd_reader_vdi,
   &xd_format_vbox,
+  &xd_format_ovf,
   &xd_format_vmx,
   &xd_reader_vmdk,
   &xd_format_raw,

@@ -181,7 +181,35 @@ fill_zstd (uint8_t *img, size_t size XD_UNUSED)
   memcpy (img, "\x28\xb5\x2f\xfd", 4);
 }
 
+static void
+fill_ovf (uint8_t *img, size_t size XD_UNUSED)
+{
+  strcpy ((char *) img, "<?xml version=\"1.0\"?>\n<Envelope "
+          "xmlns=\"http://schemas.dmtf.org/ovf/envelope/1\" "
+          "xmlns:ovf=\"http://schemas.dmtf.org/ovf/envelope/1\">\n"
+          "<References/>\n</Envelope>\n");
+}
+
+static void
+fill_ovf_prefixed (uint8_t *img, size_t size XD_UNUSED)
+{
+  strcpy ((char *) img, "<ovf:Envelope "
+          "xmlns:ovf=\"http://schemas.dmtf.org/ovf/envelope/2\">"
+          "</ovf:Envelope>");
+}
+
+/* A SOAP envelope: XML with an Envelope root, not OVF's. */
+static void
+fill_soap (uint8_t *img, size_t size XD_UNUSED)
+{
+  strcpy ((char *) img, "<soap:Envelope xmlns:soap=\"http://schemas."
+          "xmlsoap.org/soap/envelope/\"><soap:Body/></soap:Envelope>");
+}
+
 static const struct probe_case cases[] = {
+  { "OVF descriptor", "ovf", fill_ovf, TEXT_SIZE },
+  { "OVF descriptor, ovf: prefix", "ovf", fill_ovf_prefixed, TEXT_SIZE },
+  { "SOAP envelope", "raw", fill_soap, TEXT_SIZE },
   { "OVA", "ova", fill_ova, IMG_SIZE },
   { "XVA", "xva", fill_xva, IMG_SIZE },
   { "zstd stream (an XVA, refused with a hint)", "xva", fill_zstd, IMG_SIZE },

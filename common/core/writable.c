@@ -19,6 +19,7 @@ extern const struct xd_format xd_format_ova;
 extern const struct xd_format xd_format_xva;
 extern const struct xd_format xd_format_vmx;
 extern const struct xd_format xd_format_vbox;
+extern const struct xd_format xd_format_ovf;
 
 /* The registry's order (registry.c), each writable format composed. */
 const struct xd_format *const xd_formats_served[] = {
@@ -29,6 +30,7 @@ const struct xd_format *const xd_formats_served[] = {
   &xd_format_vhd,
   &xd_format_vdi,
   &xd_format_vbox,
+  &xd_format_ovf,
   &xd_format_vmx,
   &xd_format_vmdk,
   &xd_format_raw,

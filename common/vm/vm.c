@@ -321,8 +321,8 @@ vm_describe (void *h)
 bool
 vm_can_write (void *h XD_UNUSED, const char **why)
 {
-  *why = "a VM given by its configuration file (.vmx, .vbox) is served "
-    "read-only: serve a disk's newest file to write it";
+  *why = "a VM given by its configuration file (.vmx, .vbox, .ovf) is "
+    "served read-only: serve a disk's newest file to write it";
   return false;
 }
 

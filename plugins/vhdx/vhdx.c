@@ -12,9 +12,11 @@
 extern const struct xd_format xd_format_vhd;
 extern const struct xd_format xd_format_vhdx;
 extern const struct xd_format xd_reader_ova;
+extern const struct xd_format xd_format_ovf;
 
 static const struct xd_format *const vhdx_formats[] = {
-  &xd_format_vhdx, &xd_format_vhd, &xd_reader_ova, NULL
+  &xd_format_vhdx, &xd_format_vhd, &xd_reader_ova,
+  &xd_format_ovf, NULL
 };
 
 XD_REGISTER_PLUGIN ("vhdx", "Microsoft VHD and VHDX virtual disk plugin",

@@ -10,6 +10,7 @@
 extern const struct xd_format xd_format_vmdk;
 extern const struct xd_format xd_format_ova;
 extern const struct xd_format xd_format_vmx;
+extern const struct xd_format xd_format_ovf;
 
 /* -D vmdkx.grains=1: a debug message for every grain looked up. */
 NBDKIT_DLL_PUBLIC int vmdkx_debug_grains = 0;
@@ -21,7 +22,8 @@ vmdkx_debug_flags (void)
 }
 
 static const struct xd_format *const vmdkx_formats[] = {
-  &xd_format_vmdk, &xd_format_ova, &xd_format_vmx, NULL
+  &xd_format_vmdk, &xd_format_ova, &xd_format_vmx,
+  &xd_format_ovf, NULL
 };
 
 XD_REGISTER_PLUGIN ("vmdkx", "VMware VMDK virtual disk plugin", vmdkx_formats,
@@ -32,4 +34,6 @@ XD_REGISTER_PLUGIN ("vmdkx", "VMware VMDK virtual disk plugin", vmdkx_formats,
                     "verify=true  OVA: check the disk against the "
                     "manifest.\n"
                     "file=VM.vmx disk=scsi0:0  a VM: its disks, each an "
-                    "export named by its device key.")
+                    "export named by its device key.\n"
+                    "file=APP.ovf disk=N|FILE  an OVF with its disks "
+                    "beside it: each an export named by its file.")

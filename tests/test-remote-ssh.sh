@@ -131,20 +131,24 @@ grep -F "host key of 127.0.0.1 (ssh-ed25519 $fp) is not in the known hosts" \
 
 # A key the server does not take, with a password (refused: root has
 # none we know) that must not be printed, nor the keys' contents.
+# (Not in the sanitizer build: nbdkit 1.32 hangs at exit there after an
+# error message made with %m, as these are; see functions.sh.)
 secret="xdisk-ssh-Secret-$$"
 echo "$secret" > "$tmp/pw"
-fails "$tmp/err" qcow2x url="$base/top.qcow2" known-hosts="$ssh_known_hosts" \
-  identity="$ssh_wrong_identity" password=+"$tmp/pw"
-grep -F "the server refused user root" "$tmp/err"
-! grep -F "$secret" "$tmp/err"
-for k in "$ssh_identity" "$ssh_wrong_identity"; do
-  ! grep -F "$(sed -n 2p "$k")" "$tmp/err"
-done
+if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
+  fails "$tmp/err" qcow2x url="$base/top.qcow2" known-hosts="$ssh_known_hosts" \
+    identity="$ssh_wrong_identity" password=+"$tmp/pw"
+  grep -F "the server refused user root" "$tmp/err"
+  ! grep -F "$secret" "$tmp/err"
+  for k in "$ssh_identity" "$ssh_wrong_identity"; do
+    ! grep -F "$(sed -n 2p "$k")" "$tmp/err"
+  done
 
-# A missing file: said with its URL.
-fails "$tmp/err" qcow2x url="$base/nosuch.qcow2" "${keys[@]}"
-grep -F "ssh://127.0.0.1:$ssh_port$d/nosuch.qcow2" "$tmp/err"
-grep -i "no such file" "$tmp/err"
+  # A missing file: said with its URL.
+  fails "$tmp/err" qcow2x url="$base/nosuch.qcow2" "${keys[@]}"
+  grep -F "ssh://127.0.0.1:$ssh_port$d/nosuch.qcow2" "$tmp/err"
+  grep -i "no such file" "$tmp/err"
+fi
 
 # A whole run with -v: neither key's contents nor the password.
 serve vmdkx -v url="$base/vm-000002.vmdk" "${keys[@]}" password=+"$tmp/pw" \

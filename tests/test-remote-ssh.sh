@@ -31,10 +31,8 @@ base="ssh://root@127.0.0.1:$ssh_port$d"
 keys=(known-hosts="$ssh_known_hosts" identity="$ssh_identity")
 
 # serve PLUGIN ARGS... -- COMMAND: nbdkit -f on a socket of its own,
-# COMMAND run with $uri, then nbdkit stopped.  Not --run: its fork
-# comes after .get_ready, where the glue starts the read-ahead threads
-# of a remote disk, and the forked server then hangs in its cleanup
-# (pthread_cond_destroy of threads it never had).
+# COMMAND run with $uri, then nbdkit stopped (functions.sh), as the
+# sanitizer build does.
 serve ()
 {
   local p=$1 args=()
@@ -119,11 +117,16 @@ fails ()
 }
 
 # An unknown host key: refused, naming the host and the fingerprint.
+# (The refusals are not run in the sanitizer build: nbdkit 1.32 hangs
+# at exit there after an error, when the site is libssh's; see
+# functions.sh.)
 fp=$(ssh-keygen -l -E sha256 -f "$ssh_dir/host_key.pub" | cut -d' ' -f2)
-fails "$tmp/err" qcow2x url="$base/top.qcow2" \
-  known-hosts="$ssh_no_known_hosts" identity="$ssh_identity"
-grep -F "host key of 127.0.0.1 (ssh-ed25519 $fp) is not in the known hosts" \
-  "$tmp/err"
+if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then
+  fails "$tmp/err" qcow2x url="$base/top.qcow2" \
+    known-hosts="$ssh_no_known_hosts" identity="$ssh_identity"
+  grep -F "host key of 127.0.0.1 (ssh-ed25519 $fp) is not in the known hosts" \
+    "$tmp/err"
+fi
 # ... served with verify-remote-host=false.
 [ "$(served_sha qcow2x url="$base/top.qcow2" \
        known-hosts="$ssh_no_known_hosts" identity="$ssh_identity" \
@@ -131,8 +134,6 @@ grep -F "host key of 127.0.0.1 (ssh-ed25519 $fp) is not in the known hosts" \
 
 # A key the server does not take, with a password (refused: root has
 # none we know) that must not be printed, nor the keys' contents.
-# (Not in the sanitizer build: nbdkit 1.32 hangs at exit there after an
-# error message made with %m, as these are; see functions.sh.)
 secret="xdisk-ssh-Secret-$$"
 echo "$secret" > "$tmp/pw"
 if [ -z "${XDISK_NBDKIT_PRELOAD-}" ]; then

@@ -75,12 +75,13 @@ copy_out (struct xd_io *io, const char *out, size_t block,
   FILE *f = fopen (out, "w");
   unsigned char *buf = malloc (block);
   uint64_t off;
+  int r = 0;
 
   if (f == NULL || buf == NULL) {
     perror (out);
-    return 1;
+    r = 1;
   }
-  for (off = 0; off < io->size; off += block) {
+  for (off = 0; r == 0 && off < io->size; off += block) {
     size_t n = io->size - off < block ? io->size - off : block;
 
     if (run && off >= at) {
@@ -89,14 +90,17 @@ copy_out (struct xd_io *io, const char *out, size_t block,
       run = NULL;
     }
     if (xd_io_read (io, buf, n, off, "data") == -1)
-      return 4;
-    if (fwrite (buf, 1, n, f) != n) {
+      r = 4;
+    else if (fwrite (buf, 1, n, f) != n) {
       perror (out);
-      return 1;
+      r = 1;
     }
   }
+  /* Freed on every path: the sanitizer build checks for leaks. */
   free (buf);
-  return fclose (f) == 0 ? 0 : 1;
+  if (f && fclose (f) != 0 && r == 0)
+    r = 1;
+  return r;
 }
 
 int
@@ -154,8 +158,12 @@ main (int argc, char **argv)
   if (xd_url_parse (argv[optind], &url) == -1)
     return 1;
   site = xd_site_new (&url, &opts);
-  if (site == NULL)
+  if (site == NULL) {
+    /* Freed on every path: the sanitizer build checks for leaks. */
+    xd_url_free (&url);
+    free ((char *) opts.password);
     return 2;
+  }
   if (list) {
     char *dir = xd_url_dir (&url);
 
@@ -177,5 +185,6 @@ main (int argc, char **argv)
   }
   xd_site_free (site);
   xd_url_free (&url);
+  free ((char *) opts.password);
   return r;
 }

@@ -8,7 +8,7 @@ TESTS += \
 	test-remote-ssh.sh \
 	$(NULL)
 
-EXTRA_DIST += ssh-functions.sh sftp-short-server.py
+EXTRA_DIST += ssh-functions.sh sftp-short-server.py lsan-sftp-reconnect.supp
 check_PROGRAMS += sftp-read
 sftp_read_SOURCES = sftp-read.c
 sftp_read_CPPFLAGS = -I$(top_srcdir)/common -I$(top_builddir)

@@ -112,9 +112,15 @@ url=http://127.0.0.1:$http_port/app
 for p in diskx vmdkx; do
   check_served "$(plugin $p)" url=$url/app.ovf
 done
-grep -q "GET /app/$d2 " "$http_log"
+# The disks were read from the server (lighttpd writes its access log a
+# moment later).
+logged () { grep -q "$1" "$http_log"; }
+wait_for 10 "the access log" logged "GET /app/$d2 "
 expect_failure "$tmp/err" nbdkit -U - -r "$(plugin diskx)" \
   url=$url/escape.ovf --run true
 grep -q 'etc/passwd' "$tmp/err"
 refute_grep 'root:' "$tmp/err"
+# Once the log shows escape.ovf's request, it must show none for the
+# name it holds.
+wait_for 10 "the access log" logged "GET /app/escape\.ovf "
 refute_grep 'passwd' "$http_log"

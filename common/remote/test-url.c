@@ -125,12 +125,9 @@ check_resolve (const char *from, const char *name, const char *want,
 
 START_TEST (test_resolve)
 {
-  const char *q = "?dcPath=ha-datacenter&dsName=ds%201";
-
   check_resolve (esxi, "disk-flat.vmdk",
                  "https://esxi.example:8443/folder/vm%20one/disk-flat.vmdk"
                  "?dcPath=ha-datacenter&dsName=ds%201", false);
-  (void) q;
   /* Bytes are encoded, never decoded: '%' in a name is a '%'. */
   check_resolve ("http://h/d/x.vmdk", "a b#%41+.vmdk",
                  "http://h/d/a%20b%23%2541+.vmdk", false);

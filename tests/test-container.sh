@@ -10,6 +10,10 @@
 #    with --progress (qemu-img);
 #  - a VMware datastore file behind a login, the credentials read from
 #    files mounted like a Kubernetes Secret, never shown (qemu-img);
+#  - the same VHDX chain over ssh://, the key and the known-hosts file
+#    read from the Secret-like mount;
+#  - the second disk of an OVA made by GNU tar, chosen by --disk
+#    (qemu-img);
 #  - an XVA made by tests/xva-gen.py (the raw disk it was made from);
 # and the image itself: user, plugins loadable with HTTP and SSH
 # support, nbdcopy, nbdinfo and qemu-img present; a damaged image fails
@@ -18,6 +22,8 @@
 # In 'make check-container' (tests/run-container), not 'make check'.
 source "$srcdir/functions.sh"
 source "$srcdir/remote-functions.sh"
+source "$srcdir/ssh-functions.sh"
+source "$srcdir/ova-functions.sh"
 source "$srcdir/container-functions.sh"
 set -e -x -o pipefail
 
@@ -25,6 +31,7 @@ requires_podman
 requires qemu-img --version
 requires qemu-io --version
 requires python3 --version
+requires tar --version
 requires_plugin vhdx
 make_tmpdir
 container_build
@@ -76,6 +83,30 @@ qemu-io -f raw -c 'write -P 0x5a 1M 1M' -c 'write -P 0xa5 15M 4k' \
 chmod -R a+rX "$in"
 run_worker xdisk-copy /in/child.vhdx /out/chain.raw
 cmp "$tmp/chain.raw" "$out/chain.raw"
+
+# ---- The same chain over SSH, the key and host key from files ---------------
+# sshd must run as root here, as in test-remote-ssh.sh: where it cannot,
+# only this part is left out.
+if [ "$(id -u)" = 0 ] && [ -x /usr/sbin/sshd ] && [ -d /run/sshd ]; then
+  start_sshd
+  cp "$ssh_identity" "$secrets/identity"
+  cp "$ssh_known_hosts" "$secrets/known_hosts"
+  chmod 0444 "$secrets/identity" "$secrets/known_hosts"
+  run_worker xdisk-copy --identity /run/secrets/xdisk/identity \
+    --known-hosts /run/secrets/xdisk/known_hosts \
+    "ssh://root@127.0.0.1:$ssh_port$in/child.vhdx" /out/ssh.raw
+  cmp "$tmp/chain.raw" "$out/ssh.raw"
+  # An unknown host key is refused.
+  : > "$secrets/no_known_hosts"
+  chmod 0444 "$secrets/no_known_hosts"
+  if run_worker xdisk-copy --identity /run/secrets/xdisk/identity \
+       --known-hosts /run/secrets/xdisk/no_known_hosts \
+       "ssh://root@127.0.0.1:$ssh_port$in/child.vhdx" /out/nokey.raw; then
+    false
+  fi
+else
+  echo "$0: the ssh:// part is left out: sshd cannot run here"
+fi
 
 # ---- A streamOptimized VMDK from a web server on the host ------------------
 www=$tmp/www
@@ -131,6 +162,21 @@ fi
 cat "$tmp/bad.err"
 grep -q 'xdisk-copy: copying .* failed' "$tmp/bad.err"
 stop_esxi
+
+# ---- The second disk of an OVA, by --disk ------------------------------------
+random_bytes 104 2M > "$tmp/ova1.raw"
+random_bytes 105 3M > "$tmp/ova2.raw"
+truncate -s 8M "$tmp/ova1.raw" "$tmp/ova2.raw"
+( cd "$tmp"
+  qemu-img convert -f raw -O vmdk -o subformat=streamOptimized ova1.raw one.vmdk
+  qemu-img convert -f raw -O vmdk -o subformat=streamOptimized ova2.raw two.vmdk
+  make_ovf app.ovf $(( 8 * M )) one.vmdk two.vmdk
+  tar --format=ustar -cf "$in/app.ova" app.ovf one.vmdk two.vmdk )
+chmod a+r "$in/app.ova"
+run_worker xdisk-copy --disk two.vmdk /in/app.ova /out/two.raw
+cmp "$tmp/ova2.raw" "$out/two.raw"
+run_worker xdisk-copy /in/app.ova /out/one.raw
+cmp "$tmp/ova1.raw" "$out/one.raw"
 
 # ---- An XVA -----------------------------------------------------------------
 random_bytes 103 3M > "$tmp/xva.raw"

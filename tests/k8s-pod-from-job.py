@@ -5,7 +5,8 @@
 #
 #   python3 tests/k8s-pod-from-job.py JOB.yaml [--name NAME] [--image IMAGE]
 #       [--host-network] [--env KEY=VALUE]... [--index N]
-#       [--secret-dir DIR] [--volume-prefix PREFIX] > pod.yaml
+#       [--secret-dir DIR] [--volume-prefix PREFIX]
+#       [--block-device CLAIM=DEVICE] > pod.yaml
 #
 #  --name NAME        the Pod's name (default: the Job's).
 #  --image IMAGE      every container's image (the test's localhost/xdisk:test).
@@ -31,6 +32,12 @@
 #                     used as it is), so a test makes them its own and
 #                     removes them.  The ConfigMap that `kube play
 #                     --configmap FILE` reads must then be named P-NAME.
+#  --block-device CLAIM=DEVICE
+#                     the block PVC CLAIM is the host's block device DEVICE
+#                     (a loop device): podman 4.3.1 ignores volumeDevices,
+#                     so the PVC becomes a hostPath of type BlockDevice and
+#                     each volumeDevice on it a volumeMount at its
+#                     devicePath (podman then passes the device in there).
 #
 # Only what a Pod may hold is kept: the template's metadata (labels,
 # annotations) and spec; the Job's own fields (backoffLimit, completions,
@@ -75,6 +82,7 @@ def main():
     ap.add_argument("--index", type=int)
     ap.add_argument("--secret-dir")
     ap.add_argument("--volume-prefix")
+    ap.add_argument("--block-device", metavar="CLAIM=DEVICE")
     a = ap.parse_args()
 
     job = the_job(a.job)
@@ -118,6 +126,31 @@ def main():
     for v in secrets:
         del v["secret"]
         v["hostPath"] = {"path": a.secret_dir, "type": "Directory"}
+
+    if a.block_device:
+        claim, _, device = a.block_device.partition("=")
+        if not device:
+            fail("--block-device %s: not CLAIM=DEVICE" % a.block_device)
+        names = set()
+        for v in spec.get("volumes") or []:
+            if (v.get("persistentVolumeClaim") or {}).get("claimName") == claim:
+                del v["persistentVolumeClaim"]
+                v["hostPath"] = {"path": device, "type": "BlockDevice"}
+                names.add(v["name"])
+        if not names:
+            fail("--block-device: %s mounts no PVC %s" % (a.job, claim))
+        for c in spec["containers"]:
+            keep = []
+            for d in c.get("volumeDevices", []):
+                if d["name"] in names:
+                    c.setdefault("volumeMounts", []).append(
+                        {"name": d["name"], "mountPath": d["devicePath"]})
+                else:
+                    keep.append(d)
+            if keep:
+                c["volumeDevices"] = keep
+            else:
+                c.pop("volumeDevices", None)
 
     if a.volume_prefix:
         p = a.volume_prefix + "-"

@@ -10,9 +10,14 @@
 #  - job-filesystem.yaml's pod copies one to its PVC as disk.img;
 #  - job-indexed.yaml's pods for indexes 0 and 1 copy the two disks a
 #    ConfigMap (podman kube play --configmap) lists to NAME.img on one
-#    shared volume;
-# each pod must exit 0, run as uid 10001 and print progress lines, and
-# each file must hold what qemu-img decodes from the VMDK.
+#    shared volume, and index 2, which the list lacks, fails;
+#  - job-block.yaml's pod copies one onto a loop device full of other
+#    bytes that stands for the block PVC (owned by uid 10001, as the
+#    runtime's device_ownership_from_security_context makes it);
+# each pod must exit 0, run as uid 10001 with a read-only root and print
+# progress lines, and each copy must hold what qemu-img decodes from the
+# VMDK.  Without a loop device the block part is skipped (exit 77)
+# after the others passed.
 source "$srcdir/functions.sh"
 source "$srcdir/remote-functions.sh"
 source "$srcdir/container-functions.sh"
@@ -80,10 +85,12 @@ play ()
   fi
   podman logs "$name-xdisk" > "$tmp/$name.log" 2>&1
   cat "$tmp/$name.log"
-  status=$(podman inspect --format '{{.State.ExitCode}}' "$name-xdisk")
+  status=$(podman inspect --format \
+    '{{.State.ExitCode}} {{.Config.User}} {{.HostConfig.ReadonlyRootfs}}' \
+    "$name-xdisk")
   podman pod rm -f "$name" > /dev/null
-  if [ "$status" != 0 ]; then
-    echo "$0: pod $name: exit status $status"
+  if [ "$status" != "0 10001:10001 true" ]; then
+    echo "$0: pod $name: exit status, user, read-only root: $status"
     return 1
   fi
   grep -q '^xdisk-copy: progress 100% ' "$tmp/$name.log" ||
@@ -139,4 +146,34 @@ done
 dir=$(volume_dir xdisk-fleet)
 same_disk "$dir/alpha.img" "$tmp/a.expected"
 same_disk "$dir/beta.img" "$tmp/b.expected"
-echo "$0: the Job and two indexes of the Indexed Job copied every byte"
+
+# Index 2 has no line in the list: the pod must fail, saying so.
+python3 "$gen" "$k8s/job-indexed.yaml" --name "$pfx-ix2" --index 2 \
+  --image "$container_image" --host-network --volume-prefix "$pfx" \
+  --secret-dir "$tmp/secret" > "$tmp/ix2.yaml"
+if play "$pfx-ix2" "$tmp/ix2.yaml" --configmap "$tmp/disks.yaml"; then
+  echo "$0: index 2 of a list of 2 succeeded"
+  exit 1
+fi
+grep -q 'has 2 lines, none for index 2' "$tmp/$pfx-ix2.log" ||
+  { echo "$0: index 2 failed without saying why"; exit 1; }
+echo "$0: the Job and the Indexed Job copied every byte"
+
+# The block Job, on a loop device that holds other bytes first.
+random_bytes 33 24M > "$tmp/block.img"
+if ! dev=$(losetup -f --show "$tmp/block.img" 2>"$tmp/losetup.err"); then
+  skip_allowed "the block Job needs a loop device: $(cat "$tmp/losetup.err")"
+fi
+cleanup_fn losetup -d "$dev"
+# What device_ownership_from_security_context does; undone at exit.
+cleanup_fn chmod "$(stat -c %a "$dev")" "$dev"
+cleanup_fn chown "$(stat -c %u:%g "$dev")" "$dev"
+chown 10001:10001 "$dev"
+python3 "$gen" "$k8s/job-block.yaml" --name "$pfx-block" \
+  --image "$container_image" --host-network --volume-prefix "$pfx" \
+  --secret-dir "$tmp/secret" --block-device "xdisk-target-block=$dev" \
+  --env "XDISK_SOURCE=http://127.0.0.1:$http_port/a.vmdk" > "$tmp/block.yaml"
+cat "$tmp/block.yaml"
+play "$pfx-block" "$tmp/block.yaml"
+cmp "$dev" "$tmp/a.expected"
+echo "$0: the block Job copied every byte"

@@ -100,7 +100,7 @@ mutant configmap-disks.yaml 'lists 4 disks' \
   'mail01.vmx' $'mail01.vmx\n    mail01-b https://files.example.com/b.vhdx'
 mutant configmap-disks.yaml 'NAME web01 again' 'db01-data https' 'web01 https'
 mutant configmap-disks.yaml 'bad NAME' 'db01-data https' '.db01 https'
-mutant configmap-disks.yaml 'passes --password-file' 'db01.vmx --disk 2' \
+mutant configmap-disks.yaml 'passes --password-file' 'db01.vmx --disk scsi0:1' \
   'db01.vmx --password-file /tmp/pw'
 mutant $ix 'parallelism 5 > completions 3' 'parallelism: 2' 'parallelism: 5'
 mutant $ix 'resources.limits.cpu' 'cpu: "2"' 'ephemeral-storage: "2Gi"'

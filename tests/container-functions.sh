@@ -59,7 +59,7 @@ container_base ()
   podman import --quiet "$tar" "$container_base_image" >/dev/null
   rm -f "$tar"
   # A container must start, or nothing here can run.
-  podman run --rm "$container_base_image" true ||
+  podman run --rm --network=none "$container_base_image" true ||
     skip_allowed "podman cannot start a container here"
 }
 
@@ -68,7 +68,9 @@ container_base ()
 container_build ()
 {
   container_base
-  podman build --build-arg BASE="$container_base_image" \
+  # --network=host: the build's apt reaches Debian's archive as the
+  # host does, with no container network stack involved.
+  podman build --network=host --build-arg BASE="$container_base_image" \
     -f "$top_srcdir/contrib/container/Containerfile" \
     -t "$container_image" "$top_srcdir"
 }

@@ -90,7 +90,10 @@ corpus_file vmdk/esxi-sesparse/descriptor-handwritten.vmdk \
   "$tmp/se/descriptor-handwritten.vmdk"
 check_sha "$tmp/se/descriptor-handwritten.vmdk" $sesparse
 check_sha "$tmp/se/sesparse.vmdk" $sesparse
-vmdk_check_qemu "$tmp/se/descriptor-handwritten.vmdk"
+# The bytes are checked by the SHA-256 above (SOURCES.md's, of what
+# qemu-img decodes); qemu-img compare would decode this seSparse disk
+# again at 75 s a run here, so only the maps are compared with qemu's.
+compare_map_with_qemu vmdkx "$tmp/se/descriptor-handwritten.vmdk" vmdk
 
 # Fuzzed and broken images: refused cleanly, the file named.
 corpus_file bad/afl9.vmdk.bz2 "$tmp/afl9.vmdk"

@@ -37,7 +37,8 @@ if [ -n "${XDISK_NBDKIT_PRELOAD-}" ]; then
 fi
 
 # The stand-in virt-v2v.  Environment: EXPECT_NAME, EXPECT_MEMORY (KiB),
-# EXPECT_VCPUS, EXPECT_IMAGES (one absolute path a line, in order),
+# EXPECT_VCPUS, EXPECT_IMAGES (the nbdkit parameter naming each image,
+# file=ABSOLUTE-PATH or url=URL, one a line, in order),
 # V2V_EXIT (its exit status after the copies), V2V_RAN (a file it
 # creates), V2V_PIDS (where it writes the pids of the nbdkits it found).
 cat > "$tmp/fake-v2v" <<'EOF'
@@ -118,8 +119,8 @@ for i, (d, image) in enumerate(zip(disks, images)):
     pid = pids.pop()
     cmd = open("/proc/%d/cmdline" % pid, "rb").read().split(b"\0")
     if not any(b"nbdkit" in w for w in cmd) or \
-       ("file=" + image).encode() not in cmd:
-        fail("disk %d: port %d is not served by nbdkit file=%s: %r" % (i, port, image, cmd))
+       image.encode() not in cmd:
+        fail("disk %d: port %d is not served by nbdkit %s: %r" % (i, port, image, cmd))
     found.append(pid)
     subprocess.run(["nbdcopy", "nbd://localhost:%d" % port,
                     "%s/%s-%s" % (outdir, dom.findtext("name"), dev)], check=True)
@@ -140,6 +141,7 @@ no_nbdkit_left ()
     done < "$tmp/pids"
   fi
   ! pgrep -f -- "nbdkit.*file=$tmp/" >&2
+  [ -z "${base-}" ] || ! pgrep -f -- "nbdkit.*url=$base/" >&2
 }
 
 # A raw disk of 40 MiB: data in places, holes elsewhere.
@@ -172,9 +174,9 @@ qemu-io -f raw "${ops[@]}" "$tmp/expect-child.raw" >/dev/null
 ! cmp -s "$tmp/expect-child.raw" "$tmp/expect-vhdx.raw"
 
 export EXPECT_NAME="w&b <1>" EXPECT_MEMORY=$(( 512 * 1024 )) EXPECT_VCPUS=3
-export EXPECT_IMAGES="$tmp/disk.vmdk
-$tmp/disk.vhdx
-$tmp/child.vhdx"
+export EXPECT_IMAGES="file=$tmp/disk.vmdk
+file=$tmp/disk.vhdx
+file=$tmp/child.vhdx"
 imgs=("$tmp/disk.vmdk" "$tmp/disk.vhdx" "$tmp/child.vhdx")
 opts=(--name "$EXPECT_NAME" --memory 512 --vcpus 3)
 
@@ -192,7 +194,7 @@ test ! -e "$tmp/ran"
 no_nbdkit_left
 
 # The conversion: each disk as the stand-in copied it.
-mkdir "$tmp/out"
+mkdir "$tmp/out" "$tmp/out-url"
 "$v2v" "${opts[@]}" "${imgs[@]}" -- -o local -os "$tmp/out"
 test -e "$tmp/ran"
 test "$(wc -l < "$tmp/pids")" = 3
@@ -200,6 +202,22 @@ no_nbdkit_left
 cmp "$tmp/expect-vmdk.raw" "$tmp/out/$EXPECT_NAME-sda"
 cmp "$tmp/expect-vhdx.raw" "$tmp/out/$EXPECT_NAME-sdb"
 cmp "$tmp/expect-child.raw" "$tmp/out/$EXPECT_NAME-sdc"
+
+# Images on a web server (url=): the child's parent read from there too.
+if nbdkit "$XDISK_PLUGIN" --dump-plugin | grep -q '^xdisk_libcurl=no$' ||
+   ! command -v lighttpd >/dev/null; then
+  missing "lighttpd, or the diskx plugin with libcurl (url=)"
+else
+  source "$srcdir/remote-functions.sh"
+  start_lighttpd "$tmp"
+  base=http://127.0.0.1:$http_port
+  EXPECT_IMAGES="url=$base/disk.vmdk
+url=$base/child.vhdx" "$v2v" "${opts[@]}" "$base/disk.vmdk" "$base/child.vhdx" \
+    -- -o local -os "$tmp/out-url"
+  no_nbdkit_left
+  cmp "$tmp/expect-vmdk.raw" "$tmp/out-url/$EXPECT_NAME-sda"
+  cmp "$tmp/expect-child.raw" "$tmp/out-url/$EXPECT_NAME-sdb"
+fi
 
 # virt-v2v's exit status is xdisk-v2v's.
 rm -f "$tmp/ran" "$tmp/pids"

@@ -248,4 +248,8 @@ status=0
 "$v2v" "$tmp/disk.vmdk" 2> "$tmp/err" || status=$?
 test "$status" = 1
 grep -q "no virt-v2v arguments" "$tmp/err"
+status=0
+"$v2v" "$tmp/disk.vmdk" -- -i disk -o local -os "$tmp/out" 2> "$tmp/err" || status=$?
+test "$status" = 1
+grep -q "virt-v2v argument '-i'" "$tmp/err"
 test ! -e "$tmp/ran"

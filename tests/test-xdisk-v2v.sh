@@ -140,15 +140,20 @@ no_nbdkit_left ()
       test ! -e "/proc/$p"
     done < "$tmp/pids"
   fi
-  ! pgrep -f -- "nbdkit.*file=$tmp/" >&2
-  [ -z "${base-}" ] || ! pgrep -f -- "nbdkit.*url=$base/" >&2
+  # (A bare "! cmd" never fails under set -e: hence the ifs.)
+  if pgrep -f -- "nbdkit.*file=$tmp/" >&2; then return 1; fi
+  if [ -n "${base-}" ] && pgrep -f -- "nbdkit.*url=$base/" >&2; then
+    return 1
+  fi
 }
 
 # A raw disk of 40 MiB: data in places, holes elsewhere.
 truncate -s $(( 40 * M )) "$tmp/disk.raw"
 for i in 1 2 3 4 5; do
+  # Drawn here, not in the pipeline: a subshell reseeds $RANDOM.
   off=$(( (RANDOM * 32768 + RANDOM) % (37 * M) / 512 * 512 ))
-  random_bytes $RANDOM $(( (RANDOM % 2000) * 1000 + 1 )) |
+  seed=$RANDOM len=$(( (RANDOM % 2000) * 1000 + 1 ))
+  random_bytes $seed $len |
     dd of="$tmp/disk.raw" bs=64K oflag=seek_bytes seek=$off conv=notrunc status=none
 done
 
@@ -171,7 +176,10 @@ nbdkit -U - "$(plugin vhdx)" file="$tmp/child.vhdx" create=true \
   --run "qemu-io -f raw $(printf '%q ' "${ops[@]}") \$uri" >/dev/null
 cp "$tmp/expect-vhdx.raw" "$tmp/expect-child.raw"
 qemu-io -f raw "${ops[@]}" "$tmp/expect-child.raw" >/dev/null
-! cmp -s "$tmp/expect-child.raw" "$tmp/expect-vhdx.raw"
+if cmp -s "$tmp/expect-child.raw" "$tmp/expect-vhdx.raw"; then
+  echo "$0: the child's writes changed nothing"
+  false
+fi
 
 export EXPECT_NAME="w&b <1>" EXPECT_MEMORY=$(( 512 * 1024 )) EXPECT_VCPUS=3
 export EXPECT_IMAGES="file=$tmp/disk.vmdk

@@ -356,13 +356,6 @@ say_stalled (void *h, uint64_t below)
             PRIu64 " as they are", w->io->name, current_disk (w)->ref, below);
 }
 
-static const struct xd_window_ops window_ops = {
-  .settle_next = settle_ready_next,
-  .settle_zeroed = settle_zeroed_next,
-  .refuse_failed = refuse_failed_op,
-  .say_stalled = say_stalled,
-};
-
 static int
 refuse_behind (struct xva_writer *w, struct xva_disk *d, uint64_t offset)
 {
@@ -373,12 +366,15 @@ refuse_behind (struct xva_writer *w, struct xva_disk *d, uint64_t offset)
   return errno = EIO, -1;
 }
 
-/* Write (BUF NULL: zero) LEN bytes at OFF of chunk K. */
+/* Write (BUF NULL: zero) LEN bytes at OFF of chunk K of the disk being
+ * written (xd_window_write's step).
+ */
 static int
-write_in_chunk (struct xva_writer *w, struct xva_disk *d, uint64_t k,
-                const void *buf, unsigned off, unsigned len,
-                uint64_t disk_offset)
+write_in_chunk (void *h, uint64_t k, const void *buf, unsigned off,
+                unsigned len, uint64_t disk_offset)
 {
+  struct xva_writer *w = h;
+  struct xva_disk *d = current_disk (w);
   bool zeros = buf == NULL || xd_is_zero (buf, len);
   struct slot **at, *s;
   unsigned i;
@@ -409,6 +405,14 @@ write_in_chunk (struct xva_writer *w, struct xva_disk *d, uint64_t k,
   w->win.progress++;
   return xd_window_settle_ready (&w->win);
 }
+
+static const struct xd_window_ops window_ops = {
+  .settle_next = settle_ready_next,
+  .settle_zeroed = settle_zeroed_next,
+  .write_in_unit = write_in_chunk,
+  .refuse_failed = refuse_failed_op,
+  .say_stalled = say_stalled,
+};
 
 /* ---- requests on a disk ---- */
 
@@ -472,34 +476,7 @@ write_range (struct xva_disk *d, const unsigned char *buf, uint32_t count,
   r = check_write (d, count, offset);
   if (r == 0)
     d->touched = true;
-  w->win.active++;
-  while (r == 0 && count > 0) {
-    uint64_t k = offset / CHUNK;
-    unsigned off = offset % CHUNK;
-    unsigned n = xd_min_u64 (CHUNK - off, count);
-
-    if (buf == NULL && off == 0) {
-      /* Zeros over whole chunks at the back edge with nothing in
-       * their slots settle at once (a client zeroing a hole).
-       */
-      uint64_t z = xd_window_settle_zeroed (&w->win, count, offset, CHUNK);
-
-      if (z > 0) {
-        offset += z;
-        count -= z;
-        continue;
-      }
-    }
-    r = write_in_chunk (w, d, k, buf, off, n, offset);
-    if (r == 0 && w->win.failed)
-      r = refuse_failed (w);
-    if (buf)
-      buf += n;
-    offset += n;
-    count -= n;
-  }
-  w->win.active--;
-  pthread_cond_broadcast (&w->cond);
+  r = xd_window_write (&w->win, r, buf, count, offset, CHUNK);
   pthread_mutex_unlock (&w->lock);
   return r;
 }

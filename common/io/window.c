@@ -157,3 +157,38 @@ xd_window_settle_zeroed (struct xd_window *win, uint64_t count,
     pthread_cond_broadcast (win->cond);
   return done;
 }
+
+int
+xd_window_write (struct xd_window *win, int checked,
+                 const unsigned char *buf, uint32_t count, uint64_t offset,
+                 unsigned unit_bytes)
+{
+  int r = checked;
+
+  win->active++;
+  while (r == 0 && count > 0) {
+    uint64_t unit = offset / unit_bytes;
+    unsigned off = offset % unit_bytes;
+    unsigned n = unit_bytes - off < count ? unit_bytes - off : count;
+
+    if (buf == NULL && off == 0) {
+      uint64_t z = xd_window_settle_zeroed (win, count, offset, unit_bytes);
+
+      if (z > 0) {
+        offset += z;
+        count -= z;
+        continue;
+      }
+    }
+    r = win->ops->write_in_unit (win->owner, unit, buf, off, n, offset);
+    if (r == 0 && win->failed)
+      r = win->ops->refuse_failed (win->owner);
+    if (buf)
+      buf += n;
+    offset += n;
+    count -= n;
+  }
+  win->active--;
+  pthread_cond_broadcast (win->cond);
+  return r;
+}

@@ -44,6 +44,11 @@ struct xd_window_ops {
    * nothing was written to it: 1 if settled, 0 if not, -1 on failure.
    */
   int (*settle_zeroed) (void *owner);
+  /* Write (BUF NULL: zero) LEN bytes at byte OFF of UNIT, DISK_OFFSET
+   * in the disk (for errors): 0, or -1 with errno.
+   */
+  int (*write_in_unit) (void *owner, uint64_t unit, const void *buf,
+                        unsigned off, unsigned len, uint64_t disk_offset);
   /* A request finds the stream failed: report it, -1 with errno. */
   int (*refuse_failed) (void *owner);
   /* The debug line of a stall: units below BELOW settle as they are. */
@@ -89,6 +94,17 @@ extern int xd_window_settle_ready (struct xd_window *win);
 
 /* Wait until UNIT fits in the window.  -1 if the stream fails. */
 extern int xd_window_wait (struct xd_window *win, uint64_t unit);
+
+/* A write request: BUF (NULL: zeros) of COUNT bytes at OFFSET, unit
+ * by unit of UNIT_BYTES (ops->write_in_unit; whole units of zeros at
+ * the back edge settle at once, xd_window_settle_zeroed).  CHECKED is
+ * the result of the owner's checks of the request: unless it is 0
+ * nothing is written, and it is returned.  The request counts as in
+ * progress while it runs; every waiting thread is woken at its end.
+ */
+extern int xd_window_write (struct xd_window *win, int checked,
+                            const unsigned char *buf, uint32_t count,
+                            uint64_t offset, unsigned unit_bytes);
 
 /* Zeros over COUNT bytes at OFFSET: the whole units of UNIT_BYTES at the
  * back edge with nothing written to them settle at once (a client

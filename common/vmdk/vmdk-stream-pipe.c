@@ -305,6 +305,7 @@ say_stalled (void *h, uint64_t below)
 const struct xd_window_ops vmdk_stream_window_ops = {
   .settle_next = settle_next,
   .settle_zeroed = settle_zeroed,
+  .write_in_unit = vmdk_stream_write_in_grain,
   .refuse_failed = refuse_failed,
   .say_stalled = say_stalled,
 };

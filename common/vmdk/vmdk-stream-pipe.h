@@ -102,6 +102,10 @@ extern int vmdk_stream_settle (struct vmdk_stream_writer *w, struct slot *s);
  * (xd_window_settle_ready), zeroed whole (xd_window_settle_zeroed).
  */
 extern const struct xd_window_ops vmdk_stream_window_ops;
+/* A request's bytes into grain G (vmdk-stream-write.c). */
+extern int vmdk_stream_write_in_grain (void *w, uint64_t g, const void *buf,
+                                       unsigned off, unsigned len,
+                                       uint64_t disk_offset);
 /* Stop and join the workers (takes the lock itself). */
 extern void vmdk_stream_stop_workers (struct vmdk_stream_writer *w);
 /* The grain directory, the footer and the end-of-stream marker. */

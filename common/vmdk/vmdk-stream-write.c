@@ -320,12 +320,13 @@ writable_slot (struct vmdk_stream_writer *w, uint64_t g, bool zeros,
 }
 
 /* Write or (BUF NULL) zero LEN bytes at byte OFF of grain G (lock
- * held).
+ * held): the window's step for a request (xd_window_write).
  */
-static int
-write_in_grain (struct vmdk_stream_writer *w, uint64_t g, const void *buf,
-                unsigned off, unsigned len, uint64_t disk_offset)
+int
+vmdk_stream_write_in_grain (void *h, uint64_t g, const void *buf,
+                            unsigned off, unsigned len, uint64_t disk_offset)
 {
+  struct vmdk_stream_writer *w = h;
   bool zeros = buf == NULL || xd_is_zero (buf, len);
   struct slot *s;
   unsigned i;
@@ -385,35 +386,7 @@ write_range (struct vmdk_stream_writer *w, const unsigned char *buf,
   pthread_mutex_lock (&w->lock);
   r = check_request (w, count, offset, what);
   w->started = true;
-  w->win.active++;
-  while (r == 0 && count > 0) {
-    uint64_t g = offset / GRAIN_BYTES;
-    unsigned off = offset % GRAIN_BYTES;
-    unsigned n = GRAIN_BYTES - off < count ? GRAIN_BYTES - off : count;
-
-    if (buf == NULL && off == 0) {
-      /* Zeros over whole grains at the window's back edge with
-       * nothing in their slots settle at once (a large hole).
-       */
-      uint64_t z = xd_window_settle_zeroed (&w->win, count, offset,
-                                            GRAIN_BYTES);
-
-      if (z > 0) {
-        offset += z;
-        count -= z;
-        continue;
-      }
-    }
-    r = write_in_grain (w, g, buf, off, n, offset);
-    if (r == 0 && w->win.failed)
-      r = vmdk_stream_refuse_failed (w);
-    if (buf)
-      buf += n;
-    offset += n;
-    count -= n;
-  }
-  w->win.active--;
-  pthread_cond_broadcast (&w->cond);
+  r = xd_window_write (&w->win, r, buf, count, offset, GRAIN_BYTES);
   pthread_mutex_unlock (&w->lock);
   return r;
 }

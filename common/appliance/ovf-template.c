@@ -31,6 +31,7 @@
 #include "appliance/ova.h"
 #include "appliance/xd-ovf-write.h"
 #include "archive/xd-xml.h"
+#include "archive/xd-xml-write.h"
 #include "include/xd-report.h"
 #include "include/xd-vector.h"
 
@@ -319,7 +320,7 @@ own_decls (const struct parse *ps, unsigned depth)
       continue;
     fprintf (fp, " xmlns%s%s=\"", b->prefix ? ":" : "",
              b->prefix ? b->prefix : "");
-    xd_ovf_put_escaped (fp, b->uri);
+    xd_xml_put_escaped (fp, b->uri);
     fputc ('"', fp);
   }
   if (xd_ovf_close_output (fp, &out, &len) == -1)
@@ -862,7 +863,7 @@ put_disk (FILE *fp, const struct xd_ovf_template *t, size_t i,
   snprintf (id, sizeof id, "file%zu", i + 1);
   fprintf (fp, "<%sDisk%s%s %sdiskId=\"", sp->prefix, sp->decls,
            sp->attr_decl, sp->attr_prefix);
-  xd_ovf_put_escaped (fp, t->disks[i].disk_id);
+  xd_xml_put_escaped (fp, t->disks[i].disk_id);
   fputc ('"', fp);
   xd_ovf_put_disk_attrs (fp, sp->attr_prefix, id, d);
   fputs ("/>", fp);

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "appliance/xd-ovf-write.h"
+#include "archive/xd-xml-write.h"
 #include "include/xd-report.h"
 
 #define MiB (UINT64_C (1) << 20)
@@ -44,20 +45,6 @@ enum {
   RT_CPU = 3, RT_MEMORY = 4, RT_IDE = 5, RT_SCSI = 6, RT_ETHERNET = 10,
   RT_DISK = 17, RT_OTHER_STORAGE = 20,
 };
-
-void
-xd_ovf_put_escaped (FILE *fp, const char *s)
-{
-  for (; *s; s++)
-    switch (*s) {
-    case '&': fputs ("&amp;", fp); break;
-    case '<': fputs ("&lt;", fp); break;
-    case '>': fputs ("&gt;", fp); break;
-    case '"': fputs ("&quot;", fp); break;
-    case '\'': fputs ("&apos;", fp); break;
-    default: fputc (*s, fp);
-    }
-}
 
 /* capacity × units must equal the VMDK's size exactly (§2.2
  * Capacity), in "byte * 2^N" units, the only form Proxmox reads: MiB
@@ -83,7 +70,7 @@ xd_ovf_put_disk_attrs (FILE *fp, const char *pfx, const char *file_id,
 {
   put_capacity (fp, pfx, d->capacity);
   fprintf (fp, " %sfileRef=\"", pfx);
-  xd_ovf_put_escaped (fp, file_id);
+  xd_xml_put_escaped (fp, file_id);
   fprintf (fp, "\" %sformat=\"%s\" %spopulatedSize=\"%" PRIu64 "\"",
            pfx, XD_OVF_STREAM_URI, pfx, d->populated);
 }
@@ -93,9 +80,9 @@ xd_ovf_put_file (FILE *fp, const char *epfx, const char *pfx,
                  const char *file_id, const struct xd_ovf_disk_out *d)
 {
   fprintf (fp, "<%sFile %shref=\"", epfx, pfx);
-  xd_ovf_put_escaped (fp, d->href);
+  xd_xml_put_escaped (fp, d->href);
   fprintf (fp, "\" %sid=\"", pfx);
-  xd_ovf_put_escaped (fp, file_id);
+  xd_xml_put_escaped (fp, file_id);
   fprintf (fp, "\" %ssize=\"%" PRIu64 "\"/>", pfx, d->file_size);
 }
 
@@ -142,9 +129,9 @@ put_network_section (FILE *fp, const struct xd_vmdesc *desc)
   fputs ("  <NetworkSection>\n"
          "    <Info>The list of logical networks</Info>\n"
          "    <Network ovf:name=\"", fp);
-  xd_ovf_put_escaped (fp, desc->network);
+  xd_xml_put_escaped (fp, desc->network);
   fputs ("\">\n      <Description>The ", fp);
-  xd_ovf_put_escaped (fp, desc->network);
+  xd_xml_put_escaped (fp, desc->network);
   fputs (" network</Description>\n"
          "    </Network>\n"
          "  </NetworkSection>\n", fp);
@@ -168,7 +155,7 @@ put_system (FILE *fp, const struct xd_vmdesc *desc)
          "</vssd:ElementName>\n"
          "        <vssd:InstanceID>0</vssd:InstanceID>\n"
          "        <vssd:VirtualSystemIdentifier>", fp);
-  xd_ovf_put_escaped (fp, desc->name);
+  xd_xml_put_escaped (fp, desc->name);
   fprintf (fp, "</vssd:VirtualSystemIdentifier>\n"
            "        <vssd:VirtualSystemType>vmx-%02u"
            "</vssd:VirtualSystemType>\n"
@@ -183,7 +170,7 @@ static void
 rasd (FILE *fp, const char *name, const char *value)
 {
   fprintf (fp, "        <rasd:%s>", name);
-  xd_ovf_put_escaped (fp, value);
+  xd_xml_put_escaped (fp, value);
   fprintf (fp, "</rasd:%s>\n", name);
 }
 
@@ -333,7 +320,7 @@ put_nic (FILE *fp, const struct xd_vmdesc *desc)
   rasd (fp, "Connection", desc->network);
   fprintf (fp, "        <rasd:Description>%s ethernet adapter on &quot;",
            nic_subtype (desc->nic));
-  xd_ovf_put_escaped (fp, desc->network);
+  xd_xml_put_escaped (fp, desc->network);
   fputs ("&quot;</rasd:Description>\n", fp);
   rasd (fp, "ElementName", "Network adapter 1");
   rasd_u64 (fp, "InstanceID", id);
@@ -365,9 +352,9 @@ static void
 put_virtual_system (FILE *fp, const struct xd_vmdesc *desc)
 {
   fputs ("  <VirtualSystem ovf:id=\"", fp);
-  xd_ovf_put_escaped (fp, desc->name);
+  xd_xml_put_escaped (fp, desc->name);
   fputs ("\">\n    <Info>A virtual machine</Info>\n    <Name>", fp);
-  xd_ovf_put_escaped (fp, desc->name);
+  xd_xml_put_escaped (fp, desc->name);
   fputs ("</Name>\n", fp);
   put_os_section (fp, desc);
   put_hardware (fp, desc);

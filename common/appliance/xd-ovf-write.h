@@ -75,9 +75,6 @@ extern int xd_ovf_template_render (const struct xd_ovf_template *t,
 #define XD_OVF_STREAM_URI \
   "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"
 
-/* S as XML text or attribute value: & < > " ' escaped. */
-extern void xd_ovf_put_escaped (FILE *fp, const char *s);
-
 /* The attributes of a Disk after its diskId (each with a leading
  * space, attribute names prefixed by PFX, "ovf:"): fileRef FILE_ID,
  * capacity and capacityAllocationUnits, format, populatedSize.

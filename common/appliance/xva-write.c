@@ -25,7 +25,8 @@
  * window waits; when nothing advances for the stall time the chunks
  * below the lowest waiting write are settled as they are (what was
  * never written reads as zeros).  A write behind what was appended is
- * refused, naming the window.
+ * refused, naming the window.  The window's waiting and settling in
+ * order are io/window.c's, shared with the streamOptimized VMDK writer.
  *
  * The disks are stored one after another: disk K+1 can be written only
  * once disk K is finished (its last client has gone after writing).
@@ -53,6 +54,7 @@
 #include "appliance/xva-write.h"
 #include "archive/xd-tar-write.h"
 #include "core/xd-digest.h"
+#include "io/xd-window.h"
 #include "include/xd-clock.h"
 #include "include/xd-iszero.h"
 #include "include/xd-math.h"
@@ -79,11 +81,6 @@ struct slot {
   uint64_t chunk;
   unsigned char *data;          /* NULL while only zeros were written */
   uint64_t filled[CHUNK_SECTORS / 64];  /* sectors written */
-};
-
-struct waiter {
-  uint64_t chunk;
-  struct waiter *next;
 };
 
 struct xva_writer;
@@ -124,15 +121,12 @@ struct xva_writer {
    */
   unsigned char *spare[XVA_WINDOW];
   size_t nr_spare;
-  uint64_t next;                /* first chunk not settled */
-  uint64_t floor;               /* chunks below it settle as they are */
-  unsigned active, waiting;     /* requests in progress, and waiting */
-  struct waiter *waiters;
-  uint64_t progress;            /* counts every change, for stalls */
-  uint64_t waits, stalls;
+  /* win.next: the first chunk of the current disk not settled; chunks
+   * below win.floor settle as they are; win.failed and win.error: the
+   * export failed.
+   */
+  struct xd_window win;
   bool complete;
-  bool failed;
-  int error;                    /* the first failure's */
 };
 
 static const struct xd_format xva_disk_ops;
@@ -146,21 +140,15 @@ static const struct xd_format xva_disk_ops;
 static int
 fail (struct xva_writer *w, int err)
 {
-  if (!w->failed) {
-    w->failed = true;
-    w->error = err ? err : EIO;
-  }
-  pthread_cond_broadcast (&w->cond);
-  errno = w->error;
-  return -1;
+  return xd_window_fail (&w->win, err ? err : EIO);
 }
 
 static int
 refuse_failed (struct xva_writer *w)
 {
   xd_error ("%s: an earlier write to the XVA export failed (%s): it cannot "
-            "be completed", w->io->name, strerror (w->error));
-  errno = w->error;
+            "be completed", w->io->name, strerror (w->win.error));
+  errno = w->win.error;
   return -1;
 }
 
@@ -274,14 +262,14 @@ sectors_filled (const struct slot *s)
   return n;
 }
 
-/* Chunk w->next of D is settled: appended if it holds data or must be
+/* Chunk w->win.next of D is settled: appended if it holds data or must be
  * there (the first and the last, §5.1), else left out.  ZEROED: the
  * client zeroed all of it (not a never-written chunk).
  */
 static int
 settle_next (struct xva_writer *w, struct xva_disk *d, bool zeroed)
 {
-  uint64_t k = w->next;
+  uint64_t k = w->win.next;
   struct slot **at = slot_at (w, k), *s = *at;
   const unsigned char *data = NULL;
 
@@ -302,8 +290,8 @@ settle_next (struct xva_writer *w, struct xva_disk *d, bool zeroed)
     *at = NULL;
     slot_recycle (w, s);
   }
-  w->next++;
-  w->progress++;
+  w->win.next++;
+  w->win.progress++;
   return 0;
 }
 
@@ -318,91 +306,54 @@ slot_complete (const struct slot *s)
   return true;
 }
 
-/* Append every chunk at the window's back edge that is complete, or
- * below the floor (lock held).
- */
-static int
-emit_ready (struct xva_writer *w, struct xva_disk *d)
-{
-  while (!w->failed && w->next < d->nr_chunks) {
-    struct slot *s = *slot_at (w, w->next);
-    bool mine = s && s->chunk == w->next;
+/* ---- the window's steps (lock held) ---- */
 
-    if (!(mine && slot_complete (s)) && w->next >= w->floor)
-      break;
-    if (settle_next (w, d, false) == -1)
-      return -1;
-  }
-  pthread_cond_broadcast (&w->cond);
-  return w->failed ? (errno = w->error, -1) : 0;
+/* The disk being written, whose chunks the window holds. */
+static struct xva_disk *
+current_disk (struct xva_writer *w)
+{
+  return &w->disks[w->current];
 }
 
-/* ---- the window (lock held) ---- */
-
-static uint64_t
-lowest_waiter (const struct xva_writer *w)
-{
-  const struct waiter *x;
-  uint64_t k = UINT64_MAX;
-
-  for (x = w->waiters; x; x = x->next)
-    if (x->chunk < k)
-      k = x->chunk;
-  return k;
-}
-
-/* Wait until chunk K of D fits in the window.  When nothing has moved
- * for the stall time, the chunks below the lowest one a waiting request
- * wants are settled as they are: no request in progress writes there.
- * Not further: nbdcopy's connections write far apart.
+/* Chunk w->win.next, if it is complete or below the floor, is settled
+ * (xd_window_settle_ready's step).
  */
 static int
-wait_window (struct xva_writer *w, struct xva_disk *d, uint64_t k)
+settle_ready_next (void *h)
 {
-  uint64_t seen = w->progress, since = xd_now_ms ();
-  struct waiter me = { .chunk = k }, **pp;
-  int r = 0;
+  struct xva_writer *w = h;
+  struct slot *s = *slot_at (w, w->win.next);
+  bool mine = s && s->chunk == w->win.next;
 
-  if (k < w->next + XVA_WINDOW)
+  if (!(mine && slot_complete (s)) && w->win.next >= w->win.floor)
     return 0;
-  w->waits++;
-  me.next = w->waiters;
-  w->waiters = &me;
-  w->waiting++;
-  while (k >= w->next + XVA_WINDOW) {
-    unsigned limit = w->active > w->waiting ? XVA_STALL_MS : XVA_GRACE_MS;
-    uint64_t now = xd_now_ms (), until;
-    struct timespec ts;
+  return settle_next (w, current_disk (w), false) == -1 ? -1 : 1;
+}
 
-    if (w->failed) {
-      r = refuse_failed (w);
-      break;
-    }
-    if (w->progress != seen) {
-      seen = w->progress;
-      since = now;
-    }
-    if (now - since >= limit) {
-      xd_debug ("%s: XVA window stalled, settling the chunks of %s below %"
-                PRIu64 " as they are", w->io->name, d->ref,
-                lowest_waiter (w));
-      w->stalls++;
-      w->floor = xd_max_u64 (w->floor, lowest_waiter (w));
-      if ((r = emit_ready (w, d)) == -1)
-        break;
-      since = now;
-      seen = w->progress;
-      continue;
-    }
-    until = since + limit;
-    ts = xd_monotonic_at (until);
-    pthread_cond_timedwait (&w->cond, &w->lock, &ts);
-  }
-  for (pp = &w->waiters; *pp != &me; pp = &(*pp)->next)
-    ;
-  *pp = me.next;
-  w->waiting--;
-  return r;
+/* Chunk w->win.next was zeroed whole: settled if its slot is empty. */
+static int
+settle_zeroed_next (void *h)
+{
+  struct xva_writer *w = h;
+
+  if (*slot_at (w, w->win.next) != NULL)
+    return 0;
+  return settle_next (w, current_disk (w), true) == -1 ? -1 : 1;
+}
+
+static int
+refuse_failed_op (void *h)
+{
+  return refuse_failed (h);
+}
+
+static void
+say_stalled (void *h, uint64_t below)
+{
+  struct xva_writer *w = h;
+
+  xd_debug ("%s: XVA window stalled, settling the chunks of %s below %"
+            PRIu64 " as they are", w->io->name, current_disk (w)->ref, below);
 }
 
 static int
@@ -415,19 +366,22 @@ refuse_behind (struct xva_writer *w, struct xva_disk *d, uint64_t offset)
   return errno = EIO, -1;
 }
 
-/* Write (BUF NULL: zero) LEN bytes at OFF of chunk K. */
+/* Write (BUF NULL: zero) LEN bytes at OFF of chunk K of the disk being
+ * written (xd_window_write's step).
+ */
 static int
-write_in_chunk (struct xva_writer *w, struct xva_disk *d, uint64_t k,
-                const void *buf, unsigned off, unsigned len,
-                uint64_t disk_offset)
+write_in_chunk (void *h, uint64_t k, const void *buf, unsigned off,
+                unsigned len, uint64_t disk_offset)
 {
+  struct xva_writer *w = h;
+  struct xva_disk *d = current_disk (w);
   bool zeros = buf == NULL || xd_is_zero (buf, len);
   struct slot **at, *s;
   unsigned i;
 
-  if (wait_window (w, d, k) == -1)
+  if (xd_window_wait (&w->win, k) == -1)
     return -1;
-  if (k < w->next)              /* zeros over a chunk left out: no change */
+  if (k < w->win.next)              /* zeros over a chunk left out: no change */
     return zeros && !is_stored (d, k) ? 0 : refuse_behind (w, d, disk_offset);
   at = slot_at (w, k);
   if ((s = *at) == NULL) {
@@ -448,30 +402,17 @@ write_in_chunk (struct xva_writer *w, struct xva_disk *d, uint64_t k,
     memset (s->data + off, 0, len);
   for (i = (off + SECTOR - 1) / SECTOR; (i + 1) * SECTOR <= off + len; i++)
     s->filled[i / 64] |= UINT64_C (1) << (i % 64);
-  w->progress++;
-  return emit_ready (w, d);
+  w->win.progress++;
+  return xd_window_settle_ready (&w->win);
 }
 
-/* Zeros over whole chunks at the back edge with nothing in their slots
- * settle at once (a client zeroing a hole).  The bytes settled.
- */
-static uint64_t
-zero_at_edge (struct xva_writer *w, struct xva_disk *d, uint64_t count,
-              uint64_t offset)
-{
-  uint64_t done = 0;
-
-  while (count - done >= CHUNK && !w->failed &&
-         (offset + done) / CHUNK == w->next &&
-         *slot_at (w, w->next) == NULL) {
-    if (settle_next (w, d, true) == -1)
-      break;
-    done += CHUNK;
-  }
-  if (done)
-    pthread_cond_broadcast (&w->cond);
-  return done;
-}
+static const struct xd_window_ops window_ops = {
+  .settle_next = settle_ready_next,
+  .settle_zeroed = settle_zeroed_next,
+  .write_in_unit = write_in_chunk,
+  .refuse_failed = refuse_failed_op,
+  .say_stalled = say_stalled,
+};
 
 /* ---- requests on a disk ---- */
 
@@ -487,7 +428,7 @@ wait_turn (struct xva_writer *w, const struct xva_disk *d)
   uint64_t until = xd_now_ms () + XD_APPLIANCE_TURN_SECONDS * 1000;
   struct timespec ts = xd_monotonic_at (until);
 
-  while (!w->failed && w->current < d->index &&
+  while (!w->win.failed && w->current < d->index &&
          w->disks[w->current].touched && xd_now_ms () < until)
     pthread_cond_timedwait (&w->cond, &w->lock, &ts);
 }
@@ -501,7 +442,7 @@ check_write (struct xva_disk *d, uint32_t count, uint64_t offset)
 
   wait_turn (w, d);
   cur = &w->disks[w->current];
-  if (w->failed)
+  if (w->win.failed)
     return refuse_failed (w);
   if (xd_add_overflow (offset, count, &end) || end > d->size) {
     xd_error ("%s: write beyond the end of disk %zu (%s)", w->io->name,
@@ -535,31 +476,7 @@ write_range (struct xva_disk *d, const unsigned char *buf, uint32_t count,
   r = check_write (d, count, offset);
   if (r == 0)
     d->touched = true;
-  w->active++;
-  while (r == 0 && count > 0) {
-    uint64_t k = offset / CHUNK;
-    unsigned off = offset % CHUNK;
-    unsigned n = xd_min_u64 (CHUNK - off, count);
-
-    if (buf == NULL && off == 0) {
-      uint64_t z = zero_at_edge (w, d, count, offset);
-
-      if (z > 0) {
-        offset += z;
-        count -= z;
-        continue;
-      }
-    }
-    r = write_in_chunk (w, d, k, buf, off, n, offset);
-    if (r == 0 && w->failed)
-      r = refuse_failed (w);
-    if (buf)
-      buf += n;
-    offset += n;
-    count -= n;
-  }
-  w->active--;
-  pthread_cond_broadcast (&w->cond);
+  r = xd_window_write (&w->win, r, buf, count, offset, CHUNK);
   pthread_mutex_unlock (&w->lock);
   return r;
 }
@@ -604,7 +521,7 @@ read_chunk (struct xva_writer *w, struct xva_disk *d, uint64_t k,
             unsigned char *p, unsigned off, unsigned n)
 {
   bool settled = d->index < w->current ||
-                 (d->index == w->current && k < w->next);
+                 (d->index == w->current && k < w->win.next);
   struct slot *s = *slot_at (w, k);
 
   if (settled && is_stored (d, k))
@@ -631,7 +548,7 @@ disk_pread (void *h, void *buf, uint32_t count, uint64_t offset)
     return errno = EINVAL, -1;
   }
   pthread_mutex_lock (&w->lock);
-  if (w->failed)
+  if (w->win.failed)
     r = refuse_failed (w);
   while (r == 0 && count > 0) {
     unsigned off = offset % CHUNK;
@@ -654,7 +571,7 @@ disk_flush (void *h)
   int r = 0;
 
   pthread_mutex_lock (&w->lock);
-  if (w->failed)
+  if (w->win.failed)
     r = refuse_failed (w);
   else if (xd_io_flush (w->io) == -1)
     r = fail (w, errno);
@@ -691,19 +608,20 @@ complete_export (struct xva_writer *w)
 static int
 finish_current (struct xva_writer *w, struct xva_disk *d)
 {
-  w->floor = d->nr_chunks;
-  if (emit_ready (w, d) == -1 || xd_io_flush (w->io) == -1)
+  w->win.floor = d->nr_chunks;
+  if (xd_window_settle_ready (&w->win) == -1 || xd_io_flush (w->io) == -1)
     return fail (w, errno);
   d->finished = true;
   xd_debug ("%s: disk %zu (%s) finished: %" PRIu64 " of %" PRIu64
             " chunks stored, %" PRIu64 " bytes never written (zeros), %"
             PRIu64 " writes waited for the window, %" PRIu64 " stalls",
             w->io->name, d->index, d->ref, d->nr_stored, d->nr_chunks,
-            d->unwritten, w->waits, w->stalls);
+            d->unwritten, w->win.waits, w->win.stalls);
   pthread_cond_broadcast (&w->cond);         /* the next disk's turn */
   if (++w->current == w->nr_disks)
     return complete_export (w);
-  w->next = w->floor = 0;
+  w->win.next = w->win.floor = 0;
+  w->win.end = w->disks[w->current].nr_chunks;
   w->disks[w->current].start = w->file_end;
   return 0;
 }
@@ -722,7 +640,7 @@ disk_finish (void *h)
   pthread_mutex_lock (&w->lock);
   if (d->finished)
     ;
-  else if (w->failed)
+  else if (w->win.failed)
     r = refuse_failed (w);
   else if (d->index != w->current || !d->touched)
     xd_debug ("%s: disk %zu (%s) was not written: not finished yet",
@@ -906,6 +824,7 @@ setup (struct xva_writer *w, const struct xd_create_opts *copts)
   if (r == 0)
     r = write_start (w);
   w->disks[0].start = w->file_end;
+  w->win.end = w->disks[0].nr_chunks;
   return r;
 }
 
@@ -926,6 +845,8 @@ xva_create (struct xd_io *io,
   w->mtime = (uint64_t) time (NULL);
   pthread_mutex_init (&w->lock, NULL);
   xd_cond_init_monotonic (&w->cond);
+  xd_window_init (&w->win, XVA_WINDOW, 0, XVA_STALL_MS, XVA_GRACE_MS,
+                  &w->lock, &w->cond, &window_ops, w);
   if (setup (w, copts) == -1) {
     int e = errno;
 
@@ -953,7 +874,7 @@ xva_writer_close (void *h)
 
   if (w == NULL)
     return;
-  if (!w->complete && !w->failed && w->disks[w->current].touched) {
+  if (!w->complete && !w->win.failed && w->disks[w->current].touched) {
     xd_debug ("%s: exiting: disk %zu (%s) finished now", w->io->name,
               w->current, w->disks[w->current].ref);
     pthread_mutex_lock (&w->lock);
@@ -969,7 +890,7 @@ xva_writer_close (void *h)
               "never finished (every disk must be written and its last "
               "client disconnect)%s", w->io->name,
               w->nr_disks - w->current > 1 ? "s" : "", list ? list : "?",
-              w->failed ? "; a write failed" : "");
+              w->win.failed ? "; a write failed" : "");
     free (list);
   }
   writer_free (w);

@@ -24,6 +24,7 @@
 
 #include "appliance/xd-vmdesc.h"
 #include "appliance/xva-write.h"
+#include "archive/xd-xml-write.h"
 #include "core/xd-guid.h"
 #include "include/xd-report.h"
 
@@ -85,26 +86,12 @@ extra_id (const struct xml_ctx *c, int which)
 
 /* ---- XML-RPC values ---- */
 
-static void
-put_escaped (FILE *fp, const char *s)
-{
-  for (; *s; s++)
-    switch (*s) {
-    case '&': fputs ("&amp;", fp); break;
-    case '<': fputs ("&lt;", fp); break;
-    case '>': fputs ("&gt;", fp); break;
-    case '"': fputs ("&quot;", fp); break;
-    case '\'': fputs ("&apos;", fp); break;
-    default: fputc (*s, fp);
-    }
-}
-
 /* A member whose value is the string S (bare, as xapi writes them). */
 static void
 m_str (FILE *fp, const char *name, const char *s)
 {
   fprintf (fp, "<member><name>%s</name><value>", name);
-  put_escaped (fp, s);
+  xd_xml_put_escaped (fp, s);
   fputs ("</value></member>", fp);
 }
 

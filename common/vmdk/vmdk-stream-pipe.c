@@ -9,7 +9,7 @@
  * compress in parallel even for a client with one request in flight;
  * whoever finds the oldest grains ready appends them, under the lock,
  * in order.  A write beyond the window waits (see
- * vmdk_stream_wait_window).
+ * xd_window_wait in io/window.c).
  */
 
 #include <config.h>
@@ -37,28 +37,13 @@ put_marker (unsigned char *m, uint64_t val, enum marker_type type)
 
 /* Writing the file (lock held). */
 
-/* The stream cannot go on: record ERR (the first one is kept and
- * given to every later request) and wake every waiting thread.
- */
-int
-vmdk_stream_fail (struct vmdk_stream_writer *w, int err)
-{
-  if (!w->failed) {
-    w->failed = true;
-    w->error = err;
-  }
-  pthread_cond_broadcast (&w->cond);
-  errno = w->error;
-  return -1;
-}
-
 /* A request after a failure (lock held). */
 int
 vmdk_stream_refuse_failed (struct vmdk_stream_writer *w)
 {
   xd_error ("%s: an earlier write to the stream failed (%s)", w->io->name,
-            strerror (w->error));
-  errno = w->error;
+            strerror (w->win.error));
+  errno = w->win.error;
   return -1;
 }
 
@@ -69,7 +54,7 @@ append (struct vmdk_stream_writer *w, const void *buf, uint64_t sectors,
   if (w->file_end + sectors > UINT32_MAX) {
     xd_error ("%s: the stream would pass 2 TiB, the most a VMDK grain "
               "table can address", w->io->name);
-    return vmdk_stream_fail (w, EFBIG);
+    return xd_window_fail (&w->win, EFBIG);
   }
   if (xd_io_write (w->io, buf, sectors * VMDK_SECTOR,
                    w->file_end * VMDK_SECTOR, what) == -1) {
@@ -82,7 +67,7 @@ append (struct vmdk_stream_writer *w, const void *buf, uint64_t sectors,
     xd_io_truncate (w->io, w->file_end * VMDK_SECTOR, "the stream");
     xd_error_release (false);
     /* ENOSPC or EFBIG tell the client more */
-    return vmdk_stream_fail (w, e);
+    return xd_window_fail (&w->win, e);
   }
   w->file_end += sectors;
   return 0;
@@ -110,16 +95,16 @@ write_gt (struct vmdk_stream_writer *w, uint64_t gt_index)
   return 0;
 }
 
-/* Grain w->next is settled: move on, closing its table if it was the
+/* Grain w->win.next is settled: move on, closing its table if it was the
  * table's last.
  */
-int
-vmdk_stream_advance (struct vmdk_stream_writer *w)
+static int
+advance (struct vmdk_stream_writer *w)
 {
-  uint64_t g = w->next++;
+  uint64_t g = w->win.next++;
 
-  w->progress++;
-  if (w->next % GTES == 0 || w->next == w->nr_grains)
+  w->win.progress++;
+  if (w->win.next % GTES == 0 || w->win.next == w->nr_grains)
     return write_gt (w, g / GTES);
   return 0;
 }
@@ -143,7 +128,7 @@ append_grain (struct vmdk_stream_writer *w, struct slot *s)
 struct slot **
 vmdk_stream_slot_at (struct vmdk_stream_writer *w, uint64_t grain)
 {
-  return &w->ring[grain % w->window];
+  return &w->ring[grain % w->win.size];
 }
 
 void
@@ -200,7 +185,7 @@ compress_slot (struct vmdk_stream_writer *w, struct slot *s)
     if (d)
       xd_deflater_put (w->deflaters, d);
     free (out);
-    return vmdk_stream_fail (w, ENOMEM);
+    return xd_window_fail (&w->win, ENOMEM);
   }
   s->state = SLOT_COMPRESSING;
   pthread_mutex_unlock (&w->lock);
@@ -226,12 +211,12 @@ compress_slot (struct vmdk_stream_writer *w, struct slot *s)
   pthread_mutex_lock (&w->lock);
   s->out = out;
   s->state = SLOT_DONE;
-  w->progress++;
+  w->win.progress++;
   pthread_cond_broadcast (&w->cond);
   if (n == 0) {
     xd_error ("%s: deflating grain %" PRIu64 " failed", w->io->name,
               s->grain);
-    return vmdk_stream_fail (w, EIO);
+    return xd_window_fail (&w->win, EIO);
   }
   return 0;
 }
@@ -261,121 +246,69 @@ vmdk_stream_settle (struct vmdk_stream_writer *w, struct slot *s)
   return 0;
 }
 
-/* Append every grain at the window's back edge that is settled: DONE,
- * or below the floor (then compressed as it is, or skipped if never
- * written).  Lock held.
+/* Grain w->win.next, at the window's back edge, if it is settled:
+ * appended if DONE; below the floor, compressed as it is, or skipped if
+ * never written (xd_window_settle_ready's step, lock held).
  */
-int
-vmdk_stream_emit_ready (struct vmdk_stream_writer *w)
+static int
+settle_next (void *h)
 {
-  while (w->next < w->nr_grains && !w->failed) {
-    struct slot **at = vmdk_stream_slot_at (w, w->next);
-    struct slot *s = *at;
+  struct vmdk_stream_writer *w = h;
+  struct slot **at = vmdk_stream_slot_at (w, w->win.next);
+  struct slot *s = *at;
 
-    if (s == NULL || s->grain != w->next) {
-      if (w->next >= w->floor)
-        break;
-      if (vmdk_stream_advance (w) == -1)
-        return -1;
-      continue;
-    }
-    if (s->state == SLOT_FILLING) {
-      if (w->next >= w->floor)
-        break;
-      if (vmdk_stream_settle (w, s) == -1)
-        return -1;
-      continue;
-    }
-    if (s->state != SLOT_DONE)
-      break;
-    if (s->out_len > 0 && append_grain (w, s) == -1)
-      return -1;
-    *at = NULL;
-    vmdk_stream_slot_free (s);
-    if (vmdk_stream_advance (w) == -1)
-      return -1;
+  if (s == NULL || s->grain != w->win.next) {
+    if (w->win.next >= w->win.floor)
+      return 0;
+    return advance (w) == -1 ? -1 : 1;
   }
-  pthread_cond_broadcast (&w->cond);
-  return w->failed ? (errno = w->error, -1) : 0;
-}
-
-/* The lowest grain that a waiting request wants to write. */
-static uint64_t
-lowest_waiter (const struct vmdk_stream_writer *w)
-{
-  const struct waiter *x;
-  uint64_t g = UINT64_MAX;
-
-  for (x = w->waiters; x; x = x->next)
-    if (x->grain < g)
-      g = x->grain;
-  return g;
-}
-
-/* Wait until grain G fits in the window (lock held).  When nothing has
- * advanced for the stall time, every grain below the lowest one that a
- * waiting request wants goes as it is: no request in progress writes
- * there, so the client skipped those ranges (they read as zeros).  Not
- * further: nbdcopy's connections write far apart, and the requests of
- * the others are still to come.
- */
-int
-vmdk_stream_wait_window (struct vmdk_stream_writer *w, uint64_t g)
-{
-  uint64_t seen = w->progress, since = xd_now_ms ();
-  struct waiter me = { .grain = g };
-  struct waiter **pp;
-  int r = 0;
-
-  if (g < w->next + w->window)
+  if (s->state == SLOT_FILLING) {
+    if (w->win.next >= w->win.floor)
+      return 0;
+    return vmdk_stream_settle (w, s) == -1 ? -1 : 1;
+  }
+  if (s->state != SLOT_DONE)
     return 0;
-  w->waits++;
-  me.next = w->waiters;
-  w->waiters = &me;
-  w->waiting++;
-  while (g >= w->next + w->window) {
-    unsigned limit = w->active > w->waiting ? w->stall_ms : w->grace_ms;
-    uint64_t now = xd_now_ms ();
-    struct timespec ts;
-    uint64_t until;
-
-    if (w->failed) {
-      r = vmdk_stream_refuse_failed (w);
-      break;
-    }
-    if (w->progress != seen) {
-      seen = w->progress;
-      since = now;
-    }
-    if (now - since >= limit) {
-      uint64_t f = lowest_waiter (w);
-
-      xd_debug ("%s: stream window stalled, writing grains below %" PRIu64
-                " as they are", w->io->name, f);
-      w->stalls++;
-      if (f > w->floor)
-        w->floor = f;
-      r = vmdk_stream_emit_ready (w);
-      if (r == -1)
-        break;
-      /* The workers may still have to compress some: wait for them,
-       * and a whole limit before forcing again.
-       */
-      since = now;
-      seen = w->progress;
-      if (g < w->next + w->window)
-        break;
-    }
-    until = since + limit;
-    ts = xd_monotonic_at (until);
-    pthread_cond_timedwait (&w->cond, &w->lock, &ts);
-  }
-  for (pp = &w->waiters; *pp != &me; pp = &(*pp)->next)
-    ;
-  *pp = me.next;
-  w->waiting--;
-  return r;
+  if (s->out_len > 0 && append_grain (w, s) == -1)
+    return -1;
+  *at = NULL;
+  vmdk_stream_slot_free (s);
+  return advance (w) == -1 ? -1 : 1;
 }
+
+/* Grain w->win.next was zeroed whole: settled if its slot is empty. */
+static int
+settle_zeroed (void *h)
+{
+  struct vmdk_stream_writer *w = h;
+
+  if (*vmdk_stream_slot_at (w, w->win.next) != NULL)
+    return 0;
+  return advance (w) == -1 ? -1 : 1;
+}
+
+static int
+refuse_failed (void *h)
+{
+  return vmdk_stream_refuse_failed (h);
+}
+
+static void
+say_stalled (void *h, uint64_t below)
+{
+  struct vmdk_stream_writer *w = h;
+
+  xd_debug ("%s: stream window stalled, writing grains below %" PRIu64
+            " as they are", w->io->name, below);
+}
+
+const struct xd_window_ops vmdk_stream_window_ops = {
+  .settle_next = settle_next,
+  .settle_zeroed = settle_zeroed,
+  .write_in_unit = vmdk_stream_write_in_grain,
+  .refuse_failed = refuse_failed,
+  .say_stalled = say_stalled,
+};
 
 /* A compressing thread: takes complete grains off the queue, deflates
  * them (lock released) and appends what has become ready.
@@ -398,7 +331,7 @@ worker (void *arg)
     if (w->queue == NULL)
       w->queue_end = &w->queue;
     if (compress_slot (w, s) == 0)
-      vmdk_stream_emit_ready (w);           /* errors are in w->failed */
+      xd_window_settle_ready (&w->win);     /* errors are in w->win.failed */
   }
   pthread_mutex_unlock (&w->lock);
   return NULL;
@@ -442,7 +375,7 @@ vmdk_stream_write_tail (struct vmdk_stream_writer *w)
 
   if (buf == NULL) {
     xd_error ("%s: out of memory for the grain directory", w->io->name);
-    return vmdk_stream_fail (w, ENOMEM);
+    return xd_window_fail (&w->win, ENOMEM);
   }
   put_marker (buf, gd_sectors, MARKER_GD);
   for (i = 0; i < w->nr_gts; i++)

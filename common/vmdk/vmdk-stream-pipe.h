@@ -22,6 +22,7 @@
 #include "vmdk/vmdk-stream.h"
 #include "io/xd-codec.h"
 #include "io/xd-io.h"
+#include "io/xd-window.h"
 #include "include/xd-clock.h"
 #include "include/xd-iszero.h"
 
@@ -53,34 +54,25 @@ struct slot {
   struct slot *queued;          /* next on the workers' queue */
 };
 
-/* A request waiting for the window (on its stack). */
-struct waiter {
-  uint64_t grain;
-  struct waiter *next;
-};
-
 struct vmdk_stream_writer {
   struct xd_io *io;
   uint64_t size, capacity;      /* bytes, sectors */
   uint64_t nr_grains, nr_gts;
   pthread_mutex_t lock;
   pthread_cond_t cond;          /* a slot changed state, or next moved */
-  uint64_t window;              /* slots in the ring */
-  unsigned stall_ms, grace_ms;
-  struct slot **ring;           /* grain g at ring[g % window] */
-  uint64_t next;                /* first grain not yet appended */
-  uint64_t floor;               /* grains below it are appended as they are */
+  /* The window of grains (win.size slots in the ring): win.next is the
+   * first grain not yet appended, grains below win.floor are appended
+   * as they are; win.failed and win.error say the stream failed.
+   */
+  struct xd_window win;
+  struct slot **ring;           /* grain g at ring[g % win.size] */
   uint64_t file_end;            /* sectors */
   uint32_t gt[GTES];            /* the table of grain next / GTES */
   bool gt_used;
   uint32_t *gd;                 /* nr_gts entries */
   unsigned char *stored;        /* bitmap: grains appended with data */
-  uint64_t progress;            /* bumped whenever anything advances */
-  unsigned active, waiting;     /* requests in progress, waiting */
-  struct waiter *waiters;       /* the waiting ones */
-  uint64_t stored_grains, waits, stalls;  /* for the debug line */
-  bool started, finished, failed;
-  int error;                    /* errno of the first failure */
+  uint64_t stored_grains;       /* for the debug line */
+  bool started, finished;
   int finish_result;
   struct xd_deflaters *deflaters;
   /* The compressing threads (none: the writing thread compresses). */
@@ -94,11 +86,6 @@ struct vmdk_stream_writer {
   size_t out_cap;               /* bytes of a slot's out buffer */
 };
 
-/* The stream cannot go on: record ERR (the first one is kept and
- * given to every later request) and wake every waiting thread.  -1
- * with errno set to the first error.
- */
-extern int vmdk_stream_fail (struct vmdk_stream_writer *w, int err);
 /* A request after a failure: reported, -1 with the first error. */
 extern int vmdk_stream_refuse_failed (struct vmdk_stream_writer *w);
 
@@ -111,13 +98,14 @@ extern bool vmdk_stream_slot_complete (const struct vmdk_stream_writer *w,
                                        const struct slot *s);
 /* S (FILLING) is complete or due: to the workers, or compressed here. */
 extern int vmdk_stream_settle (struct vmdk_stream_writer *w, struct slot *s);
-/* Append the settled grains at the window's back edge. */
-extern int vmdk_stream_emit_ready (struct vmdk_stream_writer *w);
-/* Grain w->next is settled (not stored): move on. */
-extern int vmdk_stream_advance (struct vmdk_stream_writer *w);
-/* Wait until grain G fits in the window. */
-extern int vmdk_stream_wait_window (struct vmdk_stream_writer *w,
-                                    uint64_t g);
+/* The window's steps: the grain at its back edge settled in order
+ * (xd_window_settle_ready), zeroed whole (xd_window_settle_zeroed).
+ */
+extern const struct xd_window_ops vmdk_stream_window_ops;
+/* A request's bytes into grain G (vmdk-stream-write.c). */
+extern int vmdk_stream_write_in_grain (void *w, uint64_t g, const void *buf,
+                                       unsigned off, unsigned len,
+                                       uint64_t disk_offset);
 /* Stop and join the workers (takes the lock itself). */
 extern void vmdk_stream_stop_workers (struct vmdk_stream_writer *w);
 /* The grain directory, the footer and the end-of-stream marker. */

@@ -116,12 +116,11 @@ vmdk_stream_create (struct xd_io *io, const struct xd_create_opts *copts,
   w->capacity = copts->size / VMDK_SECTOR;
   w->nr_grains = (w->capacity + GRAIN_SECTORS - 1) / GRAIN_SECTORS;
   w->nr_gts = (w->nr_grains + GTES - 1) / GTES;
-  w->stall_ms = VMDK_STREAM_STALL_MS;
-  w->grace_ms = VMDK_STREAM_GRACE_MS;
   w->max_workers = VMDK_STREAM_MAX_WORKERS;
-  w->window = VMDK_STREAM_WINDOW / GRAIN_BYTES;
-  if (w->window > w->nr_grains)
-    w->window = w->nr_grains;
+  xd_window_init (&w->win,
+                  xd_min_u64 (VMDK_STREAM_WINDOW / GRAIN_BYTES, w->nr_grains),
+                  w->nr_grains, VMDK_STREAM_STALL_MS, VMDK_STREAM_GRACE_MS,
+                  &w->lock, &w->cond, &vmdk_stream_window_ops, w);
   w->out_cap = (MARKER_GRAIN_HEAD + xd_deflate_bound (GRAIN_BYTES)
                 + 2 * VMDK_SECTOR)
     / VMDK_SECTOR * VMDK_SECTOR;
@@ -129,7 +128,7 @@ vmdk_stream_create (struct xd_io *io, const struct xd_create_opts *copts,
   xd_cond_init_monotonic (&w->cond);
   pthread_cond_init (&w->work, NULL);
   w->queue_end = &w->queue;
-  w->ring = calloc (w->window, sizeof *w->ring);
+  w->ring = calloc (w->win.size, sizeof *w->ring);
   w->gd = calloc (w->nr_gts, sizeof *w->gd);
   w->stored = calloc ((w->nr_grains + 7) / 8, 1);
   w->deflaters = xd_deflaters_new (DEFLATE_LEVEL);
@@ -200,11 +199,11 @@ vmdk_stream_set_window (struct vmdk_stream_writer *w, uint64_t window_bytes,
   }
   free (w->ring);
   w->ring = ring;
-  w->window = slots;
+  w->win.size = slots;
   if (stall_ms)
-    w->stall_ms = stall_ms;
+    w->win.stall_ms = stall_ms;
   if (grace_ms)
-    w->grace_ms = grace_ms;
+    w->win.grace_ms = grace_ms;
   return 0;
 }
 
@@ -239,7 +238,7 @@ vmdk_stream_all_appended (struct vmdk_stream_writer *w)
   bool all;
 
   pthread_mutex_lock (&w->lock);
-  all = w->next >= w->nr_grains;
+  all = w->win.next >= w->nr_grains;
   pthread_mutex_unlock (&w->lock);
   return all;
 }
@@ -264,7 +263,7 @@ is_stored (const struct vmdk_stream_writer *w, uint64_t g)
 static int
 refuse_behind (struct vmdk_stream_writer *w, uint64_t offset)
 {
-  uint64_t bytes = w->window * GRAIN_BYTES;
+  uint64_t bytes = w->win.size * GRAIN_BYTES;
   bool mib = bytes % (1024 * 1024) == 0;
 
   xd_error ("%s: write at offset %" PRIu64 " comes after that part of the "
@@ -286,9 +285,9 @@ writable_slot (struct vmdk_stream_writer *w, uint64_t g, bool zeros,
   struct slot **at, *s;
 
   for (;;) {
-    if (vmdk_stream_wait_window (w, g) == -1)
+    if (xd_window_wait (&w->win, g) == -1)
       return -1;
-    if (g < w->next) {
+    if (g < w->win.next) {
       /* Zeros over a grain that was not stored change nothing. */
       if (zeros && !is_stored (w, g))
         return 1;
@@ -321,12 +320,13 @@ writable_slot (struct vmdk_stream_writer *w, uint64_t g, bool zeros,
 }
 
 /* Write or (BUF NULL) zero LEN bytes at byte OFF of grain G (lock
- * held).
+ * held): the window's step for a request (xd_window_write).
  */
-static int
-write_in_grain (struct vmdk_stream_writer *w, uint64_t g, const void *buf,
-                unsigned off, unsigned len, uint64_t disk_offset)
+int
+vmdk_stream_write_in_grain (void *h, uint64_t g, const void *buf,
+                            unsigned off, unsigned len, uint64_t disk_offset)
 {
+  struct vmdk_stream_writer *w = h;
   bool zeros = buf == NULL || xd_is_zero (buf, len);
   struct slot *s;
   unsigned i;
@@ -351,31 +351,10 @@ write_in_grain (struct vmdk_stream_writer *w, uint64_t g, const void *buf,
   for (i = (off + VMDK_SECTOR - 1) / VMDK_SECTOR;
        (i + 1) * VMDK_SECTOR <= off + len; i++)
     s->filled[i / 64] |= UINT64_C (1) << (i % 64);
-  w->progress++;
+  w->win.progress++;
   if (vmdk_stream_slot_complete (w, s) && vmdk_stream_settle (w, s) == -1)
     return -1;
-  return vmdk_stream_emit_ready (w);
-}
-
-/* Zeros over whole grains at the window's back edge with nothing in
- * their slots settle at once (a client zeroing a large hole).  Returns
- * the bytes settled (lock held).
- */
-static uint64_t
-zero_at_edge (struct vmdk_stream_writer *w, uint64_t count, uint64_t offset)
-{
-  uint64_t done = 0;
-
-  while (count - done >= GRAIN_BYTES && !w->failed
-         && (offset + done) / GRAIN_BYTES == w->next
-         && *vmdk_stream_slot_at (w, w->next) == NULL) {
-    if (vmdk_stream_advance (w) == -1)
-      break;
-    done += GRAIN_BYTES;
-  }
-  if (done)
-    pthread_cond_broadcast (&w->cond);
-  return done;
+  return xd_window_settle_ready (&w->win);
 }
 
 static int
@@ -384,7 +363,7 @@ check_request (struct vmdk_stream_writer *w, uint32_t count, uint64_t offset,
 {
   uint64_t end;
 
-  if (w->failed)
+  if (w->win.failed)
     return vmdk_stream_refuse_failed (w);
   if (w->finished) {
     xd_error ("%s: the streamOptimized image is finished: no more %s",
@@ -407,31 +386,7 @@ write_range (struct vmdk_stream_writer *w, const unsigned char *buf,
   pthread_mutex_lock (&w->lock);
   r = check_request (w, count, offset, what);
   w->started = true;
-  w->active++;
-  while (r == 0 && count > 0) {
-    uint64_t g = offset / GRAIN_BYTES;
-    unsigned off = offset % GRAIN_BYTES;
-    unsigned n = GRAIN_BYTES - off < count ? GRAIN_BYTES - off : count;
-
-    if (buf == NULL && off == 0) {
-      uint64_t z = zero_at_edge (w, count, offset);
-
-      if (z > 0) {
-        offset += z;
-        count -= z;
-        continue;
-      }
-    }
-    r = write_in_grain (w, g, buf, off, n, offset);
-    if (r == 0 && w->failed)
-      r = vmdk_stream_refuse_failed (w);
-    if (buf)
-      buf += n;
-    offset += n;
-    count -= n;
-  }
-  w->active--;
-  pthread_cond_broadcast (&w->cond);
+  r = xd_window_write (&w->win, r, buf, count, offset, GRAIN_BYTES);
   pthread_mutex_unlock (&w->lock);
   return r;
 }
@@ -469,7 +424,7 @@ vmdk_stream_pread (struct vmdk_stream_writer *w, void *buf, uint32_t count,
     unsigned n = GRAIN_BYTES - off < count ? GRAIN_BYTES - off : count;
     struct slot *s = *vmdk_stream_slot_at (w, g);
 
-    if (g < w->next && is_stored (w, g)) {
+    if (g < w->win.next && is_stored (w, g)) {
       xd_error ("%s: offset %" PRIu64 " was already compressed into the "
                 "stream being written: it reads back once the image is "
                 "finished and reopened", w->io->name, offset);
@@ -477,7 +432,7 @@ vmdk_stream_pread (struct vmdk_stream_writer *w, void *buf, uint32_t count,
       errno = EIO;
       break;
     }
-    if (g >= w->next && s && s->grain == g && s->data)
+    if (g >= w->win.next && s && s->grain == g && s->data)
       memcpy (p, s->data + off, n);
     else
       memset (p, 0, n);
@@ -498,14 +453,14 @@ vmdk_stream_flush (struct vmdk_stream_writer *w)
    * first: the workers may still be compressing them.
    */
   pthread_mutex_lock (&w->lock);
-  while (!w->failed && w->next < w->nr_grains) {
-    struct slot *s = *vmdk_stream_slot_at (w, w->next);
+  while (!w->win.failed && w->win.next < w->nr_grains) {
+    struct slot *s = *vmdk_stream_slot_at (w, w->win.next);
 
-    if (s == NULL || s->grain != w->next || s->state == SLOT_FILLING)
+    if (s == NULL || s->grain != w->win.next || s->state == SLOT_FILLING)
       break;
     pthread_cond_wait (&w->cond, &w->lock);
   }
-  if (w->failed)
+  if (w->win.failed)
     r = vmdk_stream_refuse_failed (w);
   pthread_mutex_unlock (&w->lock);
   return r == 0 ? xd_io_flush (w->io) : -1;
@@ -519,26 +474,26 @@ vmdk_stream_finish (struct vmdk_stream_writer *w)
   pthread_mutex_lock (&w->lock);
   if (w->finished) {
     r = w->finish_result;
-    err = w->error;
+    err = w->win.error;
     pthread_mutex_unlock (&w->lock);
     if (r == -1)
       errno = err ? err : EIO;
     return r;
   }
-  w->floor = w->nr_grains;
-  while (r == 0 && w->next < w->nr_grains && !w->failed) {
-    r = vmdk_stream_emit_ready (w);
-    if (r == 0 && w->next < w->nr_grains && !w->failed)
+  w->win.floor = w->nr_grains;
+  while (r == 0 && w->win.next < w->nr_grains && !w->win.failed) {
+    r = xd_window_settle_ready (&w->win);
+    if (r == 0 && w->win.next < w->nr_grains && !w->win.failed)
       pthread_cond_wait (&w->cond, &w->lock);
   }
-  if (w->failed)
+  if (w->win.failed)
     r = vmdk_stream_refuse_failed (w);
   if (r == 0)
     r = vmdk_stream_write_tail (w);
   xd_debug ("%s: stream of %" PRIu64 " grains: %" PRIu64 " stored, %"
             PRIu64 " writes waited for the window, %" PRIu64 " stalls",
-            w->io->name, w->nr_grains, w->stored_grains, w->waits,
-            w->stalls);
+            w->io->name, w->nr_grains, w->stored_grains, w->win.waits,
+            w->win.stalls);
   w->finished = true;
   pthread_mutex_unlock (&w->lock);
   if (r == 0)
@@ -551,8 +506,8 @@ vmdk_stream_finish (struct vmdk_stream_writer *w)
   }
   pthread_mutex_lock (&w->lock);
   w->finish_result = r;
-  if (r == -1 && !w->failed)
-    vmdk_stream_fail (w, errno);
+  if (r == -1 && !w->win.failed)
+    xd_window_fail (&w->win, errno);
   pthread_mutex_unlock (&w->lock);
   return r;
 }
@@ -568,7 +523,7 @@ vmdk_stream_close (struct vmdk_stream_writer *w)
     vmdk_stream_finish (w);
   vmdk_stream_stop_workers (w);
   if (w->ring)
-    for (i = 0; i < w->window; i++)
+    for (i = 0; i < w->win.size; i++)
       vmdk_stream_slot_free (w->ring[i]);
   xd_deflaters_free (w->deflaters);
   free (w->ring);

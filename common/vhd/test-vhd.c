@@ -62,6 +62,17 @@ START_TEST (test_vhd_footer)
   make_footer (f, "win ", 10 << 20, 304, 4, 17, 5);
   ck_fails_with (vhd_parse_footer (f, "t.vhd", false, &footer), EIO,
                  "disk type");
+  /* Found by fuzz-vhd-disk: a fixed VHD of 2^64 - 2^32 bytes. */
+  make_footer (f, "win ", UINT64_C (0xffffffff00000000), 304, 4, 17,
+               VHD_TYPE_FIXED);
+  ck_fails_with (vhd_parse_footer (f, "t.vhd", false, &footer), EIO,
+                 "current size");
+  make_footer (f, "win ", UINT64_C (1) << 63, 304, 4, 17, VHD_TYPE_FIXED);
+  ck_fails_with (vhd_parse_footer (f, "t.vhd", false, &footer), EIO,
+                 "largest disk");
+  make_footer (f, "win ", (UINT64_C (1) << 63) - 512, 304, 4, 17,
+               VHD_TYPE_FIXED);
+  ck_assert_int_eq (vhd_parse_footer (f, "t.vhd", false, &footer), 0);
 }
 END_TEST
 

@@ -77,6 +77,18 @@ vhd_parse_footer (const uint8_t *buf, const char *name, bool quiet,
     errno = EIO;
     return -1;
   }
+  /* NBD sizes are signed 64-bit: a larger disk could never be served
+   * (and a fixed disk's size is not bounded by its data, which may be
+   * short).
+   */
+  if (f->current_size > INT64_MAX) {
+    if (!quiet)
+      xd_error ("%s: VHD footer current size %" PRIu64 " is larger than "
+                "the largest disk NBD can serve (2^63 - 1 bytes)", name,
+                f->current_size);
+    errno = EIO;
+    return -1;
+  }
   return 0;
 }
 

@@ -69,15 +69,6 @@ static const struct name_value hwversions[] = {
   { NULL, NULL }
 };
 
-static const char *
-find_value (const struct name_value *t, const char *name)
-{
-  for (; t->name; ++t)
-    if (strcasecmp (name, t->name) == 0)
-      return t->value;
-  return NULL;
-}
-
 /* What is being created: what the descriptor says, and the files. */
 struct plan {
   struct vmdk_new_disk n;
@@ -96,6 +87,20 @@ unknown_value (const char *path, const char *param, const char *value,
   xd_error ("%s: %s=%s: %s", path, param, value, what);
   errno = EINVAL;
   return -1;
+}
+
+/* PARAM=NAME looked up in T (any case): what VMware writes for it, or
+ * NULL after reporting it unknown (WHAT says what is known).
+ */
+static const char *
+lookup (const char *path, const char *param, const char *name,
+        const struct name_value *t, const char *what)
+{
+  for (; t->name; ++t)
+    if (strcasecmp (name, t->name) == 0)
+      return t->value;
+  unknown_value (path, param, name, what);
+  return NULL;
 }
 
 static int
@@ -119,31 +124,36 @@ parse_type (const char *path, const char *s, struct plan *p)
 static int
 parse_adapter (const char *path, const char *s, struct plan *p)
 {
-  p->n.adapter = find_value (adapters, s ? s : "lsilogic");
-  if (p->n.adapter)
-    return 0;
-  return unknown_value (path, "create-adapter-type", s,
-                        "unknown adapter (ide, scsi-buslogic, "
-                        "scsi-lsilogic, or VMware's ide, buslogic, "
-                        "lsilogic, legacyESX, lsisas1068, pvscsi)");
+  p->n.adapter = lookup (path, "create-adapter-type", s ? s : "lsilogic",
+                         adapters, "unknown adapter (ide, scsi-buslogic, "
+                         "scsi-lsilogic, or VMware's ide, buslogic, "
+                         "lsilogic, legacyESX, lsisas1068, pvscsi)");
+  return p->n.adapter ? 0 : -1;
+}
+
+/* 1 to 999: a hardware version VMware has no name for, taken as is. */
+static bool
+is_hwversion_number (const char *s)
+{
+  size_t n = strlen (s);
+
+  return strspn (s, "0123456789") == n && n >= 1 && n <= 3 && atoi (s) >= 1;
 }
 
 static int
 parse_hwversion (const char *path, const char *s, struct plan *p)
 {
-  p->n.hwversion = find_value (hwversions, s ? s : "workstation5");
-  if (p->n.hwversion)
-    return 0;
-  if (strspn (s, "0123456789") == strlen (s) && strlen (s) >= 1 &&
-      strlen (s) <= 3 && atoi (s) >= 1) {
+  /* No name in the table is a number. */
+  if (s && is_hwversion_number (s)) {
     p->n.hwversion = s;
     return 0;
   }
-  return unknown_value (path, "create-hwversion", s,
-                        "not a hardware version (workstation4, "
-                        "workstation5, workstation6, esx30, esx4x, esx50, "
-                        "esx51, esx55, esx60, esx65, or a number such as "
-                        "13)");
+  p->n.hwversion = lookup (path, "create-hwversion", s ? s : "workstation5",
+                           hwversions, "not a hardware version "
+                           "(workstation4, workstation5, workstation6, "
+                           "esx30, esx4x, esx50, esx51, esx55, esx60, "
+                           "esx65, or a number such as 13)");
+  return p->n.hwversion ? 0 : -1;
 }
 
 /* The new file's directory and its name without ".vmdk". */

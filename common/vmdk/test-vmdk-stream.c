@@ -1,5 +1,5 @@
 /* Unit tests for the streamOptimized VMDK writer (vmdk-stream-write.c,
- * vmdk-stream-pipe.c, and its header and descriptor from vmdk-create.c):
+ * vmdk-stream-pipe.c, and its header and descriptor from vmdk-layout.c):
  * the engine writes into a growable memory io, the result is parsed
  * by the VMDK reader and walked marker by marker.
  */
@@ -15,7 +15,7 @@
 #include <check.h>
 
 #include "vmdk/vmdk.h"
-#include "vmdk/vmdk-create.h"
+#include "vmdk/vmdk-layout.h"
 #include "vmdk/vmdk-read.h"
 #include "vmdk/vmdk-stream.h"
 #include "include/xd-bytes.h"
@@ -529,7 +529,7 @@ START_TEST (test_descriptor)
 END_TEST
 
 /* The header and the descriptor come from the creator's one writer
- * (vmdk-create.c): every byte of both, for fixed IDs, with the
+ * (vmdk-layout.c): every byte of both, for fixed IDs, with the
  * geometry VMware's exporters write (255 heads at any size, where a
  * hosted disk of 100 MiB gets 64).
  */

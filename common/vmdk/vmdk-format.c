@@ -2,9 +2,9 @@
  * the plugins list.
  *
  * Its read fields are the reader's (vmdk-reader.c, vmdk-read.c); its
- * open opens with the reader and, when writable, attaches the writer
- * (vmdk-write.c); its close releases the writer first, then closes
- * with the reader.  A streamOptimized image being created is served by
+ * open and close are the composed ones (vmdk-disk.c: the reader with
+ * the writer attached when writable); its create is the creator's
+ * (vmdk-create.c).  A streamOptimized image being created is served by
  * its stream writer (vmdk-stream-write.c) alone.
  */
 
@@ -18,32 +18,6 @@
 #include "vmdk/vmdk-stream.h"
 #include "core/xd-format.h"
 #include "core/xd-text.h"
-
-struct vmdk_disk *
-vmdk_disk_open (struct xd_io *io, const struct xd_resolver *res,
-                const struct xd_open_opts *opts)
-{
-  struct vmdk_disk *d = vmdk_reader_open (io, res, opts);
-
-  /* Only the top of the chain is written; its parents never are. */
-  if (d && opts->writable && vmdk_write_prepare (d) == -1) {
-    vmdk_disk_close (d);
-    return NULL;
-  }
-  return d;
-}
-
-void
-vmdk_disk_close (struct vmdk_disk *d)
-{
-  if (d == NULL)
-    return;
-  if (d->stream)
-    vmdk_stream_close (d->stream);
-  d->stream = NULL;
-  vmdk_write_release (d);
-  vmdk_reader_close (d);
-}
 
 static void *
 vmdk_open (struct xd_io *io, const struct xd_resolver *res,

@@ -57,7 +57,7 @@ struct vmdk_disk {
   /* ---- writing (vmdk-write.h): the top disk opened writable ----
    * The reader keeps the descriptor text for the writer's first write
    * (desc_text to desc_offset) and frees it; everything else here is
-   * the writer's, released by the composed close (vmdk-format.c)
+   * the writer's, released by the composed close (vmdk-disk.c)
    * before the reader's close.
    */
   bool writable;

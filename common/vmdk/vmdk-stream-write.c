@@ -17,7 +17,7 @@
  * This file handles the requests: it puts their bytes into the grains
  * of the window and hands complete grains to the ordered compression
  * pipeline (vmdk-stream-pipe.c), which compresses and appends them.
- * The header and the descriptor are written by vmdk-create.c.
+ * The header and the descriptor are written by vmdk-layout.c.
  */
 
 #include <config.h>
@@ -32,7 +32,7 @@
 #include <time.h>
 
 #include "vmdk/vmdk.h"
-#include "vmdk/vmdk-create.h"
+#include "vmdk/vmdk-layout.h"
 #include "vmdk/vmdk-stream.h"
 #include "vmdk/vmdk-stream-pipe.h"
 #include "io/xd-codec.h"
@@ -57,7 +57,7 @@ put_header (unsigned char *h, uint64_t capacity, uint64_t desc_sectors,
     });
 }
 
-/* The descriptor, written by vmdk-create.c with a new CID (any but
+/* The descriptor, written by vmdk-layout.c with a new CID (any but
  * ffffffff, which means "no parent") and long content ID.
  */
 static char *

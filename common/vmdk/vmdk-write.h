@@ -1,6 +1,6 @@
 /* xdisk vmdkx: the write side of VMDK: writing into a disk opened by
  * the reader (vmdk-write.c), checking it (vmdk-check.c), creating one
- * (vmdk-create.c) and the composed open and close (vmdk-format.c).
+ * (vmdk-create.c) and the composed open and close (vmdk-disk.c).
  * The read side (vmdk-read.h) never includes this header.
  */
 #ifndef XDISK_VMDK_WRITE_H
@@ -13,7 +13,7 @@
 #include "core/xd-format.h"
 #include "io/xd-io.h"
 
-/* ---- vmdk-format.c: the composed open and close ---- */
+/* ---- vmdk-disk.c: the composed open and close ---- */
 
 /* Open the disk as the reader does (vmdk_reader_open) and, when
  * OPTS->writable, prepare it for writing (vmdk_write_prepare).

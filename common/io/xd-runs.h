@@ -32,6 +32,19 @@ struct xd_runs_ops {
   const char *what;             /* what a data read reads, for messages */
 };
 
+/* The ops of a layer struct LAYER_TYPE that keeps its file, size and
+ * parent in fields named io, size and parent (VHD's, VHDX's and VDI's
+ * do), with its map MAP and WHAT for messages.
+ */
+#define XD_RUNS_OPS(LAYER_TYPE, MAP, WHAT)              \
+  {                                                     \
+    .map = (MAP),                                       \
+    .io_at = offsetof (LAYER_TYPE, io),                 \
+    .size_at = offsetof (LAYER_TYPE, size),             \
+    .parent_at = offsetof (LAYER_TYPE, parent),         \
+    .what = (WHAT),                                     \
+  }
+
 /* Read COUNT bytes at OFF of LAYER into BUF.  Past the end of a layer
  * (a parent smaller than its child) reads zeros.  0, or -1 after
  * reporting.

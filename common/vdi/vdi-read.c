@@ -183,13 +183,8 @@ layer_map (void *layer, uint64_t off, uint64_t len, int *kind,
 
 /* ---- reading ---- */
 
-static const struct xd_runs_ops vdi_runs = {
-  .map = layer_map,
-  .io_at = offsetof (struct vdi_layer, io),
-  .size_at = offsetof (struct vdi_layer, size),
-  .parent_at = offsetof (struct vdi_layer, parent),
-  .what = "VDI data block",
-};
+static const struct xd_runs_ops vdi_runs =
+  XD_RUNS_OPS (struct vdi_layer, layer_map, "VDI data block");
 
 int
 vdi_layer_read (struct vdi_layer *l, uint8_t *buf, uint64_t count,

@@ -279,13 +279,8 @@ layer_map (void *layer, uint64_t off, uint64_t len, int *kind,
 
 /* ---- reading ---- */
 
-static const struct xd_runs_ops vd_runs = {
-  .map = layer_map,
-  .io_at = offsetof (struct vd_layer, io),
-  .size_at = offsetof (struct vd_layer, size),
-  .parent_at = offsetof (struct vd_layer, parent),
-  .what = "data block",
-};
+static const struct xd_runs_ops vd_runs =
+  XD_RUNS_OPS (struct vd_layer, layer_map, "data block");
 
 int
 vd_disk_read (struct vd_disk *disk, void *buf, uint32_t count,

@@ -11,6 +11,7 @@
 #ifndef XDISK_RUNS_H
 #define XDISK_RUNS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,5 +52,24 @@ struct xd_runs_ops {
  */
 extern int xd_runs_read (const struct xd_runs_ops *ops, void *layer,
                          uint8_t *buf, uint64_t count, uint64_t off);
+
+/* Where a run of a chain is stored (xd_runs_locate). */
+struct xd_run_place {
+  void *owner;                  /* the layer whose file holds it, or NULL:
+                                 * unallocated (a zero run, past the end
+                                 * of a layer, or no parent) */
+  uint64_t file_off;            /* where in the owner's file */
+  bool is_data;                 /* data in the file there, not a hole */
+  uint64_t file_run;            /* how many bytes from file_off are so */
+};
+
+/* Where the LEN (> 0) bytes at OFF of LAYER are stored, following
+ * parents: *AT, and *RUN, from 1 to LEN bytes that the chain's maps
+ * place alike (file_run may be shorter or longer).  0, or -1 after
+ * reporting.
+ */
+extern int xd_runs_locate (const struct xd_runs_ops *ops, void *layer,
+                           uint64_t off, uint64_t len,
+                           struct xd_run_place *at, uint64_t *run);
 
 #endif /* XDISK_RUNS_H */

@@ -12,6 +12,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The 16 stored bytes (the mixed order above) of the GUID written
+ * A-B-C-D-E, for an initializer: XD_GUID_BYTES (0xb04aefb7, 0xd19e,
+ * 0x4a81, 0xb789, 0x25b8e9445913) for the GUID above.
+ */
+#define XD_GUID_BYTES(A, B, C, D, E)                                    \
+  { (A) & 0xff, (A) >> 8 & 0xff, (A) >> 16 & 0xff, (A) >> 24 & 0xff,    \
+    (B) & 0xff, (B) >> 8 & 0xff, (C) & 0xff, (C) >> 8 & 0xff,           \
+    (D) >> 8 & 0xff, (D) & 0xff,                                        \
+    (E) >> 40 & 0xff, (E) >> 32 & 0xff, (E) >> 24 & 0xff,               \
+    (E) >> 16 & 0xff, (E) >> 8 & 0xff, (E) & 0xff }
+
 /* Text of a GUID without braces, and its NUL. */
 #define XD_GUID_TEXT 37
 

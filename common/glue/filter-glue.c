@@ -574,54 +574,28 @@ xd_filter_block_size (nbdkit_next *next XD_UNUSED, void *handle XD_UNUSED,
   return 0;
 }
 
-/* Read-only, whatever the layer below allows. */
+/* can_write, can_flush, can_trim, can_zero and can_fast_zero:
+ * read-only, whatever the layer below allows.
+ */
 int
-xd_filter_can_write (nbdkit_next *next XD_UNUSED, void *handle XD_UNUSED)
+xd_filter_never (nbdkit_next *next XD_UNUSED, void *handle XD_UNUSED)
 {
   return 0;
 }
 
+/* can_extents (the filter answers from the decoded image's map) and
+ * can_multi_conn (every connection reads the one shared image).
+ */
 int
-xd_filter_can_flush (nbdkit_next *next XD_UNUSED, void *handle XD_UNUSED)
+xd_filter_always (nbdkit_next *next XD_UNUSED, void *handle XD_UNUSED)
 {
-  return 0;
-}
-
-int
-xd_filter_can_trim (nbdkit_next *next XD_UNUSED, void *handle XD_UNUSED)
-{
-  return 0;
-}
-
-int
-xd_filter_can_zero (nbdkit_next *next XD_UNUSED, void *handle XD_UNUSED)
-{
-  return 0;
-}
-
-int
-xd_filter_can_fast_zero (nbdkit_next *next XD_UNUSED, void *handle XD_UNUSED)
-{
-  return 0;
+  return 1;
 }
 
 int
 xd_filter_can_fua (nbdkit_next *next XD_UNUSED, void *handle XD_UNUSED)
 {
   return NBDKIT_FUA_NONE;
-}
-
-int
-xd_filter_can_extents (nbdkit_next *next XD_UNUSED, void *handle XD_UNUSED)
-{
-  return 1;
-}
-
-/* Every connection reads the one shared image. */
-int
-xd_filter_can_multi_conn (nbdkit_next *next XD_UNUSED, void *handle XD_UNUSED)
-{
-  return 1;
 }
 
 /* A cache request must not reach the layer below with decoded offsets. */

@@ -41,14 +41,12 @@ extern const char *xd_filter_export_description (nbdkit_next *next,
 extern int xd_filter_block_size (nbdkit_next *next, void *handle,
                                  uint32_t *minimum, uint32_t *preferred,
                                  uint32_t *maximum);
-extern int xd_filter_can_write (nbdkit_next *next, void *handle);
-extern int xd_filter_can_flush (nbdkit_next *next, void *handle);
-extern int xd_filter_can_trim (nbdkit_next *next, void *handle);
-extern int xd_filter_can_zero (nbdkit_next *next, void *handle);
-extern int xd_filter_can_fast_zero (nbdkit_next *next, void *handle);
-extern int xd_filter_can_extents (nbdkit_next *next, void *handle);
+/* 0 and 1, for the can_* callbacks that answer the same to every
+ * client (see XD_REGISTER_FILTER).
+ */
+extern int xd_filter_never (nbdkit_next *next, void *handle);
+extern int xd_filter_always (nbdkit_next *next, void *handle);
 extern int xd_filter_can_fua (nbdkit_next *next, void *handle);
-extern int xd_filter_can_multi_conn (nbdkit_next *next, void *handle);
 extern int xd_filter_can_cache (nbdkit_next *next, void *handle);
 extern int xd_filter_pread (nbdkit_next *next, void *handle, void *buf,
                             uint32_t count, uint64_t offset, uint32_t flags,
@@ -79,14 +77,14 @@ extern int xd_filter_extents (nbdkit_next *next, void *handle,
     .get_size           = xd_filter_get_size,                           \
     .export_description = xd_filter_export_description,                 \
     .block_size         = xd_filter_block_size,                         \
-    .can_write          = xd_filter_can_write,                          \
-    .can_flush          = xd_filter_can_flush,                          \
-    .can_trim           = xd_filter_can_trim,                           \
-    .can_zero           = xd_filter_can_zero,                           \
-    .can_fast_zero      = xd_filter_can_fast_zero,                      \
-    .can_extents        = xd_filter_can_extents,                        \
+    .can_write          = xd_filter_never,                              \
+    .can_flush          = xd_filter_never,                              \
+    .can_trim           = xd_filter_never,                              \
+    .can_zero           = xd_filter_never,                              \
+    .can_fast_zero      = xd_filter_never,                              \
+    .can_extents        = xd_filter_always,                             \
     .can_fua            = xd_filter_can_fua,                            \
-    .can_multi_conn     = xd_filter_can_multi_conn,                     \
+    .can_multi_conn     = xd_filter_always,                             \
     .can_cache          = xd_filter_can_cache,                          \
     .pread              = xd_filter_pread,                              \
     .extents            = xd_filter_extents,                            \

@@ -11,6 +11,7 @@
 #ifndef XDISK_RUNS_H
 #define XDISK_RUNS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,11 +33,43 @@ struct xd_runs_ops {
   const char *what;             /* what a data read reads, for messages */
 };
 
+/* The ops of a layer struct LAYER_TYPE that keeps its file, size and
+ * parent in fields named io, size and parent (VHD's, VHDX's and VDI's
+ * do), with its map MAP and WHAT for messages.
+ */
+#define XD_RUNS_OPS(LAYER_TYPE, MAP, WHAT)              \
+  {                                                     \
+    .map = (MAP),                                       \
+    .io_at = offsetof (LAYER_TYPE, io),                 \
+    .size_at = offsetof (LAYER_TYPE, size),             \
+    .parent_at = offsetof (LAYER_TYPE, parent),         \
+    .what = (WHAT),                                     \
+  }
+
 /* Read COUNT bytes at OFF of LAYER into BUF.  Past the end of a layer
  * (a parent smaller than its child) reads zeros.  0, or -1 after
  * reporting.
  */
 extern int xd_runs_read (const struct xd_runs_ops *ops, void *layer,
                          uint8_t *buf, uint64_t count, uint64_t off);
+
+/* Where a run of a chain is stored (xd_runs_locate). */
+struct xd_run_place {
+  void *owner;                  /* the layer whose file holds it, or NULL:
+                                 * unallocated (a zero run, past the end
+                                 * of a layer, or no parent) */
+  uint64_t file_off;            /* where in the owner's file */
+  bool is_data;                 /* data in the file there, not a hole */
+  uint64_t file_run;            /* how many bytes from file_off are so */
+};
+
+/* Where the LEN (> 0) bytes at OFF of LAYER are stored, following
+ * parents: *AT, and *RUN, from 1 to LEN bytes that the chain's maps
+ * place alike (file_run may be shorter or longer).  0, or -1 after
+ * reporting.
+ */
+extern int xd_runs_locate (const struct xd_runs_ops *ops, void *layer,
+                           uint64_t off, uint64_t len,
+                           struct xd_run_place *at, uint64_t *run);
 
 #endif /* XDISK_RUNS_H */

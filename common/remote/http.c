@@ -518,6 +518,15 @@ drop_cookies_locked (struct http_site *s)
   s->session_gen++;
 }
 
+/* Under session_lock: the site had a session, has lost its cookies
+ * and can log in again.
+ */
+static bool
+must_relogin_locked (const struct http_site *s)
+{
+  return s->had_session && s->nr_cookies == 0 && s->user != NULL;
+}
+
 /* Under session_lock, with a handle taken: wait while another thread
  * logs in again (it holds its handle already, so this cannot starve
  * it), then become that thread if the site had a session and has none
@@ -532,7 +541,7 @@ session_turn_locked (struct http_site *s, struct http_req *r, bool may_wait)
       return -1;
     pthread_cond_wait (&s->session_cond, &s->session_lock);
   }
-  if (s->had_session && s->nr_cookies == 0 && s->user != NULL) {
+  if (must_relogin_locked (s)) {
     s->relogin_busy = true;
     r->relogin_owner = true;
   }
@@ -548,8 +557,7 @@ session_settled (struct http_site *s)
   bool settled;
 
   pthread_mutex_lock (&s->session_lock);
-  settled = !s->relogin_busy &&
-    !(s->had_session && s->nr_cookies == 0 && s->user != NULL);
+  settled = !s->relogin_busy && !must_relogin_locked (s);
   pthread_mutex_unlock (&s->session_lock);
   return settled;
 }

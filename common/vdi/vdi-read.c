@@ -183,13 +183,8 @@ layer_map (void *layer, uint64_t off, uint64_t len, int *kind,
 
 /* ---- reading ---- */
 
-static const struct xd_runs_ops vdi_runs = {
-  .map = layer_map,
-  .io_at = offsetof (struct vdi_layer, io),
-  .size_at = offsetof (struct vdi_layer, size),
-  .parent_at = offsetof (struct vdi_layer, parent),
-  .what = "VDI data block",
-};
+static const struct xd_runs_ops vdi_runs =
+  XD_RUNS_OPS (struct vdi_layer, layer_map, "VDI data block");
 
 int
 vdi_layer_read (struct vdi_layer *l, uint8_t *buf, uint64_t count,
@@ -204,37 +199,23 @@ vdi_pread (void *h, void *buf, uint32_t count, uint64_t offset)
   return vdi_layer_read (h, buf, count, offset);
 }
 
-/* Is the run at OFF in L data or zeros?  Follows parents. */
+/* Is the run at OFF in TOP data or zeros?  Follows parents. */
 static int
-layer_extent (struct vdi_layer *l, uint64_t off, uint64_t len,
+layer_extent (struct vdi_layer *top, uint64_t off, uint64_t len,
               uint32_t *type, uint64_t *run)
 {
-  int kind;
-  uint64_t file_off = 0, arun;
-  bool is_data;
+  struct xd_run_place at;
 
-  if (off >= l->size) {
-    *type = XD_EXTENT_UNALLOCATED;
-    *run = len;
-    return 0;
-  }
-  if (layer_map (l, off, xd_min_u64 (len, l->size - off), &kind, &file_off,
-                 run) == -1)
+  if (xd_runs_locate (&vdi_runs, top, off, len, &at, run) == -1)
     return -1;
-  switch (kind) {
-  case XD_RUN_ZERO:
+  if (at.owner == NULL)
     *type = XD_EXTENT_UNALLOCATED;
-    return 0;
-  case XD_RUN_PARENT:
-    return layer_extent (l->parent, off, *run, type, run);
-  default:
+  else {
     /* A hole in the file inside an allocated block reads as zeros. */
-    if (xd_io_allocation (l->io, file_off, &is_data, &arun) == -1)
-      return -1;
-    *run = xd_min_u64 (*run, arun);
-    *type = is_data ? XD_EXTENT_DATA : XD_EXTENT_ZERO;
-    return 0;
+    *run = xd_min_u64 (*run, at.file_run);
+    *type = at.is_data ? XD_EXTENT_DATA : XD_EXTENT_ZERO;
   }
+  return 0;
 }
 
 /* Neighbouring runs of the same type are merged into one extent. */

@@ -279,13 +279,8 @@ layer_map (void *layer, uint64_t off, uint64_t len, int *kind,
 
 /* ---- reading ---- */
 
-static const struct xd_runs_ops vd_runs = {
-  .map = layer_map,
-  .io_at = offsetof (struct vd_layer, io),
-  .size_at = offsetof (struct vd_layer, size),
-  .parent_at = offsetof (struct vd_layer, parent),
-  .what = "data block",
-};
+static const struct xd_runs_ops vd_runs =
+  XD_RUNS_OPS (struct vd_layer, layer_map, "data block");
 
 int
 vd_disk_read (struct vd_disk *disk, void *buf, uint32_t count,
@@ -362,39 +357,21 @@ data_extent (struct vd_layer *l, uint64_t file_off, uint64_t arun,
   return 0;
 }
 
-/* Is the run at OFF in L data or zeros?  Follows parents. */
+/* Is the run at OFF in TOP data or zeros?  Follows parents. */
 static int
-layer_extent (struct vd_layer *l, uint64_t off, uint64_t len,
+layer_extent (struct vd_layer *top, uint64_t off, uint64_t len,
               uint32_t *type, uint64_t *run)
 {
-  int kind;
-  uint64_t file_off = 0;
-  bool is_data;
-  uint64_t arun;
+  struct xd_run_place at;
 
-  if (off >= l->size) {
-    *type = XD_EXTENT_UNALLOCATED;
-    *run = len;
-    return 0;
-  }
-  len = xd_min_u64 (len, l->size - off);
-  if (layer_map (l, off, len, &kind, &file_off, run) == -1)
+  if (xd_runs_locate (&vd_runs, top, off, len, &at, run) == -1)
     return -1;
-  switch (kind) {
-  case XD_RUN_ZERO:
-    *type = XD_EXTENT_UNALLOCATED;
-    return 0;
-  case XD_RUN_PARENT:
-    return layer_extent (l->parent, off, *run, type, run);
-  default:
-    if (xd_io_allocation (l->io, file_off, &is_data, &arun) == -1)
-      return -1;
-    if (is_data)
-      return data_extent (l, file_off, arun, type, run);
-    *run = xd_min_u64 (*run, arun);
-    *type = XD_EXTENT_UNALLOCATED;
-    return 0;
-  }
+  if (at.owner && at.is_data)
+    return data_extent (at.owner, at.file_off, at.file_run, type, run);
+  if (at.owner)                 /* a hole in the file */
+    *run = xd_min_u64 (*run, at.file_run);
+  *type = XD_EXTENT_UNALLOCATED;
+  return 0;
 }
 
 int

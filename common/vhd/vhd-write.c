@@ -752,20 +752,18 @@ vhd_w_zero (void *hv, uint32_t count, uint64_t off, bool may_trim, bool fast)
   }
 }
 
+/* A trim is a zero that may deallocate, except in a differencing
+ * image, where it does nothing: it must never expose the parent.
+ */
 int
 vhd_w_trim (void *hv, uint32_t count, uint64_t off)
 {
   struct vhd_handle *h = hv;
-  struct vd_layer *l = h->disk->top;
+  enum vd_kind kind = h->disk->top->kind;
 
-  switch (l->kind) {
-  case VD_VHD_FIXED:
-    return xd_io_zero (l->io, off, count, "data");
-  case VD_VHD_DYNAMIC:
-    return clear_dynamic (h, count, off, true);
-  default:
-    return 0;                   /* never expose the parent */
-  }
+  if (kind != VD_VHD_FIXED && kind != VD_VHD_DYNAMIC)
+    return 0;
+  return vhd_w_zero (hv, count, off, true, false);
 }
 
 int

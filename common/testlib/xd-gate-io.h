@@ -1,0 +1,60 @@
+/* xdisk: a test io that holds one write back, to force a race.
+ *
+ * Two threads writing into the same unallocated block at once must end
+ * up with one block holding both writes: the writer allocates under its
+ * lock, and the second thread, once it has the lock, finds the block
+ * allocated.  Left to the scheduler, the window where both threads
+ * allocate is too short to be hit reliably.  The gate io makes it
+ * certain: armed with thread A's data, it holds the write that carries
+ * that data (the new block's contents, written after the space is
+ * claimed and before the table entry points at it) until the test
+ * releases it, which the test does once thread B's write has returned.
+ *
+ *   - A writer that allocates without its lock lets B allocate a block
+ *     of its own and return while A is held: two blocks, and the table
+ *     entry written last loses the other thread's data.
+ *   - A writer that holds its lock blocks B on it; B cannot return, so
+ *     the hold ends after a timeout (XD_GATE_HOLD_SECONDS, times
+ *     XDISK_TIMEOUT_SCALE), A finishes, and B then writes in place.
+ *
+ * The timeout only lets a correct writer go on: the test's verdict is
+ * from the image's structure and data, never from the time taken.
+ */
+#ifndef XDISK_GATE_IO_H
+#define XDISK_GATE_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "io/xd-io.h"
+
+#define XD_GATE_HOLD_SECONDS 2
+
+/* A growable memory io (as xd_io_new_memory_rw: a copy of the LEN bytes
+ * at BUF) behind a gate, not yet armed.  NULL after reporting.
+ */
+extern struct xd_io *xd_gate_io_new (const void *buf, size_t len,
+                                     const char *name);
+
+/* The current bytes of the gate io IO (its size is IO->size). */
+extern const unsigned char *xd_gate_io_contents (struct xd_io *io);
+
+/* Hold the next write whose buffer contains the LEN bytes at MARK (kept
+ * by the caller until the hold is over), once.
+ */
+extern void xd_gate_arm (struct xd_io *io, const void *mark, size_t len);
+
+/* Wait until a write is held (true), or for at most 60 s, scaled
+ * (false: the armed write never came).
+ */
+extern bool xd_gate_wait_held (struct xd_io *io);
+
+/* End the hold now (no-op if it is over). */
+extern void xd_gate_release (struct xd_io *io);
+
+/* True if the hold ended by its timeout, not by xd_gate_release: for
+ * messages only.
+ */
+extern bool xd_gate_timed_out (struct xd_io *io);
+
+#endif /* XDISK_GATE_IO_H */

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -215,4 +216,53 @@ xd_gate_timed_out (struct xd_io *io)
   r = g->timed_out;
   pthread_mutex_unlock (&g->lock);
   return r;
+}
+
+/* ---- the two writers ---- */
+
+struct racer {
+  xd_gate_write_fn write;
+  void *opaque;
+  struct xd_gate_write *w;
+  pthread_t thread;
+};
+
+static void *
+racer_run (void *arg)
+{
+  struct racer *t = arg;
+
+  t->w->r = t->write (t->opaque, t->w->buf, t->w->len, t->w->off);
+  return NULL;
+}
+
+/* Start T's write in a thread: test code, so a failure aborts. */
+static void
+racer_start (struct racer *t)
+{
+  int err = pthread_create (&t->thread, NULL, racer_run, t);
+
+  if (err) {
+    errno = err;
+    perror ("pthread_create");
+    abort ();
+  }
+}
+
+bool
+xd_gate_race (struct xd_io *io, xd_gate_write_fn write, void *opaque,
+              struct xd_gate_write *a, struct xd_gate_write *b)
+{
+  struct racer ta = { .write = write, .opaque = opaque, .w = a };
+  struct racer tb = { .write = write, .opaque = opaque, .w = b };
+  bool held;
+
+  xd_gate_arm (io, a->buf, a->len);
+  racer_start (&ta);
+  held = xd_gate_wait_held (io);
+  racer_start (&tb);
+  pthread_join (tb.thread, NULL);
+  xd_gate_release (io);
+  pthread_join (ta.thread, NULL);
+  return held;
 }

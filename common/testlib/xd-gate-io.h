@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "io/xd-io.h"
 
@@ -56,5 +57,26 @@ extern void xd_gate_release (struct xd_io *io);
  * messages only.
  */
 extern bool xd_gate_timed_out (struct xd_io *io);
+
+/* One write of the race: LEN bytes of BUF at OFF; R gets its result. */
+struct xd_gate_write {
+  const void *buf;
+  uint32_t len;
+  uint64_t off;
+  int r;
+};
+
+/* The writer's write op: WRITE (OPAQUE, BUF, LEN, OFF), 0 or -1. */
+typedef int (*xd_gate_write_fn) (void *opaque, const void *buf,
+                                 uint32_t len, uint64_t off);
+
+/* The race on the image in IO: A's write in one thread, held at its
+ * data (the gate armed with A's buffer); then B's in another; when B
+ * has returned, the hold is released and A joined.  False if A's data
+ * was never written (both writes still ran to the end).
+ */
+extern bool xd_gate_race (struct xd_io *io, xd_gate_write_fn write,
+                          void *opaque, struct xd_gate_write *a,
+                          struct xd_gate_write *b);
 
 #endif /* XDISK_GATE_IO_H */

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -443,20 +442,10 @@ END_TEST
 
 /* ---- two threads allocating the same block (the writer's lock) ---- */
 
-struct race_write {
-  struct vd_disk *disk;
-  const uint8_t *buf;
-  uint64_t off;
-  int r;
-};
-
-static void *
-race_write (void *arg)
+static int
+race_write (void *disk, const void *buf, uint32_t len, uint64_t off)
 {
-  struct race_write *a = arg;
-
-  a->r = vhdx_pwrite (a->disk, a->buf, 512, a->off);
-  return NULL;
+  return vhdx_pwrite (disk, buf, len, off);
 }
 
 /* A dynamic VHDX on a gate io, its session started and one block in
@@ -494,8 +483,7 @@ START_TEST (test_alloc_race)
   uint8_t *model = calloc (1, DISK);
   struct vd_disk *disk, *again;
   struct xd_io *io, *copy;
-  struct race_write a, b;
-  pthread_t ta, tb;
+  struct xd_gate_write a, b;
   uint64_t before, e;
 
   ck_assert_ptr_nonnull (model);
@@ -504,16 +492,11 @@ START_TEST (test_alloc_race)
   before = io->size;
   memset (model + 2 * MIB, 0xaa, 512);
   memset (model + 2 * MIB + 4096, 0xbb, 512);
-  a = (struct race_write) { disk, model + 2 * MIB, 2 * MIB, -1 };
-  b = (struct race_write) { disk, model + 2 * MIB + 4096, 2 * MIB + 4096, -1 };
-  xd_gate_arm (io, a.buf, 512);
-  ck_assert_int_eq (pthread_create (&ta, NULL, race_write, &a), 0);
-  ck_assert_msg (xd_gate_wait_held (io),
+  a = (struct xd_gate_write) { model + 2 * MIB, 512, 2 * MIB, -1 };
+  b = (struct xd_gate_write) { model + 2 * MIB + 4096, 512,
+                               2 * MIB + 4096, -1 };
+  ck_assert_msg (xd_gate_race (io, race_write, disk, &a, &b),
                  "thread A never wrote its new block's data");
-  ck_assert_int_eq (pthread_create (&tb, NULL, race_write, &b), 0);
-  ck_assert_int_eq (pthread_join (tb, NULL), 0);
-  xd_gate_release (io);
-  ck_assert_int_eq (pthread_join (ta, NULL), 0);
   ck_assert_int_eq (a.r, 0);
   ck_assert_int_eq (b.r, 0);
   fprintf (stderr, "allocation race: thread A held until %s\n",

@@ -167,7 +167,10 @@ xd_gate_io_contents (struct xd_io *io)
   return xd_io_memory_contents (g->base);
 }
 
-void
+/* Hold the next write whose buffer contains the LEN bytes at MARK (kept
+ * by the caller until the hold is over), once.
+ */
+static void
 xd_gate_arm (struct xd_io *io, const void *mark, size_t len)
 {
   struct gate *g = io->priv;
@@ -179,7 +182,8 @@ xd_gate_arm (struct xd_io *io, const void *mark, size_t len)
   pthread_mutex_unlock (&g->lock);
 }
 
-bool
+/* Wait until a write is held (true), or for at most 60 s, scaled. */
+static bool
 xd_gate_wait_held (struct xd_io *io)
 {
   struct gate *g = io->priv;
@@ -195,7 +199,8 @@ xd_gate_wait_held (struct xd_io *io)
   return held;
 }
 
-void
+/* End the hold now (no-op if it is over). */
+static void
 xd_gate_release (struct xd_io *io)
 {
   struct gate *g = io->priv;
@@ -206,7 +211,8 @@ xd_gate_release (struct xd_io *io)
   pthread_mutex_unlock (&g->lock);
 }
 
-bool
+/* Did the hold end by its timeout, not by xd_gate_release? */
+static bool
 xd_gate_timed_out (struct xd_io *io)
 {
   struct gate *g = io->priv;
@@ -264,5 +270,9 @@ xd_gate_race (struct xd_io *io, xd_gate_write_fn write, void *opaque,
   pthread_join (tb.thread, NULL);
   xd_gate_release (io);
   pthread_join (ta.thread, NULL);
+  if (held)
+    fprintf (stderr, "%s: allocation race: thread A held until %s\n",
+             io->name, xd_gate_timed_out (io)
+             ? "the timeout (B waited for the lock)" : "B had returned");
   return held;
 }

@@ -40,24 +40,6 @@ extern struct xd_io *xd_gate_io_new (const void *buf, size_t len,
 /* The current bytes of the gate io IO (its size is IO->size). */
 extern const unsigned char *xd_gate_io_contents (struct xd_io *io);
 
-/* Hold the next write whose buffer contains the LEN bytes at MARK (kept
- * by the caller until the hold is over), once.
- */
-extern void xd_gate_arm (struct xd_io *io, const void *mark, size_t len);
-
-/* Wait until a write is held (true), or for at most 60 s, scaled
- * (false: the armed write never came).
- */
-extern bool xd_gate_wait_held (struct xd_io *io);
-
-/* End the hold now (no-op if it is over). */
-extern void xd_gate_release (struct xd_io *io);
-
-/* True if the hold ended by its timeout, not by xd_gate_release: for
- * messages only.
- */
-extern bool xd_gate_timed_out (struct xd_io *io);
-
 /* One write of the race: LEN bytes of BUF at OFF; R gets its result. */
 struct xd_gate_write {
   const void *buf;
@@ -72,8 +54,9 @@ typedef int (*xd_gate_write_fn) (void *opaque, const void *buf,
 
 /* The race on the image in IO: A's write in one thread, held at its
  * data (the gate armed with A's buffer); then B's in another; when B
- * has returned, the hold is released and A joined.  False if A's data
- * was never written (both writes still ran to the end).
+ * has returned, the hold is released and A joined.  Says on stderr how
+ * the hold ended.  False if A's data was never written (waited for 60
+ * s, scaled; both writes still ran to the end).
  */
 extern bool xd_gate_race (struct xd_io *io, xd_gate_write_fn write,
                           void *opaque, struct xd_gate_write *a,

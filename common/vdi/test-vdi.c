@@ -1103,9 +1103,6 @@ START_TEST (test_vdi_alloc_race)
                  "thread A never wrote its new block's data");
   ck_assert_int_eq (a.r, 0);
   ck_assert_int_eq (b.r, 0);
-  fprintf (stderr, "allocation race: thread A held until %s\n",
-           xd_gate_timed_out (io) ? "the timeout (B waited for the lock)"
-           : "B had returned");
   ck_assert_int_eq (xd_format_vdi.flush (h), 0);
   ck_assert_int_eq (xd_format_vdi.pread (h, back, sizeof back, 0), 0);
   ck_assert (memcmp (back, model, sizeof back) == 0);

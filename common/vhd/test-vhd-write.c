@@ -511,9 +511,6 @@ START_TEST (test_alloc_race)
                  "thread A never wrote its new block's data");
   ck_assert_int_eq (a.r, 0);
   ck_assert_int_eq (b.r, 0);
-  fprintf (stderr, "allocation race: thread A held until %s\n",
-           xd_gate_timed_out (io) ? "the timeout (B waited for the lock)"
-           : "B had returned");
   ck_assert_int_eq (F->flush (h), 0);
   /* One new block, right after block 4's, holding both writes. */
   ck_assert_uint_eq (xd_be32 (xd_gate_io_contents (io) + l->bat_offset),

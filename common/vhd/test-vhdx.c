@@ -499,9 +499,6 @@ START_TEST (test_alloc_race)
                  "thread A never wrote its new block's data");
   ck_assert_int_eq (a.r, 0);
   ck_assert_int_eq (b.r, 0);
-  fprintf (stderr, "allocation race: thread A held until %s\n",
-           xd_gate_timed_out (io) ? "the timeout (B waited for the lock)"
-           : "B had returned");
   /* One new block, at the old end of the file, holding both writes. */
   ck_assert_msg (io->size == before + MIB,
                  "the file grew by %" PRIu64 " bytes, not one 1 MiB block",

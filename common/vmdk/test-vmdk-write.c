@@ -439,9 +439,6 @@ START_TEST (test_alloc_race)
                  "thread A never wrote its new grain");
   ck_assert_int_eq (a.r, 0);
   ck_assert_int_eq (b.r, 0);
-  fprintf (stderr, "allocation race: thread A held until %s\n",
-           xd_gate_timed_out (io) ? "the timeout (B waited for the lock)"
-           : "B had returned");
   ck_assert_int_eq (xd_format_vmdk.flush (h), 0);
   ck_assert_int_eq (xd_format_vmdk.pread (h, back, MiB, 0), 0);
   ck_assert (memcmp (back, model, MiB) == 0);

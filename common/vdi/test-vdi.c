@@ -14,6 +14,7 @@
 
 #include "vdi/vdi.h"
 #include "testlib/xd-crash.h"
+#include "testlib/xd-gate-io.h"
 #include "include/xd-bytes.h"
 #include "core/xd-format.h"
 #include "io/xd-io.h"
@@ -1061,6 +1062,56 @@ START_TEST (test_vdi_powerloss_diff)
 }
 END_TEST
 
+/* ---- two threads allocating the same block (the writer's lock) ---- */
+
+static int
+race_write (void *h, const void *buf, uint32_t len, uint64_t off)
+{
+  return xd_format_vdi.pwrite (h, buf, len, off);
+}
+
+/* Thread A writes the whole of the free block 0, thread B one sector of
+ * it; A's write of the new block's data is held until B has returned,
+ * or, as B waits for the lock, until the gate's timeout (xd-gate-io.h).
+ * Without the lock around allocation, B takes the same slot meanwhile
+ * and A's whole block, written last, loses B's sector
+ * (tests/mutants.txt: vdi-alloc-unlocked).
+ */
+START_TEST (test_vdi_alloc_race)
+{
+  struct xd_open_opts opts = { .cache_bytes = 1 << 20, .writable = true };
+  struct xd_resolver *res = xd_resolver_new_stream ("a test buffer");
+  uint8_t model[4 * T_BS] = { 0 }, back[4 * T_BS];
+  uint8_t whole[T_BS];          /* A's block, without B's sector */
+  struct xd_gate_write a, b;
+  struct xd_io *io;
+  size_t len;
+  uint8_t *f = make_old_image (false, 0, 4, &len);
+  void *h;
+
+  io = xd_gate_io_new (f, len, "gate.vdi");
+  ck_assert_ptr_nonnull (io);
+  free (f);
+  h = xd_format_vdi.open (io, res, &opts);
+  ck_assert_ptr_nonnull (h);
+  memset (model, 0xaa, T_BS);
+  memset (model + 1024, 0xbb, 512);
+  memset (whole, 0xaa, T_BS);
+  a = (struct xd_gate_write) { whole, T_BS, 0, -1 };
+  b = (struct xd_gate_write) { model + 1024, 512, 1024, -1 };
+  ck_assert_msg (xd_gate_race (io, race_write, h, &a, &b),
+                 "thread A never wrote its new block's data");
+  ck_assert_int_eq (a.r, 0);
+  ck_assert_int_eq (b.r, 0);
+  ck_assert_int_eq (xd_format_vdi.flush (h), 0);
+  ck_assert_int_eq (xd_format_vdi.pread (h, back, sizeof back, 0), 0);
+  ck_assert (memcmp (back, model, sizeof back) == 0);
+  ck_assert_int_eq (xd_format_vdi.check (h), 0);
+  xd_format_vdi.close (h);
+  xd_resolver_free (res);
+}
+END_TEST
+
 static Suite *
 vdi_suite (void)
 {
@@ -1093,6 +1144,12 @@ vdi_suite (void)
   tcase_add_test (tc, test_vdi_powerloss_diff);
   tcase_add_test (tc, test_vdi_write_old_layouts);
   tcase_add_test (tc, test_vdi_concurrent_writes);
+  suite_add_tcase (s, tc);
+  /* Alone in its case: CK_RUN_CASE=race runs it without the rest. */
+  tc = tcase_create ("race");
+  tcase_add_checked_fixture (tc, setup, NULL);
+  tcase_set_timeout (tc, 300);
+  tcase_add_test (tc, test_vdi_alloc_race);
   suite_add_tcase (s, tc);
   return s;
 }

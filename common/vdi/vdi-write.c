@@ -2,10 +2,11 @@
  *
  * Writes into an allocated block go straight to its place in the file,
  * in parallel.  A write into a free or zero block allocates a new block
- * at the end of the data area, under the handle's lock: the block's
- * data is written first (read-modify-write from the parent or zeros
- * for a partial block), then the entry in the in-memory map points at
- * it.  The map entries and the allocated-block counter reach the file
+ * at the end of the data area, under the handle's lock (test-vdi's
+ * allocation race holds one thread inside it while another writes into
+ * the same block; tests/mutants.txt drops the lock): the block's data
+ * is written first (read-modify-write from the parent or zeros for a
+ * partial block), then the entry in the in-memory map points at it.  The map entries and the allocated-block counter reach the file
  * at the next flush, in this order:
  *
  *   1. the header's cBlocksAllocated (with the new modification UUID),

@@ -13,6 +13,7 @@
 #include "vhd/vhd-write.h"
 #include "include/xd-bytes.h"
 #include "testlib/xd-crash.h"
+#include "testlib/xd-gate-io.h"
 #include "core/xd-format.h"
 #include "io/xd-io.h"
 #include "core/xd-path.h"
@@ -460,6 +461,69 @@ START_TEST (test_powerloss_diff)
 }
 END_TEST
 
+/* ---- two threads allocating the same block (the handle's lock) ---- */
+
+static int
+race_write (void *h, const void *buf, uint32_t len, uint64_t off)
+{
+  return F->pwrite (h, buf, len, off);
+}
+
+/* Thread A writes sector 0 of the absent block 0 of a dynamic VHD,
+ * thread B sector 8; A's write of the new block's data is held until B
+ * has returned, or, as B waits for the lock, until the gate's timeout
+ * (xd-gate-io.h).  Without the lock around allocation, B allocates a
+ * block of its own meanwhile and A's BAT entry, set last, loses B's
+ * data (tests/mutants.txt: vhd-alloc-unlocked).
+ */
+START_TEST (test_alloc_race)
+{
+  const uint64_t size = 4 << 20, bs = 512 << 10;
+  uint8_t *model = calloc (1, size), *back = malloc (size);
+  struct xd_gate_write a, b;
+  struct vd_layer *l;
+  struct xd_io *io;
+  const uint8_t *f;
+  uint64_t fsize;
+  uint32_t first;
+  void *h = create_mem (NULL, size, (uint32_t) bs);
+
+  ck_assert_ptr_nonnull (h);
+  ck_assert_ptr_nonnull (model);
+  ck_assert_ptr_nonnull (back);
+  /* Block 4 first, so that block 0 goes after it. */
+  memset (model + 4 * bs, 0x44, 512);
+  ck_assert_int_eq (F->pwrite (h, model + 4 * bs, 512, 4 * bs), 0);
+  ck_assert_int_eq (F->flush (h), 0);
+  f = file_bytes (h, &fsize);
+  io = xd_gate_io_new (f, fsize, "gate.vhd");
+  ck_assert_ptr_nonnull (io);
+  F->close (h);
+  h = F->open (io, res, &wopts);
+  ck_assert_ptr_nonnull (h);
+  l = ((struct vhd_handle *) h)->disk->top;
+  first = xd_be32 (xd_gate_io_contents (io) + l->bat_offset + 4 * 4);
+  memset (model, 0xaa, 512);
+  memset (model + 4096, 0xbb, 512);
+  a = (struct xd_gate_write) { model, 512, 0, -1 };
+  b = (struct xd_gate_write) { model + 4096, 512, 4096, -1 };
+  ck_assert_msg (xd_gate_race (io, race_write, h, &a, &b),
+                 "thread A never wrote its new block's data");
+  ck_assert_int_eq (a.r, 0);
+  ck_assert_int_eq (b.r, 0);
+  ck_assert_int_eq (F->flush (h), 0);
+  /* One new block, right after block 4's, holding both writes. */
+  ck_assert_uint_eq (xd_be32 (xd_gate_io_contents (io) + l->bat_offset),
+                     first + (l->bitmap_bytes + bs) / 512);
+  ck_assert_int_eq (F->pread (h, back, (uint32_t) size, 0), 0);
+  ck_assert (memcmp (back, model, size) == 0);
+  ck_assert_int_eq (F->check (h), 0);
+  F->close (h);
+  free (model);
+  free (back);
+}
+END_TEST
+
 static Suite *
 vhd_write_suite (void)
 {
@@ -481,6 +545,12 @@ vhd_write_suite (void)
   tcase_add_test (tc, test_powerloss_fixed);
   tcase_add_test (tc, test_powerloss_existing);
   tcase_add_test (tc, test_powerloss_diff);
+  suite_add_tcase (s, tc);
+  /* Alone in its case: CK_RUN_CASE=race runs it without the rest. */
+  tc = tcase_create ("race");
+  tcase_add_checked_fixture (tc, setup_res, teardown_res);
+  tcase_set_timeout (tc, 300);
+  tcase_add_test (tc, test_alloc_race);
   suite_add_tcase (s, tc);
   return s;
 }

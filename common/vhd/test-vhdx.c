@@ -5,12 +5,14 @@
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vhd/vhdx-write.h"
 #include "include/xd-bytes.h"
 #include "testlib/xd-crash.h"
+#include "testlib/xd-gate-io.h"
 #include "testlib/xd-test.h"
 #include "core/xd-guid.h"
 
@@ -438,6 +440,88 @@ START_TEST (test_powerloss_long)
 }
 END_TEST
 
+/* ---- two threads allocating the same block (the writer's lock) ---- */
+
+static int
+race_write (void *disk, const void *buf, uint32_t len, uint64_t off)
+{
+  return vhdx_pwrite (disk, buf, len, off);
+}
+
+/* A dynamic VHDX on a gate io, its session started and one block in
+ * use, so that the next new block starts at the end of the file.
+ */
+static struct vd_disk *
+open_gated (uint8_t *model)
+{
+  struct vd_disk *made = create ("dynamic", MIB, 512), *disk;
+  struct xd_io *io;
+
+  ck_assert_ptr_nonnull (made);
+  ck_assert_int_eq (vhdx_flush (made), 0);
+  io = xd_gate_io_new (xd_io_memory_contents (made->top->io),
+                       made->top->io->size, "gate.vhdx");
+  ck_assert_ptr_nonnull (io);
+  close_disk (made);
+  disk = vd_disk_open (io, res, &wopts);
+  ck_assert_ptr_nonnull (disk);
+  ck_assert_int_eq (vhdx_writer_attach (disk), 0);
+  memset (model + 6 * MIB, 0x66, 512);
+  ck_assert_int_eq (vhdx_pwrite (disk, model + 6 * MIB, 512, 6 * MIB), 0);
+  return disk;
+}
+
+/* Thread A writes sector 0 of the unallocated block 2, thread B sector
+ * 8.  A's write of the new block's data is held (xd-gate-io.h) until B
+ * has returned, or, as B waits for the writer's lock, until the gate's
+ * timeout.  Without the lock around allocation, B allocates a block of
+ * its own meanwhile and A's table entry, written last, loses B's data
+ * (tests/mutants.txt: vhdx-alloc-unlocked).
+ */
+START_TEST (test_alloc_race)
+{
+  uint8_t *model = calloc (1, DISK);
+  struct vd_disk *disk, *again;
+  struct xd_io *io, *copy;
+  struct xd_gate_write a, b;
+  uint64_t before, e;
+
+  ck_assert_ptr_nonnull (model);
+  disk = open_gated (model);
+  io = disk->top->io;
+  before = io->size;
+  memset (model + 2 * MIB, 0xaa, 512);
+  memset (model + 2 * MIB + 4096, 0xbb, 512);
+  a = (struct xd_gate_write) { model + 2 * MIB, 512, 2 * MIB, -1 };
+  b = (struct xd_gate_write) { model + 2 * MIB + 4096, 512,
+                               2 * MIB + 4096, -1 };
+  ck_assert_msg (xd_gate_race (io, race_write, disk, &a, &b),
+                 "thread A never wrote its new block's data");
+  ck_assert_int_eq (a.r, 0);
+  ck_assert_int_eq (b.r, 0);
+  /* One new block, at the old end of the file, holding both writes. */
+  ck_assert_msg (io->size == before + MIB,
+                 "the file grew by %" PRIu64 " bytes, not one 1 MiB block",
+                 io->size - before);
+  ck_assert_int_eq (vd_layer_bat_entry (disk->top, vhdx_bat_index_of_block
+                                        (&disk->top->x, 2), &e), 0);
+  ck_assert_uint_eq (VHDX_BAT_STATE (e), VHDX_BAT_FULLY_PRESENT);
+  ck_assert_uint_eq (VHDX_BAT_OFFSET (e), before);
+  assert_reads (disk, model);
+  ck_assert_int_eq (vhdx_check (disk), 0);
+  ck_assert_int_eq (vhdx_flush (disk), 0);
+  copy = xd_io_new_memory_rw (xd_gate_io_contents (io), io->size,
+                              "copy.vhdx");
+  ck_assert_ptr_nonnull (copy);
+  again = vd_disk_open (copy, res, &ropts);
+  ck_assert_ptr_nonnull (again);
+  assert_reads (again, model);
+  close_disk (again);
+  close_disk (disk);
+  free (model);
+}
+END_TEST
+
 static Suite *
 vhdx_suite (void)
 {
@@ -456,6 +540,12 @@ vhdx_suite (void)
   tcase_add_test (tc, test_powerloss_child);
   tcase_add_test (tc, test_powerloss_long);
   tcase_add_test (tc, test_powerloss_replay);
+  suite_add_tcase (s, tc);
+  /* Alone in its case: CK_RUN_CASE=race runs it without the rest. */
+  tc = tcase_create ("race");
+  tcase_add_checked_fixture (tc, setup, NULL);
+  tcase_set_timeout (tc, 600);
+  tcase_add_test (tc, test_alloc_race);
   suite_add_tcase (s, tc);
   return s;
 }

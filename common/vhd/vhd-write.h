@@ -70,6 +70,8 @@ struct vhd_handle {
   const char *readonly_why;     /* NULL if writable */
   /* Allocation (new blocks, sector bitmaps, BAT entries, the footer's
    * move) is serialized; writes into present sectors are not.
+   * (test-vhd-write's allocation race holds one thread inside it while
+   * another writes into the same block; tests/mutants.txt drops it.)
    */
   pthread_mutex_t lock;
   uint8_t footer[VHD_FOOTER_SIZE];  /* the top's footer, as stored */

@@ -2,7 +2,9 @@
  *
  * Payload data goes straight into the file: in place into present
  * blocks (in parallel, no lock), or into new blocks at the end of the
- * file, 1 MiB aligned, under the writer's lock.  Metadata changes (BAT
+ * file, 1 MiB aligned, under the writer's lock (test-vhdx's allocation
+ * race holds one thread inside it while another writes into the same
+ * block; tests/mutants.txt drops the lock).  Metadata changes (BAT
  * entries, sector bitmap sectors) are gathered in a transaction of
  * whole 4 KiB sectors, and committed as [MS-VHDX] requires:
  *

@@ -4,7 +4,8 @@
  * of random writes: into a new image (grains and preallocated grain
  * tables), into one whose grain directory has no tables yet (new
  * tables and directory entries), and into a delta disk over a parent
- * full of data (read-modify-write from the parent, zeros hiding it).
+ * full of data (read-modify-write from the parent, zeros hiding it);
+ * and two threads allocating the same grain, the race forced.
  */
 
 #include <config.h>
@@ -20,6 +21,7 @@
 #include "vmdk/vmdk-read.h"
 #include "include/xd-bytes.h"
 #include "testlib/xd-crash.h"
+#include "testlib/xd-gate-io.h"
 #include "core/xd-format.h"
 #include "io/xd-io.h"
 #include "core/xd-path.h"
@@ -394,6 +396,58 @@ START_TEST (test_reader_table)
 }
 END_TEST
 
+/* ---- two threads allocating the same grain (the disk's lock) ---- */
+
+static int
+race_write (void *h, const void *buf, uint32_t len, uint64_t off)
+{
+  return xd_format_vmdk.pwrite (h, buf, len, off);
+}
+
+/* Thread A writes sector 0 of the unallocated grain 0, thread B sector
+ * 8; A's write of the new grain is held until B has returned, or, as B
+ * waits for the lock, until the gate's timeout (xd-gate-io.h).  Without
+ * the lock around allocation, B allocates a grain of its own meanwhile
+ * and A's grain table entry, set last, loses B's data
+ * (tests/mutants.txt: vmdk-alloc-unlocked).
+ */
+START_TEST (test_alloc_race)
+{
+  struct xd_open_opts opts = { .cache_bytes = 1 << 20, .writable = true };
+  struct xd_resolver *res = xd_resolver_new_stream ("a test buffer");
+  static unsigned char model[MiB], back[MiB];
+  struct xd_gate_write a, b;
+  struct xd_io *io;
+  size_t len;
+  unsigned char *img = new_image (MiB, &len);
+  void *h;
+
+  io = xd_gate_io_new (img, len, "gate.vmdk");
+  ck_assert_ptr_nonnull (io);
+  free (img);
+  h = xd_format_vmdk.open (io, res, &opts);
+  ck_assert_ptr_nonnull (h);
+  /* The first write (a new CID) out of the way. */
+  memset (model + 512 * 1024, 0x55, 512);
+  ck_assert_int_eq (xd_format_vmdk.pwrite (h, model + 512 * 1024, 512,
+                                           512 * 1024), 0);
+  memset (model, 0xaa, 512);
+  memset (model + 4096, 0xbb, 512);
+  a = (struct xd_gate_write) { model, 512, 0, -1 };
+  b = (struct xd_gate_write) { model + 4096, 512, 4096, -1 };
+  ck_assert_msg (xd_gate_race (io, race_write, h, &a, &b),
+                 "thread A never wrote its new grain");
+  ck_assert_int_eq (a.r, 0);
+  ck_assert_int_eq (b.r, 0);
+  ck_assert_int_eq (xd_format_vmdk.flush (h), 0);
+  ck_assert_int_eq (xd_format_vmdk.pread (h, back, MiB, 0), 0);
+  ck_assert (memcmp (back, model, MiB) == 0);
+  ck_assert_int_eq (xd_format_vmdk.check (h), 0);
+  xd_format_vmdk.close (h);
+  xd_resolver_free (res);
+}
+END_TEST
+
 static Suite *
 vmdk_write_suite (void)
 {
@@ -409,6 +463,12 @@ vmdk_write_suite (void)
   tcase_add_test (tc, test_powerloss_new);
   tcase_add_test (tc, test_powerloss_new_tables);
   tcase_add_test (tc, test_powerloss_delta);
+  suite_add_tcase (s, tc);
+  /* Alone in its case: CK_RUN_CASE=race runs it without the rest. */
+  tc = tcase_create ("race");
+  tcase_add_checked_fixture (tc, setup, NULL);
+  tcase_set_timeout (tc, 300);
+  tcase_add_test (tc, test_alloc_race);
   suite_add_tcase (s, tc);
   return s;
 }

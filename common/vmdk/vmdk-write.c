@@ -26,7 +26,9 @@
  * were never acknowledged as durable) and leaks their space at the end
  * of the file.  Writes into allocated grains and flat extents go to
  * the file directly, in parallel; allocation and write-back hold the
- * disk's lock.
+ * disk's lock (test-vmdk-write's allocation race holds one thread inside
+ * it while another writes into the same grain; tests/mutants.txt lets
+ * the second go on without it).
  *
  * The first write gives the disk a new random CID in its descriptor,
  * as VMware does, so that snapshots made of the old content no longer

@@ -20,8 +20,8 @@
 #include "io/xd-io.h"
 #include "archive/xd-tar.h"
 #include "archive/xd-tar-write.h"
-#include "testlib/xd-test.h"
-#include "testlib/xd-test-tar.h"
+#include "unittest/xd-test.h"
+#include "unittest/xd-test-tar.h"
 #include "archive/xd-xml.h"
 #include "appliance/xva.h"
 

@@ -17,7 +17,7 @@
 #include "archive/xd-tar.h"
 #include "core/xd-digest.h"
 #include "io/xd-io.h"
-#include "testlib/xd-test.h"
+#include "unittest/xd-test.h"
 
 #define MiB (UINT64_C (1) << 20)
 

@@ -25,7 +25,7 @@
 #include "appliance/xd-ovf-write.h"
 #include "appliance/xd-vmdesc.h"
 #include "archive/xd-xml.h"
-#include "testlib/xd-test.h"
+#include "unittest/xd-test.h"
 
 #define MiB (UINT64_C (1) << 20)
 #define GiB (UINT64_C (1) << 30)

@@ -24,7 +24,7 @@
 #include "core/xd-digest.h"
 #include "core/xd-format.h"
 #include "io/xd-io.h"
-#include "testlib/xd-test.h"
+#include "unittest/xd-test.h"
 
 #define MIB (1024 * 1024)
 

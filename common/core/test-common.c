@@ -23,7 +23,7 @@
 #include "io/xd-io.h"
 #include "core/xd-path.h"
 #include "include/xd-report.h"
-#include "testlib/xd-test.h"
+#include "unittest/xd-test.h"
 
 START_TEST (test_io_memory_bounds)
 {

@@ -18,8 +18,8 @@
 #include "core/xd-format.h"
 #include "io/xd-io.h"
 #include "core/xd-path.h"
-#include "testlib/xd-test.h"
-#include "testlib/xd-test-tar.h"
+#include "unittest/xd-test.h"
+#include "unittest/xd-test-tar.h"
 
 #define IMG_SIZE 8192
 /* The size of a text image: its length. */

@@ -20,7 +20,7 @@
 #include "io/xd-io.h"
 #include "io/xd-iocache.h"
 #include "io/xd-readahead.h"
-#include "testlib/xd-test.h"
+#include "unittest/xd-test.h"
 
 #define CHUNK 4096
 #define SIZE (CHUNK * 64 + 1000)        /* a short last chunk */

@@ -16,7 +16,7 @@
 #include "include/xd-bytes.h"
 #include "io/xd-io.h"
 #include "include/xd-report.h"
-#include "testlib/xd-test.h"
+#include "unittest/xd-test.h"
 
 #define CLUSTER 65536
 #define IMG_SIZE (4 * CLUSTER)

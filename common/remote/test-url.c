@@ -13,7 +13,7 @@
 
 #include "remote/xd-remote.h"
 #include "remote/xd-url.h"
-#include "testlib/xd-test.h"
+#include "unittest/xd-test.h"
 
 static const char *esxi =
   "https://esxi.example:8443/folder/vm%20one/disk.vmdk"

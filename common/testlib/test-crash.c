@@ -24,7 +24,7 @@
 
 #include "testlib/xd-crash.h"
 #include "include/xd-math.h"
-#include "testlib/xd-test.h"
+#include "unittest/xd-test.h"
 
 /* A toy format: an 8-byte header "TOYDISK\0", then a table of NR_BLOCKS
  * 8-byte little-endian offsets (0: unallocated, reads as zeros), then

@@ -21,7 +21,7 @@
 #include "core/xd-guid.h"
 #include "core/xd-path.h"
 #include "include/xd-report.h"
-#include "testlib/xd-test.h"
+#include "unittest/xd-test.h"
 
 static const uint8_t uuid_a[16] = {
   0xb2, 0xe8, 0xad, 0x96, 0x0b, 0xe5, 0xc3, 0x44,

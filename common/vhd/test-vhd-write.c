@@ -18,7 +18,7 @@
 #include "io/xd-io.h"
 #include "core/xd-path.h"
 #include "include/xd-report.h"
-#include "testlib/xd-test.h"
+#include "unittest/xd-test.h"
 
 extern const struct xd_format xd_format_vhd;
 

@@ -17,7 +17,7 @@
 #include "io/xd-io.h"
 #include "core/xd-guid.h"
 #include "include/xd-report.h"
-#include "testlib/xd-test.h"
+#include "unittest/xd-test.h"
 
 static void
 put_le16 (uint8_t *p, uint16_t v)

@@ -13,7 +13,7 @@
 #include "include/xd-bytes.h"
 #include "testlib/xd-crash.h"
 #include "testlib/xd-gate-io.h"
-#include "testlib/xd-test.h"
+#include "unittest/xd-test.h"
 #include "core/xd-guid.h"
 
 #define MIB (1u << 20)

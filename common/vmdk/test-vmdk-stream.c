@@ -22,7 +22,7 @@
 #include "core/xd-format.h"
 #include "io/xd-io.h"
 #include "include/xd-report.h"
-#include "testlib/xd-test.h"
+#include "unittest/xd-test.h"
 
 #define GRAIN 65536
 #define MIB (1024 * 1024)

@@ -25,7 +25,7 @@
 #include "core/xd-format.h"
 #include "io/xd-io.h"
 #include "core/xd-path.h"
-#include "testlib/xd-test.h"
+#include "unittest/xd-test.h"
 
 extern const struct xd_format xd_format_vmdk;
 extern const struct xd_format xd_reader_vmdk;

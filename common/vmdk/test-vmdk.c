@@ -15,7 +15,7 @@
 #include "include/xd-bytes.h"
 #include "io/xd-io.h"
 #include "include/xd-report.h"
-#include "testlib/xd-test.h"
+#include "unittest/xd-test.h"
 
 static int
 parse (const char *text, struct vmdk_descriptor *d)

@@ -122,12 +122,13 @@ tar xOf old.ova old.mf | grep -q '^SHA1(old.ovf)= '
 
 # The writes nbdcopy makes are acknowledged before their grains are
 # compressed and written: the flush at the end (--flush) is where it
-# learns that they could not be.
+# learns that they could not be.  (--synchronous: see the full file
+# system case of test-xva-create.sh, an nbdkit 1.32.5 abort.)
 
 status=0
 XDISK_ENOSPC_FILE=$(realpath "$tmp")/full.ova XDISK_ENOSPC_BUDGET=4000000 \
   nbdkit -U - "$so" file=full.ova create=true create-size=64M \
-  --run 'nbdcopy --flush d1.raw "$uri"' > full.out 2> full.err || status=$?
+  --run 'nbdcopy --synchronous --flush d1.raw "$uri"' > full.out 2> full.err || status=$?
 cat full.out full.err
 check_not_crashed $status "nbdkit with the ENOSPC shim" full.err
 [ $status -ne 0 ]
